@@ -1,0 +1,123 @@
+"""Blocking the database in unit tests, with an error that says how to fix it.
+
+Modelled on pytest-django's blocker: the drivers' connect functions are
+replaced while a unit test runs (setup, call and teardown), and so is
+``socket.connect`` for the server's address, which catches raw sockets and
+drivers we do not know.  A connection refused by a missing server would be a
+confusing error; this one names the test and the way out.
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, List, Optional, Set, Tuple
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+
+
+class DatabaseBlockedError(RuntimeError):
+    """A unit test tried to reach the database."""
+
+
+def blocked_message(nodeid: str, reason: str, what: str) -> str:
+    return (
+        f"Database access is blocked in unit test '{nodeid}' ({what}). It is classified as a unit test "
+        f"({reason}), and unit tests run with the database blocked so they stay fast and need no server. "
+        "Fix: mock the database (the mock_db fixture), or make it an integration test: mark it "
+        "@pytest.mark.integration, move it under an integration/ folder, or request async_db_session."
+    )
+
+
+# (module, attribute path) of driver entry points; patched only if already importable.
+DRIVER_ENTRY_POINTS: List[Tuple[str, str]] = [
+    ("asyncpg", "connect"),
+    ("asyncpg", "create_pool"),
+    ("asyncpg.connection", "connect"),
+    ("psycopg2", "connect"),
+    ("psycopg", "connect"),
+    ("psycopg.Connection", "connect"),
+    ("psycopg.AsyncConnection", "connect"),
+]
+
+
+_UNAVAILABLE: Set[str] = set()
+
+
+def _resolve(module_path: str) -> Optional[Any]:
+    module_name, _, cls = module_path.partition(".") if module_path.startswith("psycopg.") else (module_path, "", "")
+    if module_name in _UNAVAILABLE:
+        return None
+    if module_name not in sys.modules:
+        # Import now so a test that imports the driver later still meets the blocker.
+        try:
+            importlib.import_module(module_name)
+        except Exception:
+            _UNAVAILABLE.add(module_name)
+            return None
+    target: Any = sys.modules.get(module_name)
+    if cls:
+        target = getattr(target, cls, None)
+    return target
+
+
+class Blocker:
+    def __init__(self, ports: Set[int], socket_dirs: Set[str]) -> None:
+        self.ports = ports
+        self.socket_dirs = socket_dirs
+
+    def _is_db_address(self, address: Any) -> bool:
+        if isinstance(address, (str, bytes)):
+            path = address.decode() if isinstance(address, bytes) else address
+            return any(path.startswith(d) for d in self.socket_dirs if d) or ".s.PGSQL." in path
+        if isinstance(address, tuple) and len(address) >= 2:
+            host, port = address[0], address[1]
+            return port in self.ports and (str(host) in LOOPBACK or str(host).startswith("127."))
+        return False
+
+    @contextmanager
+    def blocking(self, nodeid: str, reason: str) -> Iterator[None]:
+        undo: List[Callable[[], None]] = []
+
+        def deny(what: str) -> Callable[..., Any]:
+            def refuse(*args: Any, **kwargs: Any) -> Any:
+                raise DatabaseBlockedError(blocked_message(nodeid, reason, what))
+
+            return refuse
+
+        for module_path, attr in DRIVER_ENTRY_POINTS:
+            target = _resolve(module_path)
+            if target is None or not hasattr(target, attr):
+                continue
+            original = target.__dict__.get(attr, getattr(target, attr))
+            replacement = deny(f"{module_path}.{attr}")
+            if isinstance(original, classmethod):
+                replacement = classmethod(replacement)  # type: ignore[assignment]
+            setattr(target, attr, replacement)
+            undo.append(lambda t=target, a=attr, o=original: setattr(t, a, o))
+
+        real_connect = socket.socket.connect
+        real_connect_ex = socket.socket.connect_ex
+        blocker = self
+
+        def connect(sock: socket.socket, address: Any) -> Any:
+            if blocker._is_db_address(address):
+                raise DatabaseBlockedError(blocked_message(nodeid, reason, f"socket connect to {address!r}"))
+            return real_connect(sock, address)
+
+        def connect_ex(sock: socket.socket, address: Any) -> Any:
+            if blocker._is_db_address(address):
+                raise DatabaseBlockedError(blocked_message(nodeid, reason, f"socket connect to {address!r}"))
+            return real_connect_ex(sock, address)
+
+        socket.socket.connect = connect  # type: ignore[method-assign]
+        socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+        undo.append(lambda: setattr(socket.socket, "connect", real_connect))
+        undo.append(lambda: setattr(socket.socket, "connect_ex", real_connect_ex))
+        try:
+            yield
+        finally:
+            for fn in reversed(undo):
+                fn()

@@ -1,0 +1,92 @@
+"""The ``async-test`` command.
+
+``async-test settings`` prints the effective configuration of a project;
+``async-test postgres`` starts a throwaway server for local work and prints
+the variables to use it, until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from . import __version__
+from .connection import environment_for, mask_text
+from .postgres import PostgresError
+from .provision import clone_for, finish_run, start_run
+from .schema import SchemaError
+from .settings import OPTIONS, SettingsError, from_environment
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INFRA = 3
+
+
+def _settings(project: str):  # type: ignore[no-untyped-def]
+    root = Path(project).resolve()
+    if not root.is_dir():
+        raise SettingsError(f"{project} is not a directory. Give the project's root (where pyproject.toml is).")
+    return root, from_environment(os.environ, root)
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    root, settings = _settings(args.project)
+    for opt in OPTIONS:
+        value = settings.values[opt.name]
+        shown = mask_text(str(value), []) if value is not None else "-"
+        print(f"{opt.name:<20} {shown:<40} {settings.sources[opt.name]}")
+    return EXIT_OK
+
+
+def cmd_postgres(args: argparse.Namespace) -> int:
+    root, settings = _settings(args.project)
+    run, server = start_run(settings, root)
+    try:
+        address = clone_for(run, "dev")
+        env = environment_for(address, settings.env_templates())
+        print(f"# PostgreSQL {run.version} ({run.source}); stops when this command ends (Ctrl-C)")
+        for name, value in env.items():
+            print(f"export {name}={shlex.quote(value)}")
+        sys.stdout.flush()
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+    finally:
+        finish_run(run, server)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="async-test", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"async-test {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("settings", help="print the effective configuration and where each value comes from")
+    p.add_argument("project", nargs="?", default=".")
+    p.set_defaults(func=cmd_settings)
+    p = sub.add_parser("postgres", help="start a throwaway PostgreSQL with the project's schema; print its variables")
+    p.add_argument("project", nargs="?", default=".")
+    p.set_defaults(func=cmd_postgres)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"async-test: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (PostgresError, SchemaError) as exc:
+        print(f"async-test: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Where the test database is, in every shape projects read it.
+
+Settings modules read the database location from the environment at import
+time, under many names; exporting all the common ones before collection lets
+an existing suite find the harness's database without changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from typing import Dict, Iterable, List, Mapping, Tuple
+from urllib.parse import quote, unquote, urlsplit
+
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class DatabaseAddress:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def url(self, driver: str = "", database: str = "") -> str:
+        scheme = "postgresql" + (f"+{driver}" if driver else "")
+        auth = quote(self.user, safe="") + (":" + quote(self.password, safe="") if self.password else "")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{auth}@{host}:{self.port}/{quote(database or self.database, safe='')}"
+
+    @property
+    def async_url(self) -> str:
+        return self.url("asyncpg")
+
+    @property
+    def sync_url(self) -> str:
+        return self.url()
+
+    def with_database(self, database: str) -> "DatabaseAddress":
+        return replace(self, database=database)
+
+    @property
+    def masked(self) -> str:
+        return mask_url(self.sync_url)
+
+
+def parse_url(url: str) -> DatabaseAddress:
+    """Parse a postgres URL (any driver suffix) into its parts."""
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        raise ValueError(
+            f"{mask_url(url)} is not a PostgreSQL URL; expected postgresql://user:password@host:port/database"
+        )
+    return DatabaseAddress(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        database=unquote(parts.path.lstrip("/")) or "postgres",
+    )
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL; safe on text that is not a URL."""
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]*(@)", r"\1" + MASK + r"\2", url)
+
+
+def mask_text(text: str, secrets: Iterable[str]) -> str:
+    """Hide every secret in free text (error messages, logs) and the password of any URL in it."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK).replace(quote(secret, safe=""), MASK)
+    return mask_url(text)
+
+
+def environment_for(address: DatabaseAddress, templates: List[Tuple[str, str]]) -> Dict[str, str]:
+    """The variables exported for a test database: common names plus the user's templates."""
+    env = {
+        "DATABASE_URL": address.sync_url,
+        "ASYNC_DATABASE_URL": address.async_url,
+        "PGHOST": address.host,
+        "PGPORT": str(address.port),
+        "PGUSER": address.user,
+        "PGPASSWORD": address.password,
+        "PGDATABASE": address.database,
+        "POSTGRES_HOST": address.host,
+        "POSTGRES_PORT": str(address.port),
+        "POSTGRES_USER": address.user,
+        "POSTGRES_PASSWORD": address.password,
+        "POSTGRES_DB": address.database,
+    }
+    fields = {
+        "user": address.user,
+        "password": address.password,
+        "host": address.host,
+        "port": str(address.port),
+        "database": address.database,
+        "driver": "asyncpg",
+        "url": address.sync_url,
+        "async_url": address.async_url,
+    }
+    for name, template in templates:
+        env[name.strip()] = template.format(**fields)
+    return env
+
+
+def export(variables: Mapping[str, str]) -> Dict[str, str]:
+    """Set the variables in os.environ; returns the previous values for restore()."""
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    return {k: v for k, v in previous.items() if v is not None} | {
+        k: "\0unset" for k, v in previous.items() if v is None
+    }
+
+
+def restore(previous: Mapping[str, str]) -> None:
+    for name, value in previous.items():
+        if value == "\0unset":
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -1,0 +1,137 @@
+"""The public fixtures.  A project's own fixture of the same name overrides any of these."""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from . import loopcache
+from .connection import DatabaseAddress
+from .mocks import BoundaryPatcher, mock_session
+from .state import state_of
+
+
+def wants_fresh_database(item: Any) -> bool:
+    marker = item.get_closest_marker("integration")
+    return bool(marker and marker.kwargs.get("isolation") == "database")
+
+
+@pytest.fixture
+def async_test_database(request: pytest.FixtureRequest) -> Iterator[DatabaseAddress]:
+    """The address of the database this test uses.
+
+    Normally this process's database, cloned once from the template.  A test
+    marked ``@pytest.mark.integration(isolation="database")`` gets a database of
+    its own, cloned from the template for it and dropped afterwards.
+    """
+    state = state_of(request.config)
+    if wants_fresh_database(request.node):
+        address = state.fresh_database()
+        try:
+            yield address
+        finally:
+            state.drop_fresh(address)
+    else:
+        yield state.ensure()
+
+
+@pytest.fixture
+def db_url(async_test_database: DatabaseAddress) -> str:
+    """The test database as an asyncpg URL (``postgresql+asyncpg://...``)."""
+    return async_test_database.async_url
+
+
+@pytest.fixture
+def db_sync_url(async_test_database: DatabaseAddress) -> str:
+    """The test database as a plain ``postgresql://`` URL (psycopg2, libpq, alembic)."""
+    return async_test_database.sync_url
+
+
+@pytest_asyncio.fixture
+async def async_engine(request: pytest.FixtureRequest, db_url: str) -> AsyncIterator[AsyncEngine]:
+    """An ``AsyncEngine`` for the test database, shared by the tests of one event loop.
+
+    Commits made through it are real: use ``async_db_session`` for isolation.
+    """
+    if wants_fresh_database(request.node):
+        engine = create_async_engine(db_url, poolclass=NullPool)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+        return
+    resources = await loopcache.for_running_loop()
+    yield resources.engine(db_url)
+
+
+@pytest_asyncio.fixture
+async def async_db_session(request: pytest.FixtureRequest, db_url: str) -> AsyncIterator[AsyncSession]:
+    """A real ``AsyncSession`` whose changes vanish after the test, even committed ones.
+
+    The session joins an outer transaction with
+    ``join_transaction_mode="create_savepoint"``: the code under test may call
+    ``commit()`` and ``rollback()`` (they act on a SAVEPOINT), and the outer
+    transaction is rolled back at teardown.  One connection per event loop is
+    reused, so with the harness's default session loop this costs a
+    BEGIN/SAVEPOINT/ROLLBACK per test.  Tests marked
+    ``@pytest.mark.integration(isolation="database")`` get a plain session on a
+    database of their own instead, where commits are real.
+    """
+    if wants_fresh_database(request.node):
+        engine = create_async_engine(db_url, poolclass=NullPool)
+        session = AsyncSession(engine, expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            await session.close()
+            await engine.dispose()
+        return
+    resources = await loopcache.for_running_loop()
+    connection = await resources.connection(db_url)
+    try:
+        transaction = await connection.begin()
+    except Exception:
+        # The cached connection broke (server restart, killed backend): one new try.
+        await resources.discard(db_url)
+        connection = await resources.connection(db_url)
+        transaction = await connection.begin()
+    session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        try:
+            await session.close()
+            if transaction.is_active:
+                await transaction.rollback()
+        except Exception:
+            await resources.discard(db_url)
+            raise
+
+
+@pytest.fixture
+def mock_db() -> Any:
+    """A spec'd mock ``AsyncSession`` for unit tests: async methods are ``AsyncMock``.
+
+    See ``async_test_harness.mocks.mock_session``; pair it with
+    ``async_test_harness.result(...)`` for realistic ``execute`` results, and
+    read ``mock_db.executed_sql()`` to assert on the SQL.
+    """
+    return mock_session()
+
+
+@pytest.fixture
+def patch_boundary() -> Iterator[BoundaryPatcher]:
+    """Patch a collaborator with autospec; async methods become ``AsyncMock``.
+
+    ``users = patch_boundary("app.services.auth.UserService", get_by_email=user)``
+    returns the instance the service will construct; undone after the test.
+    """
+    patcher = BoundaryPatcher()
+    try:
+        yield patcher
+    finally:
+        patcher.stop()

