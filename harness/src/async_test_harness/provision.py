@@ -77,7 +77,9 @@ def start_run(settings: Settings, rootdir: Path) -> "tuple[RunDatabase, Optional
         prefix = f"async_test_{secrets.token_hex(4)}"
         source, ready, socket_dir, owns = "url", 0.0, "", False
     else:
-        server = SupervisedServer(settings.pg_source, settings.pg_bin_dir, settings.pg_port, settings.pg_cluster)
+        server = SupervisedServer(
+            settings.pg_source, settings.pg_bin_dir, settings.pg_port, settings.pg_cluster, settings.pg_workdir
+        )
         info = server.start()
         admin = DatabaseAddress(info.host, info.port, info.user, info.password, "postgres")
         version, prefix = info.version, "test"

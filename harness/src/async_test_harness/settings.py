@@ -77,6 +77,9 @@ OPTIONS: Tuple[Option, ...] = (
            "Directory holding initdb and postgres; overrides the search of PATH, pg_config and /usr/lib/postgresql."),
     Option("pg_cluster", "str", None,
            "A pre-initialised cluster directory (made by initdb) to copy instead of running initdb: much faster start."),
+    Option("pg_workdir", "str", None,
+           "Parent directory of the ephemeral server's data; default /dev/shm when it has 1 GiB free, else the "
+           "temp dir."),
     Option("pg_port", "int", 0,
            "TCP port for the ephemeral server on 127.0.0.1; 0 picks a free one. Set 5432 for code that hard-codes it."),
     Option("metadata", "str", None,
