@@ -20,6 +20,7 @@ from typing import Any, Dict, Generator, List, Optional
 import pytest
 
 from . import classify as classify_mod
+from . import loopscope
 from .blocker import Blocker
 from .classify import INTEGRATION, UNIT, Classification
 from .postgres import PostgresError
@@ -41,7 +42,6 @@ from .api import api_client  # noqa: E402,F401
 
 CLASSIFICATION_KEY = pytest.StashKey[Classification]()
 WORKER_INPUT_KEY = "async_test_run"
-LOOP_INIS = ("asyncio_default_fixture_loop_scope", "asyncio_default_test_loop_scope")
 
 
 # --------------------------------------------------------------------------- options
@@ -70,49 +70,6 @@ def _is_configured(settings: Settings, config: pytest.Config) -> bool:
     return any(key.startswith(ENV_PREFIX) for key in os.environ)
 
 
-# --------------------------------------------------------------------------- loop scope
-
-
-def _ini_is_set(config: pytest.Config, name: str) -> bool:
-    raw = getattr(config, "_inicfg", None)  # pytest >= 9
-    if raw is None:
-        raw = getattr(config, "inicfg", {})
-    if name in raw:
-        return True
-    overrides = getattr(config, "_override_ini", None) or getattr(config.known_args_namespace, "override_ini", None)
-    return any(str(item).split("=", 1)[0].strip() == name for item in overrides or ())
-
-
-def _apply_loop_scope(config: pytest.Config, settings: Settings) -> str:
-    """Run async tests and fixtures in one session loop unless the project chose its own scopes.
-
-    One loop means one reusable connection: the difference between a
-    BEGIN/SAVEPOINT/ROLLBACK per test and a new connection per test.
-    """
-    if not config.pluginmanager.hasplugin("asyncio"):
-        return "pytest-asyncio is not active"
-    try:
-        for name in LOOP_INIS:
-            config.getini(name)
-    except ValueError:
-        return (
-            "function (this pytest-asyncio has no asyncio_default_test_loop_scope; one new connection per test; "
-            "upgrade to pytest-asyncio >= 0.26 for the session-loop default)"
-        )
-    if settings.loop_scope == "project":
-        return "left to the project (async_test_loop_scope = project)"
-    chosen = [name for name in LOOP_INIS if _ini_is_set(config, name)]
-    if chosen:
-        values = ", ".join(f"{n}={config.getini(n)}" for n in LOOP_INIS)
-        return f"the project's own ({values})"
-    for name in LOOP_INIS:
-        config._inicache[name] = "session"
-    return (
-        "session, set by async-test because the project sets none (one connection reused across tests); "
-        "opt out with async_test_loop_scope = project"
-    )
-
-
 # --------------------------------------------------------------------------- lifecycle
 
 
@@ -134,7 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"async-test: {exc}") from None
     state = HarnessState(settings=settings, rootdir=Path(str(config.rootpath)))
     config.stash[STATE_KEY] = state
-    state.loop_scope = _apply_loop_scope(config, settings)
+    state.loop_scope = loopscope.apply_default(config, settings.loop_scope)
+    config.pluginmanager.register(loopscope, "async_test_loopscope")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "async_test_xdist")
 

@@ -1,0 +1,136 @@
+"""Which event loop async tests and the harness's async fixtures run in.
+
+Two rules, both about keeping one asyncpg connection usable:
+
+1. Default: when a project sets no loop scope of its own, tests and async
+   fixtures share one session-scoped loop (pytest-asyncio's
+   ``asyncio_default_*_loop_scope`` set to ``session``), so one connection
+   serves every test.  A project that sets either option keeps its choice;
+   ``async_test_loop_scope = project`` opts out.
+2. Per test: the harness's async fixtures run in the loop of the test that
+   uses them, even when that test pins another scope with
+   ``@pytest.mark.asyncio(loop_scope=...)``.  pytest-asyncio >= 1.1 chooses a
+   fixture's loop at setup from ``fixture.func._loop_scope``; we set it for
+   the duration of that setup.  Older versions fix a fixture's loop at
+   collection, so there a mismatch is reported with a fix instead of
+   asyncpg's "attached to a different loop".
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Generator, Optional, Tuple
+
+import pytest
+
+LOOP_INIS = ("asyncio_default_fixture_loop_scope", "asyncio_default_test_loop_scope")
+FOLLOWING_FIXTURES = ("async_db_session", "async_engine", "api_client")
+
+
+def _pytest_asyncio_version() -> Tuple[int, ...]:
+    try:
+        text = version("pytest-asyncio")
+    except PackageNotFoundError:
+        return (0,)
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+PYTEST_ASYNCIO = _pytest_asyncio_version()
+FIXTURES_FOLLOW_TEST_LOOP = PYTEST_ASYNCIO >= (1, 1)
+
+
+def ini_is_set(config: pytest.Config, name: str) -> bool:
+    """Did the project set this ini option (in a file or with -o)?"""
+    raw = getattr(config, "_inicfg", None)  # pytest >= 9
+    if raw is None:
+        raw = getattr(config, "inicfg", {})
+    if name in raw:
+        return True
+    overrides = getattr(config, "_override_ini", None) or getattr(config.known_args_namespace, "override_ini", None)
+    return any(str(item).split("=", 1)[0].strip() == name for item in overrides or ())
+
+
+def apply_default(config: pytest.Config, loop_scope_setting: str) -> str:
+    """Apply rule 1; returns the line for the report header."""
+    if not config.pluginmanager.hasplugin("asyncio"):
+        return "pytest-asyncio is not active"
+    try:
+        for name in LOOP_INIS:
+            config.getini(name)
+    except ValueError:
+        return (
+            "function (this pytest-asyncio has no asyncio_default_test_loop_scope; one new connection per test; "
+            "pytest-asyncio >= 0.26 allows the faster session-loop default)"
+        )
+    if loop_scope_setting == "project":
+        return "left to the project (async_test_loop_scope = project)"
+    if any(ini_is_set(config, name) for name in LOOP_INIS):
+        values = ", ".join(f"{n}={config.getini(n)}" for n in LOOP_INIS)
+        return f"the project's own ({values})"
+    for name in LOOP_INIS:
+        config._inicache[name] = "session"
+    return (
+        "session, set by async-test because the project sets none (one connection reused across tests); "
+        "opt out with async_test_loop_scope = project"
+    )
+
+
+def test_loop_scope(item: Any, config: pytest.Config) -> str:
+    marker = item.get_closest_marker("asyncio") if item is not None else None
+    if marker is not None:
+        scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
+        if scope:
+            return str(scope)
+    try:
+        return str(config.getini("asyncio_default_test_loop_scope") or "function")
+    except ValueError:
+        return "function"
+
+
+def fixture_loop_scope(config: pytest.Config, fixture_scope: str) -> str:
+    try:
+        value = config.getini("asyncio_default_fixture_loop_scope")
+    except ValueError:
+        value = None
+    return str(value or fixture_scope)
+
+
+def _is_ours(fixturedef: Any) -> bool:
+    return fixturedef.argname in FOLLOWING_FIXTURES and str(
+        getattr(fixturedef.func, "__module__", "")
+    ).startswith("async_test_harness.")
+
+
+def mismatch_error(fixture: str, fixture_scope: str, test_scope: str) -> str:
+    return (
+        f"{fixture} would run in the {fixture_scope}-scoped event loop but this test runs in a "
+        f"{test_scope}-scoped loop, and a database connection cannot cross loops. Fix: use the same scope for "
+        f"both (set asyncio_default_fixture_loop_scope = {test_scope}, or drop loop_scope from this test's "
+        "asyncio marker), or upgrade pytest-asyncio to >= 1.1, where the harness's fixtures follow each test's loop."
+    )
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_fixture_setup(fixturedef: Any, request: Any) -> Generator[None, None, None]:
+    if not _is_ours(fixturedef):
+        yield
+        return
+    item = getattr(request, "_pyfuncitem", None)
+    wanted = test_loop_scope(item, request.config)
+    if not FIXTURES_FOLLOW_TEST_LOOP:
+        actual = fixture_loop_scope(request.config, fixturedef.scope)
+        if item is not None and item.get_closest_marker("asyncio") is not None and actual != wanted:
+            pytest.fail(mismatch_error(fixturedef.argname, actual, wanted), pytrace=False)
+        yield
+        return
+    func = fixturedef.func
+    previous: Optional[str] = getattr(func, "_loop_scope", None)
+    func._loop_scope = wanted
+    try:
+        yield
+    finally:
+        func._loop_scope = previous

@@ -1,0 +1,56 @@
+"""Shared helpers: a pre-initialised cluster (fast server starts) and a pytester runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "service" / "backend"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[str]:
+    """One initdb for the whole test session; each server copies it (what the image does).
+
+    Made under /tmp, not pytest's private temp dir: as root the server runs as
+    an unprivileged account that must be able to read it.
+    """
+    parent = Path(tempfile.mkdtemp(prefix="async-test-cluster-"))
+    parent.chmod(0o755)
+    path = parent / "data"
+    done = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "init-cluster", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    yield str(path)
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture
+def run_pytest(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pg_cluster: str):
+    """Run pytest in a subprocess on the pytester project, with the plugin loaded by its entry point."""
+    for key in list(os.environ):
+        if key.startswith("ASYNC_TEST_") or key.startswith("PG") or key.startswith("POSTGRES_"):
+            monkeypatch.delenv(key)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("ASYNC_TEST_PG_CLUSTER", pg_cluster)
+
+    def run(*args: str) -> pytest.RunResult:
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=300)
+
+    return run
+
+
+def postgres_processes() -> list:
+    """PIDs of running postgres servers started by the harness (data dir named async-test-pg-*)."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if "async-test-pg-" in line and "postgres" in line]

@@ -1,0 +1,270 @@
+"""The fixtures, run through pytest exactly as a user's suite would run them."""
+
+import pytest
+
+ISOLATION_TESTS = """
+from sqlalchemy import text
+
+async def test_a_commits(async_db_session):
+    await async_db_session.execute(text("CREATE TABLE leak (x int)"))
+    await async_db_session.execute(text("INSERT INTO leak VALUES (1)"))
+    await async_db_session.commit()
+    assert await async_db_session.scalar(text("SELECT count(*) FROM leak")) == 1
+
+async def test_b_sees_nothing(async_db_session):
+    found = await async_db_session.scalar(text("SELECT to_regclass('leak') IS NOT NULL"))
+    assert found is False
+
+async def test_c_rollback_inside_test_is_fine(async_db_session):
+    await async_db_session.execute(text("CREATE TABLE t2 (x int)"))
+    await async_db_session.rollback()
+    assert await async_db_session.scalar(text("SELECT to_regclass('t2') IS NULL"))
+
+async def test_d_engine_and_urls(async_engine, db_url, db_sync_url):
+    assert db_url.startswith("postgresql+asyncpg://") and db_sync_url.startswith("postgresql://")
+    async with async_engine.connect() as conn:
+        assert await conn.scalar(text("SELECT current_database()")) == "test_main"
+"""
+
+
+@pytest.mark.parametrize(
+    "ini, scope_line",
+    [
+        ("", "loop scope: session, set by async-test"),
+        ("asyncio_default_fixture_loop_scope = function\nasyncio_default_test_loop_scope = function\n",
+         "loop scope: the project's own"),
+        ("asyncio_default_fixture_loop_scope = session\nasyncio_default_test_loop_scope = session\n",
+         "loop scope: the project's own"),
+        ("async_test_loop_scope = project\n", "loop scope: left to the project"),
+    ],
+    ids=["harness-default", "function-loops", "project-session-loops", "opt-out"],
+)
+def test_commits_never_leak_to_the_next_test(pytester, run_pytest, ini, scope_line):
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n" + ini)
+    pytester.makepyfile(test_isolation=ISOLATION_TESTS)
+    result = run_pytest("-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines([f"*{scope_line}*"])
+    assert "attached to a different loop" not in result.stdout.str()
+
+
+def test_one_connection_is_reused_with_the_default_loop_scope(pytester, run_pytest):
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_reuse="""
+        import pytest
+        from async_test_harness import loopcache
+
+        @pytest.mark.parametrize("i", range(20))
+        async def test_many(async_db_session, i):
+            pass
+
+        def test_zz_count():
+            print("OPENED", loopcache.connection_count())
+            assert loopcache.connection_count() == 1
+    """)
+    run_pytest("-s").assert_outcomes(passed=21)
+
+
+def test_mixed_loop_scopes_never_see_a_foreign_connection(pytester, run_pytest):
+    """Tests that pin their own loop scope next to default ones: the harness falls back per loop."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_mixed="""
+        import pytest
+        from sqlalchemy import text
+
+        @pytest.mark.asyncio(loop_scope="function")
+        async def test_function_loop_1(async_db_session):
+            assert await async_db_session.scalar(text("SELECT 1")) == 1
+
+        async def test_session_loop(async_db_session):
+            assert await async_db_session.scalar(text("SELECT 2")) == 2
+
+        @pytest.mark.asyncio(loop_scope="function")
+        async def test_function_loop_2(async_db_session):
+            await async_db_session.execute(text("CREATE TABLE x (i int)"))
+            await async_db_session.commit()
+
+        async def test_session_loop_again(async_db_session):
+            assert await async_db_session.scalar(text("SELECT to_regclass('x') IS NULL"))
+    """)
+    result = run_pytest("-v", "-W", "error::ResourceWarning")
+    result.assert_outcomes(passed=4)
+
+
+def test_strict_mode_works(pytester, run_pytest):
+    pytester.makeini("[pytest]\nasyncio_mode = strict\n")
+    pytester.makepyfile(test_strict="""
+        import pytest
+        from sqlalchemy import text
+
+        @pytest.mark.asyncio
+        async def test_strict(async_db_session):
+            assert await async_db_session.scalar(text("SELECT 1")) == 1
+    """)
+    run_pytest().assert_outcomes(passed=1)
+
+
+def test_fresh_database_marker_gives_real_commits_and_is_dropped(pytester, run_pytest):
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_fresh="""
+        import pytest
+        from sqlalchemy import text
+
+        NAMES = []
+
+        @pytest.mark.integration(isolation="database")
+        async def test_fresh(async_engine, db_url):
+            NAMES.append(db_url.rsplit("/", 1)[1])
+            async with async_engine.begin() as conn:
+                await conn.execute(text("CREATE TABLE kept (x int)"))
+            async with async_engine.connect() as other:  # a second connection sees the commit
+                assert await other.scalar(text("SELECT to_regclass('kept') IS NOT NULL"))
+
+        async def test_after(async_db_session):
+            assert NAMES and NAMES[0] != "test_main"
+            names = (await async_db_session.execute(text("SELECT datname FROM pg_database"))).scalars().all()
+            assert NAMES[0] not in names, "the fresh database was dropped"
+            assert await async_db_session.scalar(text("SELECT to_regclass('kept') IS NULL"))
+    """)
+    run_pytest("-v").assert_outcomes(passed=2)
+
+
+def test_environment_is_exported_before_collection(pytester, run_pytest):
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\n"
+        "async_test_env =\n"
+        "    DB_URI=postgresql+asyncpg://{user}:{password}@{host}:{port}\n"
+        "    TEST_DATABASE_URI_SYNC=postgresql+psycopg2://{user}:{password}@{host}:{port}/{database}\n"
+    )
+    pytester.makepyfile(test_env="""
+        import os
+        import asyncpg
+        import pytest
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy import text
+
+        AT_IMPORT = {k: os.environ.get(k) for k in (
+            "DATABASE_URL", "ASYNC_DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE",
+            "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "DB_URI",
+            "TEST_DATABASE_URI_SYNC")}
+
+        def test_all_names_present():
+            missing = [k for k, v in AT_IMPORT.items() if not v]
+            assert not missing
+            assert AT_IMPORT["POSTGRES_DB"] == "test_main"
+            assert AT_IMPORT["DB_URI"].count("/") == 2  # no database name, as the template says
+
+        @pytest.mark.integration
+        async def test_libpq_variables_connect():
+            conn = await asyncpg.connect()  # asyncpg reads PG* like libpq
+            assert await conn.fetchval("SELECT current_database()") == "test_main"
+            await conn.close()
+
+        async def test_the_async_url_connects(async_db_session):
+            engine = create_async_engine(AT_IMPORT["ASYNC_DATABASE_URL"])
+            async with engine.connect() as conn:
+                assert await conn.scalar(text("SELECT 1")) == 1
+            await engine.dispose()
+    """)
+    result = run_pytest("-v")
+    result.assert_outcomes(passed=3)
+
+
+def test_password_never_printed(pytester, run_pytest):
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_pw="""
+        import os
+        def test_print_password_to_file():
+            open("pw.txt", "w").write(os.environ["PGPASSWORD"])
+    """)
+    result = run_pytest("-v")
+    result.assert_outcomes(passed=1)
+    password = (pytester.path / "pw.txt").read_text()
+    assert len(password) > 10
+    assert password not in result.stdout.str() + result.stderr.str()
+    assert "async-test: database postgresql://postgres:***@127.0.0.1:" in result.stdout.str()
+
+
+def test_user_conftest_fixture_overrides_ours(pytester, run_pytest):
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture
+        def async_db_session():
+            return "mine"
+
+        @pytest.fixture
+        def mock_db():
+            return "my mock"
+    """)
+    pytester.makepyfile(test_override="""
+        def test_mine(async_db_session, mock_db):
+            assert async_db_session == "mine" and mock_db == "my mock"
+    """)
+    run_pytest().assert_outcomes(passed=1)
+
+
+def test_lazy_start_when_the_project_does_not_configure_the_harness(pytester, run_pytest, monkeypatch):
+    monkeypatch.delenv("ASYNC_TEST_PG_CLUSTER")
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_lazy="""
+        import os
+        from sqlalchemy import text
+
+        def test_plain():
+            assert "PGDATABASE" not in os.environ  # nothing started before it was needed
+
+        async def test_db(async_db_session):
+            assert await async_db_session.scalar(text("SELECT 1")) == 1
+            assert os.environ["PGDATABASE"] == "test_main"
+    """)
+    result = run_pytest("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*PostgreSQL starts on first use*"])
+
+
+def test_api_client_overrides_the_session_dependency(pytester, run_pytest):
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasync_test_app = app:app\nasync_test_session_dependency = app:get_session\n"
+    )
+    pytester.makepyfile(app="""
+        from fastapi import Depends, FastAPI
+        from sqlalchemy import text
+
+        app = FastAPI()
+
+        async def get_session():
+            raise RuntimeError("the real dependency must not run in tests")
+            yield
+
+        @app.post("/t")
+        async def create(db=Depends(get_session)):
+            await db.execute(text("CREATE TABLE IF NOT EXISTS t (x int)"))
+            await db.execute(text("INSERT INTO t VALUES (1)"))
+            await db.commit()
+            return {"n": await db.scalar(text("SELECT count(*) FROM t"))}
+    """)
+    pytester.makepyfile(test_api="""
+        from sqlalchemy import text
+
+        async def test_post(api_client, async_db_session):
+            response = await api_client.post("/t")
+            assert response.json() == {"n": 1}
+            assert await async_db_session.scalar(text("SELECT count(*) FROM t")) == 1
+
+        async def test_rolled_back(async_db_session):
+            assert await async_db_session.scalar(text("SELECT to_regclass('t') IS NULL"))
+    """)
+    run_pytest("-v").assert_outcomes(passed=2)
+
+
+def test_api_client_without_settings_says_what_to_set(pytester, run_pytest):
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_api="""
+        async def test_post(api_client):
+            pass
+    """)
+    result = run_pytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*api_client needs the FastAPI app: set async_test_app*"])
