@@ -12,7 +12,7 @@ from sqlalchemy.pool import NullPool
 from . import loopcache
 from .connection import DatabaseAddress
 from .mocks import BoundaryPatcher, mock_session
-from .state import state_of
+from .state import DatabaseUnavailable, state_of
 
 
 def wants_fresh_database(item: Any) -> bool:
@@ -29,14 +29,17 @@ def async_test_database(request: pytest.FixtureRequest) -> Iterator[DatabaseAddr
     its own, cloned from the template for it and dropped afterwards.
     """
     state = state_of(request.config)
-    if wants_fresh_database(request.node):
-        address = state.fresh_database()
-        try:
-            yield address
-        finally:
-            state.drop_fresh(address)
-    else:
-        yield state.ensure()
+    try:
+        address = state.fresh_database() if wants_fresh_database(request.node) else state.ensure()
+    except DatabaseUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    if address is state.address:
+        yield address
+        return
+    try:
+        yield address
+    finally:
+        state.drop_fresh(address)
 
 
 @pytest.fixture

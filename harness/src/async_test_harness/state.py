@@ -85,7 +85,7 @@ class HarnessState:
 
     def fresh_database(self) -> DatabaseAddress:
         """A new database cloned from the template, for a test that needs real commits."""
-        self.ensure()
+        self.ensure()  # raises DatabaseUnavailable with the reason
         assert self.run is not None
         name = f"{worker_id()}_fresh_{next(self._fresh_ids)}"
         return clone_for(self.run, name)
