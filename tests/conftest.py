@@ -48,9 +48,3 @@ def run_pytest(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pg_cl
         return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=300)
 
     return run
-
-
-def postgres_processes() -> list:
-    """PIDs of running postgres servers started by the harness (data dir named async-test-pg-*)."""
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if "async-test-pg-" in line and "postgres" in line]
