@@ -13,7 +13,6 @@ import asyncpg
 import pytest
 
 from async_test_harness.postgres import PostgresError, SupervisedServer, embedded_bindir, find_binaries
-
 from helpers import postgres_processes
 
 
@@ -172,8 +171,8 @@ def test_existing_server_by_url(pytester, run_pytest, server, monkeypatch):
         async def test_on_that_server(async_db_session):
             name = await async_db_session.scalar(text("SELECT current_database()"))
             assert name.startswith("async_test_") and name.endswith("_main")
-            assert os.environ["PGPORT"] == str(%d)
-    """ % server.port)
+            assert os.environ["PGPORT"] == "SERVER_PORT"
+    """.replace("SERVER_PORT", str(server.port)))
     result = run_pytest("-v")
     result.assert_outcomes(passed=1)
     assert server.password not in result.stdout.str()

@@ -57,7 +57,7 @@ def test_one_schema_source_only():
 
 
 def test_import_paths_must_have_a_colon():
-    with pytest.raises(SettingsError, match="'package.module:attribute'"):
+    with pytest.raises(SettingsError, match=r"'package\.module:attribute'"):
         resolve({}, {}, {"metadata": "app.models.Base"}, {})
 
 

@@ -9,6 +9,7 @@ confusing error; this one names the test and the way out.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import socket
 import sys
@@ -96,7 +97,7 @@ class Blocker:
             if isinstance(original, classmethod):
                 replacement = classmethod(replacement)  # type: ignore[assignment]
             setattr(target, attr, replacement)
-            undo.append(lambda t=target, a=attr, o=original: setattr(t, a, o))
+            undo.append(functools.partial(setattr, target, attr, original))
 
         real_connect = socket.socket.connect
         real_connect_ex = socket.socket.connect_ex
@@ -112,8 +113,8 @@ class Blocker:
                 raise DatabaseBlockedError(blocked_message(nodeid, reason, f"socket connect to {address!r}"))
             return real_connect_ex(sock, address)
 
-        socket.socket.connect = connect  # type: ignore[method-assign]
-        socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+        socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+        socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
         undo.append(lambda: setattr(socket.socket, "connect", real_connect))
         undo.append(lambda: setattr(socket.socket, "connect_ex", real_connect_ex))
         try:

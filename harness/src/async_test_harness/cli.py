@@ -35,7 +35,7 @@ def _settings(project: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    root, settings = _settings(args.project)
+    _, settings = _settings(args.project)
     for opt in OPTIONS:
         value = settings.values[opt.name]
         shown = mask_text(str(value), []) if value is not None else "-"

@@ -38,7 +38,7 @@ class DatabaseAddress:
     def sync_url(self) -> str:
         return self.url()
 
-    def with_database(self, database: str) -> "DatabaseAddress":
+    def with_database(self, database: str) -> DatabaseAddress:
         return replace(self, database=database)
 
     @property

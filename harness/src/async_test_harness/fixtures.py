@@ -9,7 +9,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from . import loopcache
+from . import loopcache, loopscope
 from .connection import DatabaseAddress
 from .mocks import BoundaryPatcher, mock_session
 from .state import DatabaseUnavailable, state_of
@@ -18,6 +18,15 @@ from .state import DatabaseUnavailable, state_of
 def wants_fresh_database(item: Any) -> bool:
     marker = item.get_closest_marker("integration")
     return bool(marker and marker.kwargs.get("isolation") == "database")
+
+
+def _loop_ends_with_test(request: pytest.FixtureRequest) -> bool:
+    """A function-scoped loop dies with the test: close its connection now, inside it.
+
+    (pytest-asyncio < 0.25 closes such loops without shutting down async
+    generators, so the loop-lifetime guard in loopcache would not run.)
+    """
+    return loopscope.test_loop_scope(request.node, request.config) == "function"
 
 
 @pytest.fixture
@@ -69,6 +78,8 @@ async def async_engine(request: pytest.FixtureRequest, db_url: str) -> AsyncIter
         return
     resources = await loopcache.for_running_loop()
     yield resources.engine(db_url)
+    if _loop_ends_with_test(request):
+        await resources.aclose()
 
 
 @pytest_asyncio.fixture
@@ -113,6 +124,8 @@ async def async_db_session(request: pytest.FixtureRequest, db_url: str) -> Async
         except Exception:
             await resources.discard(db_url)
             raise
+        if _loop_ends_with_test(request):
+            await resources.aclose()
 
 
 @pytest.fixture

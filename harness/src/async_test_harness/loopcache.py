@@ -96,14 +96,14 @@ async def _quiet_close(conn: AsyncConnection) -> None:
 
 def _asyncpg_connection(conn: AsyncConnection) -> Any:
     try:
-        fairy = conn.sync_connection.connection  # type: ignore[union-attr]
+        fairy: Any = conn.sync_connection.connection  # type: ignore[union-attr]
         return fairy.dbapi_connection._connection
     except Exception:
         return None
 
 
 _stats: Dict[str, int] = {"connections_opened": 0}
-_registry: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopResources]" = weakref.WeakKeyDictionary()
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopResources] = weakref.WeakKeyDictionary()
 
 
 async def for_running_loop() -> LoopResources:
@@ -112,11 +112,12 @@ async def for_running_loop() -> LoopResources:
         if other_loop is not loop and other_loop.is_closed():
             res.abandon()
             del _registry[other_loop]
-    res = _registry.get(loop)
-    if res is None:
-        res = _registry[loop] = LoopResources(loop)
-        await res.start_guard()
-    return res
+    found = _registry.get(loop)
+    if found is not None:
+        return found
+    created = _registry[loop] = LoopResources(loop)
+    await created.start_guard()
+    return created
 
 
 def connection_count() -> int:

