@@ -71,6 +71,30 @@ def cmd_init_cluster(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a percentage like 80 or 92.5") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 100")
+    return value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import Run, RunOptions
+
+    options = RunOptions(
+        project_dir=args.project, results_dir=args.results_dir, only=args.only, parallel=args.parallel,
+        coverage=not args.no_coverage, cov_source=args.cov_source or [],
+        fail_under={"unit": args.fail_under_unit, "integration": args.fail_under_integration,
+                    "combined": args.fail_under},
+        pass_args={"unit": shlex.split(args.unit_args or ""), "integration": shlex.split(args.integration_args or "")},
+        pytest_args=args.pytest_args, python=args.python or sys.executable,
+    )
+    return Run(options).execute()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="async-test", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"async-test {__version__}")
@@ -81,6 +105,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("postgres", help="start a throwaway PostgreSQL with the project's schema; print its variables")
     p.add_argument("project", nargs="?", default=".")
     p.set_defaults(func=cmd_postgres)
+    p = sub.add_parser(
+        "run", help="run the unit pass and the integration pass with coverage; write the results folder",
+        description="Run a project's tests in two passes (unit with the database blocked, then integration on an "
+                    "ephemeral PostgreSQL), each with coverage, then combine. Arguments after -- go to pytest in "
+                    "both passes. Harness settings come from the project's config and ASYNC_TEST_* variables.",
+        epilog="exit codes: 0 passed, 1 tests failed, 2 usage or configuration error, 3 infrastructure failure, "
+               "4 coverage below threshold, 5 no tests collected, 130 interrupted",
+    )
+    p.add_argument("project", nargs="?", default=".", help="project directory (default: .)")
+    p.add_argument("--results-dir", help="where results go (default: PROJECT/.async-test)")
+    p.add_argument("--only", choices=["unit", "integration"], help="run one pass only")
+    p.add_argument("--parallel", action="store_true", help="run the two passes at the same time")
+    p.add_argument("--no-coverage", action="store_true", help="do not measure coverage")
+    p.add_argument("--cov-source", action="append", metavar="PATH",
+                   help="what coverage measures (repeatable; default: the coverage config, else src/ or packages)")
+    p.add_argument("--fail-under", type=_percent, metavar="PCT", help="minimum combined coverage")
+    p.add_argument("--fail-under-unit", type=_percent, metavar="PCT", help="minimum unit-pass coverage")
+    p.add_argument("--fail-under-integration", type=_percent, metavar="PCT",
+                   help="minimum integration-pass coverage")
+    p.add_argument("--unit-args", metavar="ARGS", help="extra pytest arguments for the unit pass (one string)")
+    p.add_argument("--integration-args", metavar="ARGS",
+                   help="extra pytest arguments for the integration pass, e.g. '-n auto'")
+    p.add_argument("--python", help="the interpreter that runs pytest (default: this one)")
+    p.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments for both passes")
+    p.set_defaults(func=cmd_run)
     p = sub.add_parser("init-cluster", help="make a pre-initialised cluster for the pg_cluster option (fast start)")
     p.add_argument("directory")
     p.add_argument("--source", choices=["auto", "local", "embedded"], default="auto")

@@ -20,6 +20,7 @@ from typing import Any, Dict, Generator, List, Optional
 import pytest
 
 from . import classify as classify_mod
+from . import events, timeout
 from . import loopscope
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -84,14 +85,17 @@ def pytest_configure(config: pytest.Config) -> None:
         "database. isolation='database' gives the test a fresh database cloned from the template (real commits, "
         "several connections).",
     )
+    events.register(config)
     try:
         settings = _read_settings(config)
     except SettingsError as exc:
+        events.write_event(os.environ.get(events.ENV_VAR), {"type": "usage_error", "message": str(exc)})
         raise pytest.UsageError(f"async-test: {exc}") from None
     state = HarnessState(settings=settings, rootdir=Path(str(config.rootpath)))
     config.stash[STATE_KEY] = state
     state.loop_scope = loopscope.apply_default(config, settings.loop_scope)
     config.pluginmanager.register(loopscope, "async_test_loopscope")
+    state.timeout = timeout.register(config, settings.timeout)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "async_test_xdist")
 
@@ -112,6 +116,11 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             state.start()
         except (PostgresError, SchemaError) as exc:
+            events.write_event(os.environ.get(events.ENV_VAR), {
+                "type": "infrastructure_error",
+                "phase": "schema" if isinstance(exc, SchemaError) else "database",
+                "message": state.mask(str(exc)),
+            })
             raise pytest.UsageError(
                 f"async-test: the test database could not be started.\n{state.mask(str(exc))}"
             ) from None
@@ -166,6 +175,8 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
         f"async-test: kind={s.kind}; unit paths {', '.join(s.unit_paths) or '-'}; "
         f"integration paths {', '.join(s.integration_paths) or '-'}; block_db={str(s.block_db).lower()}"
     )
+    if state.timeout:
+        lines.append(f"async-test: {state.timeout}")
     settings_lines = s.describe()
     if settings_lines:
         lines.append("async-test: settings: " + "; ".join(settings_lines))

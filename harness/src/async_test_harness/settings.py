@@ -103,6 +103,9 @@ OPTIONS: Tuple[Option, ...] = (
            "Fixture names whose use makes a test an integration test (the harness's own are always included)."),
     Option("block_db", "bool", True,
            "Block database connections in tests classified as unit, with an error naming the test and the fix."),
+    Option("timeout", "int", 0,
+           "Fail a test that runs longer than this many seconds (setup, call and teardown), with the stacks of "
+           "all threads; 0 turns it off."),
     Option("env", "list", [],
            "Extra environment variables to export, as NAME=template over {user} {password} {host} {port} "
            "{database} {driver} {url} {async_url}, e.g. DB_URI=postgresql+asyncpg://{user}:{password}@{host}:{port}"),
@@ -183,6 +186,8 @@ def _convert(opt: Option, raw: Any, origin: str) -> Value:
             number = int(str(raw).strip())
         except ValueError:
             raise SettingsError(f"{where} must be a whole number, got {raw!r}.") from None
+        if opt.name == "timeout" and number < 0:
+            raise SettingsError(f"{where} must be 0 (off) or a number of seconds, got {number}.")
         if opt.name == "pg_port" and not 0 <= number <= 65535:
             raise SettingsError(f"{where} must be a TCP port between 0 and 65535 (0 = pick a free one), got {number}.")
         return number

@@ -30,6 +30,7 @@ class HarnessState:
     blocked: Optional[DatabaseAddress] = None
     owns_run: bool = False
     loop_scope: str = ""
+    timeout: str = ""
     failure: Optional[str] = None
     exported: Dict[str, str] = field(default_factory=dict)
     _previous_env: Dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,175 @@
+"""Coverage per pass, combined with static contexts, and which lines only mocks reach.
+
+Each pass writes its own coverage.py data file.  The combined file records
+every line under the context of the pass that ran it (``unit`` or
+``integration``), so ``coverage html --show-contexts`` shows who covered what;
+the per-file split says which lines only unit tests (mocks) reach, which is
+what a pull request's reviewer wants to know about changed code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Set
+
+from .project import Project
+
+PASSES = ("unit", "integration")
+
+
+@dataclass
+class Totals:
+    percent: float
+    covered: int
+    statements: int
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"percent": round(self.percent, 2), "covered_lines": self.covered, "statements": self.statements}
+
+
+def _coverage(data_file: Path, project: Project) -> Any:
+    import coverage
+
+    config: Any = str(project.coverage_config) if project.coverage_config else True
+    cov = coverage.Coverage(data_file=str(data_file), config_file=config,
+                            source=[str(project.root / s) for s in project.coverage_sources] or None)
+    cov.load()
+    return cov
+
+
+def _totals(cov: Any) -> Totals:
+    covered = statements = 0
+    data = cov.get_data()
+    for filename in data.measured_files():
+        try:
+            _, stmts, _, missing, _ = cov.analysis2(filename)
+        except Exception:
+            continue
+        statements += len(stmts)
+        covered += len(stmts) - len(missing)
+    try:
+        percent = float(cov.report(file=io.StringIO(), show_missing=False))
+    except Exception:  # coverage raises NoDataError when nothing was measured
+        percent = 0.0
+    return Totals(percent, covered, statements)
+
+
+def combine(results: Path, project: Project) -> Optional[Path]:
+    """Write results/.coverage with each pass's lines under its own static context."""
+    from coverage import CoverageData
+
+    target = results / ".coverage"
+    if target.exists():
+        target.unlink()
+    combined = CoverageData(basename=str(target))
+    found = False
+    for kind in PASSES:
+        source = results / f".coverage.{kind}"
+        if not source.exists():
+            continue
+        data = CoverageData(basename=str(source))
+        data.read()
+        files = list(data.measured_files())
+        if not files:
+            continue
+        found = True
+        combined.set_context(kind)
+        if data.has_arcs():
+            combined.add_arcs({f: list(data.arcs(f) or []) for f in files})
+        else:
+            combined.add_lines({f: list(data.lines(f) or []) for f in files})
+        combined.add_file_tracers({f: t for f in files if (t := data.file_tracer(f))})
+    if not found:
+        return None
+    combined.write()
+    return target
+
+
+def _lines_by_context(data_file: Path) -> Dict[str, Dict[str, Set[int]]]:
+    from coverage import CoverageData
+
+    data = CoverageData(basename=str(data_file))
+    data.read()
+    result: Dict[str, Dict[str, Set[int]]] = {}
+    for kind in PASSES:
+        data.set_query_contexts([kind])
+        for filename in data.measured_files():
+            lines = data.lines(filename) or []
+            result.setdefault(filename, {}).setdefault(kind, set()).update(lines)
+    data.set_query_contexts(None)
+    return result
+
+
+def _repo_relative_xml(path: Path, project: Project) -> None:
+    """Rewrite a Cobertura file so every filename is relative to the repository root."""
+    tree = ET.parse(path)
+    root = tree.getroot()
+    sources = [s.text or "" for s in root.iter("source")]
+    for cls in root.iter("class"):
+        name = cls.get("filename", "")
+        for source in sources or [str(project.root)]:
+            candidate = Path(source) / name
+            if candidate.exists():
+                cls.set("filename", project.repo_relative(str(candidate)))
+                break
+    sources_el = root.find("sources")
+    if sources_el is not None:
+        for child in list(sources_el):
+            sources_el.remove(child)
+        ET.SubElement(sources_el, "source").text = "."
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def build_reports(results: Path, project: Project) -> Dict[str, Any]:
+    """Per-pass and combined reports and numbers; the ``coverage`` part of summary.json."""
+    old_cwd = os.getcwd()
+    os.chdir(project.root)  # coverage resolves config-relative paths from here
+    try:
+        report: Dict[str, Any] = {"unit": None, "integration": None, "combined": None, "files": []}
+        for kind in PASSES:
+            data_file = results / f".coverage.{kind}"
+            if not data_file.exists():
+                continue
+            cov = _coverage(data_file, project)
+            if not cov.get_data().measured_files():
+                continue
+            report[kind] = _totals(cov).as_dict()
+            xml = results / f"coverage-{kind}.xml"
+            cov.xml_report(outfile=str(xml))
+            _repo_relative_xml(xml, project)
+        combined_file = combine(results, project)
+        if combined_file is None:
+            return report
+        cov = _coverage(combined_file, project)
+        report["combined"] = _totals(cov).as_dict()
+        cov.xml_report(outfile=str(results / "coverage.xml"))
+        _repo_relative_xml(results / "coverage.xml", project)
+        cov.json_report(outfile=str(results / "coverage.json"), show_contexts=True)
+        cov.html_report(directory=str(results / "html"), show_contexts=True)
+        by_context = _lines_by_context(combined_file)
+        files: List[Dict[str, Any]] = []
+        for filename in sorted(cov.get_data().measured_files()):
+            try:
+                _, statements, _, missing, _ = cov.analysis2(filename)
+            except Exception:
+                continue
+            stmts = set(statements)
+            unit = by_context.get(filename, {}).get("unit", set()) & stmts
+            integration = by_context.get(filename, {}).get("integration", set()) & stmts
+            files.append({
+                "path": project.repo_relative(filename),
+                "statements": len(stmts),
+                "percent": round(100.0 * (len(stmts) - len(missing)) / len(stmts), 2) if stmts else 100.0,
+                "unit_only": sorted(unit - integration),
+                "integration_only": sorted(integration - unit),
+                "both": sorted(unit & integration),
+                "neither": sorted(stmts - unit - integration),
+            })
+        report["files"] = files
+        return report
+    finally:
+        os.chdir(old_cwd)

@@ -1,0 +1,146 @@
+"""What happened in a pytest pass, as JSON lines the runner turns into summary.json.
+
+Recorded from pytest's own reports (not parsed back out of JUnit XML) so a
+failure keeps its real location: the deepest traceback entry inside the
+project, 1-based, with the message and the captured output.  Active only when
+``ASYNC_TEST_EVENTS`` names a file (the runner sets it); under xdist only the
+controller writes, since worker reports reach it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import pytest
+
+ENV_VAR = "ASYNC_TEST_EVENTS"
+MAX_MESSAGE = 2000
+MAX_TRACEBACK = 8000
+MAX_OUTPUT = 4000
+
+
+def write_event(path: Optional[str], event: Dict[str, Any]) -> None:
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(event, default=str) + "\n")
+
+
+def _tail(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def _inside(path: str, root: Path) -> bool:
+    try:
+        resolved = (root / path).resolve() if not os.path.isabs(path) else Path(path).resolve()
+        resolved.relative_to(root)
+    except (ValueError, OSError):
+        return False
+    return "site-packages" not in resolved.parts and ".venv" not in resolved.parts
+
+
+def failure_location(report: pytest.TestReport, root: Path) -> "tuple[str, int]":
+    """The deepest traceback entry inside the project; else the test's own line (both 1-based)."""
+    longrepr = report.longrepr
+    entries = []
+    chain = getattr(longrepr, "chain", None)
+    if chain:
+        for traceback, _crash, _descr in chain:
+            entries.extend(getattr(traceback, "reprentries", []))
+    else:
+        entries.extend(getattr(getattr(longrepr, "reprtraceback", None), "reprentries", []))
+    for entry in reversed(entries):
+        loc = getattr(entry, "reprfileloc", None)
+        if loc is not None and _inside(loc.path, root):
+            return _relative(loc.path, root), int(loc.lineno)
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None and _inside(crash.path, root):
+        return _relative(crash.path, root), int(crash.lineno)
+    path, lineno, _ = report.location
+    return _relative(path, root), int(lineno or 0) + 1
+
+
+def _relative(path: str, root: Path) -> str:
+    absolute = Path(path) if os.path.isabs(path) else root / path
+    try:
+        return absolute.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def _message(report: Any) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return _tail(str(crash.message), MAX_MESSAGE)
+    if isinstance(report.longrepr, tuple):  # skip reasons: (path, line, message)
+        return _tail(str(report.longrepr[-1]), MAX_MESSAGE)
+    text = str(report.longrepr or "").strip().splitlines()
+    return _tail(text[-1] if text else "", MAX_MESSAGE)
+
+
+class EventRecorder:
+    def __init__(self, path: str, root: Path) -> None:
+        self.path = path
+        self.root = root.resolve()
+        self.started = time.monotonic()
+        self.deselected = 0
+
+    def pytest_deselected(self, items: Any) -> None:
+        self.deselected += len(items)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            write_event(self.path, {
+                "type": "collect_error",
+                "nodeid": report.nodeid,
+                "file": _relative(str(report.fspath), self.root) if report.fspath else report.nodeid,
+                "message": _message(report) or "collection failed",
+                "traceback": _tail(str(report.longrepr), MAX_TRACEBACK),
+            })
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        kind = dict(report.user_properties).get("async_test_kind")
+        event: Dict[str, Any] = {
+            "type": "test",
+            "nodeid": report.nodeid,
+            "when": report.when,
+            "outcome": report.outcome,
+            "duration": round(report.duration, 6),
+            "kind": kind,
+            "wasxfail": hasattr(report, "wasxfail"),
+        }
+        if report.failed:
+            file, line = failure_location(report, self.root)
+            output = "\n".join(
+                f"--- {name} ---\n{content}" for name, content in report.sections if content.strip()
+            )
+            event.update({
+                "file": file,
+                "line": line,
+                "message": _message(report),
+                "traceback": _tail(str(report.longrepr), MAX_TRACEBACK),
+                "output": _tail(output, MAX_OUTPUT),
+            })
+        elif report.skipped:
+            event["message"] = _message(report)
+        write_event(self.path, event)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        write_event(self.path, {
+            "type": "session",
+            "exitstatus": int(exitstatus),
+            "collected": session.testscollected,
+            "deselected": self.deselected,
+            "duration": round(time.monotonic() - self.started, 4),
+        })
+
+
+def register(config: pytest.Config) -> None:
+    path = os.environ.get(ENV_VAR)
+    if not path or hasattr(config, "workerinput"):
+        return
+    config.pluginmanager.register(EventRecorder(path, Path(str(config.rootpath))), "async_test_events")

@@ -1,0 +1,139 @@
+"""summary.json: the run's results, the one input of the reporting step.
+
+The schema is versioned (``schema_version``) and published in
+``docs/summary.schema.json``; a consumer should check the major version.
+``summary.md`` is the same content for people.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .project import Project
+
+SCHEMA_VERSION = 1
+SLOWEST = 10
+
+
+@dataclass
+class PassResult:
+    kind: str
+    selected: bool = True
+    status: str = "not-run"  # passed, failed, empty, error, interrupted, not-run
+    exit_code: Optional[int] = None
+    duration_seconds: float = 0.0
+    counts: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("passed", "failed", "errors", "skipped", "xfailed", "xpassed", "total"), 0))
+    failures: List[Dict[str, Any]] = field(default_factory=list)
+    slowest: List[Dict[str, Any]] = field(default_factory=list)
+    deselected: int = 0
+    infrastructure_error: Optional[Dict[str, Any]] = None
+    usage_error: Optional[str] = None
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {
+            "kind": self.kind, "selected": self.selected, "status": self.status, "exit_code": self.exit_code,
+            "duration_seconds": round(self.duration_seconds, 3), "counts": self.counts, "deselected": self.deselected,
+            "failures": self.failures, "slowest": self.slowest,
+        }
+
+
+def read_events(path: Path, kind: str, project: Project) -> PassResult:
+    """Fold a pass's event lines into counts, failures and timings."""
+    result = PassResult(kind)
+    if not path.exists():
+        return result
+    outcome: Dict[str, str] = {}
+    durations: Dict[str, float] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        etype = event.get("type")
+        if etype == "test":
+            nodeid = event["nodeid"]
+            durations[nodeid] = durations.get(nodeid, 0.0) + float(event.get("duration", 0.0))
+            when, status = event["when"], event["outcome"]
+            if status == "failed":
+                # A failing setup or teardown is an error (as pytest counts it), a failing call a failure.
+                outcome[nodeid] = "failed" if when == "call" else "errors"
+                result.failures.append(_failure(event, kind, project))
+            elif status == "skipped" and nodeid not in outcome:
+                outcome[nodeid] = "xfailed" if event.get("wasxfail") else "skipped"
+            elif status == "passed" and when == "call":
+                outcome[nodeid] = "xpassed" if event.get("wasxfail") else "passed"
+        elif etype == "collect_error":
+            result.counts["errors"] += 1
+            result.failures.append({
+                "nodeid": event["nodeid"], "kind": kind, "when": "collect",
+                "file": event.get("file"), "repo_path": project.repo_relative(event.get("file") or ""),
+                "line": 1, "message": event.get("message", ""), "traceback": event.get("traceback", ""),
+                "output": "",
+            })
+        elif etype == "session":
+            result.deselected = int(event.get("deselected", 0))
+        elif etype == "infrastructure_error":
+            result.infrastructure_error = {"phase": event.get("phase"), "message": event.get("message")}
+        elif etype == "usage_error":
+            result.usage_error = event.get("message")
+    for status in outcome.values():
+        result.counts[status] += 1
+    result.counts["total"] = len(outcome)
+    result.slowest = [
+        {"nodeid": n, "duration_seconds": round(d, 4)}
+        for n, d in sorted(durations.items(), key=lambda kv: kv[1], reverse=True)[:SLOWEST]
+    ]
+    return result
+
+
+def _failure(event: Dict[str, Any], kind: str, project: Project) -> Dict[str, Any]:
+    file = event.get("file") or ""
+    return {
+        "nodeid": event["nodeid"],
+        "kind": kind,
+        "when": event.get("when"),
+        "file": file,
+        "repo_path": project.repo_relative(file) if file else "",
+        "line": int(event.get("line") or 1),
+        "message": event.get("message", ""),
+        "traceback": event.get("traceback", ""),
+        "output": event.get("output", ""),
+    }
+
+
+def write_summary(results: Path, summary: Dict[str, Any]) -> None:
+    (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (results / "summary.md").write_text(render_markdown(summary), encoding="utf-8")
+
+
+def _pct(value: Optional[Dict[str, Any]]) -> str:
+    return f"{value['percent']:.1f}%" if value else "-"
+
+
+def render_markdown(summary: Dict[str, Any]) -> str:
+    exit_info = summary["exit"]
+    lines = [f"# async-test: {exit_info['reason']} (exit {exit_info['code']})", ""]
+    lines += ["| pass | status | tests | passed | failed | errors | skipped | time | coverage |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    coverage = summary.get("coverage") or {}
+    for kind, p in summary["passes"].items():
+        c = p["counts"]
+        lines.append(
+            f"| {kind} | {p['status']} | {c['total']} | {c['passed']} | {c['failed']} | {c['errors']} | "
+            f"{c['skipped']} | {p['duration_seconds']:.1f}s | {_pct(coverage.get(kind))} |"
+        )
+    lines.append(f"| combined | | | | | | | | {_pct(coverage.get('combined'))} |")
+    infra = summary.get("infrastructure_error")
+    if infra:
+        lines += ["", f"**Infrastructure failure ({infra.get('phase')})**: {infra.get('message')}"]
+    failures = [f for p in summary["passes"].values() for f in p["failures"]]
+    if failures:
+        lines += ["", "## Failures", ""]
+        for f in failures:
+            lines += [f"- `{f['nodeid']}` ({f['kind']}, {f['when']}) at `{f['repo_path']}:{f['line']}`: "
+                      f"{f['message'].splitlines()[0] if f['message'] else ''}"]
+    return "\n".join(lines) + "\n"
