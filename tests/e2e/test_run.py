@@ -196,7 +196,8 @@ def test_thresholds(tmp_path, env):
     project = copy_project(SUITES / "unit_only", tmp_path)
     (project / "pkg").mkdir()
     (project / "pkg" / "__init__.py").write_text("def used():\n    return 1\n\n\ndef unused():\n    return 2\n")
-    (project / "tests" / "test_pkg.py").write_text("from pkg import used\n\n\ndef test_used():\n    assert used() == 1\n")
+    (project / "tests" / "test_pkg.py").write_text(
+        "from pkg import used\n\n\ndef test_used():\n    assert used() == 1\n")
     done = run(project, dict(env, PYTHONPATH=str(project)), "--fail-under", "100", "--fail-under-unit", "1",
                "--cov-source", "pkg")
     s = summary_of(project)

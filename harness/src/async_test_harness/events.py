@@ -13,7 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -43,10 +43,10 @@ def _inside(path: str, root: Path) -> bool:
     return "site-packages" not in resolved.parts and ".venv" not in resolved.parts
 
 
-def failure_location(report: pytest.TestReport, root: Path) -> "tuple[str, int]":
+def failure_location(report: pytest.TestReport, root: Path) -> tuple[str, int]:
     """The deepest traceback entry inside the project; else the test's own line (both 1-based)."""
     longrepr = report.longrepr
-    entries = []
+    entries: List[Any] = []
     chain = getattr(longrepr, "chain", None)
     if chain:
         for traceback, _crash, _descr in chain:

@@ -20,8 +20,7 @@ from typing import Any, Dict, Generator, List, Optional
 import pytest
 
 from . import classify as classify_mod
-from . import events, timeout
-from . import loopscope
+from . import events, loopscope, timeout
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
 from .classify import INTEGRATION, UNIT, Classification

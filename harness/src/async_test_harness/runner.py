@@ -172,7 +172,7 @@ class Run:
 
     # ------------------------------------------------------------------ setup
 
-    def _prepare(self) -> "tuple[Project, Settings, Path]":
+    def _prepare(self) -> tuple[Project, Settings, Path]:
         opts = self.options
         if opts.only not in (None, "unit", "integration"):
             raise UsageError(f"--only is {opts.only!r}; valid values: unit, integration.")
@@ -418,7 +418,7 @@ class Run:
         self._table(summary)
         return code
 
-    def _exit_code(self, coverage: Dict[str, Any]) -> "tuple[int, List[str]]":
+    def _exit_code(self, coverage: Dict[str, Any]) -> tuple[int, List[str]]:
         below = []
         for key, limit in self.options.fail_under.items():
             measured = coverage.get(key)

@@ -18,4 +18,4 @@ def test_skipped():
 
 @pytest.mark.xfail(reason="known bug")
 def test_known_bug():
-    assert False
+    assert total([]) == 0
