@@ -261,3 +261,20 @@ def test_sigterm_stops_cleanly_with_partial_results(tmp_path, env):
     while set(postgres_processes()) - before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not set(postgres_processes()) - before, "PostgreSQL outlived the interrupted run"
+
+
+def test_a_transaction_left_open_is_reported(tmp_path, env):
+    project = copy_project(SUITES / "integration_only", tmp_path)
+    (project / "tests" / "test_leak.py").write_text(
+        "import os, asyncpg\n\nLEAKED = []\n\n"
+        "async def test_leaves_a_transaction_open(async_db_session):\n"
+        "    conn = await asyncpg.connect(os.environ['DATABASE_URL'])\n"
+        "    await conn.execute('BEGIN')\n"
+        "    await conn.execute('SELECT 1')\n"
+        "    LEAKED.append(conn)\n"
+    )
+    done = run(project, env)
+    assert done.returncode == 0, done.stdout[-3000:]
+    warnings = summary_of(project)["passes"]["integration"]["warnings"]
+    assert warnings and "still open inside a transaction" in warnings[0]
+    assert "warning (integration)" in done.stdout

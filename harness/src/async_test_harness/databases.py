@@ -101,6 +101,18 @@ async def drop_databases_with_prefix(admin: DatabaseAddress, prefix: str) -> Lis
         await conn.close()
 
 
+async def open_transactions(address: DatabaseAddress) -> int:
+    """Other sessions on this database still inside a transaction (leaked by a test or fixture)."""
+    conn = await _connect(address)
+    try:
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+        ))
+    finally:
+        await conn.close()
+
+
 async def server_version(admin: DatabaseAddress) -> str:
     conn = await _connect(admin)
     try:

@@ -24,6 +24,7 @@ from . import events, loopscope, timeout
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
 from .classify import INTEGRATION, UNIT, Classification
+from .databases import open_transactions, run_sync
 from .fixtures import (  # noqa: F401  (fixtures are registered by being in this module)
     async_db_session,
     async_engine,
@@ -108,10 +109,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if payload:
             _attach_or_fail(state, RunDatabase.from_json(payload))
         return
-    is_xdist_controller = bool(getattr(config.option, "numprocesses", None)) and not getattr(
-        config.option, "collectonly", False
-    )
-    if _is_configured(settings, config) or is_xdist_controller:
+    if _is_configured(settings, config) or (
+        _is_xdist_controller(config) and not getattr(config.option, "collectonly", False)
+    ):
         try:
             state.start()
         except (PostgresError, SchemaError) as exc:
@@ -142,6 +142,37 @@ class _XdistHooks:
         state = node.config.stash.get(STATE_KEY, None)
         if state is not None and state.run is not None:
             node.workerinput[WORKER_INPUT_KEY] = state.run.to_json()
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+LEAK_WARNING = (
+    "{n} connection(s) to the test database were still open inside a transaction when the tests ended: "
+    "a test or fixture did not close a session or connection. Such a transaction holds its locks and can make "
+    "later tests hang; close sessions in teardown (async with / await session.close())."
+)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is None or state.address is None or _is_xdist_controller(session.config):
+        return  # workers check their own databases
+    try:
+        count = run_sync(lambda: open_transactions(state.address))
+    except Exception:
+        return  # the server is gone; the runner reports that
+    if count:
+        message = LEAK_WARNING.format(n=count)
+        state.warnings.append(message)
+        events.write_event(os.environ.get(events.ENV_VAR), {"type": "warning", "message": message})
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    state = terminalreporter.config.stash.get(STATE_KEY, None)
+    for message in getattr(state, "warnings", []):
+        terminalreporter.write_line(f"async-test: warning: {message}", yellow=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

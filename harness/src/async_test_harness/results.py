@@ -32,12 +32,13 @@ class PassResult:
     deselected: int = 0
     infrastructure_error: Optional[Dict[str, Any]] = None
     usage_error: Optional[str] = None
+    warnings: List[str] = field(default_factory=list)
 
     def as_dict(self) -> Dict[str, Any]:
         return {
             "kind": self.kind, "selected": self.selected, "status": self.status, "exit_code": self.exit_code,
             "duration_seconds": round(self.duration_seconds, 3), "counts": self.counts, "deselected": self.deselected,
-            "failures": self.failures, "slowest": self.slowest,
+            "failures": self.failures, "slowest": self.slowest, "warnings": self.warnings,
         }
 
 
@@ -80,6 +81,8 @@ def read_events(path: Path, kind: str, project: Project) -> PassResult:
             result.infrastructure_error = {"phase": event.get("phase"), "message": event.get("message")}
         elif etype == "usage_error":
             result.usage_error = event.get("message")
+        elif etype == "warning":
+            result.warnings.append(str(event.get("message")))
     for status in outcome.values():
         result.counts[status] += 1
     result.counts["total"] = len(outcome)
@@ -130,6 +133,9 @@ def render_markdown(summary: Dict[str, Any]) -> str:
     infra = summary.get("infrastructure_error")
     if infra:
         lines += ["", f"**Infrastructure failure ({infra.get('phase')})**: {infra.get('message')}"]
+    warnings = [w for p in summary["passes"].values() for w in p.get("warnings", [])]
+    if warnings:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
     failures = [f for p in summary["passes"].values() for f in p["failures"]]
     if failures:
         lines += ["", "## Failures", ""]

@@ -515,6 +515,9 @@ class Run:
         if cov.get("combined"):
             c.line(f"{'combined':<12} {'':<12} {'':>5} {'':>6} {'':>6} {'':>6} {'':>7} {'':>8} "
                    f"{cov['combined']['percent']:>8.1f}%")
+        for p in summary["passes"].values():
+            for warning in p.get("warnings", []):
+                c.line(f"warning ({p['kind']}): {warning}", "yellow")
         infra = summary.get("infrastructure_error")
         if infra:
             c.line(f"infrastructure ({infra['phase']}): {infra['message']}", "red")

@@ -31,6 +31,7 @@ class HarnessState:
     owns_run: bool = False
     loop_scope: str = ""
     timeout: str = ""
+    warnings: List[str] = field(default_factory=list)
     failure: Optional[str] = None
     exported: Dict[str, str] = field(default_factory=dict)
     _previous_env: Dict[str, str] = field(default_factory=dict)
