@@ -160,7 +160,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or state.address is None or _is_xdist_controller(session.config):
         return  # workers check their own databases
     try:
-        count = run_sync(lambda: open_transactions(state.address))
+        address = state.address
+        count = run_sync(lambda: open_transactions(address))
     except Exception:
         return  # the server is gone; the runner reports that
     if count:
