@@ -312,11 +312,17 @@ class Server:
                 )
             if self._wait_ready(timeout):
                 break
+            exited = self.process.poll() is not None
             log_tail = self.log_tail()
             self.process = None
             if "could not bind" in log_tail and not self.requested_port and attempt < 4:
                 continue  # lost a race for the free port; try another
-            raise PostgresError(f"PostgreSQL did not start within {timeout:.0f}s. Server log:\n{log_tail}")
+            what = "PostgreSQL exited while starting" if exited else f"PostgreSQL did not start within {timeout:.0f}s"
+            hint = ""
+            if self.account is not None and "Permission denied" in log_tail:
+                hint = (f" The server runs as '{self.account.pw_name}' (PostgreSQL refuses root): every parent of "
+                        f"{self.workdir} must be searchable by that account; choose another pg_workdir.")
+            raise PostgresError(f"{what}.{hint} Server log:\n{log_tail}")
         asyncio.run(self._set_password(port, password))
         return ServerInfo(
             host="127.0.0.1", port=port, user=SUPERUSER, password=password, socket_dir=str(self.sockets),
