@@ -81,6 +81,11 @@ def _percent(text: str) -> float:
     return value
 
 
+def _phase(text: str) -> "tuple[str, float]":
+    name, _, seconds = text.partition("=")
+    return name, float(seconds or 0)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .runner import Run, RunOptions
 
@@ -91,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     "combined": args.fail_under},
         pass_args={"unit": shlex.split(args.unit_args or ""), "integration": shlex.split(args.integration_args or "")},
         pytest_args=args.pytest_args, python=args.python or sys.executable,
+        recorded_phases=dict(_phase(p) for p in args.record_phase or []),
     )
     return Run(options).execute()
 
@@ -128,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--integration-args", metavar="ARGS",
                    help="extra pytest arguments for the integration pass, e.g. '-n auto'")
     p.add_argument("--python", help="the interpreter that runs pytest (default: this one)")
-    p.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments for both passes")
+    p.add_argument("--record-phase", action="append", help=argparse.SUPPRESS)  # NAME=SECONDS, from the container
+    p.set_defaults(pytest_args=[])
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("init-cluster", help="make a pre-initialised cluster for the pg_cluster option (fast start)")
     p.add_argument("directory")
@@ -139,7 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    passthrough: List[str] = []
+    if "--" in words:  # everything after -- belongs to pytest, untouched by our parser
+        cut = words.index("--")
+        words, passthrough = words[:cut], words[cut + 1:]
+    args = build_parser().parse_args(words)
+    if passthrough:
+        if args.command != "run":
+            print("async-test: arguments after -- are only for 'async-test run'", file=sys.stderr)
+            return EXIT_USAGE
+        args.pytest_args = passthrough
     try:
         return int(args.func(args))
     except SettingsError as exc:

@@ -73,6 +73,7 @@ class RunOptions:
     pass_args: Dict[str, List[str]] = field(default_factory=lambda: {"unit": [], "integration": []})
     pytest_args: List[str] = field(default_factory=list)
     python: str = sys.executable
+    recorded_phases: Dict[str, float] = field(default_factory=dict)  # e.g. the container's dependency install
 
 
 class Console:
@@ -161,7 +162,7 @@ class Run:
         self.console = console or Console()
         self.started_at = datetime.now(timezone.utc)
         self.began = time.monotonic()
-        self.phases: Dict[str, float] = {}
+        self.phases: Dict[str, float] = dict(options.recorded_phases)
         self.passes: Dict[str, PassResult] = {}
         self.children: List[subprocess.Popen[bytes]] = []
         self.interrupted = False

@@ -1,0 +1,51 @@
+# The async-test image: PostgreSQL from Debian, the harness in its own virtual environment, a
+# cluster initialised at build time. Run: docker run --rm -v "$PWD:/workspace" async-test [run options]
+#
+# Behind a TLS-inspecting proxy: docker build --secret id=ca,src=/path/to/ca-bundle.crt ...
+# (used for pip/uv only, never stored in a layer). Without registry access: build a base image
+# locally and pass --build-arg BASE_IMAGE=that-image (it needs python3 with venv, Debian bookworm).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+
+ARG PG_MAJOR=15
+ARG UV_VERSION=0.13.9
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HARNESS_HOME=/opt/async-test
+
+# PostgreSQL server only (no client, no docs), then the locale and docs trimmed away.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends "postgresql-${PG_MAJOR}" ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/* \
+      /usr/share/postgresql/${PG_MAJOR}/man /usr/lib/postgresql/${PG_MAJOR}/lib/bitcode \
+ && (id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres)
+
+# The harness and uv in their own environment; the project's dependencies go elsewhere at run time.
+COPY harness /tmp/harness-src
+RUN --mount=type=secret,id=ca,required=false \
+    set -eu; \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca SSL_CERT_FILE=/run/secrets/ca; fi; \
+    python3 -m venv "$HARNESS_HOME/venv"; \
+    "$HARNESS_HOME/venv/bin/pip" install --no-cache-dir --disable-pip-version-check -q "uv==${UV_VERSION}"; \
+    "$HARNESS_HOME/venv/bin/uv" pip install --no-cache --python "$HARNESS_HOME/venv/bin/python" /tmp/harness-src; \
+    "$HARNESS_HOME/venv/bin/uv" build --no-cache -q --wheel --out-dir "$HARNESS_HOME/wheels" /tmp/harness-src; \
+    rm -rf /tmp/harness-src; \
+    find "$HARNESS_HOME/venv" -name __pycache__ -prune -exec rm -rf {} +; \
+    "$HARNESS_HOME/venv/bin/async-test" init-cluster "$HARNESS_HOME/cluster"; \
+    mkdir -m 1777 /cache
+
+COPY entrypoint.sh /usr/local/bin/async-test-entrypoint
+ENV PATH="/opt/async-test/venv/bin:${PATH}" \
+    ASYNC_TEST_PG_CLUSTER=/opt/async-test/cluster \
+    ASYNC_TEST_PG_PORT=5432 \
+    UV_CACHE_DIR=/cache \
+    UV_LINK_MODE=copy
+WORKDIR /workspace
+ENTRYPOINT ["/usr/local/bin/async-test-entrypoint"]
+
+LABEL org.opencontainers.image.title="async-test" \
+      org.opencontainers.image.description="Ephemeral PostgreSQL, async DB fixtures, unit and integration passes with coverage for Python async services" \
+      org.opencontainers.image.source="https://github.com/org/async-test-action" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="0.1.0"
