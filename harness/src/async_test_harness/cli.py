@@ -81,7 +81,7 @@ def _percent(text: str) -> float:
     return value
 
 
-def _phase(text: str) -> "tuple[str, float]":
+def _phase(text: str) -> tuple[str, float]:
     name, _, seconds = text.partition("=")
     return name, float(seconds or 0)
 

@@ -118,7 +118,7 @@ def install_command(root: Path, venv_python: str, wheel: str) -> List[str]:
     return cmd
 
 
-def install(root: Path) -> "tuple[str, float]":
+def install(root: Path) -> tuple[str, float]:
     """Create the test environment; returns its python and the seconds it took."""
     began = time.monotonic()
     venv = Path(os.environ.get("ASYNC_TEST_VENV", "/tmp/async-test-venv"))
