@@ -14,11 +14,14 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
     HARNESS_HOME=/opt/async-test
 
-# PostgreSQL server only (no client, no docs), then the locale and docs trimmed away.
+# PostgreSQL server only, then what a test server never uses: the package cache, docs, and the JIT
+# (LLVM, 130 MB; the harness runs PostgreSQL with jit=off, so llvmjit.so is never loaded).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends "postgresql-${PG_MAJOR}" ca-certificates \
- && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/* \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/* \
       /usr/share/postgresql/${PG_MAJOR}/man /usr/lib/postgresql/${PG_MAJOR}/lib/bitcode \
+      /usr/lib/postgresql/${PG_MAJOR}/lib/llvmjit*.so /usr/lib/*-linux-gnu/libLLVM-*.so* /usr/lib/*-linux-gnu/libz3.so* \
  && (id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres)
 
 # The harness and uv in their own environment; the project's dependencies go elsewhere at run time.
@@ -31,6 +34,7 @@ RUN --mount=type=secret,id=ca,required=false \
     "$HARNESS_HOME/venv/bin/uv" pip install --no-cache --python "$HARNESS_HOME/venv/bin/python" /tmp/harness-src; \
     "$HARNESS_HOME/venv/bin/uv" build --no-cache -q --wheel --out-dir "$HARNESS_HOME/wheels" /tmp/harness-src; \
     rm -rf /tmp/harness-src; \
+    "$HARNESS_HOME/venv/bin/python" -m pip uninstall -q -y pip setuptools 2>/dev/null || true; \
     find "$HARNESS_HOME/venv" -name __pycache__ -prune -exec rm -rf {} +; \
     "$HARNESS_HOME/venv/bin/async-test" init-cluster "$HARNESS_HOME/cluster"; \
     mkdir -m 1777 /cache

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Build the async-test image on a machine with no registry access: start the Docker engine if it is
+# not running, make a Debian bookworm base image locally with mmdebstrap (once), and build with the
+# host's CA bundle as a BuildKit secret (for TLS-inspecting proxies; never stored in a layer).
+#
+#   scripts/build-image.sh [TAG]            default TAG: async-test:dev
+#   BASE_IMAGE=python:3.11-slim-bookworm scripts/build-image.sh   where a registry is reachable
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TAG=${1:-async-test:dev}
+DOCKER=${DOCKER:-/usr/bin/docker}
+CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+LOCAL_BASE=async-test-base:bookworm
+
+if ! command -v "$DOCKER" >/dev/null || ! command -v mmdebstrap >/dev/null; then
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io mmdebstrap
+fi
+if ! "$DOCKER" info >/dev/null 2>&1; then
+  (dockerd >/tmp/dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do "$DOCKER" info >/dev/null 2>&1 && break; sleep 1; done
+  "$DOCKER" info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/dockerd.log" >&2; exit 1; }
+fi
+if [ -z "${BASE_IMAGE:-}" ]; then
+  BASE_IMAGE=$LOCAL_BASE
+  if ! "$DOCKER" image inspect "$LOCAL_BASE" >/dev/null 2>&1; then
+    tmp=$(mktemp -d)
+    mmdebstrap --quiet --variant=minbase --include=ca-certificates,python3,python3-venv bookworm "$tmp/base.tar"
+    "$DOCKER" import "$tmp/base.tar" "$LOCAL_BASE" >/dev/null
+    rm -rf "$tmp"
+  fi
+fi
+secret=()
+[ -s "$CA_BUNDLE" ] && secret=(--secret "id=ca,src=$CA_BUNDLE")
+DOCKER_BUILDKIT=1 "$DOCKER" build --network host "${secret[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$TAG" .
+"$DOCKER" image inspect "$TAG" --format 'built {{index .RepoTags 0}}: {{.Size}} bytes'
