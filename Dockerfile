@@ -35,7 +35,7 @@ RUN --mount=type=secret,id=ca,required=false \
     "$HARNESS_HOME/venv/bin/uv" build --no-cache -q --wheel --out-dir "$HARNESS_HOME/wheels" /tmp/harness-src; \
     rm -rf /tmp/harness-src; \
     "$HARNESS_HOME/venv/bin/python" -m pip uninstall -q -y pip setuptools 2>/dev/null || true; \
-    find "$HARNESS_HOME/venv" -name __pycache__ -prune -exec rm -rf {} +; \
+    "$HARNESS_HOME/venv/bin/python" -m compileall -q -j 0 "$HARNESS_HOME/venv" >/dev/null; \
     "$HARNESS_HOME/venv/bin/async-test" init-cluster "$HARNESS_HOME/cluster"; \
     mkdir -m 1777 /cache
 
