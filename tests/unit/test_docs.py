@@ -20,3 +20,13 @@ def test_fixtures_doc_covers_every_public_fixture():
     for name in ("async_db_session", "async_engine", "db_url", "db_sync_url", "mock_db", "patch_boundary",
                  "api_client", "async_test_database"):
         assert f"`{name}`" in text, name
+
+
+def test_container_doc_lists_every_entrypoint_variable():
+    from async_test_harness.settings import container_markdown_table
+
+    text = (REPO / "docs" / "container.md").read_text()
+    table = re.search(r"<!-- container-table:start -->\n(.*)\n<!-- container-table:end -->", text, re.S)
+    assert table and table.group(1).strip() == container_markdown_table().strip(), (
+        "regenerate with: python -m async_test_harness.settings container"
+    )

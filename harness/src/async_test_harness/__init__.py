@@ -9,7 +9,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["DatabaseBlockedError", "mappings_result", "mock_session", "result", "scalars_result", "__version__"]
+__all__ = ["DatabaseBlockedError", "__version__", "mappings_result", "mock_session", "result", "scalars_result"]
 
 _LAZY = {
     "DatabaseBlockedError": "blocker",

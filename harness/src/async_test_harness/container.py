@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .project import ProjectError, find_project
+from .settings import Settings, SettingsError, container_settings
 
 EXIT_DEPENDENCIES = 6
-WORKSPACE = Path(os.environ.get("ASYNC_TEST_WORKSPACE", "/workspace"))
-HARNESS_HOME = Path(os.environ.get("HARNESS_HOME", "/opt/async-test"))
+HARNESS_HOME = Path(os.environ.get("HARNESS_HOME", "/opt/async-test"))  # set by the Dockerfile
 REQUIREMENT_FILES = ("requirements.txt", "requirements-dev.txt", "requirements-test.txt", "test-requirements.txt",
                      "dev-requirements.txt")
 PASSTHROUGH = {"settings", "postgres", "init-cluster", "--version", "-h", "--help"}
@@ -100,15 +100,13 @@ def cache_dir() -> str:
         return fallback
 
 
-def install_command(root: Path, venv_python: str, wheel: str) -> List[str]:
+def install_command(root: Path, venv_python: str, wheel: str, settings: Settings) -> List[str]:
     cmd = ["uv", "pip", "install", "--python", venv_python, wheel]
-    files = os.environ.get("ASYNC_TEST_REQUIREMENTS")
-    names = shlex.split(files.replace(",", " ")) if files else [n for n in REQUIREMENT_FILES if (root / n).is_file()]
+    names = settings.requirements or [n for n in REQUIREMENT_FILES if (root / n).is_file()]
     for name in names:
         cmd += ["-r", str(root / name)]
     pyproject = root / "pyproject.toml"
-    extras = [e for e in os.environ.get("ASYNC_TEST_EXTRAS", "").replace(",", " ").split() if e]
-    groups = [g for g in os.environ.get("ASYNC_TEST_GROUPS", "").replace(",", " ").split() if g]
+    extras, groups = settings.extras, settings.groups
     if pyproject.is_file() and "[project]" in pyproject.read_text(encoding="utf-8", errors="replace"):
         cmd += ["-r", str(pyproject)]  # its dependencies only: nothing is built in the user's tree
         for extra in extras:
@@ -118,23 +116,23 @@ def install_command(root: Path, venv_python: str, wheel: str) -> List[str]:
     return cmd
 
 
-def install(root: Path) -> tuple[str, float]:
+def install(root: Path, settings: Settings) -> tuple[str, float]:
     """Create the test environment; returns its python and the seconds it took."""
     began = time.monotonic()
-    venv = Path(os.environ.get("ASYNC_TEST_VENV", "/tmp/async-test-venv"))
+    venv = Path(settings.venv)
     env = dict(os.environ, UV_CACHE_DIR=cache_dir(), VIRTUAL_ENV=str(venv))
     env["PATH"] = f"{venv}/bin:{env.get('PATH', '')}"
     wheels = sorted((HARNESS_HOME / "wheels").glob("async_test_harness-*.whl"))
     if not wheels:
         raise SystemExit("async-test: the image has no harness wheel in /opt/async-test/wheels (a broken build?)")
     steps: List[List[str]] = [["uv", "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(venv)]]
-    custom = os.environ.get("ASYNC_TEST_INSTALL")
+    custom = settings.install
     python = str(venv / "bin" / "python")
     if custom:
         steps.append(["uv", "pip", "install", "--python", python, str(wheels[-1])])
         steps.append(["sh", "-c", custom])
     else:
-        steps.append(install_command(root, python, str(wheels[-1])))
+        steps.append(install_command(root, python, str(wheels[-1]), settings))
     for step in steps:
         say("$ " + " ".join(shlex.quote(part) for part in step))
         done = subprocess.run(step, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -157,14 +155,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.execvp("async-test", ["async-test", *args])
     if args and args[0] == "run":
         args = args[1:]
-    become_workspace_owner(WORKSPACE)
-    os.chdir(WORKSPACE if WORKSPACE.is_dir() else Path.cwd())
+    try:
+        settings = container_settings(os.environ)
+    except SettingsError as exc:
+        say(str(exc))
+        return 2
+    workspace = Path(settings.workspace)
+    become_workspace_owner(workspace)
+    os.chdir(workspace if workspace.is_dir() else Path.cwd())
     try:
         root = find_project(project_argument(args)).root
     except ProjectError as exc:
         say(str(exc))
         return 2
-    python, seconds = install(root)
+    python, seconds = install(root, settings)
     command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}", *args]
     env: Dict[str, str] = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     os.execvpe("async-test", command, env)

@@ -116,6 +116,34 @@ OPTIONS: Tuple[Option, ...] = (
 
 OPTIONS_BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
 
+# Options of the container entrypoint only (environment variables; pytest never sees them).
+CONTAINER_OPTIONS: Tuple[Option, ...] = (
+    Option("install", "str", None,
+           "A shell command that installs the project's dependencies into the test environment (it is active: "
+           "pip/uv install into it), replacing the automatic choice below."),
+    Option("requirements", "list", [],
+           "Requirements files to install, relative to the project; default: whichever of requirements.txt, "
+           "requirements-dev.txt, requirements-test.txt, test-requirements.txt, dev-requirements.txt exist."),
+    Option("extras", "list", [], "Extras of the project's pyproject.toml to install with its dependencies."),
+    Option("groups", "list", [], "Dependency groups of the project's pyproject.toml to install."),
+    Option("venv", "str", "/tmp/async-test-venv", "Where the test environment is created (outside the workspace)."),
+    Option("workspace", "str", "/workspace", "Where the repository is mounted."),
+)
+
+
+def container_settings(env: Mapping[str, str]) -> Settings:
+    """The entrypoint's options, from the environment only."""
+    values: Dict[str, Value] = {}
+    sources: Dict[str, str] = {}
+    for opt in CONTAINER_OPTIONS:
+        raw = env.get(opt.env)
+        if raw:
+            values[opt.name], sources[opt.name] = _convert(opt, raw, f"environment {opt.env}"), opt.env
+        else:
+            values[opt.name] = list(opt.default) if isinstance(opt.default, list) else opt.default
+            sources[opt.name] = "default"
+    return Settings(values, sources)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -284,6 +312,15 @@ def from_environment(env: Mapping[str, str], rootdir: Path) -> Settings:
     return resolve({}, env, {}, read_pyproject_table(rootdir))
 
 
+def container_markdown_table() -> str:
+    """The entrypoint's table in docs/container.md (a test keeps the two in step)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for opt in CONTAINER_OPTIONS:
+        default = opt.default if opt.default not in (None, []) else "-"
+        rows.append(f"| `{opt.env}` | `{default}` | {opt.help} |")
+    return "\n".join(rows)
+
+
 def markdown_table() -> str:
     """The options table of docs/configuration.md (a test keeps the two in step)."""
     rows = ["| option | ini / `[tool.async-test]` | environment | command line | default | meaning |",
@@ -301,4 +338,4 @@ def markdown_table() -> str:
 
 
 if __name__ == "__main__":
-    print(markdown_table())
+    print(container_markdown_table() if sys.argv[1:] == ["container"] else markdown_table())
