@@ -167,3 +167,22 @@ def test_the_projects_pins_win_and_the_plugin_still_loads(tmp_path):
     assert done.returncode == 0, done.stdout[-4000:]
     env = json.loads((ws / ".async-test" / "summary.json").read_text())["environment"]
     assert (env["pytest"], env["pytest_asyncio"], env["sqlalchemy"]) == ("7.4.4", "0.23.8", "2.0.36")
+
+
+def test_pyproject_dependencies_extras_and_groups(tmp_path):
+    ws = workspace(SUITES / "unit_only", tmp_path)
+    (ws / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0"\ndependencies = ["six==1.16.0"]\n\n'
+        '[project.optional-dependencies]\nyaml = ["pyyaml==6.0.2"]\n\n'
+        '[dependency-groups]\ntest = ["iniconfig==2.0.0"]\n'
+    )
+    (ws / "tests" / "test_deps.py").write_text(
+        "from importlib.metadata import version\n\n"
+        "def test_installed():\n"
+        "    assert (version('six'), version('pyyaml'), version('iniconfig')) == ('1.16.0', '6.0.2', '2.0.0')\n"
+    )
+    for path in (ws / "pyproject.toml", ws / "tests" / "test_deps.py"):
+        os.lchown(path, 1000, 1000)
+    done = docker_run(ws, env={"ASYNC_TEST_EXTRAS": "yaml", "ASYNC_TEST_GROUPS": "test"})
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert not list(ws.glob("*.egg-info")) and not (ws / "build").exists(), "the project was built in the workspace"
