@@ -44,6 +44,28 @@ def docker_run(ws: Path, *args: str, extra=(), env=None, timeout=600, name=None)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+def with_waiting_test(ws: Path, seconds: int) -> None:
+    """Add an integration test that signals it started (a file 'ready') and then waits."""
+    test = ws / "tests" / "test_wait.py"
+    test.write_text("import time\nfrom pathlib import Path\n\n"
+                    "async def test_wait(async_db_session):\n"
+                    f"    Path('ready').write_text('x')\n    time.sleep({seconds})\n")
+    os.lchown(test, 1000, 1000)
+
+
+def start_until_ready(ws: Path, name: str, extra) -> subprocess.Popen:
+    """docker run in the background until the waiting test has started."""
+    proc = subprocess.Popen([DOCKER, "run", "--name", name, *extra, "-v", f"{ws}:/workspace",
+                             "-v", f"{HOST_CA}:/etc/ssl/certs/host-ca.crt:ro",
+                             "-e", "SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt", IMAGE],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not (ws / "ready").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the test never started"
+        time.sleep(0.2)
+    return proc
+
+
 def tree(root: Path, skip=".async-test"):
     return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
             for p in root.rglob("*") if skip not in p.relative_to(root).parts}
@@ -75,23 +97,13 @@ def test_exit_codes_match_the_host_run(tmp_path, suite, code):
 
 def test_postgres_is_not_reachable_from_outside(tmp_path):
     ws = workspace(SUITES / "integration_only", tmp_path)
-    (ws / "tests" / "test_wait.py").write_text(
-        "import time\nfrom pathlib import Path\n\n"
-        "async def test_wait(async_db_session):\n    Path('ready').write_text('x')\n    time.sleep(20)\n")
-    os.lchown(ws / "tests" / "test_wait.py", 1000, 1000)
+    with_waiting_test(ws, 20)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         host_port = s.getsockname()[1]
     name = f"async-test-net-{os.getpid()}"
-    proc = subprocess.Popen([DOCKER, "run", "--rm", "--name", name, "-p", f"127.0.0.1:{host_port}:5432",
-                             "-v", f"{ws}:/workspace", "-v", f"{HOST_CA}:/etc/ssl/certs/host-ca.crt:ro",
-                             "-e", "SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt", IMAGE],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_until_ready(ws, name, ["--rm", "-p", f"127.0.0.1:{host_port}:5432"])
     try:
-        deadline = time.monotonic() + 300
-        while not (ws / "ready").exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "the test never started"
-            time.sleep(0.2)
         ip = subprocess.run([DOCKER, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
                              name], capture_output=True, text=True).stdout.strip()
         for address in [("127.0.0.1", host_port), (ip, 5432)]:
@@ -110,20 +122,10 @@ def test_postgres_is_not_reachable_from_outside(tmp_path):
 
 def test_docker_stop_ends_cleanly_with_partial_results(tmp_path):
     ws = workspace(SUITES / "integration_only", tmp_path)
-    (ws / "tests" / "test_slow.py").write_text(
-        "import time\nfrom pathlib import Path\n\n"
-        "async def test_slow(async_db_session):\n    Path('ready').write_text('x')\n    time.sleep(300)\n")
-    os.lchown(ws / "tests" / "test_slow.py", 1000, 1000)
+    with_waiting_test(ws, 300)
     name = f"async-test-stop-{os.getpid()}"
-    proc = subprocess.Popen([DOCKER, "run", "--name", name, "-v", f"{ws}:/workspace",
-                             "-v", f"{HOST_CA}:/etc/ssl/certs/host-ca.crt:ro",
-                             "-e", "SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt", IMAGE],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_until_ready(ws, name, [])
     try:
-        deadline = time.monotonic() + 300
-        while not (ws / "ready").exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "the test never started"
-            time.sleep(0.2)
         stop = subprocess.run([DOCKER, "stop", "-t", "20", name], capture_output=True, text=True, timeout=60)
         assert stop.returncode == 0
         out, _ = proc.communicate(timeout=60)

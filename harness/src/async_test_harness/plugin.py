@@ -273,31 +273,25 @@ def _guard(item: pytest.Item) -> Optional[Any]:
     return _blocker_for(state).blocking(item.nodeid, found.reason)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+def _blocking(item: pytest.Item) -> Generator[None, None, None]:
     guard = _guard(item)
     if guard is None:
         yield
         return
     with guard:
         yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    yield from _blocking(item)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    guard = _guard(item)
-    if guard is None:
-        yield
-        return
-    with guard:
-        yield
+    yield from _blocking(item)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    guard = _guard(item)
-    if guard is None:
-        yield
-        return
-    with guard:
-        yield
+    yield from _blocking(item)
