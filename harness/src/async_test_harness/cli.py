@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["report"]:  # runs on the CI runner, outside the container: its own parser
+        from .github.report import main as report_main
+
+        return report_main(words[1:])
     passthrough: List[str] = []
     if "--" in words:  # everything after -- belongs to pytest, untouched by our parser
         cut = words.index("--")

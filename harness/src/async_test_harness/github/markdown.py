@@ -1,0 +1,100 @@
+"""The job summary and the PR comment, kept under GitHub's size limits.
+
+Untrusted text (test ids, messages, output) is HTML-escaped and shown in ``<pre>`` blocks, so it
+cannot close a block or inject markup. When the text would exceed the limit (1 MiB for a job
+summary, 65,536 characters for a comment), detail is dropped in a fixed order, and the document
+says what was dropped: captured output, then tracebacks, then failures past the first 50, then
+every failure detail and the per-file tables.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Dict, List, Optional, Tuple
+
+from .diffcov import DiffCoverage
+
+JOB_SUMMARY_LIMIT = 1024 * 1024
+COMMENT_LIMIT = 65536
+COMMENT_MARKER = "<!-- async-test-action:sticky-comment -->"
+TRIM_STEPS = ("captured output", "tracebacks", "failures after the first 50", "all failure details and file tables")
+
+
+def _cell(text: Any) -> str:
+    return html.escape(str(text)).replace("|", "&#124;").replace("\n", " ")
+
+
+def _pct(value: Optional[Dict[str, Any]]) -> str:
+    return f"{value['percent']:.1f}%" if value else "-"
+
+
+def _spans(ranges: List[Tuple[int, int]]) -> str:
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges) or "-"
+
+
+def _pre(text: str) -> str:
+    return f"<pre>{html.escape(text)}</pre>"
+
+
+def render(summary: Dict[str, Any], diff: Optional[DiffCoverage] = None, level: int = 0,
+           heading: str = "async-test") -> str:
+    exit_info = summary["exit"]
+    icon = "✅" if exit_info["code"] == 0 else "❌"
+    out: List[str] = [f"## {icon} {heading}: {_cell(exit_info['reason'])}", ""]
+    out += ["| pass | status | tests | passed | failed | errors | skipped | time | coverage |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    coverage = summary.get("coverage") or {}
+    for kind, p in summary["passes"].items():
+        c = p["counts"]
+        out.append(f"| {kind} | {p['status']} | {c['total']} | {c['passed']} | {c['failed']} | {c['errors']} | "
+                   f"{c['skipped']} | {p['duration_seconds']:.1f}s | {_pct(coverage.get(kind))} |")
+    out.append(f"| **combined** | | | | | | | | **{_pct(coverage.get('combined'))}** |")
+    if diff is not None and diff.files:
+        out += ["", f"**Changed lines covered: {diff.percent:.1f}%** of {diff.statements} changed statements"]
+        if level < 4:
+            out += ["", "| changed file | statements | not run by any test | only unit tests (mocks) |",
+                    "|---|---:|---|---|"]
+            for f in diff.files:
+                out.append(f"| `{_cell(f.path)}` | {f.changed_statements} | {_spans(f.uncovered)} | "
+                           f"{_spans(f.unit_only)} |")
+    infra = summary.get("infrastructure_error")
+    if infra:
+        out += ["", f"### Infrastructure failure ({_cell(infra['phase'])})", _pre(infra["message"])]
+    failures = [f for p in summary["passes"].values() for f in p["failures"]]
+    if failures and level < 4:
+        shown = failures if level < 3 else failures[:50]
+        out += ["", f"### Failures ({len(failures)})", ""]
+        for f in shown:
+            where = f"{f['repo_path']}:{f['line']}" if f["repo_path"] else "?"
+            message = (f["message"] or "").splitlines()[0] if f["message"] else ""
+            out.append(f"<details><summary><code>{_cell(f['nodeid'])}</code> ({f['kind']}, {f['when']}) at "
+                       f"<code>{_cell(where)}</code>: {_cell(message)}</summary>\n")
+            if level < 2 and f["traceback"]:
+                out.append(_pre(f["traceback"]))
+            if level < 1 and f["output"]:
+                out.append("Captured output:\n" + _pre(f["output"]))
+            out.append("</details>")
+        if len(shown) < len(failures):
+            out.append(f"\n… and {len(failures) - len(shown)} more failures (see the results folder's summary.json)")
+    slowest = [s for p in summary["passes"].values() for s in p.get("slowest", [])]
+    if slowest and level < 4:
+        out += ["", "<details><summary>Slowest tests</summary>\n", "| test | seconds |", "|---|---:|"]
+        for s in sorted(slowest, key=lambda s: s["duration_seconds"], reverse=True)[:10]:
+            out.append(f"| `{_cell(s['nodeid'])}` | {s['duration_seconds']:.3f} |")
+        out.append("\n</details>")
+    warnings = [w for p in summary["passes"].values() for w in p.get("warnings", [])]
+    for w in warnings:
+        out += ["", f"> ⚠️ {_cell(w)}"]
+    if level:
+        out += ["", f"_Trimmed to fit GitHub's size limit: dropped {', '.join(TRIM_STEPS[:level])}._"]
+    return "\n".join(out) + "\n"
+
+
+def fit(summary: Dict[str, Any], limit: int, diff: Optional[DiffCoverage] = None, prefix: str = "") -> str:
+    """The most detailed rendering whose size (bytes, UTF-8) is within ``limit``."""
+    for level in range(len(TRIM_STEPS) + 1):
+        text = prefix + render(summary, diff, level)
+        if len(text.encode("utf-8")) <= limit:
+            return text
+    text = prefix + render(summary, diff, len(TRIM_STEPS))
+    return text.encode("utf-8")[: limit - 64].decode("utf-8", "ignore") + "\n\n_…truncated_\n"
