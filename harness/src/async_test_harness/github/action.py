@@ -1,0 +1,156 @@
+"""The composite action's steps, so action.yml stays thin glue.
+
+``build``   builds (or reuses) the image.
+``test``    runs the tests in the container. The container gets the workspace, a uv cache
+            directory and the variables the workflow chose, nothing else: no token, no
+            GITHUB_ENV / GITHUB_OUTPUT / GITHUB_STEP_SUMMARY / RUNNER_TEMP. Its output is shown
+            between stop-commands fences with a fresh token, so the project's tests cannot issue
+            workflow commands. The exit code becomes a step output; a later step fails the job.
+Inputs arrive as ``INPUT_*`` variables set in action.yml; only the standard library is used, so
+the runner needs no installation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, TextIO
+
+from .commands import command, write_outputs
+
+FORBIDDEN_PREFIXES = ("GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SETTINGS_INPUTS = {  # action input -> harness variable
+    "metadata": "ASYNC_TEST_METADATA", "alembic-ini": "ASYNC_TEST_ALEMBIC_INI",
+    "schema-sql": "ASYNC_TEST_SCHEMA_SQL", "extensions": "ASYNC_TEST_EXTENSIONS",
+    "timeout": "ASYNC_TEST_TIMEOUT", "install": "ASYNC_TEST_INSTALL", "requirements": "ASYNC_TEST_REQUIREMENTS",
+    "extras": "ASYNC_TEST_EXTRAS", "groups": "ASYNC_TEST_GROUPS",
+}
+
+
+class ActionError(Exception):
+    """A bad input; printed as an error annotation."""
+
+
+def inp(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return env.get("INPUT_" + name.upper().replace("-", "_"), default).strip() or default
+
+
+def parse_env_lines(text: str) -> Dict[str, str]:
+    """The ``env`` input: NAME=VALUE per line, for the tests (never the runner's own variables)."""
+    result: Dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not NAME.fullmatch(name):
+            raise ActionError(f"env line {number} is not NAME=VALUE: {line[:80]!r}")
+        if name.startswith(FORBIDDEN_PREFIXES):
+            raise ActionError(f"env line {number}: {name} is the runner's; it is never passed to the tests")
+        result[name] = value
+    return result
+
+
+def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[str]:
+    workspace = env.get("GITHUB_WORKSPACE") or os.getcwd()
+    cmd = ["docker", "run", "--rm", "--shm-size=1g", "-v", f"{workspace}:/workspace", "-v", f"{cache_dir}:/cache"]
+    ca = inp(env, "ca-bundle")
+    if ca:
+        cmd += ["-v", f"{ca}:/etc/ssl/certs/async-test-ca.crt:ro", "-e",
+                "SSL_CERT_FILE=/etc/ssl/certs/async-test-ca.crt"]
+    variables = {var: inp(env, name) for name, var in SETTINGS_INPUTS.items() if inp(env, name)}
+    variables.update(parse_env_lines(env.get("INPUT_ENV", "")))
+    for name, value in variables.items():
+        cmd += ["-e", f"{name}={value}"]
+    cmd.append(image)
+    cmd.append(inp(env, "working-directory", "."))
+    results = inp(env, "results-dir")
+    if results:
+        cmd += ["--results-dir", results if results.startswith("/") else f"/workspace/{results}"]
+    for name in ("fail-under", "fail-under-unit", "fail-under-integration", "unit-args", "integration-args"):
+        value = inp(env, name)
+        if value:
+            cmd += [f"--{name}", value]
+    pytest_args = inp(env, "pytest-args")
+    if pytest_args:
+        import shlex
+
+        cmd += ["--", *shlex.split(pytest_args)]
+    return cmd
+
+
+def image_tag(action_path: Path, base_image: str) -> str:
+    digest = hashlib.sha256(base_image.encode())
+    for path in sorted([action_path / "Dockerfile", action_path / "entrypoint.sh",
+                        *(action_path / "harness").rglob("*.py"), action_path / "harness" / "pyproject.toml"]):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(action_path)).encode())
+            digest.update(path.read_bytes())
+    return f"async-test-action:{digest.hexdigest()[:16]}"
+
+
+def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    prebuilt = inp(env, "image")
+    if prebuilt:
+        write_outputs(env.get("GITHUB_OUTPUT"), {"image": prebuilt})
+        return 0
+    action_path = Path(env.get("GITHUB_ACTION_PATH", "."))
+    base = inp(env, "base-image") or f"python:{inp(env, 'python-version', '3.11')}-slim-bookworm"
+    tag = image_tag(action_path, base)
+    exists = subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
+    if not exists:
+        cmd = ["docker", "build", "--build-arg", f"BASE_IMAGE={base}", "-t", tag]
+        ca = inp(env, "ca-bundle")
+        if ca:
+            cmd += ["--secret", f"id=ca,src={ca}", "--network", "host"]
+        cmd.append(str(action_path))
+        out.write(f"building {tag} from {base}\n")
+        out.flush()
+        done = subprocess.run(cmd, env=dict(os.environ, DOCKER_BUILDKIT="1"))
+        if done.returncode != 0:
+            out.write(command("error", f"docker build failed (exit {done.returncode}); see the log above",
+                              {"title": "async-test: image build"}) + "\n")
+            return done.returncode
+    write_outputs(env.get("GITHUB_OUTPUT"), {"image": tag})
+    return 0
+
+
+def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    image = env.get("ASYNC_TEST_IMAGE", "")
+    try:
+        cache = Path(os.path.expanduser("~/.cache/async-test/uv"))
+        cache.mkdir(parents=True, exist_ok=True)
+        cmd = docker_command(env, image, str(cache))
+    except ActionError as exc:
+        out.write(command("error", str(exc), {"title": "async-test: input"}) + "\n")
+        write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": "2"})
+        return 0
+    token = secrets.token_hex(16)
+    out.write(f"::stop-commands::{token}\n")
+    out.flush()
+    code = subprocess.run(cmd, env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST",
+                                                                                  "DOCKER_CONFIG")}).returncode
+    out.write(f"::{token}::\n")
+    out.flush()
+    write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": str(code)})
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    steps = {"build": build_image, "test": run_tests}
+    if len(args) != 1 or args[0] not in steps:
+        print("usage: python -m async_test_harness.github.action build|test", file=sys.stderr)
+        return 2
+    return steps[args[0]](dict(os.environ))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""action.yml, the workflow and the action's launcher: schemas, lint, README, and what the container gets."""
+
+import io
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from async_test_harness.github.action import ActionError, docker_command, parse_env_lines, run_tests
+from helpers import REPO
+
+
+def test_action_and_workflow_match_githubs_schemas():
+    for schema, path in (("vendor.github-actions", "action.yml"),
+                         ("vendor.github-workflows", ".github/workflows/ci.yml")):
+        done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(REPO / path)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_is_clean():
+    actionlint = shutil.which("actionlint") or os.path.join(os.path.dirname(sys.executable), "actionlint")
+    done = subprocess.run([actionlint, str(REPO / ".github/workflows/ci.yml")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_workflow_pins_actions_by_sha_and_keeps_permissions_minimal():
+    workflow = (REPO / ".github/workflows/ci.yml").read_text()
+    for ref in re.findall(r"uses: ([^\s#]+)", workflow):
+        assert ref == "./" or re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", ref), ref
+    assert yaml.safe_load(workflow)["permissions"] == {"contents": "read"}
+
+
+def test_readme_tables_match_action_yml():
+    expected = subprocess.run([sys.executable, str(REPO / "scripts/action-docs.py")], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    readme = (REPO / "README.md").read_text()
+    found = re.search(r"<!-- action-tables:start -->\n(.*)\n<!-- action-tables:end -->", readme, re.S)
+    assert found and found.group(1).strip() == expected, "regenerate with: python scripts/action-docs.py"
+
+
+def test_every_input_reaches_the_code():
+    action = (REPO / "action.yml").read_text()
+    for name in yaml.safe_load(action)["inputs"]:
+        assert f"inputs.{name}" in action, f"input {name} is declared but never used"
+
+
+ENV = {"GITHUB_WORKSPACE": "/ws", "GITHUB_TOKEN": "ghs_secret", "INPUT_WORKING_DIRECTORY": "backend",
+       "INPUT_METADATA": "app.models:Base", "INPUT_FAIL_UNDER": "80", "INPUT_INTEGRATION_ARGS": "-n auto",
+       "INPUT_PYTEST_ARGS": "-k 'not slow'", "INPUT_ENV": "API_URL=http://x\n# comment\nFLAG=1"}
+
+
+def test_docker_command_carries_only_what_the_workflow_chose():
+    cmd = docker_command(ENV, "img:1", "/cache-dir")
+    joined = " ".join(cmd)
+    assert "ghs_secret" not in joined and "GITHUB_" not in joined and "RUNNER_TEMP" not in joined
+    assert cmd[:2] == ["docker", "run"] and "/ws:/workspace" in cmd and "/cache-dir:/cache" in cmd
+    assert "ASYNC_TEST_METADATA=app.models:Base" in cmd and "API_URL=http://x" in cmd and "FLAG=1" in cmd
+    assert cmd[cmd.index("img:1") + 1] == "backend"
+    assert cmd[-3:] == ["--", "-k", "not slow"] and "--integration-args" in cmd
+
+
+@pytest.mark.parametrize("line, message", [("GITHUB_TOKEN=x", "never passed"), ("RUNNER_TEMP=/t", "never passed"),
+                                           ("no equals", "not NAME=VALUE"), ("1BAD=x", "not NAME=VALUE")])
+def test_env_input_rejects_runner_variables_and_bad_lines(line, message):
+    with pytest.raises(ActionError, match=message):
+        parse_env_lines(line)
+
+
+def test_test_step_fences_the_containers_output_and_records_its_exit_code(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nenv > \"$(dirname \"$0\")/env.txt\"\necho '::set-env name=PATH::/evil'\nexit 3\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    out_file = tmp_path / "out"
+    env = dict(ENV, ASYNC_TEST_IMAGE="img:1", GITHUB_OUTPUT=str(out_file))
+    buffer = io.StringIO()
+    # the fake writes to the real stdout; capture at the file descriptor level
+    read, write = os.pipe()
+    saved = os.dup(1)
+    os.dup2(write, 1)
+    try:
+        assert run_tests(env, out=buffer) == 0
+    finally:
+        os.dup2(saved, 1)
+        os.close(write)
+    child_output = os.read(read, 65536).decode()
+    os.close(read)
+    lines = buffer.getvalue().splitlines()
+    token = lines[0].split("::stop-commands::")[1]
+    assert lines[-1] == f"::{token}::" and "::set-env" in child_output
+    assert "ghs_secret" not in (fake.parent / "env.txt").read_text()
+    assert re.search(r"exit-code<<(\S+)\n3\n\1\n", out_file.read_text())
