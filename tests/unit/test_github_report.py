@@ -145,3 +145,22 @@ def test_diff_coverage_ranges_and_unit_only_lines():
                            "Changed lines 10-13 not run by any test.")
     assert "only run by unit tests (mocks)" in warnings[-1]
     assert ranges([1, 3], {1, 2, 3}) == [(1, 1), (3, 3)]
+
+
+def test_shallow_clone_gives_a_notice_not_a_crash(tmp_path):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=n", "commit", "-q",
+                    "--allow-empty", "-m", "only"], check=True)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 3, "base": {"sha": "1" * 40}}}))
+    (tmp_path / "summary.json").write_text(json.dumps(CASES["failing"]))
+    out = io.StringIO()
+    env = {"GITHUB_EVENT_PATH": str(event), "GITHUB_OUTPUT": str(tmp_path / "out")}
+    assert report(tmp_path / "summary.json", env, out, repo=repo) == 0
+    assert "::notice title=async-test::Diff coverage skipped: the base commit 111111111111 is not in this clone" in (
+        out.getvalue())
+    assert "fetch-depth: 0" in out.getvalue()

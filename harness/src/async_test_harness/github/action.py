@@ -96,15 +96,33 @@ def image_tag(action_path: Path, base_image: str) -> str:
     return f"async-test-action:{digest.hexdigest()[:16]}"
 
 
+def _base_and_tag(env: Mapping[str, str]) -> tuple[str, str]:
+    base = inp(env, "base-image") or f"python:{inp(env, 'python-version', '3.11')}-slim-bookworm"
+    return base, image_tag(Path(env.get("GITHUB_ACTION_PATH", ".")), base)
+
+
+def tag_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    """The cache key of the image: a hash of the action's build inputs."""
+    _, tag = _base_and_tag(env)
+    write_outputs(env.get("GITHUB_OUTPUT"), {"key": tag.split(":", 1)[1]})
+    return 0
+
+
 def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    """Reuse the image (local, or from the cached archive), else build it and archive it for next time."""
     prebuilt = inp(env, "image")
     if prebuilt:
         write_outputs(env.get("GITHUB_OUTPUT"), {"image": prebuilt})
         return 0
     action_path = Path(env.get("GITHUB_ACTION_PATH", "."))
-    base = inp(env, "base-image") or f"python:{inp(env, 'python-version', '3.11')}-slim-bookworm"
-    tag = image_tag(action_path, base)
+    base, tag = _base_and_tag(env)
+    archive = Path(os.path.expanduser(env["ASYNC_TEST_IMAGE_ARCHIVE"])) if env.get("ASYNC_TEST_IMAGE_ARCHIVE") else None
     exists = subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
+    if not exists and archive is not None and archive.is_file():
+        loaded = subprocess.run(["docker", "load", "-i", str(archive)], capture_output=True, text=True)
+        exists = loaded.returncode == 0 and subprocess.run(["docker", "image", "inspect", tag],
+                                                           capture_output=True).returncode == 0
+        out.write(f"loaded {tag} from the cache\n" if exists else "the cached image did not load; rebuilding\n")
     if not exists:
         cmd = ["docker", "build", "--build-arg", f"BASE_IMAGE={base}", "-t", tag]
         ca = inp(env, "ca-bundle")
@@ -118,6 +136,9 @@ def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
             out.write(command("error", f"docker build failed (exit {done.returncode}); see the log above",
                               {"title": "async-test: image build"}) + "\n")
             return done.returncode
+        if archive is not None:
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["docker", "save", "-o", str(archive), tag], check=False)
     write_outputs(env.get("GITHUB_OUTPUT"), {"image": tag})
     return 0
 
@@ -145,9 +166,9 @@ def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    steps = {"build": build_image, "test": run_tests}
+    steps = {"tag": tag_step, "build": build_image, "test": run_tests}
     if len(args) != 1 or args[0] not in steps:
-        print("usage: python -m async_test_harness.github.action build|test", file=sys.stderr)
+        print("usage: python -m async_test_harness.github.action tag|build|test", file=sys.stderr)
         return 2
     return steps[args[0]](dict(os.environ))
 
