@@ -65,9 +65,11 @@ def db_sync_url(async_test_database: DatabaseAddress) -> str:
 
 @pytest_asyncio.fixture
 async def async_engine(request: pytest.FixtureRequest, db_url: str) -> AsyncIterator[AsyncEngine]:
-    """An ``AsyncEngine`` for the test database, shared by the tests of one event loop.
+    """An ``AsyncEngine`` for the test database, shared by all tests.
 
-    Commits made through it are real: use ``async_db_session`` for isolation.
+    It uses ``NullPool`` (each connection is opened in the loop that uses it), so one engine
+    serves every event loop. Commits made through it are real: use ``async_db_session`` for
+    isolation.
     """
     if wants_fresh_database(request.node):
         engine = create_async_engine(db_url, poolclass=NullPool)

@@ -23,10 +23,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 
+# Engines are shared by every loop: with NullPool an engine holds no connection, so it has no loop
+# of its own, and making one per loop would repeat SQLAlchemy's dialect set-up (several ms, the
+# largest cost of a function-scoped loop) for every test.
+_engines: Dict[str, AsyncEngine] = {}
+
+
+def shared_engine(url: str) -> AsyncEngine:
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = create_async_engine(url, poolclass=NullPool)
+    return engine
+
+
 class LoopResources:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop_ref = weakref.ref(loop)
-        self.engines: Dict[str, AsyncEngine] = {}
         self.connections: Dict[str, AsyncConnection] = {}
         self._guard: Optional[AsyncIterator[None]] = None
 
@@ -41,10 +53,7 @@ class LoopResources:
         await self._guard.__anext__()
 
     def engine(self, url: str) -> AsyncEngine:
-        engine = self.engines.get(url)
-        if engine is None:
-            engine = self.engines[url] = create_async_engine(url, poolclass=NullPool)
-        return engine
+        return shared_engine(url)
 
     async def connection(self, url: str) -> AsyncConnection:
         """The loop's one connection to ``url``, opened on first use and reopened if it broke."""
@@ -66,9 +75,6 @@ class LoopResources:
     async def aclose(self) -> None:
         for url in list(self.connections):
             await self.discard(url)
-        for engine in self.engines.values():
-            await engine.dispose()
-        self.engines.clear()
 
     def abandon(self) -> None:
         """The loop closed without running our cleanup: drop connections without it."""
@@ -82,7 +88,6 @@ class LoopResources:
                 except OSError:
                     pass
         self.connections.clear()
-        self.engines.clear()
 
 
 async def _quiet_close(conn: AsyncConnection) -> None:

@@ -1,0 +1,465 @@
+"""Speed of the harness against the baselines users have today, measured side by side in one run.
+
+    python benchmarks/run.py            # full sizes (several minutes)
+    python benchmarks/run.py --quick    # small N, what CI runs to keep this working
+
+Writes benchmarks/results/latest.md and latest.json: machine information, medians and spread
+over repeated runs, ratios, and each target beside its measured figure. Nothing here asserts a
+time; docs/performance.md explains the figures.
+
+Per-test costs use the slope between two suite sizes, (T(N) - T(N/5)) / (N - N/5), so server
+start, collection and interpreter start-up cancel out; "overhead" subtracts the slope of the same
+tests without any database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+PYTHON = sys.executable
+WRAPPER = ROOT / "benchmarks" / "pg_ctl_as_postgres.sh"
+
+MODELS = "from sqlalchemy import ForeignKey, String\nfrom sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\n" \
+         "class Base(DeclarativeBase):\n    pass\n" + "".join(
+             f"\n\nclass T{i}(Base):\n    __tablename__ = 't{i}'\n    id: Mapped[int] = mapped_column(primary_key=True)\n"
+             f"    name: Mapped[str] = mapped_column(String(50), index=True)\n    value: Mapped[int] = mapped_column(default=0)\n"
+             + (f"    parent_id: Mapped[int | None] = mapped_column(ForeignKey('t{i - 1}.id'))\n" if i else "")
+             for i in range(20))
+
+
+def stats(samples: List[float]) -> Dict[str, Any]:
+    return {"median": round(statistics.median(samples), 4), "min": round(min(samples), 4),
+            "max": round(max(samples), 4), "n": len(samples)}
+
+
+def clean_env(**extra: str) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ASYNC_TEST_", "PG", "POSTGRES_", "COVERAGE_")) and k != "DATABASE_URL"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra)
+    return env
+
+
+def wall(cmd: List[str], cwd: Path, env: Dict[str, str], ok: Callable[[int], bool] = lambda rc: rc == 0) -> float:
+    began = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - began
+    if not ok(done.returncode):
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def machine() -> Dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), 0)
+    from importlib.metadata import version
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_mib": mem, "python": platform.python_version(),
+            "os": platform.platform(), "pytest": version("pytest"), "pytest_asyncio": version("pytest-asyncio"),
+            "sqlalchemy": version("sqlalchemy"), "asyncpg": version("asyncpg")}
+
+
+# ----------------------------------------------------------------------------- 1. ready time
+
+
+def bench_ready(repeats: int, work: Path) -> Dict[str, Any]:
+    from async_test_harness.postgres import Server, find_binaries, init_cluster
+
+    binaries = find_binaries()
+    work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)
+    cluster = work / "cluster"
+    init_cluster(cluster, binaries)
+    results: Dict[str, Any] = {"postgresql": binaries.version}
+    for label, source in (("pre-initialised cluster (harness, image)", str(cluster)), ("initdb from scratch", None)):
+        samples = []
+        for _ in range(repeats):
+            server = Server(binaries, 0, source)
+            try:
+                samples.append(server.start().ready_seconds)
+            finally:
+                server.stop()
+        results[label] = stats(samples)
+    results["pytest-postgresql process fixture"] = bench_ready_pytest_postgresql(repeats, work, binaries.bindir)
+    return results
+
+
+def bench_ready_pytest_postgresql(repeats: int, work: Path, bindir: Path) -> Dict[str, Any]:
+    try:
+        from pytest_postgresql.executors import PostgreSQLExecutor
+    except ImportError:
+        return {"skipped": "pip install -r benchmarks/requirements.txt"}
+    samples = []
+    os.environ["PG_CTL"] = str(bindir / "pg_ctl")
+    for i in range(repeats):
+        base = Path(tempfile.mkdtemp(prefix="ppg-", dir="/tmp"))
+        base.chmod(0o777)
+        executor = PostgreSQLExecutor(
+            executable=str(WRAPPER), host="127.0.0.1", port=free_port(), datadir=str(base / f"data{i}"),
+            unixsocketdir=str(base), logfile=str(base / "log"), startparams="-w", dbname="tests")
+        began = time.perf_counter()
+        executor.start()
+        samples.append(time.perf_counter() - began)
+        executor.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    return stats(samples)
+
+
+# ----------------------------------------------------------------------------- 2. isolation
+
+
+ISOLATION_TEST = """
+import os, pytest
+from sqlalchemy import text
+N = int(os.environ["BENCH_N"])
+
+@pytest.mark.parametrize("i", range(N))
+async def test_trivial(async_db_session, i):
+    await async_db_session.execute(text("SELECT 1"))
+"""
+
+BASELINE_TEST = """
+import os, pytest
+N = int(os.environ["BENCH_N"])
+
+@pytest.mark.parametrize("i", range(N))
+async def test_trivial(i):
+    pass
+"""
+
+HANDWRITTEN_CONFTEST = """
+# The fixture teams write today (seed-notes pattern 2): new engine + create_all per test.
+import os
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from models import Base
+
+@pytest_asyncio.fixture
+async def async_db_session():
+    engine = create_async_engine(os.environ["ASYNC_DATABASE_URL"])
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    async with AsyncSession(engine) as session:
+        yield session
+        await session.rollback()
+    await engine.dispose()
+"""
+
+PYTEST_POSTGRESQL_CONFTEST = """
+import os
+from pytest_postgresql import factories
+from sqlalchemy import create_engine
+from models import Base
+
+def load(host, port, user, dbname, password=None, **_):
+    engine = create_engine(f"postgresql+psycopg://{user}:{password or ''}@{host}:{port}/{dbname}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+
+postgresql_proc = factories.postgresql_proc(executable=os.environ["WRAPPER"], port=None, load=[load])
+postgresql = factories.postgresql("postgresql_proc")
+"""
+
+PYTEST_POSTGRESQL_TEST = """
+import os, pytest
+N = int(os.environ["BENCH_N"])
+
+@pytest.mark.parametrize("i", range(N))
+def test_trivial(postgresql, i):
+    with postgresql.cursor() as cur:
+        cur.execute("SELECT 1")
+"""
+
+
+def isolation_project(work: Path, name: str, ini: str, test: str, conftest: str = "") -> Path:
+    project = work / name
+    write(project / "pytest.ini", "[pytest]\nasyncio_mode = auto\npythonpath = .\n" + ini)
+    write(project / "models.py", MODELS)
+    write(project / "test_bench.py", test)
+    if conftest:
+        write(project / "conftest.py", conftest)
+    return project
+
+
+def slope(project: Path, n: int, repeats: int, env: Dict[str, str], extra: List[str]) -> Dict[str, Any]:
+    small = max(n // 5, 1)
+    per_test = []
+    for _ in range(repeats):
+        cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={project}/.tmp", *extra]
+        t_big = wall(cmd, project, dict(env, BENCH_N=str(n)))
+        t_small = wall(cmd, project, dict(env, BENCH_N=str(small)))
+        per_test.append(1000.0 * (t_big - t_small) / (n - small))
+    return stats(per_test)
+
+
+def bench_isolation(n: int, repeats: int, work: Path) -> Dict[str, Any]:
+    harness_ini = "async_test_metadata = models:Base\n"
+    function_ini = harness_ini + "asyncio_default_fixture_loop_scope = function\nasyncio_default_test_loop_scope = function\n"
+    env = clean_env()
+    variants = {
+        "no database (pytest + pytest-asyncio floor)": (isolation_project(work, "baseline", harness_ini, BASELINE_TEST), []),
+        "async_db_session, harness defaults (session loop)": (isolation_project(work, "harness", harness_ini, ISOLATION_TEST), []),
+        "async_db_session, function-scoped loops forced": (isolation_project(work, "function", function_ini, ISOLATION_TEST), []),
+        "hand-written fixture (new engine + create_all per test)": (
+            isolation_project(work, "handwritten", harness_ini, ISOLATION_TEST, HANDWRITTEN_CONFTEST), []),
+    }
+    results: Dict[str, Any] = {"n": n}
+    for label, (project, extra) in variants.items():
+        results[label] = slope(project, n, repeats, env, extra)
+    try:
+        import pytest_postgresql  # noqa: F401
+        from async_test_harness.postgres import find_binaries
+
+        project = isolation_project(work, "pytest_postgresql", "", PYTEST_POSTGRESQL_TEST, PYTEST_POSTGRESQL_CONFTEST)
+        ppg_env = dict(env, WRAPPER=str(WRAPPER), PG_CTL=str(find_binaries().bindir / "pg_ctl"))
+        base = Path(tempfile.mkdtemp(prefix="ppg-", dir="/tmp"))
+        base.chmod(0o777)
+        results["pytest-postgresql per-test database from a template"] = slope(
+            project, n, repeats, ppg_env, ["-p", "no:async_test", f"--basetemp={base}"])
+    except ImportError:
+        results["pytest-postgresql per-test database from a template"] = {"skipped": "pip install -r benchmarks/requirements.txt"}
+    floor = results["no database (pytest + pytest-asyncio floor)"]["median"]
+    for label, value in results.items():
+        if isinstance(value, dict) and "median" in value:
+            value["overhead_ms"] = round(value["median"] - floor, 3)
+    return results
+
+
+# ----------------------------------------------------------------------------- 3. unit pass overhead
+
+
+UNIT_TEST = """
+from unittest.mock import AsyncMock, MagicMock
+import pytest
+from app import service
+
+@pytest.mark.parametrize("i", range(1000))
+async def test_mocked(i):
+    db = MagicMock()
+    db.execute = AsyncMock(return_value=i)
+    assert await service.handle(db, i) == i
+"""
+
+
+def bench_unit_pass(repeats: int, work: Path) -> Dict[str, Any]:
+    project = work / "unit"
+    write(project / "pytest.ini", "[pytest]\nasyncio_mode = auto\npythonpath = src\n")
+    write(project / "src" / "app" / "__init__.py", "")
+    write(project / "src" / "app" / "service.py", "async def handle(db, i):\n    return await db.execute(i)\n")
+    write(project / "tests" / "unit" / "test_unit.py", UNIT_TEST)
+    env = clean_env()
+    plain = [PYTHON, "-m", "pytest", "-q", "-p", "no:async_test", "-p", "no:cacheprovider"]
+    ours = [PYTHON, "-m", "async_test_harness.cli", "run", str(project), "--only", "unit",
+            "--results-dir", str(work / "unit-results")]
+    results: Dict[str, Any] = {}
+    pairs = {
+        "without coverage": (plain, ours + ["--no-coverage"]),
+        "with coverage": (plain + ["--cov=src", "--cov-report="], ours),
+    }
+    for label, (base_cmd, our_cmd) in pairs.items():
+        base = [wall(base_cmd, project, dict(env, COVERAGE_FILE=str(work / ".cov"))) for _ in range(repeats)]
+        mine = [wall(our_cmd, project, env) for _ in range(repeats)]
+        results[label] = {"plain pytest": stats(base), "async-test run, unit pass": stats(mine),
+                          "ratio": round(statistics.median(mine) / statistics.median(base), 3)}
+    return results
+
+
+# ----------------------------------------------------------------------------- 4. xdist
+
+
+XDIST_TEST = """
+import os, pytest
+from sqlalchemy import text
+N = int(os.environ["BENCH_N"])
+
+@pytest.mark.parametrize("i", range(N))
+async def test_heavy(async_db_session, i):
+    for j in range(30):
+        await async_db_session.execute(text("INSERT INTO t0 (id, name, value) VALUES (:i, 'x', :v)"),
+                                       {"i": j + 1, "v": i})
+    await async_db_session.commit()
+    total = await async_db_session.scalar(text("SELECT sum(value) FROM t0 JOIN t1 ON t1.parent_id = t0.id"))
+    assert total is None or total >= 0
+"""
+
+
+def bench_xdist(n: int, repeats: int, work: Path) -> Dict[str, Any]:
+    project = isolation_project(work, "xdist", "async_test_metadata = models:Base\n", XDIST_TEST)
+    env = clean_env(BENCH_N=str(n))
+    cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    one = [wall(cmd + ["-n", "1"], project, env) for _ in range(repeats)]
+    two = [wall(cmd + ["-n", "2"], project, env) for _ in range(repeats)]
+    return {"n": n, "1 worker": stats(one), "2 workers": stats(two),
+            "speedup": round(statistics.median(one) / statistics.median(two), 3)}
+
+
+# ----------------------------------------------------------------------------- 5. image
+
+
+def bench_image(image: str, repeats: int, work: Path) -> Dict[str, Any]:
+    docker = shutil.which("docker", path="/usr/bin") or "docker"
+    results: Dict[str, Any] = {"image": image}
+    for label in ("cold dependency cache", "warm dependency cache"):
+        runs = []
+        for r in range(repeats):
+            ws = work / f"ws-{label[:4]}-{r}"
+            shutil.copytree(ROOT / "examples" / "service", ws)
+            for path in [ws, *ws.rglob("*")]:
+                os.lchown(path, 1000, 1000)
+            cache = work / ("cache-warm" if label.startswith("warm") else f"cache-cold-{r}")
+            cache.mkdir(exist_ok=True)
+            os.chown(cache, 1000, 1000)
+            if label.startswith("warm") and r == 0:  # fill it once
+                subprocess.run([docker, "run", "--rm", "--shm-size=1g", "-v", f"{ws}:/workspace", "-v", f"{cache}:/cache",
+                                *ca_args(), image, "backend", "--only", "unit"], capture_output=True)
+            began = time.perf_counter()
+            done = subprocess.run([docker, "run", "--rm", "--shm-size=1g", "-v", f"{ws}:/workspace",
+                                   "-v", f"{cache}:/cache", *ca_args(), image, "backend"], capture_output=True, text=True)
+            total = time.perf_counter() - began
+            if done.returncode != 0:
+                raise RuntimeError(f"docker run failed ({done.returncode}): {done.stdout[-2000:]}")
+            phases = json.loads((ws / "backend" / ".async-test" / "summary.json").read_text())["phases"]
+            inside = phases.get("dependency_install", 0.0) + phases.get("total", 0.0)
+            runs.append({"wall": total, "container start and exit": max(total - inside, 0.0), **phases})
+        keys = runs[0].keys()
+        results[label] = {key: stats([run[key] for run in runs]) for key in keys}
+    return results
+
+
+def ca_args() -> List[str]:
+    ca = "/etc/ssl/certs/ca-certificates.crt"
+    return ["-v", f"{ca}:/etc/ssl/certs/host-ca.crt:ro", "-e", "SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt"] \
+        if os.path.exists(ca) else []
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def targets(r: Dict[str, Any]) -> List[List[str]]:
+    rows = []
+
+    def row(what: str, target: str, measured: Optional[float], unit: str, met: Optional[bool]) -> None:
+        shown = "-" if measured is None else f"{measured:.3f} {unit}".strip()
+        rows.append([what, target, shown, "-" if met is None else ("met" if met else "not met")])
+
+    ready = r.get("ready", {}).get("pre-initialised cluster (harness, image)", {})
+    row("PostgreSQL ready from a pre-initialised cluster", "≤ 0.5 s", ready.get("median"), "s",
+        None if not ready else ready["median"] <= 0.5)
+    iso = r.get("isolation", {})
+    mine = iso.get("async_db_session, harness defaults (session loop)", {})
+    hand = iso.get("hand-written fixture (new engine + create_all per test)", {})
+    func = iso.get("async_db_session, function-scoped loops forced", {})
+    row("async_db_session overhead, harness defaults", "≤ 0.75 ms", mine.get("overhead_ms"), "ms",
+        None if not mine else mine["overhead_ms"] <= 0.75)
+    if mine and hand:
+        ratio = hand["overhead_ms"] / max(mine["overhead_ms"], 1e-6)
+        row("cheaper than the hand-written fixture", "≥ 20×", ratio, "×", ratio >= 20)
+    row("async_db_session overhead, function-scoped loops", "≤ 5 ms", func.get("overhead_ms"), "ms",
+        None if not func else func["overhead_ms"] <= 5)
+    unit = r.get("unit_pass", {})
+    for label in ("without coverage", "with coverage"):
+        if label in unit:
+            row(f"unit pass vs plain pytest, {label}", "≤ 1.10×", unit[label]["ratio"], "×", unit[label]["ratio"] <= 1.10)
+    xd = r.get("xdist", {})
+    if xd:
+        row("xdist, 2 workers vs 1, DB-heavy suite", "≥ 1.6×", xd["speedup"], "×", xd["speedup"] >= 1.6)
+    return rows
+
+
+def markdown(r: Dict[str, Any]) -> str:
+    out = ["# Benchmark results", "", f"Command: `{r['command']}` on {r['date']}", "",
+           "## Machine", ""] + [f"- {k}: {v}" for k, v in r["machine"].items()]
+    out += ["", "## Targets", "", "| what | target | measured (median) | |", "|---|---|---|---|"]
+    out += [f"| {' | '.join(row)} |" for row in targets(r)]
+    for section, data in r.items():
+        if section in ("machine", "command", "date", "quick"):
+            continue
+        out += ["", f"## {section}", "", "| measurement | median | min | max | runs | other |", "|---|---:|---:|---:|---:|---|"]
+        out += list(_rows(data))
+    return "\n".join(out) + "\n"
+
+
+def _rows(data: Any, prefix: str = "") -> Any:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and "median" in value:
+            extra = ", ".join(f"{k} {v}" for k, v in value.items() if k not in ("median", "min", "max", "n"))
+            yield f"| {name} | {value['median']} | {value['min']} | {value['max']} | {value['n']} | {extra} |"
+        elif isinstance(value, dict):
+            yield from _rows(value, f"{name} / ")
+        else:
+            yield f"| {name} | {value} | | | | |"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small N and few repeats (CI)")
+    parser.add_argument("--only", action="append", choices=["ready", "isolation", "unit_pass", "xdist", "image"])
+    parser.add_argument("--image", default=os.environ.get("ASYNC_TEST_IMAGE"), help="image for the docker run figures")
+    args = parser.parse_args()
+    repeats = 2 if args.quick else 5
+    n = 100 if args.quick else 500
+    chosen = args.only or ["ready", "isolation", "unit_pass", "xdist", "image"]
+    results: Dict[str, Any] = {"command": " ".join(["python benchmarks/run.py", *sys.argv[1:]]),
+                               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": args.quick,
+                               "machine": machine()}
+    work = Path(tempfile.mkdtemp(prefix="async-test-bench-"))
+    work.chmod(0o755)  # as root the server runs as postgres and must reach the cluster in here
+    try:
+        for name in chosen:
+            began = time.perf_counter()
+            print(f"benchmark {name} ...", flush=True)
+            if name == "ready":
+                results["ready"] = bench_ready(repeats * 2, work / "ready")
+            elif name == "isolation":
+                results["isolation"] = bench_isolation(n, repeats, work / "isolation")
+            elif name == "unit_pass":
+                results["unit_pass"] = bench_unit_pass(repeats, work / "unit")
+            elif name == "xdist":
+                results["xdist"] = bench_xdist(n // 2, repeats, work / "xdist")
+            elif name == "image":
+                if not args.image:
+                    results["image"] = {"skipped": "no image: pass --image or set ASYNC_TEST_IMAGE"}
+                else:
+                    results["image"] = bench_image(args.image, 1 if args.quick else 3, work / "image")
+            print(f"  done in {time.perf_counter() - began:.1f}s", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "quick" if args.quick else "latest"
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown(results))
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
