@@ -236,6 +236,7 @@ def bench_isolation(n: int, repeats: int, work: Path) -> Dict[str, Any]:
         results[label] = slope(project, n, repeats, env, extra)
     try:
         import pytest_postgresql  # noqa: F401
+
         from async_test_harness.postgres import find_binaries
 
         project = isolation_project(work, "pytest_postgresql", "", PYTEST_POSTGRESQL_TEST, PYTEST_POSTGRESQL_CONFTEST)
@@ -247,7 +248,7 @@ def bench_isolation(n: int, repeats: int, work: Path) -> Dict[str, Any]:
     except ImportError:
         results["pytest-postgresql per-test database from a template"] = {"skipped": "pip install -r benchmarks/requirements.txt"}
     floor = results["no database (pytest + pytest-asyncio floor)"]["median"]
-    for label, value in results.items():
+    for value in results.values():
         if isinstance(value, dict) and "median" in value:
             value["overhead_ms"] = round(value["median"] - floor, 3)
     return results
@@ -281,8 +282,8 @@ def bench_unit_pass(repeats: int, work: Path) -> Dict[str, Any]:
             "--results-dir", str(work / "unit-results")]
     results: Dict[str, Any] = {}
     pairs = {
-        "without coverage": (plain, ours + ["--no-coverage"]),
-        "with coverage": (plain + ["--cov=src", "--cov-report="], ours),
+        "without coverage": (plain, [*ours, "--no-coverage"]),
+        "with coverage": ([*plain, "--cov=src", "--cov-report="], ours),
     }
     for label, (base_cmd, our_cmd) in pairs.items():
         base = [wall(base_cmd, project, dict(env, COVERAGE_FILE=str(work / ".cov"))) for _ in range(repeats)]
@@ -315,8 +316,8 @@ def bench_xdist(n: int, repeats: int, work: Path) -> Dict[str, Any]:
     project = isolation_project(work, "xdist", "async_test_metadata = models:Base\n", XDIST_TEST)
     env = clean_env(BENCH_N=str(n))
     cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    one = [wall(cmd + ["-n", "1"], project, env) for _ in range(repeats)]
-    two = [wall(cmd + ["-n", "2"], project, env) for _ in range(repeats)]
+    one = [wall([*cmd, "-n", "1"], project, env) for _ in range(repeats)]
+    two = [wall([*cmd, "-n", "2"], project, env) for _ in range(repeats)]
     return {"n": n, "1 worker": stats(one), "2 workers": stats(two),
             "speedup": round(statistics.median(one) / statistics.median(two), 3)}
 

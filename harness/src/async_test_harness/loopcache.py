@@ -22,7 +22,6 @@ from typing import Any, AsyncIterator, Dict, Optional
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-
 # Engines are shared by every loop: with NullPool an engine holds no connection, so it has no loop
 # of its own, and making one per loop would repeat SQLAlchemy's dialect set-up (several ms, the
 # largest cost of a function-scoped loop) for every test.
