@@ -304,7 +304,7 @@ N = int(os.environ["BENCH_N"])
 
 @pytest.mark.parametrize("i", range(N))
 async def test_heavy(async_db_session, i):
-    for j in range(20):
+    for j in range(60):
         await async_db_session.execute(text("INSERT INTO t0 (id, name, value) VALUES (:i, 'x', :v)"),
                                        {"i": j + 1, "v": i})
     await async_db_session.commit()
@@ -314,6 +314,7 @@ async def test_heavy(async_db_session, i):
 
 
 def bench_xdist(n: int, repeats: int, work: Path) -> Dict[str, Any]:
+    """Wall time of a whole DB-heavy run: what a CI job sees, start-up of the workers included."""
     project = isolation_project(work, "xdist", "async_test_metadata = models:Base\n", XDIST_TEST)
     env = clean_env(BENCH_N=str(n))
     cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
