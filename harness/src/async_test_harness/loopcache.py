@@ -90,7 +90,12 @@ class LoopResources:
 
 
 async def _quiet_close(conn: AsyncConnection) -> None:
+    # invalidate() aborts the socket at once: no waiting for the server to acknowledge a graceful
+    # Terminate (about 2 ms here, paid per test with function-scoped loops). Nothing is lost: the
+    # test's transaction was rolled back before, and the connection is never reused.
     try:
+        if not conn.closed and not conn.invalidated:
+            await conn.invalidate()
         await conn.close()
     except Exception:
         raw = _asyncpg_connection(conn)
