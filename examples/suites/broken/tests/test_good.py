@@ -1,2 +1,2 @@
 def test_still_runs():
-    assert True
+    assert sum([1, 2]) == 3
