@@ -164,3 +164,17 @@ def test_shallow_clone_gives_a_notice_not_a_crash(tmp_path):
     assert "::notice title=async-test::Diff coverage skipped: the base commit 111111111111 is not in this clone" in (
         out.getvalue())
     assert "fetch-depth: 0" in out.getvalue()
+
+
+@pytest.mark.parametrize("name", ["failing", "hostile"])
+def test_golden_comment(name):
+    from async_test_harness.github.markdown import COMMENT_MARKER
+
+    body = fit(CASES[name], COMMENT_LIMIT, prefix=COMMENT_MARKER + "\n")
+    assert body.startswith(COMMENT_MARKER) and len(body) <= COMMENT_LIMIT
+    golden = GOLDEN / f"{name}.comment.md"
+    if os.environ.get("UPDATE_GOLDEN"):
+        with open(golden, "w", newline="") as handle:
+            handle.write(body)
+    with open(golden, newline="") as handle:
+        assert body == handle.read(), f"differs from {golden}; UPDATE_GOLDEN=1 to accept"
