@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, replace
-from typing import Dict, Iterable, List, Mapping, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote, urlsplit
 
 MASK = "***"
@@ -106,18 +106,16 @@ def environment_for(address: DatabaseAddress, templates: List[Tuple[str, str]]) 
     return env
 
 
-def export(variables: Mapping[str, str]) -> Dict[str, str]:
-    """Set the variables in os.environ; returns the previous values for restore()."""
+def export(variables: Mapping[str, str]) -> Dict[str, Optional[str]]:
+    """Set the variables in os.environ; returns the previous values (None: was unset) for restore()."""
     previous = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
-    return {k: v for k, v in previous.items() if v is not None} | {
-        k: "\0unset" for k, v in previous.items() if v is None
-    }
+    return previous
 
 
-def restore(previous: Mapping[str, str]) -> None:
+def restore(previous: Mapping[str, Optional[str]]) -> None:
     for name, value in previous.items():
-        if value == "\0unset":
+        if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value

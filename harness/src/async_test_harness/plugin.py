@@ -63,7 +63,7 @@ def _read_settings(config: pytest.Config) -> Settings:
     return resolve(cli, os.environ, ini, read_pyproject_table(Path(str(config.rootpath))))
 
 
-def _is_configured(settings: Settings, config: pytest.Config) -> bool:
+def _is_configured(settings: Settings) -> bool:
     """Did the project (or the user) ask for the harness explicitly?"""
     if any(source != "default" for source in settings.sources.values()):
         return True
@@ -109,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if payload:
             _attach_or_fail(state, RunDatabase.from_json(payload))
         return
-    if _is_configured(settings, config) or (
+    if _is_configured(settings) or (
         _is_xdist_controller(config) and not getattr(config.option, "collectonly", False)
     ):
         try:

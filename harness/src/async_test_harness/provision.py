@@ -13,7 +13,7 @@ import os
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from .connection import DatabaseAddress, mask_text, parse_url
 from .databases import clone_database, drop_database, drop_databases_with_prefix, run_sync, server_version
@@ -138,7 +138,3 @@ def blocked_address(settings: Settings) -> DatabaseAddress:
 
 def worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
-def secrets_of(run: Optional[RunDatabase]) -> List[str]:
-    return [run.admin.password] if run else []

@@ -34,7 +34,7 @@ class HarnessState:
     warnings: List[str] = field(default_factory=list)
     failure: Optional[str] = None
     exported: Dict[str, str] = field(default_factory=dict)
-    _previous_env: Dict[str, str] = field(default_factory=dict)
+    _previous_env: Dict[str, Optional[str]] = field(default_factory=dict)
     _fresh_ids: itertools.count[int] = field(default_factory=itertools.count)
 
     @property
