@@ -289,3 +289,122 @@ def test_api_client_without_settings_says_what_to_set(pytester, run_pytest):
     result = run_pytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*api_client needs the FastAPI app: set async_test_app*"])
+
+
+ITEM_MODEL = """
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+class Base(DeclarativeBase):
+    pass
+
+class Item(Base):
+    __tablename__ = "item"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+"""
+
+SAVEPOINT_TESTS = """
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+COUNTS = []
+
+@pytest.mark.parametrize("i", range(12))
+async def test_service_commits_fails_rolls_back_and_goes_on(async_db_session, i):
+    s = async_db_session
+    await s.execute(text("INSERT INTO item VALUES (1)"))
+    await s.commit()                                    # the service commits: RELEASE, not COMMIT
+    with pytest.raises(IntegrityError):
+        await s.execute(text("INSERT INTO item VALUES (1)"))
+    await s.rollback()                                  # back to the last commit, session usable
+    await s.execute(text("INSERT INTO item VALUES (2)"))
+    await s.commit()
+    assert await s.scalar(text("SELECT count(*) FROM item")) == 2
+    COUNTS.append(await s.scalar(text("SELECT count(*) FROM pg_prepared_statements")))
+
+def test_zz_prepared_statements_do_not_pile_up():
+    # one prepared SAVEPOINT per nesting level, reused by every test; not one more per test
+    assert len(COUNTS) == 12 and COUNTS[-1] == COUNTS[1], COUNTS
+
+async def test_zz_nothing_was_kept(async_engine):
+    async with async_engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM item")) == 0
+"""
+
+
+@pytest.mark.parametrize("loops", ["harness-default", "function-loops"])
+def test_commit_and_rollback_in_the_code_under_test_behave_as_in_production(pytester, run_pytest, loops):
+    ini = "[pytest]\nasyncio_mode = auto\npythonpath = .\nasync_test_metadata = models:Base\n"
+    pytester.makepyfile(models=ITEM_MODEL)
+    if loops == "function-loops":
+        ini += "asyncio_default_fixture_loop_scope = function\nasyncio_default_test_loop_scope = function\n"
+    else:
+        ini += "asyncio_default_fixture_loop_scope = module\n" if not HAS_TEST_LOOP_SCOPE else ""
+    pytester.makeini(ini)
+    pytester.makepyfile(test_savepoints=SAVEPOINT_TESTS)
+    run_pytest("-v").assert_outcomes(passed=14)
+
+
+def test_idle_connection_between_tests_holds_no_snapshot_and_survives_server_timeouts(pytester, run_pytest):
+    """Between tests the harness's connection waits inside an open transaction: harmless."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_idle="""
+        import time
+        from sqlalchemy import text
+
+        async def test_a_strict_server(async_engine):
+            async with async_engine.begin() as conn:  # what some DBAs set: kill idle transactions
+                await conn.execute(text("ALTER ROLE CURRENT_USER SET idle_in_transaction_session_timeout = '200ms'"))
+
+        async def test_b_first_use(async_db_session):
+            assert await async_db_session.scalar(text("SELECT 1")) == 1
+
+        def test_c_slow_sync_test():
+            time.sleep(1)
+
+        async def test_d_still_usable(async_db_session, async_engine):
+            pid = await async_db_session.scalar(text("SELECT pg_backend_pid()"))
+            async with async_engine.connect() as other:
+                row = (await other.execute(
+                    text("SELECT state, backend_xmin FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})).one()
+            assert row.state == "idle in transaction"
+
+        async def test_e_a_fresh_test_holds_no_snapshot(async_db_session, async_engine):
+            async with async_engine.connect() as other:
+                xmins = (await other.execute(text(
+                    "SELECT backend_xmin FROM pg_stat_activity WHERE state = 'idle in transaction'"))).scalars().all()
+            assert xmins == [None], xmins
+
+        async def test_f_reset(async_engine):
+            async with async_engine.begin() as conn:
+                await conn.execute(text("ALTER ROLE CURRENT_USER RESET idle_in_transaction_session_timeout"))
+    """)
+    run_pytest("-v").assert_outcomes(passed=6)
+
+
+def test_a_connection_killed_between_tests_fails_one_test_at_most(pytester, run_pytest):
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_killed="""
+        import pytest
+        from sqlalchemy import text
+
+        PIDS = []
+
+        async def test_a(async_db_session):
+            PIDS.append(await async_db_session.scalar(text("SELECT pg_backend_pid()")))
+
+        async def test_b_kill_it(async_engine):
+            async with async_engine.connect() as conn:
+                assert await conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": PIDS[0]})
+
+        async def test_c(async_db_session):
+            await async_db_session.scalar(text("SELECT 1"))
+
+        async def test_d_next_test_has_a_new_connection(async_db_session):
+            assert await async_db_session.scalar(text("SELECT pg_backend_pid()")) != PIDS[0]
+    """)
+    result = run_pytest("-v")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("errors", 0) == 0, result.stdout.str()
+    assert outcomes["passed"] >= 3 and outcomes.get("failed", 0) <= 1
+    result.stdout.fnmatch_lines(["*test_d_next_test_has_a_new_connection PASSED*"])

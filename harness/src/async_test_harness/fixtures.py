@@ -9,7 +9,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from . import loopcache, loopscope
+from . import isolation, loopcache, loopscope
 from .connection import DatabaseAddress
 from .mocks import BoundaryPatcher, mock_session
 from .state import DatabaseUnavailable, state_of
@@ -93,7 +93,7 @@ async def async_db_session(request: pytest.FixtureRequest, db_url: str) -> Async
     ``commit()`` and ``rollback()`` (they act on a SAVEPOINT), and the outer
     transaction is rolled back at teardown.  One connection per event loop is
     reused, so with the harness's default session loop this costs a
-    BEGIN/SAVEPOINT/ROLLBACK per test.  Tests marked
+    SAVEPOINT and one ``ROLLBACK; BEGIN`` per test (see ``isolation``).  Tests marked
     ``@pytest.mark.integration(isolation="database")`` get a plain session on a
     database of their own instead, where commits are real.
     """
@@ -107,28 +107,28 @@ async def async_db_session(request: pytest.FixtureRequest, db_url: str) -> Async
             await engine.dispose()
         return
     resources = await loopcache.for_running_loop()
-    connection = await resources.connection(db_url)
-    try:
-        transaction = await connection.begin()
-    except Exception:
-        # The cached connection broke (server restart, killed backend): one new try.
-        await resources.discard(db_url)
-        connection = await resources.connection(db_url)
-        transaction = await connection.begin()
+    connection = await isolation.connection_for_test(resources, db_url)
+    outer = await connection.begin()  # SQLAlchemy's view of the open transaction: no round trip
+    isolation.restart_savepoint_names(connection)
     session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     try:
         yield session
     finally:
         try:
-            # The outer ROLLBACK first: it discards the session's SAVEPOINT with it, so close()
-            # has nothing left to roll back. One round trip instead of two (0.35 ms a test here).
-            if transaction.is_active:
-                await transaction.rollback()
+            # SQLAlchemy's outer rollback first: it retires the session's SAVEPOINT with it, so close()
+            # has nothing left to send. Neither goes to the server; the real rollback is below.
+            if outer.is_active:
+                await outer.rollback()
             await session.close()
+            if not _loop_ends_with_test(request):
+                await isolation.rollback_and_begin(connection)
         except Exception:
+            lost = isolation.is_lost(connection)
             await resources.discard(db_url)
-            raise
+            if not lost:  # a lost connection took the test's transaction with it: nothing to report
+                raise
         if _loop_ends_with_test(request):
+            # The connection dies with the loop: aborting it discards the transaction, no ROLLBACK needed.
             await resources.aclose()
 
 

@@ -1,0 +1,126 @@
+"""The per-test transaction behind ``async_db_session``, in as few round trips as PostgreSQL allows.
+
+Each test runs inside a transaction that is rolled back afterwards, and the
+session joins it through a SAVEPOINT so the code under test may commit and roll
+back.  Done naively through SQLAlchemy that is BEGIN, SAVEPOINT, the test's
+statements, ROLLBACK: four round trips plus SQLAlchemy's bookkeeping for each,
+which on a trivial test is most of its time.  Three things cut it down:
+
+* The connection is kept *inside* a transaction between tests: the rollback
+  that ends one test, the BEGIN of the next and the SAVEPOINT its session
+  will ask for first go to the server as one simple-query message,
+  ``ROLLBACK; BEGIN; SAVEPOINT sa_savepoint_1``.  An open transaction that no
+  statement has used yet takes no snapshot, so an idle connection holds
+  nothing back (no xmin, no locks).  For this, SQLAlchemy sees the connection
+  as AUTOCOMMIT and sends no BEGIN/COMMIT/ROLLBACK of its own, and the
+  dialect skips sending the one SAVEPOINT that is already in place; its
+  transaction objects (the outer one, the session's SAVEPOINTs) keep their
+  meaning, and every later SAVEPOINT, RELEASE or ROLLBACK TO is sent as usual.
+* SAVEPOINT names restart at ``sa_savepoint_1`` for each test.  SQLAlchemy
+  numbers them per connection object, and the asyncpg dialect prepares every
+  distinct statement: with a connection reused for a whole run, every test
+  prepared a new ``SAVEPOINT sa_savepoint_<n>`` (an extra round trip) and
+  evicted another from the statement cache.  Restarting the names is also
+  what lets the first one be sent ahead.
+* With a function-scoped loop the connection dies with the test, so its
+  transaction is not rolled back at all: the connection is aborted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .loopcache import LoopResources
+
+OPEN = "async_test_transaction_open"
+SENT_AHEAD = "async_test_savepoint_sent_ahead"
+FIRST_SAVEPOINT = "sa_savepoint_1"
+NEXT_TEST = f"BEGIN; SAVEPOINT {FIRST_SAVEPOINT}"
+
+
+async def connection_for_test(resources: LoopResources, url: str) -> AsyncConnection:
+    """The loop's connection to ``url``, inside an open transaction; one reconnect if it broke."""
+    for attempt in (1, 2):
+        connection = await resources.connection(url)
+        if is_ready(connection):
+            return connection
+        try:
+            await prepare(connection)
+            return connection
+        except Exception:
+            # The cached connection broke (server restart, killed backend): one new try.
+            await resources.discard(url)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def prepare(connection: AsyncConnection) -> None:
+    """Hand transaction control of a new connection to this module and open the first transaction."""
+    await connection.execution_options(isolation_level="AUTOCOMMIT")
+    _skip_savepoint_sent_ahead(connection.engine.sync_engine.dialect)
+    # idle_in_transaction_session_timeout: between tests the connection idles inside its open
+    # transaction, which a server configured to kill such sessions would do. Set outside the
+    # transaction (COMMIT ends the implicit one) so the rollbacks do not undo it.
+    await _driver(connection).execute(f"SET idle_in_transaction_session_timeout = 0; COMMIT; {NEXT_TEST}")
+    _opened(connection)
+
+
+def is_ready(connection: AsyncConnection) -> bool:
+    if connection.closed or connection.invalidated or not connection.info.get(OPEN):
+        return False
+    return not _driver(connection).is_closed()
+
+
+def is_lost(connection: AsyncConnection) -> bool:
+    """Did the server side go away (terminated backend, restart)? Then nothing is left to roll back."""
+    try:
+        return bool(_driver(connection).is_closed())
+    except Exception:
+        return True
+
+
+def restart_savepoint_names(connection: AsyncConnection) -> None:
+    sync = connection.sync_connection
+    if sync is not None and hasattr(sync, "_Connection__savepoint_seq"):
+        sync._Connection__savepoint_seq = 0
+
+
+async def rollback_and_begin(connection: AsyncConnection) -> None:
+    """End this test's transaction and open the next test's, in one round trip."""
+    connection.info[OPEN] = False
+    await _driver(connection).execute(f"ROLLBACK; {NEXT_TEST}")
+    _opened(connection)
+
+
+def _opened(connection: AsyncConnection) -> None:
+    connection.info[OPEN] = True
+    connection.info[SENT_AHEAD] = FIRST_SAVEPOINT
+
+
+def _skip_savepoint_sent_ahead(dialect: Any) -> None:
+    """Make this dialect instance skip a SAVEPOINT that ``NEXT_TEST`` already created.
+
+    Only the shared engine's own dialect instance is changed (not the class), and only a
+    connection flagged by this module is affected: any other connection of that engine sends
+    every SAVEPOINT.
+    """
+    if getattr(dialect, "_async_test_savepoint_hook", False):
+        return
+    send = dialect.do_savepoint
+
+    def do_savepoint(connection: Any, name: str) -> None:
+        if connection.info.pop(SENT_AHEAD, None) == name:
+            return
+        send(connection, name)
+
+    dialect.do_savepoint = do_savepoint
+    dialect._async_test_savepoint_hook = True
+
+
+def _driver(connection: AsyncConnection) -> Any:
+    sync = connection.sync_connection
+    assert sync is not None, "the connection is closed"
+    return sync.connection.driver_connection
