@@ -277,4 +277,5 @@ def test_a_transaction_left_open_is_reported(tmp_path, env):
     assert done.returncode == 0, done.stdout[-3000:]
     warnings = summary_of(project)["passes"]["integration"]["warnings"]
     assert warnings and "still open inside a transaction" in warnings[0]
+    assert warnings[0].startswith("1 connection(s)"), "only the leaked one: the harness's own connection is not counted"
     assert "warning (integration)" in done.stdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import socket
 import sys
 from contextlib import contextmanager
@@ -80,45 +81,96 @@ class Blocker:
 
     @contextmanager
     def blocking(self, nodeid: str, reason: str) -> Iterator[None]:
-        undo: List[Callable[[], None]] = []
-
-        def deny(what: str) -> Callable[..., Any]:
-            def refuse(*args: Any, **kwargs: Any) -> Any:
-                raise DatabaseBlockedError(blocked_message(nodeid, reason, what))
-
-            return refuse
-
-        for module_path, attr in DRIVER_ENTRY_POINTS:
-            target = _resolve(module_path)
-            if target is None or not hasattr(target, attr):
-                continue
-            original = target.__dict__.get(attr, getattr(target, attr))
-            replacement = deny(f"{module_path}.{attr}")
-            if isinstance(original, classmethod):
-                replacement = classmethod(replacement)  # type: ignore[assignment]
-            setattr(target, attr, replacement)
-            undo.append(functools.partial(setattr, target, attr, original))
-
-        real_connect = socket.socket.connect
-        real_connect_ex = socket.socket.connect_ex
-        blocker = self
-
-        def connect(sock: socket.socket, address: Any) -> Any:
-            if blocker._is_db_address(address):
-                raise DatabaseBlockedError(blocked_message(nodeid, reason, f"socket connect to {address!r}"))
-            return real_connect(sock, address)
-
-        def connect_ex(sock: socket.socket, address: Any) -> Any:
-            if blocker._is_db_address(address):
-                raise DatabaseBlockedError(blocked_message(nodeid, reason, f"socket connect to {address!r}"))
-            return real_connect_ex(sock, address)
-
-        socket.socket.connect = connect  # type: ignore[method-assign,assignment]
-        socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
-        undo.append(lambda: setattr(socket.socket, "connect", real_connect))
-        undo.append(lambda: setattr(socket.socket, "connect_ex", real_connect_ex))
+        """Refuse database connections for the duration, naming this test in the error."""
+        _install()
+        previous = _state.active
+        _state.active = (self, nodeid, reason)
         try:
             yield
         finally:
-            for fn in reversed(undo):
-                fn()
+            _state.active = previous
+
+
+class _State:
+    """The guards are installed once and stay; a test only switches them on and off.
+
+    Patching and unpatching seven entry points and two socket methods for each phase of
+    each unit test cost more than a trivial unit test itself.
+    """
+
+    def __init__(self) -> None:
+        self.active: Optional[Tuple[Blocker, str, str]] = None
+        self.undo: List[Callable[[], None]] = []
+
+
+_state = _State()
+
+
+def _refusal(what: str) -> DatabaseBlockedError:
+    _, nodeid, reason = _state.active  # type: ignore[misc]
+    return DatabaseBlockedError(blocked_message(nodeid, reason, what))
+
+
+def _guard(original: Callable[..., Any], what: str) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(original):
+
+        @functools.wraps(original)
+        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            if _state.active is not None:
+                raise _refusal(what)
+            return await original(*args, **kwargs)
+
+        return guarded_async
+
+    @functools.wraps(original)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if _state.active is not None:
+            raise _refusal(what)
+        return original(*args, **kwargs)
+
+    return guarded
+
+
+def _install() -> None:
+    if _state.undo:
+        return
+    for module_path, attr in DRIVER_ENTRY_POINTS:
+        target = _resolve(module_path)
+        if target is None or not hasattr(target, attr):
+            continue
+        original = target.__dict__.get(attr, getattr(target, attr))
+        what = f"{module_path}.{attr}"
+        replacement: Any
+        if isinstance(original, classmethod):
+            replacement = classmethod(_guard(original.__func__, what))
+        else:
+            replacement = _guard(original, what)
+        setattr(target, attr, replacement)
+        _state.undo.append(functools.partial(setattr, target, attr, original))
+
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def connect(sock: socket.socket, address: Any) -> Any:
+        active = _state.active
+        if active is not None and active[0]._is_db_address(address):
+            raise _refusal(f"socket connect to {address!r}")
+        return real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: Any) -> Any:
+        active = _state.active
+        if active is not None and active[0]._is_db_address(address):
+            raise _refusal(f"socket connect to {address!r}")
+        return real_connect_ex(sock, address)
+
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
+    _state.undo.append(lambda: setattr(socket.socket, "connect", real_connect))
+    _state.undo.append(lambda: setattr(socket.socket, "connect_ex", real_connect_ex))
+
+
+def uninstall() -> None:
+    """Put every patched entry point back (end of the pytest session)."""
+    _state.active = None
+    while _state.undo:
+        _state.undo.pop()()

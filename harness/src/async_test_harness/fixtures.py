@@ -9,7 +9,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from . import isolation, loopcache, loopscope
+from . import current_test, isolation, loopcache, loopscope
 from .connection import DatabaseAddress
 from .mocks import BoundaryPatcher, mock_session
 from .state import DatabaseUnavailable, state_of
@@ -20,26 +20,27 @@ def wants_fresh_database(item: Any) -> bool:
     return bool(marker and marker.kwargs.get("isolation") == "database")
 
 
-def _loop_ends_with_test(request: pytest.FixtureRequest) -> bool:
+def _loop_ends_with_test(item: Any) -> bool:
     """A function-scoped loop dies with the test: close its connection now, inside it.
 
     (pytest-asyncio < 0.25 closes such loops without shutting down async
     generators, so the loop-lifetime guard in loopcache would not run.)
     """
-    return loopscope.test_loop_scope(request.node, request.config) == "function"
+    return loopscope.test_loop_scope(item, item.config) == "function"
 
 
 @pytest.fixture
-def async_test_database(request: pytest.FixtureRequest) -> Iterator[DatabaseAddress]:
+def async_test_database() -> Iterator[DatabaseAddress]:
     """The address of the database this test uses.
 
     Normally this process's database, cloned once from the template.  A test
     marked ``@pytest.mark.integration(isolation="database")`` gets a database of
     its own, cloned from the template for it and dropped afterwards.
     """
-    state = state_of(request.config)
+    item = current_test.item()
+    state = state_of(item.config)
     try:
-        address = state.fresh_database() if wants_fresh_database(request.node) else state.ensure()
+        address = state.fresh_database() if wants_fresh_database(item) else state.ensure()
     except DatabaseUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
     if address is state.address:
@@ -80,12 +81,11 @@ async def async_engine(request: pytest.FixtureRequest, db_url: str) -> AsyncIter
         return
     resources = await loopcache.for_running_loop()
     yield resources.engine(db_url)
-    if _loop_ends_with_test(request):
+    if _loop_ends_with_test(request.node):
         await resources.aclose()
 
 
-@pytest_asyncio.fixture
-async def async_db_session(request: pytest.FixtureRequest, db_url: str) -> AsyncIterator[AsyncSession]:
+async def _isolated_session(db_url: str) -> AsyncIterator[AsyncSession]:
     """A real ``AsyncSession`` whose changes vanish after the test, even committed ones.
 
     The session joins an outer transaction with
@@ -97,7 +97,8 @@ async def async_db_session(request: pytest.FixtureRequest, db_url: str) -> Async
     ``@pytest.mark.integration(isolation="database")`` get a plain session on a
     database of their own instead, where commits are real.
     """
-    if wants_fresh_database(request.node):
+    item = current_test.item()
+    if wants_fresh_database(item):
         engine = create_async_engine(db_url, poolclass=NullPool)
         session = AsyncSession(engine, expire_on_commit=False)
         try:
@@ -106,6 +107,7 @@ async def async_db_session(request: pytest.FixtureRequest, db_url: str) -> Async
             await session.close()
             await engine.dispose()
         return
+    loop_ends_with_test = _loop_ends_with_test(item)
     resources = await loopcache.for_running_loop()
     connection = await isolation.connection_for_test(resources, db_url)
     outer = await connection.begin()  # SQLAlchemy's view of the open transaction: no round trip
@@ -120,16 +122,31 @@ async def async_db_session(request: pytest.FixtureRequest, db_url: str) -> Async
             if outer.is_active:
                 await outer.rollback()
             await session.close()
-            if not _loop_ends_with_test(request):
+            if not loop_ends_with_test:
                 await isolation.rollback_and_begin(connection)
         except Exception:
             lost = isolation.is_lost(connection)
             await resources.discard(db_url)
             if not lost:  # a lost connection took the test's transaction with it: nothing to report
                 raise
-        if _loop_ends_with_test(request):
+        if loop_ends_with_test:
             # The connection dies with the loop: aborting it discards the transaction, no ROLLBACK needed.
             await resources.aclose()
+
+
+def _driven_on_the_test_loop(db_url: str) -> Iterator[AsyncSession]:
+    # A plain fixture that drives the async generator on the test's own loop: pytest-asyncio's
+    # wrapping of an async fixture (a task, a context copy and SIGINT handler swaps, for setup and
+    # again for teardown) costs about as much as the test's whole transaction.
+    yield from loopscope.drive(current_test.item(), _isolated_session(db_url))
+
+
+_driven_on_the_test_loop.__doc__ = _isolated_session.__doc__
+async_db_session: Any
+if loopscope.RUNS_IN_TEST_LOOP:
+    async_db_session = pytest.fixture(_driven_on_the_test_loop, name="async_db_session")
+else:
+    async_db_session = pytest_asyncio.fixture(_isolated_session, name="async_db_session")
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .databases import ISOLATION_APPLICATION_NAME
 from .loopcache import LoopResources
 
 OPEN = "async_test_transaction_open"
@@ -63,8 +64,12 @@ async def prepare(connection: AsyncConnection) -> None:
     _skip_savepoint_sent_ahead(connection.engine.sync_engine.dialect)
     # idle_in_transaction_session_timeout: between tests the connection idles inside its open
     # transaction, which a server configured to kill such sessions would do. Set outside the
-    # transaction (COMMIT ends the implicit one) so the rollbacks do not undo it.
-    await _driver(connection).execute(f"SET idle_in_transaction_session_timeout = 0; COMMIT; {NEXT_TEST}")
+    # transaction (COMMIT ends the implicit one) so the rollbacks do not undo it. The name keeps
+    # the end-of-run leak check from counting this connection.
+    await _driver(connection).execute(
+        f"SET idle_in_transaction_session_timeout = 0; SET application_name = '{ISOLATION_APPLICATION_NAME}'; "
+        f"COMMIT; {NEXT_TEST}"
+    )
     _opened(connection)
 
 

@@ -18,10 +18,13 @@ Two rules, both about keeping one asyncpg connection usable:
 
 from __future__ import annotations
 
+import asyncio
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Generator, Optional, Tuple
+from typing import Any, AsyncIterator, Generator, Optional, Tuple, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 LOOP_INIS = ("asyncio_default_fixture_loop_scope", "asyncio_default_test_loop_scope")
 FOLLOWING_FIXTURES = ("async_db_session", "async_engine", "api_client")
@@ -41,6 +44,9 @@ def _pytest_asyncio_version() -> Tuple[int, ...]:
 
 PYTEST_ASYNCIO = _pytest_asyncio_version()
 FIXTURES_FOLLOW_TEST_LOOP = PYTEST_ASYNCIO >= (1, 1)
+# pytest-asyncio >= 1.0 runs every loop in an asyncio.Runner held by a fixture per scope,
+# ``_<scope>_scoped_runner``: a plain fixture can then run a coroutine on the test's loop itself.
+RUNS_IN_TEST_LOOP = FIXTURES_FOLLOW_TEST_LOOP
 
 
 def ini_is_set(config: pytest.Config, name: str) -> bool:
@@ -134,3 +140,24 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Generator[None, None,
         yield
     finally:
         func._loop_scope = previous
+
+
+def test_loop(item: Any) -> asyncio.AbstractEventLoop:
+    """The loop this test will run in (pytest-asyncio >= 1.1), as pytest-asyncio itself finds it."""
+    scope = test_loop_scope(item, item.config)
+    return item._request.getfixturevalue(f"_{scope}_scoped_runner").get_loop()  # type: ignore[no-any-return]
+
+
+def drive(item: Any, agen: AsyncIterator[T]) -> Generator[T, None, None]:
+    """Run a one-yield async generator as a plain fixture body, on the test's loop."""
+    loop = test_loop(item)
+    value = loop.run_until_complete(agen.__anext__())
+    try:
+        yield value
+    finally:
+        try:
+            loop.run_until_complete(agen.__anext__())
+        except StopAsyncIteration:
+            pass
+        else:
+            raise RuntimeError("async fixture generator yielded twice")

@@ -19,8 +19,8 @@ from typing import Any, Dict, Generator, List, Optional
 
 import pytest
 
+from . import blocker, current_test, events, loopscope, timeout
 from . import classify as classify_mod
-from . import events, loopscope, timeout
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
 from .classify import INTEGRATION, UNIT, Classification
@@ -95,6 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     state.loop_scope = loopscope.apply_default(config, settings.loop_scope)
     config.pluginmanager.register(loopscope, "async_test_loopscope")
+    config.pluginmanager.register(current_test, "async_test_current_test")
     state.timeout = timeout.register(config, settings.timeout)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "async_test_xdist")
@@ -177,6 +178,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    blocker.uninstall()
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
         state.close()
