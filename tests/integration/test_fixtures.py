@@ -338,8 +338,6 @@ def test_commit_and_rollback_in_the_code_under_test_behave_as_in_production(pyte
     pytester.makepyfile(models=ITEM_MODEL)
     if loops == "function-loops":
         ini += "asyncio_default_fixture_loop_scope = function\nasyncio_default_test_loop_scope = function\n"
-    else:
-        ini += "asyncio_default_fixture_loop_scope = module\n" if not HAS_TEST_LOOP_SCOPE else ""
     pytester.makeini(ini)
     pytester.makepyfile(test_savepoints=SAVEPOINT_TESTS)
     run_pytest("-v").assert_outcomes(passed=14)
