@@ -8,6 +8,7 @@ Anything else is a unit test.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -27,7 +28,9 @@ class Classification:
     reason: str
 
 
+@functools.lru_cache(maxsize=4096)
 def _relative(path: Path, rootdir: Path) -> str:
+    # Cached: every test of a file asks for the same path, and resolve() walks the file system.
     try:
         rel = path.resolve().relative_to(rootdir.resolve())
     except ValueError:

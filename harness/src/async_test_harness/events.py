@@ -13,7 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import IO, Any, Dict, List, Optional
 
 import pytest
 
@@ -23,11 +23,24 @@ MAX_TRACEBACK = 8000
 MAX_OUTPUT = 4000
 
 
-def write_event(path: Optional[str], event: Dict[str, Any]) -> None:
+# The recorder keeps its file open while pytest runs: opening it for each of the three reports of
+# every test cost more than a trivial test. Failures and the end of the session are flushed at
+# once, so a run that dies still leaves every failure on disk.
+_open: Dict[str, IO[str]] = {}
+
+
+def write_event(path: Optional[str], event: Dict[str, Any], flush: bool = True) -> None:
     if not path:
         return
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(event, default=str) + "\n")
+    line = json.dumps(event, default=str) + "\n"
+    handle = _open.get(path)
+    if handle is None:
+        with open(path, "a", encoding="utf-8") as once:
+            once.write(line)
+        return
+    handle.write(line)
+    if flush:
+        handle.flush()
 
 
 def _tail(text: str, limit: int) -> str:
@@ -127,7 +140,7 @@ class EventRecorder:
             })
         elif report.skipped:
             event["message"] = _message(report)
-        write_event(self.path, event)
+        write_event(self.path, event, flush=report.failed)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         write_event(self.path, {
@@ -138,9 +151,15 @@ class EventRecorder:
             "duration": round(time.monotonic() - self.started, 4),
         })
 
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        handle = _open.pop(self.path, None)
+        if handle is not None:
+            handle.close()
+
 
 def register(config: pytest.Config) -> None:
     path = os.environ.get(ENV_VAR)
     if not path or hasattr(config, "workerinput"):
         return
+    _open[path] = open(path, "a", encoding="utf-8")
     config.pluginmanager.register(EventRecorder(path, Path(str(config.rootpath))), "async_test_events")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from . import current_test, isolation, loopcache, loopscope
 from .connection import DatabaseAddress
 from .mocks import BoundaryPatcher, mock_session
 from .state import DatabaseUnavailable, state_of
+
+if TYPE_CHECKING:  # imported where used: a unit-only run never loads SQLAlchemy's engine
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 
 def wants_fresh_database(item: Any) -> bool:
@@ -73,6 +74,9 @@ async def async_engine(request: pytest.FixtureRequest, db_url: str) -> AsyncIter
     isolation.
     """
     if wants_fresh_database(request.node):
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import NullPool
+
         engine = create_async_engine(db_url, poolclass=NullPool)
         try:
             yield engine
@@ -97,8 +101,13 @@ async def _isolated_session(db_url: str) -> AsyncIterator[AsyncSession]:
     ``@pytest.mark.integration(isolation="database")`` get a plain session on a
     database of their own instead, where commits are real.
     """
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     item = current_test.item()
     if wants_fresh_database(item):
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import NullPool
+
         engine = create_async_engine(db_url, poolclass=NullPool)
         session = AsyncSession(engine, expire_on_commit=False)
         try:

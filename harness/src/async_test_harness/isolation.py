@@ -28,12 +28,14 @@ which on a trivial test is most of its time.  Three things cut it down:
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from .databases import ISOLATION_APPLICATION_NAME
-from .loopcache import LoopResources
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from .loopcache import LoopResources
 
 OPEN = "async_test_transaction_open"
 SENT_AHEAD = "async_test_savepoint_sent_ahead"

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any, AsyncIterator, Dict, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, Optional, Set, Tuple
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+if TYPE_CHECKING:  # SQLAlchemy is imported on first use: a unit-only run never pays for it
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 # Engines are shared by every loop: with NullPool an engine holds no connection, so it has no loop
 # of its own, and making one per loop would repeat SQLAlchemy's dialect set-up (several ms, the
@@ -39,6 +38,10 @@ def skip_ssl_for(host: str, port: int) -> None:
 def shared_engine(url: str) -> AsyncEngine:
     engine = _engines.get(url)
     if engine is None:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import NullPool
+
         parsed = make_url(url)
         plain = (parsed.host or "", parsed.port or 5432) in _plain_servers
         engine = _engines[url] = create_async_engine(

@@ -9,12 +9,11 @@ are derived from SQLAlchemy's own classes so they cannot.
 from __future__ import annotations
 
 import pkgutil
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence
 from unittest import mock
 
-from sqlalchemy.engine import Result
-from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
-from sqlalchemy.ext.asyncio import AsyncSession
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Result
 
 
 def _sql_text(statement: Any) -> str:
@@ -63,6 +62,8 @@ def mock_session() -> Any:
     ``execute``/``scalar``/``scalars`` is recorded: ``session.statements`` holds
     them and ``session.executed_sql()`` renders them as PostgreSQL SQL.
     """
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     session = mock.create_autospec(AsyncSession, instance=True)
     statements: List[Any] = []
 
@@ -96,6 +97,8 @@ def result(rows: Iterable[Sequence[Any]] = (), columns: Optional[Sequence[str]] 
     keys = list(columns) if columns else [f"column_{i}" for i in range(width)]
     if materialised and any(len(row) != len(keys) for row in materialised):
         raise ValueError(f"result(): every row needs {len(keys)} values to match columns {keys}")
+    from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+
     return IteratorResult(SimpleResultMetaData(keys), iter(materialised))
 
 

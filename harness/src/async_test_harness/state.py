@@ -9,7 +9,6 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from . import loopcache
 from .connection import DatabaseAddress, environment_for, export, mask_text, restore
 from .postgres import PostgresError, SupervisedServer
 from .provision import RunDatabase, clone_for, drop, finish_run, start_run, worker_id
@@ -66,6 +65,8 @@ class HarnessState:
         """Clone this process's database from the run's template and export it."""
         self.run = run
         if run.owns_server:
+            from . import loopcache
+
             loopcache.skip_ssl_for(run.admin.host, run.admin.port)
         self.address = clone_for(run, worker_id())
         self.export_for(self.address)
