@@ -322,6 +322,12 @@ async def test_service_commits_fails_rolls_back_and_goes_on(async_db_session, i)
     assert await s.scalar(text("SELECT count(*) FROM item")) == 2
     COUNTS.append(await s.scalar(text("SELECT count(*) FROM pg_prepared_statements")))
 
+async def test_raw_asyncpg_transaction_is_a_savepoint_inside_the_test(async_db_session):
+    raw = (await (await async_db_session.connection()).get_raw_connection()).driver_connection
+    async with raw.transaction():                       # e.g. a repository that COPYs in a transaction
+        await raw.execute("INSERT INTO item VALUES (7)")
+    assert await async_db_session.scalar(text("SELECT count(*) FROM item")) == 1
+
 def test_zz_prepared_statements_do_not_pile_up():
     # one prepared SAVEPOINT per nesting level, reused by every test; not one more per test
     assert len(COUNTS) == 12 and COUNTS[-1] == COUNTS[1], COUNTS
@@ -340,7 +346,7 @@ def test_commit_and_rollback_in_the_code_under_test_behave_as_in_production(pyte
         ini += "asyncio_default_fixture_loop_scope = function\nasyncio_default_test_loop_scope = function\n"
     pytester.makeini(ini)
     pytester.makepyfile(test_savepoints=SAVEPOINT_TESTS)
-    run_pytest("-v").assert_outcomes(passed=14)
+    run_pytest("-v").assert_outcomes(passed=15)
 
 
 def test_idle_connection_between_tests_holds_no_snapshot_and_survives_server_timeouts(pytester, run_pytest):

@@ -105,6 +105,26 @@ async def rollback_and_begin(connection: AsyncConnection) -> None:
 def _opened(connection: AsyncConnection) -> None:
     connection.info[OPEN] = True
     connection.info[SENT_AHEAD] = FIRST_SAVEPOINT
+    _register_outer_transaction(_driver(connection))
+
+
+def _register_outer_transaction(driver: Any) -> None:
+    """Tell asyncpg about the transaction it did not start, as it knew when SQLAlchemy started it.
+
+    Code that takes the raw driver connection and uses ``async with conn.transaction():`` then
+    gets a SAVEPOINT inside the test's transaction, instead of asyncpg's "cannot use
+    Connection.transaction() in a manually started transaction". This relies on asyncpg's
+    private ``_top_xact``; if that ever changes, only that error comes back.
+    """
+    try:
+        from asyncpg.transaction import TransactionState
+
+        if getattr(driver, "_top_xact", None) is None:
+            outer = driver.transaction()
+            outer._state = TransactionState.STARTED
+            driver._top_xact = outer
+    except Exception:
+        pass
 
 
 def _skip_savepoint_sent_ahead(dialect: Any) -> None:
