@@ -127,10 +127,14 @@ async def _isolated_session(db_url: str) -> AsyncIterator[AsyncSession]:
     finally:
         try:
             # SQLAlchemy's outer rollback first: it retires the session's SAVEPOINT with it, so close()
-            # has nothing left to send. Neither goes to the server; the real rollback is below.
-            if outer.is_active:
-                await outer.rollback()
-            await session.close()
+            # has nothing left to send. Neither goes to the server (the real rollback is below), so
+            # both run in one greenlet hop instead of two.
+            def forget(_: Any) -> None:
+                if outer.sync_transaction is not None and outer.sync_transaction.is_active:
+                    outer.sync_transaction.rollback()
+                session.sync_session.close()
+
+            await connection.run_sync(forget)
             if not loop_ends_with_test:
                 await isolation.rollback_and_begin(connection)
         except Exception:
