@@ -173,6 +173,21 @@ async def async_db_session():
     await engine.dispose()
 """
 
+SHARED_SESSION_CONFTEST = """
+# No isolation at all: every test's statement on one session that lives for the whole run. What
+# the test's own query costs through SQLAlchemy, for reading the isolation figures against.
+import os
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def async_db_session():
+    engine = create_async_engine(os.environ["ASYNC_DATABASE_URL"])
+    async with AsyncSession(engine) as session:
+        yield session
+    await engine.dispose()
+"""
+
 PYTEST_POSTGRESQL_CONFTEST = """
 import os
 from pytest_postgresql import factories
@@ -223,6 +238,7 @@ def slope(project: Path, n: int, repeats: int, env: Dict[str, str], extra: List[
 FLOOR = "no database (pytest + pytest-asyncio floor)"
 FUNCTION_FLOOR = "no database, function-scoped loops (floor for the next line)"
 FUNCTION_LOOPS = "async_db_session, function-scoped loops forced"
+SHARED_SESSION = "same query on one shared session, no isolation (for reference)"
 
 
 def bench_isolation(n: int, repeats: int, work: Path) -> Dict[str, Any]:
@@ -231,6 +247,7 @@ def bench_isolation(n: int, repeats: int, work: Path) -> Dict[str, Any]:
     env = clean_env()
     variants = {
         FLOOR: (isolation_project(work, "baseline", harness_ini, BASELINE_TEST), []),
+        SHARED_SESSION: (isolation_project(work, "shared", harness_ini, ISOLATION_TEST, SHARED_SESSION_CONFTEST), []),
         "async_db_session, harness defaults (session loop)": (isolation_project(work, "harness", harness_ini, ISOLATION_TEST), []),
         FUNCTION_FLOOR: (isolation_project(work, "baseline_function", function_ini, BASELINE_TEST), []),
         FUNCTION_LOOPS: (isolation_project(work, "function", function_ini, ISOLATION_TEST), []),
@@ -388,11 +405,15 @@ def targets(r: Dict[str, Any]) -> List[List[str]]:
     mine = iso.get("async_db_session, harness defaults (session loop)", {})
     hand = iso.get("hand-written fixture (new engine + create_all per test)", {})
     func = iso.get(FUNCTION_LOOPS, {})
+    shared = iso.get(SHARED_SESSION, {})
     row("async_db_session overhead, harness defaults", "≤ 0.75 ms", mine.get("overhead_ms"), "ms",
         None if not mine else mine["overhead_ms"] <= 0.75)
     if mine and hand:
         ratio = hand["overhead_ms"] / max(mine["overhead_ms"], 1e-6)
         row("cheaper than the hand-written fixture", "≥ 20×", ratio, "×", ratio >= 20)
+    if mine and shared:
+        row("(info) async_db_session over the same query without isolation", "-",
+            round(mine["median"] - shared["median"], 3), "ms", None)
     row("async_db_session overhead, function-scoped loops", "≤ 5 ms", func.get("overhead_ms"), "ms",
         None if not func else func["overhead_ms"] <= 5)
     unit = r.get("unit_pass", {})
@@ -410,8 +431,10 @@ def markdown(r: Dict[str, Any]) -> str:
            "## Machine", ""] + [f"- {k}: {v}" for k, v in r["machine"].items()]
     out += ["", "## Targets", "", "| what | target | measured (median) | |", "|---|---|---|---|"]
     out += [f"| {' | '.join(row)} |" for row in targets(r)]
+    if r.get("sections_from_earlier_run"):
+        out += ["", f"Sections kept from an earlier run: {', '.join(r['sections_from_earlier_run'])}."]
     for section, data in r.items():
-        if section in ("machine", "command", "date", "quick"):
+        if section in ("machine", "command", "date", "quick", "sections_from_earlier_run"):
             continue
         out += ["", f"## {section}", "", "| measurement | median | min | max | runs | other |", "|---|---:|---:|---:|---:|---|"]
         out += list(_rows(data))
@@ -439,12 +462,18 @@ def main() -> int:
     repeats = 2 if args.quick else 3
     n = 100 if args.quick else 500
     chosen = args.only or ["ready", "isolation", "unit_pass", "xdist", "image"]
-    results: Dict[str, Any] = {"command": " ".join(["python benchmarks/run.py", *sys.argv[1:]]),
-                               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": args.quick,
-                               "machine": machine()}
+    name_out = "quick" if args.quick else "latest"
+    results: Dict[str, Any] = {}
+    previous = RESULTS / f"{name_out}.json"
+    if args.only and previous.exists():  # re-running some sections keeps the others' figures
+        results = json.loads(previous.read_text())
+        results["sections_from_earlier_run"] = sorted(set(results) - set(chosen) - {
+            "command", "date", "quick", "machine", "sections_from_earlier_run"})
+    results.update({"command": " ".join(["python benchmarks/run.py", *sys.argv[1:]]),
+                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": args.quick,
+                    "machine": machine()})
     work = Path(tempfile.mkdtemp(prefix="async-test-bench-"))
     work.chmod(0o755)  # as root the server runs as postgres and must reach the cluster in here
-    name_out = "quick" if args.quick else "latest"
     failed = []
     try:
         for name in chosen:

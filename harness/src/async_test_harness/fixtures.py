@@ -96,8 +96,8 @@ async def _isolated_session(db_url: str) -> AsyncIterator[AsyncSession]:
     ``join_transaction_mode="create_savepoint"``: the code under test may call
     ``commit()`` and ``rollback()`` (they act on a SAVEPOINT), and the outer
     transaction is rolled back at teardown.  One connection per event loop is
-    reused, so with the harness's default session loop this costs a
-    SAVEPOINT and one ``ROLLBACK; BEGIN`` per test (see ``isolation``).  Tests marked
+    reused, so with the harness's default session loop this costs one
+    ``ROLLBACK; BEGIN; SAVEPOINT`` message per test (see ``isolation``).  Tests marked
     ``@pytest.mark.integration(isolation="database")`` get a plain session on a
     database of their own instead, where commits are real.
     """
