@@ -2,7 +2,7 @@
 
 asyncpg connections belong to the loop that made them.  Reusing one
 connection for every test is what makes per-test isolation cheap (a
-BEGIN/SAVEPOINT/ROLLBACK instead of a new connection), but only while the loop
+rollback instead of a new connection; see isolation.py), but only while the loop
 stays the same.  So connections are cached per running loop and closed from
 inside that loop just before it closes: an async generator is started in the
 loop, and every loop shutdown (``asyncio.run``, ``asyncio.Runner``,
