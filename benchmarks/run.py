@@ -7,9 +7,10 @@ Writes benchmarks/results/latest.md and latest.json: machine information, median
 over repeated runs, ratios, and each target beside its measured figure. Nothing here asserts a
 time; docs/performance.md explains the figures.
 
-Per-test costs use the slope between two suite sizes, (T(N) - T(N/5)) / (N - N/5), so server
-start, collection and interpreter start-up cancel out; "overhead" subtracts the slope of the same
-tests without any database.
+Per-test costs are the median time per test measured inside each run (benchmarks/pertest.py), so
+server start, collection and interpreter start-up never enter them; "overhead" subtracts the
+figure of the same tests without any database measured in the same round (rounds pair variants
+against the machine's drift).
 """
 
 from __future__ import annotations
@@ -224,15 +225,18 @@ def isolation_project(work: Path, name: str, ini: str, test: str, conftest: str 
     return project
 
 
-def slope(project: Path, n: int, repeats: int, env: Dict[str, str], extra: List[str]) -> Dict[str, Any]:
-    small = max(n // 5, 1)
-    per_test = []
-    for _ in range(repeats):
-        cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={project}/.tmp", *extra]
-        t_big = wall(cmd, project, dict(env, BENCH_N=str(n)))
-        t_small = wall(cmd, project, dict(env, BENCH_N=str(small)))
-        per_test.append(1000.0 * (t_big - t_small) / (n - small))
-    return stats(per_test)
+def per_test_ms(project: Path, n: int, env: Dict[str, str], extra: List[str]) -> float:
+    """Median ms per test inside one run of n tests (benchmarks/pertest.py)."""
+    out = project / ".pertest"
+    cmd = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "pertest",
+           f"--basetemp={project}/.tmp", *extra]
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT / "benchmarks"), env.get("PYTHONPATH")]))
+    wall(cmd, project, dict(env, BENCH_N=str(n), BENCH_PERTEST_OUT=str(out), PYTHONPATH=pythonpath))
+    return float(out.read_text())
+
+
+def per_test(project: Path, n: int, repeats: int, env: Dict[str, str], extra: List[str]) -> Dict[str, Any]:
+    return stats([per_test_ms(project, n, env, extra) for _ in range(repeats)])
 
 
 FLOOR = "no database (pytest + pytest-asyncio floor)"
@@ -254,9 +258,18 @@ def bench_isolation(n: int, repeats: int, work: Path) -> Dict[str, Any]:
         "hand-written fixture (new engine + create_all per test)": (
             isolation_project(work, "handwritten", harness_ini, ISOLATION_TEST, HANDWRITTEN_CONFTEST), []),
     }
-    results: Dict[str, Any] = {"n": n}
-    for label, (project, extra) in variants.items():
-        results[label] = slope(project, n, repeats, env, extra)
+    # Rounds, not variant after variant: each round measures every variant back to back, and each
+    # overhead is taken against its floor *from the same round*, so slow minutes on a shared VM
+    # cancel out of the differences.
+    samples: Dict[str, List[float]] = {label: [] for label in variants}
+    for _ in range(repeats):
+        for label, (project, extra) in variants.items():
+            samples[label].append(per_test_ms(project, n, env, extra))
+    results: Dict[str, Any] = {"n": n, "rounds": repeats}
+    for label, values in samples.items():
+        floor = FUNCTION_FLOOR if label in (FUNCTION_FLOOR, FUNCTION_LOOPS) else FLOOR
+        results[label] = dict(stats(values), overhead_ms=round(statistics.median(
+            [v - f for v, f in zip(values, samples[floor])]), 3))
     try:
         import pytest_postgresql  # noqa: F401
 
@@ -266,17 +279,16 @@ def bench_isolation(n: int, repeats: int, work: Path) -> Dict[str, Any]:
         ppg_env = dict(env, WRAPPER=str(WRAPPER), PG_CTL=str(find_binaries().bindir / "pg_ctl"))
         base = Path(tempfile.mkdtemp(prefix="ppg-", dir="/tmp"))
         base.chmod(0o777)
-        # ~200 ms a test: 100 tests are plenty for its slope, and keep the run short.
-        results["pytest-postgresql per-test database from a template"] = slope(
-            project, min(n, 100), repeats, ppg_env, ["-p", "no:async_test", f"--basetemp={base}"])
+        # ~250 ms a test: 100 tests are plenty for its median, and keep the run short.
+        results["pytest-postgresql per-test database from a template"] = per_test(
+            project, min(n, 100), min(repeats, 3), ppg_env, ["-p", "no:async_test", f"--basetemp={base}"])
     except ImportError:
         results["pytest-postgresql per-test database from a template"] = {"skipped": "pip install -r benchmarks/requirements.txt"}
     # Overhead = what the fixture adds to the same test body without a database, in the same loop
     # configuration: a function-scoped loop's own set-up is the project's choice, not the fixture's.
-    for label, value in results.items():
-        if isinstance(value, dict) and "median" in value:
-            floor = results[FUNCTION_FLOOR if label in (FUNCTION_FLOOR, FUNCTION_LOOPS) else FLOOR]["median"]
-            value["overhead_ms"] = round(value["median"] - floor, 3)
+    ppg = results["pytest-postgresql per-test database from a template"]
+    if "median" in ppg:
+        ppg["overhead_ms"] = round(ppg["median"] - results[FLOOR]["median"], 3)
     return results
 
 
@@ -413,7 +425,7 @@ def targets(r: Dict[str, Any]) -> List[List[str]]:
         row("cheaper than the hand-written fixture", "≥ 20×", ratio, "×", ratio >= 20)
     if mine and shared:
         row("(info) async_db_session over the same query without isolation", "-",
-            round(mine["median"] - shared["median"], 3), "ms", None)
+            round(mine["overhead_ms"] - shared["overhead_ms"], 3), "ms", None)
     row("async_db_session overhead, function-scoped loops", "≤ 5 ms", func.get("overhead_ms"), "ms",
         None if not func else func["overhead_ms"] <= 5)
     unit = r.get("unit_pass", {})
@@ -506,7 +518,7 @@ def run_section(name: str, args: argparse.Namespace, n: int, repeats: int, work:
     if name == "ready":
         results["ready"] = bench_ready(repeats * 2, work / "ready")
     elif name == "isolation":
-        results["isolation"] = bench_isolation(n, repeats, work / "isolation")
+        results["isolation"] = bench_isolation(n, repeats if args.quick else 5, work / "isolation")
     elif name == "unit_pass":
         results["unit_pass"] = bench_unit_pass(repeats, work / "unit")
     elif name == "xdist":
