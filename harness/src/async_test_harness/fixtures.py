@@ -119,24 +119,13 @@ async def _isolated_session(db_url: str) -> AsyncIterator[AsyncSession]:
     loop_ends_with_test = _loop_ends_with_test(item)
     resources = await loopcache.for_running_loop()
     connection = await isolation.connection_for_test(resources, db_url)
-    outer = await connection.begin()  # SQLAlchemy's view of the open transaction: no round trip
-    isolation.restart_savepoint_names(connection)
+    outer = await isolation.begin_test(connection)
     session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     try:
         yield session
     finally:
         try:
-            # SQLAlchemy's outer rollback first: it retires the session's SAVEPOINT with it, so close()
-            # has nothing left to send. Neither goes to the server (the real rollback is below), so
-            # both run in one greenlet hop instead of two.
-            def forget(_: Any) -> None:
-                if outer.sync_transaction is not None and outer.sync_transaction.is_active:
-                    outer.sync_transaction.rollback()
-                session.sync_session.close()
-
-            await connection.run_sync(forget)
-            if not loop_ends_with_test:
-                await isolation.rollback_and_begin(connection)
+            await isolation.end_test(connection, outer, session, keep=not loop_ends_with_test)
         except Exception:
             lost = isolation.is_lost(connection)
             await resources.discard(db_url)

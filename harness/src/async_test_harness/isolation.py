@@ -24,6 +24,9 @@ which on a trivial test is most of its time.  Three things cut it down:
   what lets the first one be sent ahead.
 * With a function-scoped loop the connection dies with the test, so its
   transaction is not rolled back at all: the connection is aborted.
+* SQLAlchemy's bookkeeping at the end of a test (outer rollback, session
+  close), the round trip and the next test's SQLAlchemy BEGIN run in one
+  greenlet hop (``end_test``); each hop costs about 0.03 ms.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 
 OPEN = "async_test_transaction_open"
 SENT_AHEAD = "async_test_savepoint_sent_ahead"
+NEXT_OUTER = "async_test_next_outer_transaction"
 FIRST_SAVEPOINT = "sa_savepoint_1"
 NEXT_TEST = f"BEGIN; SAVEPOINT {FIRST_SAVEPOINT}"
 
@@ -95,11 +99,38 @@ def restart_savepoint_names(connection: AsyncConnection) -> None:
         sync._Connection__savepoint_seq = 0
 
 
-async def rollback_and_begin(connection: AsyncConnection) -> None:
-    """End this test's transaction and open the next test's, in one round trip."""
-    connection.info[OPEN] = False
-    await _driver(connection).execute(f"ROLLBACK; {NEXT_TEST}")
-    _opened(connection)
+async def begin_test(connection: AsyncConnection) -> Any:
+    """SQLAlchemy's outer transaction for this test (no round trip): the one the previous test's
+    ``end_test`` began already, or a new one. Returns the sync ``RootTransaction``."""
+    ready = connection.info.pop(NEXT_OUTER, None)
+    if ready is None or not ready.is_active:
+        ready = (await connection.begin()).sync_transaction
+    restart_savepoint_names(connection)
+    return ready
+
+
+async def end_test(connection: AsyncConnection, outer: Any, session: Any, keep: bool) -> None:
+    """Retire the test's SQLAlchemy state and, when the connection is kept, roll back and open the
+    next test's transaction: one greenlet hop and one round trip in all.
+
+    SQLAlchemy's outer rollback goes first: it retires the session's SAVEPOINT with it, so the
+    session's close has nothing left to send, and neither reaches the server (AUTOCOMMIT).
+    """
+    from sqlalchemy.util import await_only
+
+    driver = _driver(connection)
+
+    def end(sync_connection: Any) -> None:
+        if outer.is_active:
+            outer.rollback()
+        session.sync_session.close()
+        if keep:
+            connection.info[OPEN] = False
+            await_only(driver.execute(f"ROLLBACK; {NEXT_TEST}"))
+            _opened(connection)
+            connection.info[NEXT_OUTER] = sync_connection.begin()
+
+    await connection.run_sync(end)
 
 
 def _opened(connection: AsyncConnection) -> None:

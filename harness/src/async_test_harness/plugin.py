@@ -250,6 +250,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+    needs_blocking = s.block_db and any(item.stash[CLASSIFICATION_KEY].kind == UNIT for item in keep)
+    if needs_blocking and not config.pluginmanager.has_plugin(BLOCKING_PLUGIN):
+        config.pluginmanager.register(_BlockingHooks(), BLOCKING_PLUGIN)
 
 
 # --------------------------------------------------------------------------- blocking
@@ -284,16 +287,21 @@ def _blocking(item: pytest.Item) -> Generator[None, None, None]:
         yield
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    yield from _blocking(item)
+class _BlockingHooks:
+    """Registered only when a unit test is to run with the database blocked: an integration-only
+    run then pays nothing for three hook wrappers a test."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        yield from _blocking(item)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        yield from _blocking(item)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        yield from _blocking(item)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    yield from _blocking(item)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    yield from _blocking(item)
+BLOCKING_PLUGIN = "async_test_blocking"
