@@ -148,25 +148,20 @@ def _install() -> None:
         setattr(target, attr, replacement)
         _state.undo.append(functools.partial(setattr, target, attr, original))
 
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
+    for name in ("connect", "connect_ex"):
+        real = getattr(socket.socket, name)
+        setattr(socket.socket, name, _guard_socket(real))
+        _state.undo.append(functools.partial(setattr, socket.socket, name, real))
 
-    def connect(sock: socket.socket, address: Any) -> Any:
+
+def _guard_socket(real: Callable[..., Any]) -> Callable[..., Any]:
+    def guarded(sock: socket.socket, address: Any) -> Any:
         active = _state.active
         if active is not None and active[0]._is_db_address(address):
             raise _refusal(f"socket connect to {address!r}")
-        return real_connect(sock, address)
+        return real(sock, address)
 
-    def connect_ex(sock: socket.socket, address: Any) -> Any:
-        active = _state.active
-        if active is not None and active[0]._is_db_address(address):
-            raise _refusal(f"socket connect to {address!r}")
-        return real_connect_ex(sock, address)
-
-    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
-    _state.undo.append(lambda: setattr(socket.socket, "connect", real_connect))
-    _state.undo.append(lambda: setattr(socket.socket, "connect_ex", real_connect_ex))
+    return guarded
 
 
 def uninstall() -> None:

@@ -145,7 +145,8 @@ def _driven_on_the_test_loop(db_url: str) -> Iterator[AsyncSession]:
 
 _driven_on_the_test_loop.__doc__ = _isolated_session.__doc__
 async_db_session: Any
-if loopscope.RUNS_IN_TEST_LOOP:
+# pytest-asyncio >= 1.1 keeps each loop in a fixture-held runner the plain fixture can drive.
+if loopscope.FIXTURES_FOLLOW_TEST_LOOP:
     async_db_session = pytest.fixture(_driven_on_the_test_loop, name="async_db_session")
 else:
     async_db_session = pytest_asyncio.fixture(_isolated_session, name="async_db_session")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, AsyncIterator, Dict, Generator, Optional, Tuple, TypeVar
+from typing import Any, AsyncIterator, Generator, Optional, Tuple, TypeVar
 
 import pytest
 
@@ -44,9 +44,6 @@ def _pytest_asyncio_version() -> Tuple[int, ...]:
 
 PYTEST_ASYNCIO = _pytest_asyncio_version()
 FIXTURES_FOLLOW_TEST_LOOP = PYTEST_ASYNCIO >= (1, 1)
-# pytest-asyncio >= 1.0 runs every loop in an asyncio.Runner held by a fixture per scope,
-# ``_<scope>_scoped_runner``: a plain fixture can then run a coroutine on the test's loop itself.
-RUNS_IN_TEST_LOOP = FIXTURES_FOLLOW_TEST_LOOP
 
 
 def ini_is_set(config: pytest.Config, name: str) -> bool:
@@ -142,24 +139,25 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Generator[None, None,
         func._loop_scope = previous
 
 
-_shared_loops: Dict[int, asyncio.AbstractEventLoop] = {}
+SESSION_LOOP_KEY = pytest.StashKey[asyncio.AbstractEventLoop]()
 
 
 def test_loop(item: Any) -> asyncio.AbstractEventLoop:
-    """The loop this test will run in (pytest-asyncio >= 1.1), as pytest-asyncio itself finds it.
+    """The loop this test will run in (pytest-asyncio >= 1.1), as pytest-asyncio itself finds it:
+    in the ``_<scope>_scoped_runner`` fixture's ``asyncio.Runner``.
 
     A session-scoped loop is looked up once, not for every test (``getfixturevalue`` is a
     noticeable part of a 0.5 ms test); it is looked up again once it has closed.
     """
     scope = test_loop_scope(item, item.config)
     if scope == "session":
-        loop = _shared_loops.get(id(item.config))
-        if loop is not None and not loop.is_closed():
-            return loop
-    loop = item._request.getfixturevalue(f"_{scope}_scoped_runner").get_loop()
+        cached: Optional[asyncio.AbstractEventLoop] = item.config.stash.get(SESSION_LOOP_KEY, None)
+        if cached is not None and not cached.is_closed():
+            return cached
+    loop: asyncio.AbstractEventLoop = item._request.getfixturevalue(f"_{scope}_scoped_runner").get_loop()
     if scope == "session":
-        _shared_loops[id(item.config)] = loop
-    return loop  # type: ignore[no-any-return]
+        item.config.stash[SESSION_LOOP_KEY] = loop
+    return loop
 
 
 def drive(item: Any, agen: AsyncIterator[T]) -> Generator[T, None, None]:
