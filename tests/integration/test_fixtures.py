@@ -63,9 +63,13 @@ def test_commits_never_leak_to_the_next_test(pytester, run_pytest, ini, scope_li
         result.assert_outcomes(passed=4)
 
 
-def test_one_connection_is_reused_with_the_default_loop_scope(pytester, run_pytest):
-    """Session loop: one connection for all tests. Function loops: one per test, each closed after it."""
-    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+FUNCTION_LOOPS_INI = "asyncio_default_fixture_loop_scope = function\nasyncio_default_test_loop_scope = function\n"
+
+
+@pytest.mark.parametrize("loops", ["harness-default", "function-loops"])
+def test_one_connection_serves_every_test(pytester, run_pytest, loops):
+    """Session loop: the loop's connection. Function loops: one connection on the bridge's home loop."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n" + (FUNCTION_LOOPS_INI if loops == "function-loops" else ""))
     pytester.makepyfile(test_reuse="""
         import pytest
         from async_test_harness import loopcache
@@ -77,7 +81,7 @@ def test_one_connection_is_reused_with_the_default_loop_scope(pytester, run_pyte
         def test_zz_count():
             print("OPENED", loopcache.connection_count())
             assert loopcache.connection_count() == EXPECTED
-    """.replace("EXPECTED", str(1 if HAS_TEST_LOOP_SCOPE else 20)))
+    """.replace("EXPECTED", "1"))
     run_pytest("-s").assert_outcomes(passed=21)
 
 
@@ -343,7 +347,7 @@ def test_commit_and_rollback_in_the_code_under_test_behave_as_in_production(pyte
     ini = "[pytest]\nasyncio_mode = auto\npythonpath = .\nasync_test_metadata = models:Base\n"
     pytester.makepyfile(models=ITEM_MODEL)
     if loops == "function-loops":
-        ini += "asyncio_default_fixture_loop_scope = function\nasyncio_default_test_loop_scope = function\n"
+        ini += FUNCTION_LOOPS_INI
     pytester.makeini(ini)
     pytester.makepyfile(test_savepoints=SAVEPOINT_TESTS)
     run_pytest("-v").assert_outcomes(passed=15)
@@ -386,8 +390,9 @@ def test_idle_connection_between_tests_holds_no_snapshot_and_survives_server_tim
     run_pytest("-v").assert_outcomes(passed=6)
 
 
-def test_a_connection_killed_between_tests_fails_one_test_at_most(pytester, run_pytest):
-    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+@pytest.mark.parametrize("loops", ["harness-default", "function-loops"])
+def test_a_connection_killed_between_tests_fails_one_test_at_most(pytester, run_pytest, loops):
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n" + (FUNCTION_LOOPS_INI if loops == "function-loops" else ""))
     pytester.makepyfile(test_killed="""
         import pytest
         from sqlalchemy import text
@@ -412,3 +417,72 @@ def test_a_connection_killed_between_tests_fails_one_test_at_most(pytester, run_
     assert outcomes.get("errors", 0) == 0, result.stdout.str()
     assert outcomes["passed"] >= 3 and outcomes.get("failed", 0) <= 1
     result.stdout.fnmatch_lines(["*test_d_next_test_has_a_new_connection PASSED*"])
+
+
+def test_function_loops_share_one_connection_that_works_like_a_plain_asyncpg_one(pytester, run_pytest):
+    """Function-scoped loops: the connection lives on the bridge's home loop (loopbridge.py). What a
+    test does with the raw driver connection still works, and callbacks come back to its own loop."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n" + FUNCTION_LOOPS_INI)
+    pytester.makepyfile(test_bridge="""
+        import asyncio, threading
+        from sqlalchemy import text
+
+        LOOPS, PIDS = [], []
+
+        async def raw(session):
+            return (await (await session.connection()).get_raw_connection()).driver_connection
+
+        async def test_a_driver_api(async_db_session):
+            LOOPS.append(asyncio.get_running_loop())
+            conn = await raw(async_db_session)
+            PIDS.append(await conn.fetchval("SELECT pg_backend_pid()"))
+            await conn.execute("CREATE TABLE t (i int)")
+            await conn.copy_records_to_table("t", records=[(1,), (2,), (3,)])
+            stmt = await conn.prepare("SELECT i FROM t WHERE i > $1 ORDER BY i")
+            assert [r["i"] for r in await stmt.fetch(1)] == [2, 3]
+            assert [r["i"] async for r in conn.cursor("SELECT i FROM t ORDER BY i")] == [1, 2, 3]
+            async with conn.transaction():
+                await conn.execute("INSERT INTO t VALUES (4)")
+            assert await conn.fetchval("SELECT count(*) FROM t") == 4
+
+        async def test_b_orm_streaming(async_db_session):
+            LOOPS.append(asyncio.get_running_loop())
+            PIDS.append(await async_db_session.scalar(text("SELECT pg_backend_pid()")))
+            result = await async_db_session.stream(text("SELECT generate_series(1, 5)"))
+            assert [row[0] async for row in result] == [1, 2, 3, 4, 5]
+            assert await async_db_session.scalar(text("SELECT to_regclass('t') IS NULL"))
+
+        async def test_c_log_listener_runs_in_the_tests_loop(async_db_session):
+            conn = await raw(async_db_session)
+            heard = []
+            def listener(connection, message):
+                heard.append((threading.current_thread() is threading.main_thread(), message.message, connection))
+            conn.add_log_listener(listener)
+            await conn.execute("DO $$ BEGIN RAISE NOTICE 'hello'; END $$")
+            for _ in range(100):
+                if heard:
+                    break
+                await asyncio.sleep(0.01)
+            conn.remove_log_listener(listener)
+            assert heard[0][:2] == (True, "hello")
+            assert await heard[0][2].fetchval("SELECT 7") == 7
+
+        async def test_d_cancelled_query(async_db_session):
+            try:
+                await asyncio.wait_for(async_db_session.execute(text("SELECT pg_sleep(5)")), 0.3)
+            except asyncio.TimeoutError:
+                pass
+            else:
+                raise AssertionError("pg_sleep(5) finished within 0.3 s")
+
+        async def test_e_next_test_works(async_db_session):
+            LOOPS.append(asyncio.get_running_loop())
+            assert await async_db_session.scalar(text("SELECT 1")) == 1
+
+        def test_f_each_test_had_its_own_loop_and_all_one_backend():
+            assert len(set(map(id, LOOPS))) == len(LOOPS) == 3
+            assert PIDS[0] == PIDS[1]
+    """)
+    result = run_pytest("-v", "-W", "error::ResourceWarning")
+    assert "attached to a different loop" not in result.stdout.str()
+    result.assert_outcomes(passed=6)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
-from . import current_test, isolation, loopcache, loopscope
+from . import current_test, isolation, loopbridge, loopcache, loopscope
 from .connection import DatabaseAddress
 from .mocks import BoundaryPatcher, mock_session
 from .state import DatabaseUnavailable, state_of
@@ -117,7 +117,12 @@ async def _isolated_session(db_url: str) -> AsyncIterator[AsyncSession]:
             await engine.dispose()
         return
     loop_ends_with_test = _loop_ends_with_test(item)
-    resources = await loopcache.for_running_loop()
+    resources: Any
+    if loop_ends_with_test and loopbridge.available():
+        # The connection outlives the test's loop on the bridge's home loop: kept, as with a session loop.
+        resources, loop_ends_with_test = loopbridge.bridge(), False
+    else:
+        resources = await loopcache.for_running_loop()
     connection = await isolation.connection_for_test(resources, db_url)
     outer = await isolation.begin_test(connection)
     session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)

@@ -35,6 +35,10 @@ def skip_ssl_for(host: str, port: int) -> None:
     _plain_servers.add((host, port))
 
 
+def is_plain_server(host: str, port: int) -> bool:
+    return (host, port) in _plain_servers
+
+
 def shared_engine(url: str) -> AsyncEngine:
     engine = _engines.get(url)
     if engine is None:
@@ -43,7 +47,7 @@ def shared_engine(url: str) -> AsyncEngine:
         from sqlalchemy.pool import NullPool
 
         parsed = make_url(url)
-        plain = (parsed.host or "", parsed.port or 5432) in _plain_servers
+        plain = is_plain_server(parsed.host or "", parsed.port or 5432)
         engine = _engines[url] = create_async_engine(
             url, poolclass=NullPool, connect_args={"ssl": False} if plain else {}
         )
@@ -78,7 +82,7 @@ class LoopResources:
         if conn is None:
             conn = await self.engine(url).connect()
             self.connections[url] = conn
-            _stats["connections_opened"] += 1
+            count_connection()
         return conn
 
     async def discard(self, url: str) -> None:
@@ -143,6 +147,10 @@ async def for_running_loop() -> LoopResources:
     created = _registry[loop] = LoopResources(loop)
     await created.start_guard()
     return created
+
+
+def count_connection() -> None:
+    _stats["connections_opened"] += 1
 
 
 def connection_count() -> int:

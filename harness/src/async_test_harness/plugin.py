@@ -19,7 +19,7 @@ from typing import Any, Dict, Generator, List, Optional
 
 import pytest
 
-from . import blocker, current_test, events, loopscope, timeout
+from . import blocker, current_test, events, loopbridge, loopscope, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -179,6 +179,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     blocker.uninstall()
+    loopbridge.close()  # before the state drops this process's database
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
         state.close()
