@@ -2,17 +2,25 @@
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from async_test_harness.postgres import PostgresError, SupervisedServer, embedded_bindir, find_binaries
+from async_test_harness.postgres import (
+    COMPLETE_MARK,
+    PostgresError,
+    SupervisedServer,
+    embedded_bindir,
+    find_binaries,
+)
 from helpers import postgres_processes
 
 
@@ -82,6 +90,39 @@ def test_requested_port_is_used_and_a_busy_one_is_refused(pg_cluster):
             SupervisedServer(cluster=pg_cluster, port=port).start()
     finally:
         handle.stop()
+
+
+def _data_dir_after_start(**kwargs):
+    handle = SupervisedServer(**kwargs)
+    info = handle.start()
+    try:
+        assert fetch(info, "SELECT 1") == 1
+        return {p.name for p in (Path(info.workdir) / "data").iterdir()}
+    finally:
+        handle.stop()
+
+
+def test_initdb_runs_once_and_later_servers_copy_its_cluster(monkeypatch):
+    cache = Path(tempfile.mkdtemp(prefix="cluster-cache-", dir="/tmp"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    try:
+        _data_dir_after_start()
+        (entry,) = (cache / "async-test" / "clusters").iterdir()
+        assert (entry / COMPLETE_MARK).is_file() and (entry / "PG_VERSION").is_file()
+        assert not (entry / "postmaster.pid").exists()  # stored before the server ever started
+        (entry / "planted-by-test").write_text("copied, not made by initdb")
+        second = _data_dir_after_start()
+        assert "planted-by-test" in second and COMPLETE_MARK not in second
+        assert "planted-by-test" not in _data_dir_after_start(cluster="initdb")  # opt-out: initdb every time
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_an_unusable_cluster_cache_only_costs_an_initdb(monkeypatch, tmp_path):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(not_a_directory))
+    assert "PG_VERSION" in _data_dir_after_start()
 
 
 def test_wrong_cluster_directory_is_explained(tmp_path):

@@ -77,7 +77,9 @@ OPTIONS: Tuple[Option, ...] = (
            "Directory holding initdb and postgres; overrides the search of PATH, pg_config and "
            "/usr/lib/postgresql."),
     Option("pg_cluster", "str", None,
-           "A pre-initialised cluster directory (async-test init-cluster) to copy instead of running initdb."),
+           "A pre-initialised cluster directory (async-test init-cluster) to copy instead of running initdb. Unset: "
+           "the cluster initdb makes on the first run is kept in ~/.cache/async-test/clusters ($XDG_CACHE_HOME) "
+           "and copied by later runs; 'initdb' runs initdb every time."),
     Option("pg_workdir", "str", None,
            "Parent directory of the ephemeral server's data; default /dev/shm when it has 1 GiB free, else the "
            "temp dir."),
