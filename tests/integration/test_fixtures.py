@@ -486,3 +486,47 @@ def test_function_loops_share_one_connection_that_works_like_a_plain_asyncpg_one
     result = run_pytest("-v", "-W", "error::ResourceWarning")
     assert "attached to a different loop" not in result.stdout.str()
     result.assert_outcomes(passed=6)
+
+
+def test_a_projects_db_url_is_what_async_db_session_connects_to(pytester, run_pytest):
+    """async_db_session does not list db_url as a fixture (speed), yet a project's db_url wins."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makeconftest("""
+        import pytest
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        @pytest.fixture(scope="session")
+        def other_database():
+            import asyncio, asyncpg, os
+            async def make():
+                conn = await asyncpg.connect(os.environ["DATABASE_URL"])
+                await conn.execute("CREATE DATABASE elsewhere")
+                await conn.close()
+            asyncio.run(make())
+            return "elsewhere"
+
+        @pytest.fixture
+        def db_url(async_test_database, other_database):
+            return async_test_database.with_database(other_database).async_url
+    """)
+    pytester.makepyfile(test_override="""
+        from sqlalchemy import text
+
+        async def test_session_uses_the_projects_url(async_db_session):
+            assert await async_db_session.scalar(text("SELECT current_database()")) == "elsewhere"
+
+        async def test_db_url_itself(db_url):
+            assert db_url.endswith("/elsewhere")
+    """)
+    pytester.makepyfile(test_default="""
+        from sqlalchemy import text
+        import pytest
+
+        @pytest.fixture
+        def db_url(async_test_database):  # module-level override back to the harness's own database
+            return async_test_database.async_url
+
+        async def test_module_override(async_db_session):
+            assert await async_db_session.scalar(text("SELECT current_database()")) != "elsewhere"
+    """)
+    run_pytest("-v").assert_outcomes(passed=3)

@@ -14,6 +14,7 @@ from typing import Any, Generator, Optional
 import pytest
 
 _current: Optional[pytest.Item] = None
+_next: Optional[pytest.Item] = None
 
 
 def item() -> pytest.Item:
@@ -26,11 +27,17 @@ def item() -> pytest.Item:
     return _current
 
 
+def is_last() -> bool:
+    """Is the running test the last of this process's run (pytest tears everything down after it)?"""
+    return _next is None
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: Any) -> Generator[None, None, None]:
-    global _current
-    previous, _current = _current, item
+    global _current, _next
+    previous = _current, _next
+    _current, _next = item, nextitem
     try:
         yield
     finally:
-        _current = previous
+        _current, _next = previous

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Optional
 
 import pytest
 import pytest_asyncio
@@ -16,9 +16,17 @@ if TYPE_CHECKING:  # imported where used: a unit-only run never loads SQLAlchemy
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 
+_FRESH_KEY = pytest.StashKey[bool]()
+
+
 def wants_fresh_database(item: Any) -> bool:
-    marker = item.get_closest_marker("integration")
-    return bool(marker and marker.kwargs.get("isolation") == "database")
+    """Marked ``integration(isolation="database")``? Looked up once per test (a marker lookup walks
+    the node chain, and three fixtures ask)."""
+    fresh: Optional[bool] = item.stash.get(_FRESH_KEY, None)
+    if fresh is None:
+        marker = item.get_closest_marker("integration")
+        fresh = item.stash[_FRESH_KEY] = bool(marker and marker.kwargs.get("isolation") == "database")
+    return fresh
 
 
 def _loop_ends_with_test(item: Any) -> bool:
@@ -53,16 +61,35 @@ def async_test_database() -> Iterator[DatabaseAddress]:
         state.drop_fresh(address)
 
 
-@pytest.fixture
-def db_url(async_test_database: DatabaseAddress) -> str:
+def _test_database() -> DatabaseAddress:
+    """What ``async_test_database`` gives, without a fixture of its own in the common case.
+
+    ``db_url`` runs for every integration test; a fixture between it and the address cost
+    about 0.03 ms a test. Only a test with a database of its own needs the fixture (it drops
+    that database afterwards), and then ``db_url`` and ``db_sync_url`` share it.
+    """
+    item = current_test.item()
+    if wants_fresh_database(item):
+        address: DatabaseAddress = item._request.getfixturevalue("async_test_database")  # type: ignore[attr-defined]
+        return address
+    try:
+        return state_of(item.config).ensure()
+    except DatabaseUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _db_url_function() -> str:
     """The test database as an asyncpg URL (``postgresql+asyncpg://...``)."""
-    return async_test_database.async_url
+    return _test_database().async_url
+
+
+db_url = pytest.fixture(_db_url_function, name="db_url")
 
 
 @pytest.fixture
-def db_sync_url(async_test_database: DatabaseAddress) -> str:
+def db_sync_url() -> str:
     """The test database as a plain ``postgresql://`` URL (psycopg2, libpq, alembic)."""
-    return async_test_database.sync_url
+    return _test_database().sync_url
 
 
 @pytest_asyncio.fixture
@@ -89,7 +116,7 @@ async def async_engine(request: pytest.FixtureRequest, db_url: str) -> AsyncIter
         await resources.aclose()
 
 
-async def _isolated_session(db_url: str) -> AsyncIterator[AsyncSession]:
+async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> AsyncIterator[AsyncSession]:
     """A real ``AsyncSession`` whose changes vanish after the test, even committed ones.
 
     The session joins an outer transaction with
@@ -116,13 +143,16 @@ async def _isolated_session(db_url: str) -> AsyncIterator[AsyncSession]:
             await session.close()
             await engine.dispose()
         return
-    loop_ends_with_test = _loop_ends_with_test(item)
+    scope = loop_scope or loopscope.test_loop_scope(item, item.config)
+    loop_ends_with_test = scope == "function"
     resources: Any
     if loop_ends_with_test and loopbridge.available():
         # The connection outlives the test's loop on the bridge's home loop: kept, as with a session loop.
         resources, loop_ends_with_test = loopbridge.bridge(), False
     else:
         resources = await loopcache.for_running_loop()
+    # Only a loop that outlives this test can read the reply later (isolation: send-ahead).
+    send_ahead = not loop_ends_with_test and scope in ("session", "function") and not current_test.is_last()
     connection = await isolation.connection_for_test(resources, db_url)
     outer = await isolation.begin_test(connection)
     session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
@@ -130,7 +160,7 @@ async def _isolated_session(db_url: str) -> AsyncIterator[AsyncSession]:
         yield session
     finally:
         try:
-            await isolation.end_test(connection, outer, session, keep=not loop_ends_with_test)
+            await isolation.end_test(connection, outer, session, keep=not loop_ends_with_test, send_ahead=send_ahead)
         except Exception:
             lost = isolation.is_lost(connection)
             await resources.discard(db_url)
@@ -141,11 +171,38 @@ async def _isolated_session(db_url: str) -> AsyncIterator[AsyncSession]:
             await resources.aclose()
 
 
-def _driven_on_the_test_loop(db_url: str) -> Iterator[AsyncSession]:
+_DB_URL_OVERRIDDEN = pytest.StashKey[bool]()
+
+
+def _db_url_for(item: Any) -> str:
+    """``db_url`` as the test sees it, without making it a fixture of ``async_db_session``.
+
+    A fixture costs ~0.03 ms a test, and in the common case db_url is ours and only formats
+    the address. A project's own ``db_url`` (conftest, module or class) still wins: it is
+    looked up once per module or class (where overrides live) and then requested.
+    """
+    parent = item.parent
+    overridden = parent.stash.get(_DB_URL_OVERRIDDEN, None)
+    if overridden is None:
+        manager = item.session._fixturemanager
+        try:
+            defs = manager.getfixturedefs("db_url", item)  # pytest >= 8.1
+        except (AttributeError, TypeError):
+            defs = manager.getfixturedefs("db_url", item.nodeid)
+        overridden = parent.stash[_DB_URL_OVERRIDDEN] = not defs or defs[-1].func is not _db_url_function
+    if overridden:
+        url: str = item._request.getfixturevalue("db_url")
+        return url
+    return _test_database().async_url
+
+
+def _driven_on_the_test_loop() -> Iterator[AsyncSession]:
     # A plain fixture that drives the async generator on the test's own loop: pytest-asyncio's
     # wrapping of an async fixture (a task, a context copy and SIGINT handler swaps, for setup and
     # again for teardown) costs about as much as the test's whole transaction.
-    yield from loopscope.drive(current_test.item(), _isolated_session(db_url))
+    item = current_test.item()
+    scope = loopscope.test_loop_scope(item, item.config)
+    yield from loopscope.drive(item, _isolated_session(_db_url_for(item), scope), scope)
 
 
 _driven_on_the_test_loop.__doc__ = _isolated_session.__doc__

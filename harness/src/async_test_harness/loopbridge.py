@@ -186,6 +186,12 @@ class Relay:
 
         return method
 
+    def start_on_home(self, method: str, *args: Any) -> concurrent.futures.Future[Any]:
+        """Start a driver call on the home loop without waiting for it (isolation's send-ahead)."""
+        target = object.__getattribute__(self, "_target")
+        home: HomeLoop = object.__getattribute__(self, "_home")
+        return asyncio.run_coroutine_threadsafe(getattr(target, method)(*args), home.loop)
+
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(object.__getattribute__(self, "_target"), name, unwrap(value))
 

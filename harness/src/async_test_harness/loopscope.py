@@ -27,7 +27,6 @@ import pytest
 T = TypeVar("T")
 
 LOOP_INIS = ("asyncio_default_fixture_loop_scope", "asyncio_default_test_loop_scope")
-FOLLOWING_FIXTURES = ("async_db_session", "async_engine", "api_client")
 
 
 def _pytest_asyncio_version() -> Tuple[int, ...]:
@@ -44,6 +43,9 @@ def _pytest_asyncio_version() -> Tuple[int, ...]:
 
 PYTEST_ASYNCIO = _pytest_asyncio_version()
 FIXTURES_FOLLOW_TEST_LOOP = PYTEST_ASYNCIO >= (1, 1)
+# The harness's pytest-asyncio fixtures, whose loop this module chooses. Where fixtures can follow
+# the test's loop, async_db_session is a plain fixture that drives its own coroutine there (drive).
+FOLLOWING_FIXTURES = ("async_engine", "api_client") + (() if FIXTURES_FOLLOW_TEST_LOOP else ("async_db_session",))
 
 
 def ini_is_set(config: pytest.Config, name: str) -> bool:
@@ -142,14 +144,14 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Generator[None, None,
 SESSION_LOOP_KEY = pytest.StashKey[asyncio.AbstractEventLoop]()
 
 
-def test_loop(item: Any) -> asyncio.AbstractEventLoop:
+def test_loop(item: Any, scope: Optional[str] = None) -> asyncio.AbstractEventLoop:
     """The loop this test will run in (pytest-asyncio >= 1.1), as pytest-asyncio itself finds it:
     in the ``_<scope>_scoped_runner`` fixture's ``asyncio.Runner``.
 
     A session-scoped loop is looked up once, not for every test (``getfixturevalue`` is a
     noticeable part of a 0.5 ms test); it is looked up again once it has closed.
     """
-    scope = test_loop_scope(item, item.config)
+    scope = scope or test_loop_scope(item, item.config)
     if scope == "session":
         cached: Optional[asyncio.AbstractEventLoop] = item.config.stash.get(SESSION_LOOP_KEY, None)
         if cached is not None and not cached.is_closed():
@@ -160,9 +162,9 @@ def test_loop(item: Any) -> asyncio.AbstractEventLoop:
     return loop
 
 
-def drive(item: Any, agen: AsyncIterator[T]) -> Generator[T, None, None]:
+def drive(item: Any, agen: AsyncIterator[T], scope: Optional[str] = None) -> Generator[T, None, None]:
     """Run a one-yield async generator as a plain fixture body, on the test's loop."""
-    loop = test_loop(item)
+    loop = test_loop(item, scope)
     value = loop.run_until_complete(agen.__anext__())
     try:
         yield value

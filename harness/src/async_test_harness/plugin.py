@@ -19,7 +19,7 @@ from typing import Any, Dict, Generator, List, Optional
 
 import pytest
 
-from . import blocker, current_test, events, loopbridge, loopscope, timeout
+from . import blocker, current_test, events, isolation, loopbridge, loopscope, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -97,6 +97,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(loopscope, "async_test_loopscope")
     config.pluginmanager.register(current_test, "async_test_current_test")
     state.timeout = timeout.register(config, settings.timeout)
+    config.pluginmanager.register(_SettleHooks(), "async_test_settle")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "async_test_xdist")
 
@@ -303,6 +304,20 @@ class _BlockingHooks:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
         yield from _blocking(item)
+
+
+class _SettleHooks:
+    """Read the replies that async_db_session sent ahead (isolation.py) before pytest tears down
+    the session-scoped event loop: after the run's last test, or when a run stops early (-x)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
+        if nextitem is None:
+            isolation.settle()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        isolation.settle()
 
 
 BLOCKING_PLUGIN = "async_test_blocking"
