@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from helpers import EXAMPLE
+from helpers import EXAMPLE, postgres_processes
 
 
 def test_xdist_gives_each_worker_its_own_clone(pytester, run_pytest):
@@ -45,6 +45,21 @@ def test_xdist_gives_each_worker_its_own_clone(pytester, run_pytest):
     result.assert_outcomes(passed=16)
     out = result.stdout.str()
     assert "[gw0]" in out and "[gw1]" in out
+
+
+def test_xdist_template_failure_is_reported_once_and_leaves_no_server(pytester, run_pytest):
+    """The controller provisions while the workers start (handoff.py): a failure there still ends
+    the run with the usage-error exit code and the cause, workers do not hang, nothing is left."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasync_test_schema_sql = schema.sql\n")
+    (pytester.path / "schema.sql").write_text("CREATE TABEL oops (id int);")
+    pytester.makepyfile(test_x="async def test_x(async_db_session): pass")
+    before = set(postgres_processes())
+    result = run_pytest("-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "the test database could not be started" in err
+    assert 'syntax error at or near "TABEL"' in err
+    assert not set(postgres_processes()) - before
 
 
 def example_env():

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Generator, List, Optional
+from typing import Any, Dict, Generator, List, NoReturn, Optional
 
 import pytest
 
-from . import blocker, current_test, events, isolation, loopbridge, loopscope, timeout
+from . import blocker, current_test, events, handoff, isolation, loopbridge, loopscope, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -42,6 +42,7 @@ from .state import STATE_KEY, HarnessState
 
 CLASSIFICATION_KEY = pytest.StashKey[Classification]()
 WORKER_INPUT_KEY = "async_test_run"
+WORKER_HANDOFF_KEY = "async_test_run_file"
 
 
 # --------------------------------------------------------------------------- options
@@ -110,21 +111,30 @@ def pytest_configure(config: pytest.Config) -> None:
         payload = workerinput.get(WORKER_INPUT_KEY)
         if payload:
             _attach_or_fail(state, RunDatabase.from_json(payload))
+        elif workerinput.get(WORKER_HANDOFF_KEY):
+            try:
+                run = handoff.receive(workerinput[WORKER_HANDOFF_KEY])
+            except handoff.HandoffFailed as exc:
+                raise pytest.UsageError(f"async-test: the test database could not be started.\n{exc}") from None
+            _attach_or_fail(state, run)
         return
-    if _is_configured(settings) or (
-        _is_xdist_controller(config) and not getattr(config.option, "collectonly", False)
-    ):
+    collect_only = getattr(config.option, "collectonly", False)
+    if _is_xdist_controller(config) and not collect_only:
+        state.start_in_background()  # joined in _XdistHooks.pytest_runtestloop
+    elif _is_configured(settings):
         try:
             state.start()
         except (PostgresError, SchemaError) as exc:
-            events.write_event(os.environ.get(events.ENV_VAR), {
-                "type": "infrastructure_error",
-                "phase": "schema" if isinstance(exc, SchemaError) else "database",
-                "message": state.mask(str(exc)),
-            })
-            raise pytest.UsageError(
-                f"async-test: the test database could not be started.\n{state.mask(str(exc))}"
-            ) from None
+            _start_failed(state, exc)
+
+
+def _start_failed(state: HarnessState, exc: Exception) -> NoReturn:
+    events.write_event(os.environ.get(events.ENV_VAR), {
+        "type": "infrastructure_error",
+        "phase": "schema" if isinstance(exc, SchemaError) else "database",
+        "message": state.mask(str(exc)),
+    })
+    raise pytest.UsageError(f"async-test: the test database could not be started.\n{state.mask(str(exc))}") from None
 
 
 def _attach_or_fail(state: HarnessState, run: RunDatabase) -> None:
@@ -142,8 +152,22 @@ class _XdistHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         state = node.config.stash.get(STATE_KEY, None)
-        if state is not None and state.run is not None:
+        if state is None:
+            return
+        if state.run is not None:
             node.workerinput[WORKER_INPUT_KEY] = state.run.to_json()
+        elif state.handoff is not None:
+            node.workerinput[WORKER_HANDOFF_KEY] = state.handoff.path  # the run, once it is ready
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, None, None]:
+        state = session.config.stash.get(STATE_KEY, None)
+        if state is not None and state.handoff is not None and state.run is None:
+            try:
+                state.finish_background_start()
+            except (PostgresError, SchemaError) as exc:
+                _start_failed(state, exc)
+        yield
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -203,6 +227,8 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
         lines.append(f"async-test: PostgreSQL {run.version} ({run.source}{ready})")
         lines.append(f"async-test: database {state.address.masked}")
         lines.append(f"async-test: schema: {run.schema}")
+    elif state.handoff is not None:
+        lines.append("async-test: PostgreSQL and the template start while the xdist workers start")
     else:
         lines.append("async-test: PostgreSQL starts on first use of a database fixture")
     lines.append(f"async-test: loop scope: {state.loop_scope}")

@@ -10,6 +10,7 @@ from typing import Dict, List, Optional
 import pytest
 
 from .connection import DatabaseAddress, environment_for, export, mask_text, restore
+from .handoff import Handoff
 from .postgres import PostgresError, SupervisedServer
 from .provision import RunDatabase, clone_for, drop, finish_run, start_run, worker_id
 from .schema import SchemaError
@@ -36,6 +37,7 @@ class HarnessState:
     exported: Dict[str, str] = field(default_factory=dict)
     _previous_env: Dict[str, Optional[str]] = field(default_factory=dict)
     _fresh_ids: itertools.count[int] = field(default_factory=itertools.count)
+    handoff: Optional[Handoff] = None
 
     @property
     def secrets(self) -> List[str]:
@@ -60,6 +62,26 @@ class HarnessState:
             raise
         self.owns_run = True
         self.attach(self.run)
+
+    def start_in_background(self) -> None:
+        """xdist controller: provision the run while the workers start (handoff.py); the
+        controller runs no tests, so it clones no database of its own."""
+        self.handoff = Handoff(self._provision, lambda exc: self.mask(str(exc)))
+
+    def _provision(self) -> RunDatabase:
+        run, server = start_run(self.settings, self.rootdir)
+        self.server = server
+        return run
+
+    def finish_background_start(self) -> None:
+        """Join the provisioning thread; raises PostgresError/SchemaError as ``start`` does."""
+        assert self.handoff is not None
+        try:
+            self.run = self.handoff.wait()
+        except (PostgresError, SchemaError) as exc:
+            self.failure = self.mask(str(exc))
+            raise
+        self.owns_run = True
 
     def attach(self, run: RunDatabase) -> None:
         """Clone this process's database from the run's template and export it."""
@@ -101,6 +123,13 @@ class HarnessState:
         drop(self.run, address.database)
 
     def close(self) -> None:
+        if self.handoff is not None:
+            self.handoff.close()
+            if self.run is None:  # stopped before the test loop joined it: what it made is still ours
+                try:
+                    self.run, self.owns_run = self.handoff.wait(), True
+                except Exception:
+                    pass  # provisioning failed and cleaned up after itself
         if self.run is not None and self.address is not None and not self.owns_run:
             try:
                 drop(self.run, self.address.database)  # a worker's own clone
