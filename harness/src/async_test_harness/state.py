@@ -130,9 +130,11 @@ class HarnessState:
                     self.run, self.owns_run = self.handoff.wait(), True
                 except Exception:
                     pass  # provisioning failed and cleaned up after itself
-        if self.run is not None and self.address is not None and not self.owns_run:
+        # A worker's own clone: dropped on someone else's server; on ours the controller removes the
+        # whole cluster next, and the drop would only keep the controller waiting for this worker.
+        if self.run is not None and self.address is not None and not self.owns_run and not self.run.owns_server:
             try:
-                drop(self.run, self.address.database)  # a worker's own clone
+                drop(self.run, self.address.database)
             except Exception:
                 pass
         if self.owns_run and self.run is not None:
