@@ -530,3 +530,24 @@ def test_a_projects_db_url_is_what_async_db_session_connects_to(pytester, run_py
             assert await async_db_session.scalar(text("SELECT current_database()")) != "elsewhere"
     """)
     run_pytest("-v").assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize("loops", ["harness-default", "function-loops"])
+def test_a_test_stopped_by_the_timeout_mid_query_leaves_the_next_test_a_working_connection(pytester, run_pytest, loops):
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasync_test_timeout = 1\n"
+                     + (FUNCTION_LOOPS_INI if loops == "function-loops" else ""))
+    pytester.makepyfile(test_hung="""
+        from sqlalchemy import text
+
+        async def test_a_hangs_in_the_database(async_db_session):
+            await async_db_session.execute(text("SELECT pg_sleep(4)"))
+
+        async def test_b_next_test(async_db_session):
+            assert await async_db_session.scalar(text("SELECT 1")) == 1
+
+        async def test_c_and_the_one_after(async_db_session):
+            assert await async_db_session.scalar(text("SELECT 2")) == 2
+    """)
+    result = run_pytest("-v")
+    result.assert_outcomes(failed=1, passed=2)
+    result.stdout.fnmatch_lines(["*test_a_hangs_in_the_database FAILED*", "*exceeded the per-test timeout of 1s*"])

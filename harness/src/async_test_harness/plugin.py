@@ -98,7 +98,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(loopscope, "async_test_loopscope")
     config.pluginmanager.register(current_test, "async_test_current_test")
     state.timeout = timeout.register(config, settings.timeout)
-    config.pluginmanager.register(_SettleHooks(), "async_test_settle")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "async_test_xdist")
 
@@ -106,6 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state.blocked = blocked_address(settings)
         state.export_for(state.blocked)
         return
+    config.pluginmanager.register(_SettleHooks(), "async_test_settle")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         payload = workerinput.get(WORKER_INPUT_KEY)
