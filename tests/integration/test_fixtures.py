@@ -497,12 +497,15 @@ def test_a_projects_db_url_is_what_async_db_session_connects_to(pytester, run_py
 
         @pytest.fixture(scope="session")
         def other_database():
-            import asyncio, asyncpg, os
+            import asyncio, asyncpg, os, threading
             async def make():
                 conn = await asyncpg.connect(os.environ["DATABASE_URL"])
                 await conn.execute("CREATE DATABASE elsewhere")
                 await conn.close()
-            asyncio.run(make())
+            # in a thread: asyncio.run() here would clear the main thread's loop for pytest-asyncio < 1
+            maker = threading.Thread(target=lambda: asyncio.run(make()))
+            maker.start()
+            maker.join()
             return "elsewhere"
 
         @pytest.fixture

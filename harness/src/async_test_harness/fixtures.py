@@ -123,8 +123,8 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
     ``join_transaction_mode="create_savepoint"``: the code under test may call
     ``commit()`` and ``rollback()`` (they act on a SAVEPOINT), and the outer
     transaction is rolled back at teardown.  One connection per event loop is
-    reused, so with the harness's default session loop this costs one
-    ``ROLLBACK; BEGIN; SAVEPOINT`` message per test (see ``isolation``).  Tests marked
+    reused (function-scoped loops share one through ``loopbridge``), so a test
+    costs one ``ROLLBACK; BEGIN; SAVEPOINT`` message (see ``isolation``).  Tests marked
     ``@pytest.mark.integration(isolation="database")`` get a plain session on a
     database of their own instead, where commits are real.
     """
