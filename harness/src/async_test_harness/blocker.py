@@ -10,7 +10,6 @@ confusing error; this one names the test and the way out.
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import socket
 import sys
@@ -33,7 +32,7 @@ def blocked_message(nodeid: str, reason: str, what: str) -> str:
     )
 
 
-# (module, attribute path) of driver entry points; patched only if already importable.
+# (module, attribute path) of driver entry points, patched once their module is imported.
 DRIVER_ENTRY_POINTS: List[Tuple[str, str]] = [
     ("asyncpg", "connect"),
     ("asyncpg", "create_pool"),
@@ -45,22 +44,11 @@ DRIVER_ENTRY_POINTS: List[Tuple[str, str]] = [
 ]
 
 
-_UNAVAILABLE: Set[str] = set()
-
-
 def _resolve(module_path: str) -> Optional[Any]:
+    """The object owning an entry point, if its module is imported (``None`` otherwise)."""
     module_name, _, cls = module_path.partition(".") if module_path.startswith("psycopg.") else (module_path, "", "")
-    if module_name in _UNAVAILABLE:
-        return None
-    if module_name not in sys.modules:
-        # Import now so a test that imports the driver later still meets the blocker.
-        try:
-            importlib.import_module(module_name)
-        except Exception:
-            _UNAVAILABLE.add(module_name)
-            return None
     target: Any = sys.modules.get(module_name)
-    if cls:
+    if target is not None and cls:
         target = getattr(target, cls, None)
     return target
 
@@ -101,6 +89,9 @@ class _State:
     def __init__(self) -> None:
         self.active: Optional[Tuple[Blocker, str, str]] = None
         self.undo: List[Callable[[], None]] = []
+        self.patched: Set[Tuple[str, str]] = set()
+        self.socket_patched = False
+        self.modules_seen = 0
 
 
 _state = _State()
@@ -132,9 +123,26 @@ def _guard(original: Callable[..., Any], what: str) -> Callable[..., Any]:
 
 
 def _install() -> None:
-    if _state.undo:
-        return
+    """Patch the socket once, and each driver entry point once its module has been imported.
+
+    Drivers are not imported for this (asyncpg and psycopg cost 30-50 ms, paid by every unit pass
+    that never touches them): a driver the project imports is normally imported at collection,
+    before the first unit test; one imported later is patched from the next test phase on, and
+    until then the socket guard stops the Python-level drivers (a C driver's connection to the
+    blocked address is refused).
+    """
+    if not _state.socket_patched:
+        for name in ("connect", "connect_ex"):
+            real = getattr(socket.socket, name)
+            setattr(socket.socket, name, _guard_socket(real))
+            _state.undo.append(functools.partial(setattr, socket.socket, name, real))
+        _state.socket_patched = True
+    if len(sys.modules) == _state.modules_seen:
+        return  # nothing imported since the last look
+    _state.modules_seen = len(sys.modules)
     for module_path, attr in DRIVER_ENTRY_POINTS:
+        if (module_path, attr) in _state.patched:
+            continue
         target = _resolve(module_path)
         if target is None or not hasattr(target, attr):
             continue
@@ -146,12 +154,8 @@ def _install() -> None:
         else:
             replacement = _guard(original, what)
         setattr(target, attr, replacement)
+        _state.patched.add((module_path, attr))
         _state.undo.append(functools.partial(setattr, target, attr, original))
-
-    for name in ("connect", "connect_ex"):
-        real = getattr(socket.socket, name)
-        setattr(socket.socket, name, _guard_socket(real))
-        _state.undo.append(functools.partial(setattr, socket.socket, name, real))
 
 
 def _guard_socket(real: Callable[..., Any]) -> Callable[..., Any]:
@@ -169,3 +173,6 @@ def uninstall() -> None:
     _state.active = None
     while _state.undo:
         _state.undo.pop()()
+    _state.patched.clear()
+    _state.socket_patched = False
+    _state.modules_seen = 0

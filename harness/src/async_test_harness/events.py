@@ -101,6 +101,7 @@ class EventRecorder:
         self.root = root.resolve()
         self.started = time.monotonic()
         self.deselected = 0
+        self._pending: Dict[str, Dict[str, Any]] = {}
 
     def pytest_deselected(self, items: Any) -> None:
         self.deselected += len(items)
@@ -116,13 +117,34 @@ class EventRecorder:
             })
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # A passing test is one line, written at its teardown with the three phases' durations;
+        # anything else is written as it happens (failures flushed at once).
+        if report.passed:
+            pending = self._pending.setdefault(report.nodeid, {"duration": 0.0, "call": None})
+            pending["duration"] += report.duration
+            if report.when == "call":
+                pending["call"] = report
+            if report.when != "teardown":
+                return
+            self._write_passed(self._pending.pop(report.nodeid))
+            return
+        if report.when == "teardown":
+            if report.nodeid in self._pending:
+                self._write_passed(self._pending.pop(report.nodeid))
+        self._write(report, report.duration)
+
+    def _write_passed(self, pending: Dict[str, Any]) -> None:
+        if pending["call"] is not None:
+            self._write(pending["call"], pending["duration"])
+
+    def _write(self, report: pytest.TestReport, duration: float) -> None:
         kind = dict(report.user_properties).get("async_test_kind")
         event: Dict[str, Any] = {
             "type": "test",
             "nodeid": report.nodeid,
             "when": report.when,
             "outcome": report.outcome,
-            "duration": round(report.duration, 6),
+            "duration": round(duration, 6),
             "kind": kind,
             "wasxfail": hasattr(report, "wasxfail"),
         }
@@ -143,6 +165,9 @@ class EventRecorder:
         write_event(self.path, event, flush=report.failed)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        for pending in self._pending.values():  # a run stopped between a test's call and teardown
+            self._write_passed(pending)
+        self._pending.clear()
         write_event(self.path, {
             "type": "session",
             "exitstatus": int(exitstatus),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Generator, List, NoReturn, Optional
+from typing import Any, Dict, Generator, List, NoReturn, Optional, Tuple
 
 import pytest
 
@@ -286,7 +286,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 # --------------------------------------------------------------------------- blocking
 
 
-def _blocker_for(state: HarnessState) -> Blocker:
+_BLOCKER_KEY = pytest.StashKey[Tuple[Tuple[Any, ...], Blocker]]()
+
+
+def _blocker_for(config: pytest.Config, state: HarnessState) -> Blocker:
+    """The blocker for the run's addresses, made again only when they change (a lazy start)."""
+    key = (state.blocked, state.address, state.run)
+    cached = config.stash.get(_BLOCKER_KEY, None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     ports = set()
     socket_dirs = set()
     for address in (state.blocked, state.address):
@@ -295,7 +303,9 @@ def _blocker_for(state: HarnessState) -> Blocker:
     if state.run is not None:
         ports.add(state.run.admin.port)
         socket_dirs.add(state.run.socket_dir)
-    return Blocker(ports, socket_dirs)
+    blocker = Blocker(ports, socket_dirs)
+    config.stash[_BLOCKER_KEY] = (key, blocker)
+    return blocker
 
 
 def _guard(item: pytest.Item) -> Optional[Any]:
@@ -303,7 +313,7 @@ def _guard(item: pytest.Item) -> Optional[Any]:
     found = item.stash.get(CLASSIFICATION_KEY, None)
     if state is None or found is None or found.kind != UNIT or not state.settings.block_db:
         return None
-    return _blocker_for(state).blocking(item.nodeid, found.reason)
+    return _blocker_for(item.config, state).blocking(item.nodeid, found.reason)
 
 
 def _blocking(item: pytest.Item) -> Generator[None, None, None]:
@@ -317,18 +327,11 @@ def _blocking(item: pytest.Item) -> Generator[None, None, None]:
 
 class _BlockingHooks:
     """Registered only when a unit test is to run with the database blocked: an integration-only
-    run then pays nothing for three hook wrappers a test."""
+    run then pays nothing. One wrapper around the whole test (set-up, call, teardown and their
+    reports), not one per phase: three were a noticeable part of a trivial unit test."""
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
-        yield from _blocking(item)
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        yield from _blocking(item)
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:
         yield from _blocking(item)
 
 

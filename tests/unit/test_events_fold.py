@@ -1,0 +1,53 @@
+"""The events file the runner folds into counts: one line for a passing test, every outcome kept."""
+
+from async_test_harness.project import find_project
+from async_test_harness.results import read_events
+
+SUITE = """
+import pytest
+
+@pytest.fixture
+def breaks_on_teardown():
+    yield
+    raise RuntimeError("teardown broke")
+
+def test_passes():
+    pass
+
+def test_fails():
+    assert 1 == 2
+
+def test_passes_then_teardown_errors(breaks_on_teardown):
+    pass
+
+@pytest.mark.xfail(reason="fixed already")
+def test_xpasses():
+    pass
+
+@pytest.mark.xfail(reason="still broken")
+def test_xfails():
+    assert False
+
+@pytest.mark.skip(reason="not today")
+def test_skipped():
+    pass
+"""
+
+
+def test_every_outcome_survives_one_line_per_passing_test(pytester, monkeypatch):
+    events = pytester.path / "events.jsonl"
+    monkeypatch.setenv("ASYNC_TEST_EVENTS", str(events))
+    monkeypatch.setenv("ASYNC_TEST_KIND", "unit")
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_outcomes=SUITE)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    lines = [line for line in events.read_text().splitlines() if '"type": "test"' in line]
+    passing = [line for line in lines if "test_passes\"" in line]
+    assert len(passing) == 1, passing  # not one per phase
+    result = read_events(events, "unit", find_project(str(pytester.path)))
+    assert result.counts["passed"] == 1
+    assert result.counts["failed"] == 1
+    assert result.counts["errors"] == 1  # the passing call does not hide its teardown error
+    assert result.counts["xpassed"] == 1 and result.counts["xfailed"] == 1 and result.counts["skipped"] == 1
+    assert result.counts["total"] == 6
+    assert {f["nodeid"].split("::")[1] for f in result.failures} == {"test_fails", "test_passes_then_teardown_errors"}
