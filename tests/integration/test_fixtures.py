@@ -554,3 +554,38 @@ def test_a_test_stopped_by_the_timeout_mid_query_leaves_the_next_test_a_working_
     result = run_pytest("-v")
     result.assert_outcomes(failed=1, passed=2)
     result.stdout.fnmatch_lines(["*test_a_hangs_in_the_database FAILED*", "*exceeded the per-test timeout of 1s*"])
+
+
+def test_a_session_hook_that_queries_at_teardown_still_ends_the_test_cleanly(pytester, run_pytest):
+    """The teardown's bookkeeping normally sends nothing and runs outside a greenlet; a project's
+    session event that does query then makes it rerun inside one (isolation.end_test)."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makeconftest("""
+        from sqlalchemy import event, text
+        from sqlalchemy.orm import Session
+
+        SEEN = []
+
+        @event.listens_for(Session, "after_transaction_end")
+        def audit(session, transaction):
+            if transaction.parent is None and session.info.get("audit"):
+                session.info["audit"] = False
+                SEEN.append(session.connection().exec_driver_sql("SELECT 41 + 1").scalar())
+    """)
+    pytester.makepyfile(test_hook="""
+        from sqlalchemy import text
+        import conftest
+
+        async def test_a_with_the_hook(async_db_session):
+            async_db_session.sync_session.info["audit"] = True  # fires when the session closes
+            await async_db_session.execute(text("CREATE TABLE t (i int)"))
+
+        async def test_b_hook_ran_and_nothing_was_kept(async_db_session):
+            assert conftest.SEEN == [42]
+            assert await async_db_session.scalar(text("SELECT to_regclass('t') IS NULL"))
+
+        async def test_c_still_fine(async_db_session):
+            assert await async_db_session.scalar(text("SELECT 1")) == 1
+    """)
+    result = run_pytest("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=3)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional, Set, Tuple
 
 if TYPE_CHECKING:  # SQLAlchemy is imported on first use: a unit-only run never pays for it
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -135,8 +135,20 @@ _stats: Dict[str, int] = {"connections_opened": 0}
 _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopResources] = weakref.WeakKeyDictionary()
 
 
+_last: List[Any] = [None, None]  # (weakref to the last loop asked about, its resources): the common case
+
+
 async def for_running_loop() -> LoopResources:
     loop = asyncio.get_running_loop()
+    last_loop, last_resources = _last
+    if last_loop is not None and last_loop() is loop:
+        return last_resources  # type: ignore[no-any-return]
+    found = await _resources_for(loop)
+    _last[:] = [weakref.ref(loop), found]
+    return found
+
+
+async def _resources_for(loop: asyncio.AbstractEventLoop) -> LoopResources:
     for other_loop, res in list(_registry.items()):
         if other_loop is not loop and other_loop.is_closed():
             res.abandon()
