@@ -558,9 +558,9 @@ def run_section(name: str, args: argparse.Namespace, n: int, repeats: int, work:
     if name == "ready":
         results["ready"] = bench_ready(repeats * 2, work / "ready")
     elif name == "isolation":
-        results["isolation"] = bench_isolation(n, repeats if args.quick else 5, work / "isolation")
+        results["isolation"] = bench_isolation(n, repeats if args.quick else 7, work / "isolation")
     elif name == "unit_pass":
-        results["unit_pass"] = bench_unit_pass(repeats if args.quick else 5, work / "unit")
+        results["unit_pass"] = bench_unit_pass(repeats if args.quick else 7, work / "unit")
     elif name == "xdist":
         results["xdist"] = bench_xdist(60 if args.quick else 1000, repeats, work / "xdist")
     elif name == "image":

@@ -17,10 +17,10 @@ from typing import List, Optional
 
 from . import __version__
 from .connection import environment_for, mask_text
-from .postgres import PostgresError, find_binaries, init_cluster
-from .provision import clone_for, finish_run, start_run
-from .schema import SchemaError
 from .settings import OPTIONS, SettingsError, from_environment
+
+# postgres.py, provision.py and schema.py (asyncio, asyncpg) are imported by the commands that use
+# them: `async-test run --only unit` starts no server, and its start-up is part of every unit pass.
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -44,6 +44,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_postgres(args: argparse.Namespace) -> int:
+    from .provision import clone_for, finish_run, start_run
+
     root, settings = _settings(args.project)
     run, server = start_run(settings, root)
     try:
@@ -64,6 +66,8 @@ def cmd_postgres(args: argparse.Namespace) -> int:
 
 
 def cmd_init_cluster(args: argparse.Namespace) -> int:
+    from .postgres import find_binaries, init_cluster
+
     binaries = find_binaries(args.source, args.bin_dir)
     init_cluster(Path(args.directory), binaries)
     print(f"initialised a PostgreSQL {binaries.version} cluster in {args.directory}; "
@@ -166,7 +170,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SettingsError as exc:
         print(f"async-test: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (PostgresError, SchemaError) as exc:
+    except Exception as exc:
+        from .postgres import PostgresError
+        from .schema import SchemaError
+
+        if not isinstance(exc, (PostgresError, SchemaError)):
+            raise
         print(f"async-test: {exc}", file=sys.stderr)
         return EXIT_INFRA
 

@@ -20,15 +20,17 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from . import __version__
 from .connection import mask_text
 from .coverage_report import build_reports
-from .postgres import PostgresError, ServerInfo, SupervisedServer
 from .project import Project, ProjectError, find_project
 from .results import SCHEMA_VERSION, PassResult, read_events, write_summary
 from .settings import Settings, SettingsError, from_environment
+
+if TYPE_CHECKING:  # postgres.py (and asyncio with it) is imported only when a pass needs the server
+    from .postgres import ServerInfo
 
 EXIT_OK = 0
 EXIT_TESTS_FAILED = 1
@@ -98,6 +100,8 @@ class BackgroundServer:
     """Starts the ephemeral server in a thread so the unit pass does not wait for it."""
 
     def __init__(self, settings: Settings) -> None:
+        from .postgres import SupervisedServer
+
         self.handle = SupervisedServer(settings.pg_source, settings.pg_bin_dir, settings.pg_port,
                                        settings.pg_cluster, settings.pg_workdir)
         self.info: Optional[ServerInfo] = None
@@ -107,6 +111,8 @@ class BackgroundServer:
         self._thread.start()
 
     def _start(self) -> None:
+        from .postgres import PostgresError
+
         began = time.monotonic()
         try:
             self.info = self.handle.start()
