@@ -92,7 +92,7 @@ def machine() -> Dict[str, Any]:
 
 
 def bench_ready(repeats: int, work: Path) -> Dict[str, Any]:
-    from async_test_harness.postgres import Server, find_binaries, init_cluster
+    from async_test_harness.postgres import ALWAYS_INITDB, Server, find_binaries, init_cluster
 
     binaries = find_binaries()
     work.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,12 @@ def bench_ready(repeats: int, work: Path) -> Dict[str, Any]:
     cluster = work / "cluster"
     init_cluster(cluster, binaries)
     results: Dict[str, Any] = {"postgresql": binaries.version}
-    for label, source in (("pre-initialised cluster (harness, image)", str(cluster)), ("initdb from scratch", None)):
+    variants = (
+        ("pre-initialised cluster (harness, image)", str(cluster)),
+        ("initdb from scratch", ALWAYS_INITDB),
+        ("host default (cluster cache in ~/.cache/async-test)", None),
+    )
+    for label, source in variants:
         samples = []
         for _ in range(repeats):
             server = Server(binaries, 0, source)
