@@ -144,15 +144,13 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
             await engine.dispose()
         return
     scope = loop_scope or loopscope.test_loop_scope(item, item.config)
-    loop_ends_with_test = scope == "function"
-    resources: Any
-    if loop_ends_with_test and loopbridge.available():
-        # The connection outlives the test's loop on the bridge's home loop: kept, as with a session loop.
-        resources, loop_ends_with_test = loopbridge.bridge(), False
-    else:
-        resources = await loopcache.for_running_loop()
-    # Only a loop that outlives this test can read the reply later (isolation: send-ahead).
-    send_ahead = not loop_ends_with_test and scope in ("session", "function") and not current_test.is_last()
+    bridged = scope == "function" and loopbridge.available()
+    # The bridge's connection outlives the test's loop on its home loop: kept, as with a session loop.
+    loop_ends_with_test = scope == "function" and not bridged
+    resources: loopcache.ConnectionCache = loopbridge.bridge() if bridged else await loopcache.for_running_loop()
+    # The reply to a message sent ahead (isolation.py) is read by the next test on the same
+    # connection, so only where that connection lives on: the session loop or the bridge.
+    send_ahead = (bridged or scope == "session") and not current_test.is_last()
     connection = await isolation.connection_for_test(resources, db_url)
     outer = await isolation.begin_test(connection)
     session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)

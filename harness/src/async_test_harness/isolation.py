@@ -4,7 +4,7 @@ Each test runs inside a transaction that is rolled back afterwards, and the
 session joins it through a SAVEPOINT so the code under test may commit and roll
 back.  Done naively through SQLAlchemy that is BEGIN, SAVEPOINT, the test's
 statements, ROLLBACK: four round trips plus SQLAlchemy's bookkeeping for each,
-which on a trivial test is most of its time.  Three things cut it down:
+which on a trivial test is most of its time.  What cuts it down:
 
 * The connection is kept *inside* a transaction between tests: the rollback
   that ends one test, the BEGIN of the next and the SAVEPOINT its session
@@ -22,11 +22,12 @@ which on a trivial test is most of its time.  Three things cut it down:
   prepared a new ``SAVEPOINT sa_savepoint_<n>`` (an extra round trip) and
   evicted another from the statement cache.  Restarting the names is also
   what lets the first one be sent ahead.
-* With a function-scoped loop the connection dies with the test, so its
-  transaction is not rolled back at all: the connection is aborted.
+* With a function-scoped loop whose connection dies with the test (no loop
+  bridge), its transaction is not rolled back at all: the connection is aborted.
 * SQLAlchemy's bookkeeping at the end of a test (outer rollback, session
-  close) and the next test's SQLAlchemy BEGIN run in one greenlet hop
-  (``end_test``); each hop costs about 0.03 ms.
+  close) and the next test's SQLAlchemy BEGIN send nothing (AUTOCOMMIT), so
+  ``end_test`` runs them without a greenlet hop (about 0.03 ms) unless an
+  event listener could query meanwhile; then they share one hop.
 * That message is *sent ahead*: written at the end of one test, its reply
   read when the next test needs the connection, so the server's work and the
   round trip (0.1 ms here) overlap with pytest's own between tests.  Only where
@@ -47,7 +48,7 @@ from .databases import ISOLATION_APPLICATION_NAME
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from .loopcache import LoopResources
+    from .loopcache import ConnectionCache
 
 OPEN = "async_test_transaction_open"
 PENDING = "async_test_reply_pending"
@@ -57,8 +58,8 @@ FIRST_SAVEPOINT = "sa_savepoint_1"
 NEXT_TEST = f"BEGIN; SAVEPOINT {FIRST_SAVEPOINT}"
 
 
-async def connection_for_test(resources: LoopResources, url: str) -> AsyncConnection:
-    """The loop's connection to ``url``, inside an open transaction; one reconnect if it broke."""
+async def connection_for_test(resources: ConnectionCache, url: str) -> AsyncConnection:
+    """The loop's (or the bridge's) connection to ``url``, inside an open transaction; one reconnect if it broke."""
     for attempt in (1, 2):
         connection = await resources.connection(url)
         try:
@@ -132,7 +133,7 @@ async def begin_test(connection: AsyncConnection) -> Any:
 
 async def end_test(connection: AsyncConnection, outer: Any, session: Any, keep: bool, send_ahead: bool) -> None:
     """Retire the test's SQLAlchemy state and, when the connection is kept, roll back and open the
-    next test's transaction: one greenlet hop and one message in all.
+    next test's transaction: one message, and at most one greenlet hop.
 
     SQLAlchemy's outer rollback goes first: it retires the session's SAVEPOINT with it, so the
     session's close has nothing left to send, and neither reaches the server (AUTOCOMMIT).

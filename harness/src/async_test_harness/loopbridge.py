@@ -28,6 +28,8 @@ import inspect
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Optional, Set, Tuple, TypeVar
 
+from .loopcache import ConnectionCache, driver_of, is_plain_server
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -60,7 +62,7 @@ class HomeLoop:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="async-test home loop", daemon=True)
         self._thread.start()
-        self._callbacks: Dict[Tuple[int, Any], Callable[..., None]] = {}
+        self._callbacks: Dict[Any, Callable[..., None]] = {}  # the caller's callback -> its stand-in
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the home loop from the caller's loop."""
@@ -84,8 +86,7 @@ class HomeLoop:
         in the loop that registered it, with relays in place of the driver's own objects."""
         if not callable(callback):
             return callback
-        key = (id(callback), callback)
-        relay = self._callbacks.get(key)
+        relay = self._callbacks.get(callback)
         if relay is not None:
             return relay
         try:
@@ -103,7 +104,7 @@ class HomeLoop:
             except RuntimeError:
                 pass  # the loop that registered it has closed: its test is over
 
-        self._callbacks[key] = relayed
+        self._callbacks[callback] = relayed
         return relayed
 
     def stop(self) -> None:
@@ -224,14 +225,14 @@ async def _relayed(home: HomeLoop, coro: Coroutine[Any, Any, Any]) -> Any:
     return wrap(await home.run(coro), home)
 
 
-class Bridge:
-    """The run's bridged connections, one per database URL, with the same interface as
-    ``loopcache.LoopResources`` so isolation.py treats both alike."""
+class Bridge(ConnectionCache):
+    """The run's bridged connections, one per database URL; a ``loopcache.ConnectionCache``, so
+    isolation.py treats them as it treats a loop's own."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._home: Optional[HomeLoop] = None
         self._engines: Dict[str, AsyncEngine] = {}
-        self.connections: Dict[str, AsyncConnection] = {}
 
     def home(self) -> HomeLoop:
         if self._home is None:
@@ -250,13 +251,11 @@ class Bridge:
         from sqlalchemy.ext.asyncio import create_async_engine
         from sqlalchemy.pool import NullPool
 
-        from . import loopcache
-
         parsed = make_url(url)
         args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
         for name in _ADAPTER_ARGS:
             kwargs.pop(name, None)
-        if loopcache.is_plain_server(parsed.host or "", parsed.port or 5432):
+        if is_plain_server(parsed.host or "", parsed.port or 5432):
             kwargs["ssl"] = False
         home = self.home()
 
@@ -266,52 +265,25 @@ class Bridge:
         return create_async_engine(url, poolclass=NullPool, async_creator=connect)
 
     async def connection(self, url: str) -> AsyncConnection:
-        """The run's connection to ``url``, opened on first use and reopened if it broke."""
-        from . import loopcache
-
-        conn = self.connections.get(url)
-        if conn is not None and (conn.closed or conn.invalidated):
-            await self.discard(url)
-            conn = None
-        if conn is None:
-            conn = self.connections[url] = await self.engine(url).connect()
-            loopcache.count_connection()
+        conn = await super().connection(url)
         _unbind_lock(conn)
         return conn
 
-    async def discard(self, url: str) -> None:
-        conn = self.connections.pop(url, None)
-        if conn is not None:
-            driver = _driver(conn)
-            if driver is not None:
-                driver.terminate()
-            try:
-                await conn.invalidate()
-            except Exception:
-                pass
-
     def close(self) -> None:
-        """End of the run: close the connections (before the test database is dropped)."""
+        """End of the run, outside any loop: abort the connections (before the test database is
+        dropped) and stop the home loop."""
         if self._home is None:
             return
-        home = self._home
         for url in list(self.connections):
-            driver = _driver(self.connections.pop(url))
-            if driver is not None:
+            relay = driver_of(self.connections.pop(url))
+            if relay is not None:
                 try:
-                    home.call(unwrap(driver).terminate)
+                    relay.terminate()  # runs on the home loop's thread
                 except Exception:
                     pass
         self._engines.clear()
-        home.stop()
+        self._home.stop()
         self._home = None
-
-
-def _driver(conn: AsyncConnection) -> Any:
-    try:
-        return conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-    except Exception:
-        return None
 
 
 def _unbind_lock(conn: AsyncConnection) -> None:

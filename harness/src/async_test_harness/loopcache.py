@@ -54,27 +54,17 @@ def shared_engine(url: str) -> AsyncEngine:
     return engine
 
 
-class LoopResources:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop_ref = weakref.ref(loop)
+class ConnectionCache:
+    """One connection per database URL, opened on first use and reopened if it broke; what
+    isolation.py asks of both a loop's resources (below) and the loop bridge (loopbridge.py)."""
+
+    def __init__(self) -> None:
         self.connections: Dict[str, AsyncConnection] = {}
-        self._guard: Optional[AsyncIterator[None]] = None
-
-    async def start_guard(self) -> None:
-        async def guard() -> AsyncIterator[None]:
-            try:
-                yield
-            finally:
-                await self.aclose()
-
-        self._guard = guard()
-        await self._guard.__anext__()
 
     def engine(self, url: str) -> AsyncEngine:
         return shared_engine(url)
 
     async def connection(self, url: str) -> AsyncConnection:
-        """The loop's one connection to ``url``, opened on first use and reopened if it broke."""
         conn = self.connections.get(url)
         if conn is not None and (conn.closed or conn.invalidated):
             await _quiet_close(conn)
@@ -94,10 +84,29 @@ class LoopResources:
         for url in list(self.connections):
             await self.discard(url)
 
+
+class LoopResources(ConnectionCache):
+    """The connections of one event loop, closed inside it when it shuts down."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.loop_ref = weakref.ref(loop)
+        self._guard: Optional[AsyncIterator[None]] = None
+
+    async def start_guard(self) -> None:
+        async def guard() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                await self.aclose()
+
+        self._guard = guard()
+        await self._guard.__anext__()
+
     def abandon(self) -> None:
         """The loop closed without running our cleanup: drop connections without it."""
         for conn in self.connections.values():
-            raw = _asyncpg_connection(conn)
+            raw = driver_of(conn)
             transport = getattr(raw, "_transport", None)
             sock = getattr(transport, "_sock", None)
             if sock is not None:
@@ -112,7 +121,7 @@ async def _quiet_close(conn: AsyncConnection) -> None:
     # Abort the socket first: no waiting for the server to acknowledge a graceful Terminate (2-4 ms
     # here, paid per test with function-scoped loops; SQLAlchemy 2.1's invalidate() waits for it).
     # Nothing is lost: the connection is never reused, and the server discards its transaction.
-    raw = _asyncpg_connection(conn)
+    raw = driver_of(conn)
     if raw is not None:
         raw.terminate()
     try:
@@ -123,7 +132,8 @@ async def _quiet_close(conn: AsyncConnection) -> None:
         pass
 
 
-def _asyncpg_connection(conn: AsyncConnection) -> Any:
+def driver_of(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (a relay of one on the loop bridge), or None."""
     try:
         fairy: Any = conn.sync_connection.connection  # type: ignore[union-attr]
         return fairy.dbapi_connection._connection

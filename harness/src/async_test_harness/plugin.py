@@ -43,6 +43,7 @@ from .state import STATE_KEY, HarnessState
 CLASSIFICATION_KEY = pytest.StashKey[Classification]()
 WORKER_INPUT_KEY = "async_test_run"
 WORKER_HANDOFF_KEY = "async_test_run_file"
+START_FAILED = "async-test: the test database could not be started."
 
 
 # --------------------------------------------------------------------------- options
@@ -115,7 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
             try:
                 run = handoff.receive(workerinput[WORKER_HANDOFF_KEY])
             except handoff.HandoffFailed as exc:
-                raise pytest.UsageError(f"async-test: the test database could not be started.\n{exc}") from None
+                raise pytest.UsageError(f"{START_FAILED}\n{exc}") from None
             _attach_or_fail(state, run)
         return
     collect_only = getattr(config.option, "collectonly", False)
@@ -134,7 +135,7 @@ def _start_failed(state: HarnessState, exc: Exception) -> NoReturn:
         "phase": "schema" if isinstance(exc, SchemaError) else "database",
         "message": state.mask(str(exc)),
     })
-    raise pytest.UsageError(f"async-test: the test database could not be started.\n{state.mask(str(exc))}") from None
+    raise pytest.UsageError(f"{START_FAILED}\n{state.mask(str(exc))}") from None
 
 
 def _attach_or_fail(state: HarnessState, run: RunDatabase) -> None:
