@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from async_test_harness.github.action import image_tag
 from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
@@ -21,6 +22,7 @@ from test_github_comment import TOKEN, FakeGitHub
 
 IMAGE = os.environ.get("ASYNC_TEST_IMAGE")
 BASE_IMAGE = os.environ.get("ASYNC_TEST_BASE_IMAGE", "async-test-base:bookworm")  # made by build-image.sh
+DOCKER = shutil.which("docker", path="/usr/bin") or "/usr/bin/docker"  # the engine's client, with buildx
 ACT = shutil.which("act") or str(Path(sys.executable).parent / "act")
 pytestmark = pytest.mark.skipif(not IMAGE or not Path(ACT).exists(), reason="needs ASYNC_TEST_IMAGE and act")
 
@@ -95,7 +97,7 @@ def run_act(repo, event_name, api_url, event=None, build=False):
     shim = repo.parent / "bin"
     shim.mkdir(exist_ok=True)
     if not (shim / "docker").exists():
-        (shim / "docker").symlink_to(shutil.which("docker", path="/usr/bin") or "/usr/bin/docker")
+        (shim / "docker").symlink_to(DOCKER)
     env = dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}")
     done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900, env=env)
     return done.returncode, done.stdout + done.stderr
@@ -130,6 +132,10 @@ def test_pull_request_annotates_changed_lines_and_comments(repo):
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     event = {"pull_request": {"number": 12, "base": {"sha": base}, "head": {"sha": head}},
              "repository": {"full_name": "org/repo"}}
+    # The image tag is a hash of the action's files and the engine keeps images between runs (a CI
+    # machine too): untag it so this run must build, whatever ran on this machine before.
+    tag = image_tag(repo, BASE_IMAGE)
+    subprocess.run([DOCKER, "image", "rm", tag], capture_output=True)
     github = FakeGitHub()
     try:
         code, log = run_act(repo, "pull_request", github.url, event, build=True)
@@ -137,9 +143,25 @@ def test_pull_request_annotates_changed_lines_and_comments(repo):
     finally:
         github.close()
     assert code != 0
+    assert f"building {tag} from {BASE_IMAGE}" in log, log[-6000:]
     # discount() is new: its def line runs at import, its body (lines 8-10) under no test
-    assert "building async-test-action:" in log or "docker build" in log, "this run builds the image"
     assert "::warning file=project/app/pricing.py,line=8,endLine=10," in log, log[-6000:]
     assert "OUTPUT diff-coverage=25.00" in log
     assert len(comments) == 1 and "tests failed" in next(iter(comments.values()))
     assert TOKEN not in log
+
+
+def test_build_step_reuses_the_image_built_from_the_same_files(repo, tmp_path):
+    """A second run on a runner that keeps its images (self-hosted, or act) does not build again."""
+    tag = image_tag(repo, BASE_IMAGE)
+    if subprocess.run([DOCKER, "image", "inspect", tag], capture_output=True).returncode != 0:
+        subprocess.run([DOCKER, "tag", IMAGE, tag], check=True)  # what build-image.sh built from these files
+    outputs = tmp_path / "outputs"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "harness" / "src"), GITHUB_ACTION_PATH=str(repo),
+               GITHUB_OUTPUT=str(outputs), INPUT_BASE_IMAGE=BASE_IMAGE, INPUT_IMAGE="",
+               PATH=f"{Path(DOCKER).parent}:{os.environ['PATH']}")
+    done = subprocess.run([sys.executable, "-m", "async_test_harness.github.action", "build"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"using {tag}: built earlier on this runner" in done.stdout and "building" not in done.stdout
+    assert "image<<" in outputs.read_text() and f"\n{tag}\n" in outputs.read_text()

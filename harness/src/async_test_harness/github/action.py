@@ -118,7 +118,9 @@ def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     base, tag = _base_and_tag(env)
     archive = Path(os.path.expanduser(env["ASYNC_TEST_IMAGE_ARCHIVE"])) if env.get("ASYNC_TEST_IMAGE_ARCHIVE") else None
     exists = subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
-    if not exists and archive is not None and archive.is_file():
+    if exists:
+        out.write(f"using {tag}: built earlier on this runner from the same action files\n")
+    elif archive is not None and archive.is_file():
         loaded = subprocess.run(["docker", "load", "-i", str(archive)], capture_output=True, text=True)
         exists = loaded.returncode == 0 and subprocess.run(["docker", "image", "inspect", tag],
                                                            capture_output=True).returncode == 0
