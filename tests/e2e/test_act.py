@@ -135,7 +135,7 @@ def test_pull_request_annotates_changed_lines_and_comments(repo):
     # The image tag is a hash of the action's files and the engine keeps images between runs (a CI
     # machine too): untag it so this run must build, whatever ran on this machine before.
     tag = image_tag(repo, BASE_IMAGE)
-    subprocess.run([DOCKER, "image", "rm", tag], capture_output=True)
+    subprocess.run([DOCKER, "image", "rm", "--force", tag], capture_output=True)  # only untags if shared
     github = FakeGitHub()
     try:
         code, log = run_act(repo, "pull_request", github.url, event, build=True)
