@@ -80,8 +80,8 @@ def test_one_connection_serves_every_test(pytester, run_pytest, loops):
 
         def test_zz_count():
             print("OPENED", loopcache.connection_count())
-            assert loopcache.connection_count() == EXPECTED
-    """.replace("EXPECTED", "1"))
+            assert loopcache.connection_count() == 1
+    """)
     run_pytest("-s").assert_outcomes(passed=21)
 
 

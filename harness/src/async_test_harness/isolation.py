@@ -44,6 +44,7 @@ import concurrent.futures
 from typing import TYPE_CHECKING, Any, Set
 
 from .databases import ISOLATION_APPLICATION_NAME
+from .loopbridge import Relay
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -188,8 +189,6 @@ _in_flight: Set[Any] = set()  # asyncio tasks and (bridge) concurrent futures wh
 
 def _send(driver: Any, sql: str) -> Any:
     """Start ``sql`` without waiting for its reply: a future the next test awaits."""
-    from .loopbridge import Relay
-
     if isinstance(driver, Relay):
         pending: Any = driver.start_on_home("execute", sql)  # a concurrent future, run by the home loop
     else:

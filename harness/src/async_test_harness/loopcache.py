@@ -72,7 +72,7 @@ class ConnectionCache:
         if conn is None:
             conn = await self.engine(url).connect()
             self.connections[url] = conn
-            count_connection()
+            _stats["connections_opened"] += 1
         return conn
 
     async def discard(self, url: str) -> None:
@@ -169,10 +169,6 @@ async def _resources_for(loop: asyncio.AbstractEventLoop) -> LoopResources:
     created = _registry[loop] = LoopResources(loop)
     await created.start_guard()
     return created
-
-
-def count_connection() -> None:
-    _stats["connections_opened"] += 1
 
 
 def connection_count() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import pytest
 
@@ -55,13 +55,18 @@ class HarnessState:
 
     def start(self) -> None:
         """Provision the run (server and template) in this process, then this process's database."""
+        self.attach(self._own(self._provision))
+
+    def _own(self, provide: Callable[[], RunDatabase]) -> RunDatabase:
+        """Take the run ``provide`` makes as this process's to finish; a failure is recorded (masked)
+        for the report and raised."""
         try:
-            self.run, self.server = start_run(self.settings, self.rootdir)
+            run = provide()
         except (PostgresError, SchemaError) as exc:
             self.failure = self.mask(str(exc))
             raise
-        self.owns_run = True
-        self.attach(self.run)
+        self.run, self.owns_run = run, True
+        return run
 
     def start_in_background(self) -> None:
         """xdist controller: provision the run while the workers start (handoff.py); the
@@ -76,12 +81,7 @@ class HarnessState:
     def finish_background_start(self) -> None:
         """Join the provisioning thread; raises PostgresError/SchemaError as ``start`` does."""
         assert self.handoff is not None
-        try:
-            self.run = self.handoff.wait()
-        except (PostgresError, SchemaError) as exc:
-            self.failure = self.mask(str(exc))
-            raise
-        self.owns_run = True
+        self._own(self.handoff.wait)
 
     def attach(self, run: RunDatabase) -> None:
         """Clone this process's database from the run's template and export it."""
@@ -127,7 +127,7 @@ class HarnessState:
             self.handoff.close()
             if self.run is None:  # stopped before the test loop joined it: what it made is still ours
                 try:
-                    self.run, self.owns_run = self.handoff.wait(), True
+                    self._own(self.handoff.wait)
                 except Exception:
                     pass  # provisioning failed and cleaned up after itself
         # A worker's own clone: dropped on someone else's server; on ours the controller removes the
