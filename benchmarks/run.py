@@ -134,6 +134,10 @@ def bench_ready_pytest_postgresql(repeats: int, work: Path, bindir: Path) -> Dic
         began = time.perf_counter()
         executor.start()
         samples.append(time.perf_counter() - began)
+        # start() returns once `pg_ctl status` sees the server; `pg_ctl start -w` itself polls a little
+        # longer. Stopping before it exits made it print "could not start server" (it was running).
+        if executor.process is not None:
+            executor.process.wait(timeout=60)
         executor.stop()
         shutil.rmtree(base, ignore_errors=True)
     return stats(samples)
