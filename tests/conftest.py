@@ -43,6 +43,10 @@ def run_pytest(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pg_cl
             monkeypatch.delenv(key)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("ASYNC_TEST_PG_CLUSTER", pg_cluster)
+    # pg_cluster describes the machine and does not configure the harness; an explicit block_db
+    # does, as a project's own setting would (an unconfigured harness is inert). Tests of the
+    # inert harness delete it.
+    monkeypatch.setenv("ASYNC_TEST_BLOCK_DB", "true")
 
     def run(*args: str) -> pytest.RunResult:
         return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=300)

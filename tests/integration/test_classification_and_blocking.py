@@ -11,6 +11,16 @@ SUITE = {
         def test_integration_by_path():
             pass
     """,
+    "tests/test_own_db_url.py": """
+        import pytest
+
+        @pytest.fixture
+        def db_url():
+            return "sqlite://"  # the project's own db_url: a string, no database
+
+        def test_uses_own_db_url_string(db_url):
+            assert db_url == "sqlite://"
+    """,
     "tests/test_mixed.py": """
         import pytest
 
@@ -32,6 +42,27 @@ SUITE = {
         def test_uses_configured_name_through_closure(db_session):
             pass
 
+        @pytest.fixture
+        def prepare_database():
+            yield  # the project's own database fixture, declared in db_fixtures
+
+        def test_uses_declared_fixture(prepare_database):
+            pass
+
+        @pytest.fixture
+        def client(prepare_database):
+            return object()
+
+        def test_uses_declared_fixture_through_another(client):
+            pass
+
+        async def test_uses_fresh_database_fixture(async_test_database):
+            pass
+
+        @pytest.mark.integration(isolation="database")
+        async def test_marked_database_isolation():
+            pass
+
         def test_plain():
             pass
     """,
@@ -45,7 +76,7 @@ def write_suite(pytester):
         import textwrap
 
         target.write_text(textwrap.dedent(body))
-    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasync_test_db_fixtures = db_session, prepare_database\n")
 
 
 def test_collect_only_shows_each_test_kind_and_reason(pytester, run_pytest):
@@ -57,17 +88,22 @@ def test_collect_only_shows_each_test_kind_and_reason(pytester, run_pytest):
         "tests/integration/test_integration_path.py::test_integration_by_path": ("integration", "path matches"),
         "tests/test_mixed.py::test_marked_integration": ("integration", "marker"),
         "tests/test_mixed.py::test_marked_unit": ("unit", "marker"),
-        "tests/test_mixed.py::test_uses_fixture": ("integration", "uses fixture 'async_db_session'"),
-        "tests/test_mixed.py::test_uses_configured_name_through_closure": ("integration", "uses fixture"),
+        "tests/test_mixed.py::test_uses_fixture": ("integration", "uses database fixture 'async_db_session'"),
+        "tests/test_mixed.py::test_uses_configured_name_through_closure": ("integration", "uses database fixture"),
         "tests/test_mixed.py::test_plain": ("unit", "no database fixture"),
+        "tests/test_own_db_url.py::test_uses_own_db_url_string": ("unit", "no database fixture"),
+        "tests/test_mixed.py::test_uses_declared_fixture": ("integration", "'prepare_database'"),
+        "tests/test_mixed.py::test_uses_declared_fixture_through_another": ("integration", "'prepare_database'"),
+        "tests/test_mixed.py::test_uses_fresh_database_fixture": ("integration", "'async_test_database'"),
+        "tests/test_mixed.py::test_marked_database_isolation": ("integration", "marker"),
     }
     for nodeid, (kind, reason) in expected.items():
         line = next(line for line in out.splitlines() if line.startswith("async-test:") and nodeid in line)
         assert line.split()[1] == kind and reason in line, line
-    assert "async-test: 3 unit, 4 integration" in out
+    assert "async-test: 4 unit, 8 integration" in out
 
 
-@pytest.mark.parametrize("kind, passed, deselected", [("unit", 3, 4), ("integration", 4, 3), ("all", 7, 0)])
+@pytest.mark.parametrize("kind, passed, deselected", [("unit", 4, 8), ("integration", 8, 4), ("all", 12, 0)])
 def test_kind_selects_tests(pytester, run_pytest, kind, passed, deselected):
     write_suite(pytester)
     result = run_pytest(f"--async-test-kind={kind}")
@@ -130,6 +166,9 @@ def test_a_blocked_unit_test_fails_with_a_clear_message(pytester, run_pytest):
     result.stdout.fnmatch_lines([
         "*DatabaseBlockedError: Database access is blocked in unit test 'test_oops.py::test_forgot_to_mock'*"
     ])
+    out = " ".join(result.stdout.str().split())
+    # the settings that reclassify a test without editing it, not only code changes
+    assert "ASYNC_TEST_DB_FIXTURES=" in out and "ASYNC_TEST_INTEGRATION_PATHS=" in out and "block_db" in out
 
 
 def test_db_fixture_in_the_unit_selection_explains_itself(pytester, run_pytest):
@@ -146,7 +185,8 @@ def test_db_fixture_in_the_unit_selection_explains_itself(pytester, run_pytest):
     result.stdout.fnmatch_lines(["*kind=unit*no database was started*"])
 
 
-def test_block_db_can_be_turned_off(pytester, run_pytest):
+def test_block_db_can_be_turned_off(pytester, run_pytest, monkeypatch):
+    monkeypatch.delenv("ASYNC_TEST_BLOCK_DB")  # the project's own setting below decides
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasync_test_block_db = false\n")
     pytester.makepyfile(test_free="""
         import os, asyncpg

@@ -27,8 +27,12 @@ def blocked_message(nodeid: str, reason: str, what: str) -> str:
     return (
         f"Database access is blocked in unit test '{nodeid}' ({what}). It is classified as a unit test "
         f"({reason}), and unit tests run with the database blocked so they stay fast and need no server. "
-        "Fix: mock the database (the mock_db fixture), or make it an integration test: mark it "
-        "@pytest.mark.integration, move it under an integration/ folder, or request async_db_session."
+        "Fix: mock the database (the mock_db fixture), or make it an integration test without editing it: "
+        "declare the fixture that gives it the database in db_fixtures (ASYNC_TEST_DB_FIXTURES=my_session, "
+        "async_test_db_fixtures in pytest.ini or db_fixtures in [tool.async-test]), or match its path with "
+        "integration_paths (e.g. ASYNC_TEST_INTEGRATION_PATHS='tests/db/*'); or in code mark it "
+        "@pytest.mark.integration or request async_db_session. To let every test reach the database, set "
+        "block_db = false."
     )
 
 

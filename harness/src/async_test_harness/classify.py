@@ -1,7 +1,8 @@
 """Unit or integration: the rule that splits a suite into its two passes.
 
 Order: an explicit marker wins, then the test's path, then its fixtures (a
-test whose fixture closure reaches a database fixture needs the database).
+test whose fixture closure reaches a database fixture needs the database:
+the harness's own, or one the project declares in ``db_fixtures``).
 Anything else is a unit test.
 """
 
@@ -11,15 +12,17 @@ import fnmatch
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import AbstractSet, Any, Iterable, Mapping, Optional, Sequence
 
 import pytest
 
 UNIT = "unit"
 INTEGRATION = "integration"
 
-# The harness's own database fixtures; always count, whatever is configured.
-OWN_DB_FIXTURES = ("async_db_session", "async_engine", "db_url", "db_sync_url", "api_client", "fresh_database")
+# The harness's own database fixtures. They count by what they are (defined in this package), not by
+# name: a project's own ``db_url`` string fixture that overrides ours provides no database.
+OWN_DB_FIXTURES = ("async_db_session", "async_engine", "db_url", "db_sync_url", "api_client", "async_test_database")
+HARNESS_PACKAGE = "async_test_harness."
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,43 @@ def _relative(path: Path, rootdir: Path) -> str:
     except ValueError:
         rel = path
     return "/" + rel.as_posix()
+
+
+def _is_harness_fixture(fixturedef: Any) -> bool:
+    return str(getattr(fixturedef.func, "__module__", "")).startswith(HARNESS_PACKAGE)
+
+
+def _provides_database(name: str, defs: Sequence[Any], declared: AbstractSet[str]) -> bool:
+    """Is the fixture the test gets under ``name`` a database one?
+
+    ``defs`` is pytest's override chain for the name, the active one last. The active one
+    counts when the user declared the name (``db_fixtures``) or it is one of the harness's own;
+    a fixture that requests the name it overrides (``def db_url(db_url)``) also uses the one
+    below it. Fixtures that depend on a database fixture need no rule of their own: pytest's
+    fixture closure of the test already lists every fixture they request.
+    """
+    if name in declared:
+        return True
+    if name not in OWN_DB_FIXTURES:
+        return False
+    for fixturedef in reversed(defs):
+        if _is_harness_fixture(fixturedef):
+            return True
+        if name not in getattr(fixturedef, "argnames", ()):
+            return False
+    return False
+
+
+def database_fixture(item: pytest.Item, declared: AbstractSet[str]) -> Optional[str]:
+    """The first fixture in the test's closure that provides a database, if any."""
+    info = getattr(item, "_fixtureinfo", None)
+    name2defs: Mapping[str, Sequence[Any]] = getattr(info, "name2fixturedefs", {}) if info is not None else {}
+    names: Sequence[str] = getattr(item, "fixturenames", ())
+    for name in names:
+        if (name in declared or name in OWN_DB_FIXTURES) and _provides_database(name, name2defs.get(name, ()),
+                                                                                 declared):
+            return name
+    return None
 
 
 def classify(
@@ -58,8 +98,7 @@ def classify(
     for pattern in unit_paths:
         if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, "/" + pattern.lstrip("/")):
             return Classification(UNIT, f"path matches {pattern!r}")
-    names = set(db_fixtures) | set(OWN_DB_FIXTURES)
-    used = [name for name in getattr(item, "fixturenames", ()) if name in names]
+    used = database_fixture(item, frozenset(db_fixtures))
     if used:
-        return Classification(INTEGRATION, f"uses fixture {used[0]!r}")
+        return Classification(INTEGRATION, f"uses database fixture {used!r}")
     return Classification(UNIT, "no database fixture, marker or path")

@@ -84,7 +84,15 @@ def apply_default(config: pytest.Config, loop_scope_setting: str) -> str:
     )
 
 
+def runs_under_anyio(item: Any) -> bool:
+    """An anyio test (``@pytest.mark.anyio``) runs in a loop of anyio's own runner, not
+    pytest-asyncio's: the harness's connection must reach it through the loop bridge."""
+    return item is not None and "anyio_backend" in getattr(item, "fixturenames", ())
+
+
 def test_loop_scope(item: Any, config: pytest.Config) -> str:
+    if runs_under_anyio(item):
+        return "function"
     marker = item.get_closest_marker("asyncio") if item is not None else None
     if marker is not None:
         scope = marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")

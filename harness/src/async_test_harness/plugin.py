@@ -19,7 +19,7 @@ from typing import Any, Dict, Generator, List, NoReturn, Optional, Tuple
 
 import pytest
 
-from . import blocker, current_test, events, handoff, isolation, loopbridge, loopscope, timeout
+from . import blocker, current_test, events, isolation, loopbridge, loopscope, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -37,12 +37,11 @@ from .fixtures import (  # noqa: F401  (fixtures are registered by being in this
 from .postgres import PostgresError
 from .provision import RunDatabase, blocked_address
 from .schema import SchemaError
-from .settings import ENV_PREFIX, OPTIONS, Settings, SettingsError, read_pyproject_table, resolve
+from .settings import OPTIONS, Settings, SettingsError, read_pyproject_table, resolve
 from .state import STATE_KEY, HarnessState
 
 CLASSIFICATION_KEY = pytest.StashKey[Classification]()
 WORKER_INPUT_KEY = "async_test_run"
-WORKER_HANDOFF_KEY = "async_test_run_file"
 START_FAILED = "async-test: the test database could not be started."
 
 
@@ -60,19 +59,82 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _read_settings(config: pytest.Config) -> Settings:
-    cli = {opt.name: config.getoption(f"async_test_{opt.name}") for opt in OPTIONS}
+    # known_args_namespace: at pytest_load_initial_conftests the command line is parsed only there.
+    namespace = getattr(config, "known_args_namespace", None) or config.option
+    cli = {opt.name: getattr(namespace, f"async_test_{opt.name}", None) for opt in OPTIONS}
     ini = {opt.name: config.getini(opt.ini) for opt in OPTIONS}
     return resolve(cli, os.environ, ini, read_pyproject_table(Path(str(config.rootpath))))
 
 
-def _is_configured(settings: Settings) -> bool:
-    """Did the project (or the user) ask for the harness explicitly?"""
-    if any(source != "default" for source in settings.sources.values()):
-        return True
-    return any(key.startswith(ENV_PREFIX) for key in os.environ)
+# Options that say how to start a server, not whether to use the harness: a machine may set them for
+# every project (a shared cluster cache, say) without changing any suite that does not use the harness.
+MACHINE_OPTIONS = frozenset({"pg_source", "pg_bin_dir", "pg_cluster", "pg_workdir"})
+def is_configured(settings: Settings) -> bool:
+    """Did the project or the user set any option of the harness?
+
+    An unconfigured harness is inert: no server before a test asks for one, no variables, no
+    classification markers, no blocking, pytest-asyncio's loop settings untouched; a suite that
+    uses none of its fixtures runs exactly as with ``-p no:async_test``.
+    """
+    return any(source != "default" for name, source in settings.sources.items() if name not in MACHINE_OPTIONS)
+
+
+def starts_before_collection(settings: Settings) -> bool:
+    """Start the server and export its variables before the first conftest is imported?
+
+    Whenever the harness is configured (the integration pass of ``async-test run`` is: it sets
+    the kind), except for the unit selection, which gets a blocked address instead.
+    """
+    return is_configured(settings) and settings.kind != UNIT
+
+
+# The run, handed from an xdist controller to its workers through the environment: a worker needs
+# its database before it imports the project's conftests, which is before xdist gives it its
+# workerinput. Popped by the worker, so the tests never see the admin password in it.
+RUN_ENV_VAR = "_ASYNC_TEST_XDIST_RUN"
 
 
 # --------------------------------------------------------------------------- lifecycle
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Start the database and export its variables before pytest imports the first conftest.
+
+    Root conftests import settings modules and apps that read ``DATABASE_URL`` and friends at
+    import, before ``pytest_configure`` (pytest-django sets its settings here for the same
+    reason). Not ``tryfirst``: pytest-env sets the project's variables in a ``tryfirst``
+    implementation of this hook, and they may configure the harness; pytest imports the
+    conftests in its ``trylast`` one.
+    """
+    _set_up(early_config)
+
+
+def _set_up(config: pytest.Config) -> None:
+    if STATE_KEY in config.stash:
+        return
+    try:
+        settings = _read_settings(config)
+    except SettingsError as exc:
+        events.write_event(os.environ.get(events.ENV_VAR), {"type": "usage_error", "message": str(exc)})
+        raise pytest.UsageError(f"async-test: {exc}") from None
+    state = HarnessState(settings=settings, rootdir=Path(str(config.rootpath)), configured=is_configured(settings))
+    config.stash[STATE_KEY] = state
+    config.add_cleanup(lambda: _tear_down(config))  # also when a conftest fails to import
+    if settings.kind == UNIT:
+        state.blocked = blocked_address(settings)
+        state.export_for(state.blocked)
+        return
+    handed = os.environ.pop(RUN_ENV_VAR, None)
+    if handed and os.environ.get("PYTEST_XDIST_WORKER"):
+        _attach_or_fail(state, RunDatabase.from_json(handed))
+        return
+    if starts_before_collection(settings):
+        try:
+            state.start()
+        except (PostgresError, SchemaError) as exc:
+            _start_failed(state, exc)
+        if _is_xdist_controller(config) and state.run is not None:
+            os.environ[RUN_ENV_VAR] = state.run.to_json()  # the workers it spawns inherit it
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -88,45 +150,33 @@ def pytest_configure(config: pytest.Config) -> None:
         "several connections).",
     )
     events.register(config)
-    try:
-        settings = _read_settings(config)
-    except SettingsError as exc:
-        events.write_event(os.environ.get(events.ENV_VAR), {"type": "usage_error", "message": str(exc)})
-        raise pytest.UsageError(f"async-test: {exc}") from None
-    state = HarnessState(settings=settings, rootdir=Path(str(config.rootpath)))
-    config.stash[STATE_KEY] = state
-    state.loop_scope = loopscope.apply_default(config, settings.loop_scope)
+    _set_up(config)  # when the plugin was registered after the initial conftests (e.g. pytest_plugins)
+    state = config.stash[STATE_KEY]
+    settings = state.settings
+    state.loop_scope = (
+        loopscope.apply_default(config, settings.loop_scope) if state.configured
+        else "left to the project (async-test is not configured for this project)"
+    )
     config.pluginmanager.register(loopscope, "async_test_loopscope")
     config.pluginmanager.register(current_test, "async_test_current_test")
     state.timeout = timeout.register(config, settings.timeout)
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistHooks(), "async_test_xdist")
-
     if settings.kind == UNIT:
-        state.blocked = blocked_address(settings)
-        state.export_for(state.blocked)
         return
     config.pluginmanager.register(_SettleHooks(), "async_test_settle")
     workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        payload = workerinput.get(WORKER_INPUT_KEY)
-        if payload:
-            _attach_or_fail(state, RunDatabase.from_json(payload))
-        elif workerinput.get(WORKER_HANDOFF_KEY):
-            try:
-                run = handoff.receive(workerinput[WORKER_HANDOFF_KEY])
-            except handoff.HandoffFailed as exc:
-                raise pytest.UsageError(f"{START_FAILED}\n{exc}") from None
-            _attach_or_fail(state, run)
-        return
-    collect_only = getattr(config.option, "collectonly", False)
-    if _is_xdist_controller(config) and not collect_only:
-        state.start_in_background()  # joined in _XdistHooks.pytest_runtestloop
-    elif _is_configured(settings):
-        try:
-            state.start()
-        except (PostgresError, SchemaError) as exc:
-            _start_failed(state, exc)
+    if workerinput is not None and state.run is None and workerinput.get(WORKER_INPUT_KEY):
+        # A worker started without the controller's environment (a remote --tx): attached later.
+        _attach_or_fail(state, RunDatabase.from_json(workerinput[WORKER_INPUT_KEY]))
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "async_test_xdist")
+
+
+def _tear_down(config: pytest.Config) -> None:
+    blocker.uninstall()
+    loopbridge.close()  # before the state drops this process's database
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.close()
 
 
 def _start_failed(state: HarnessState, exc: Exception) -> NoReturn:
@@ -148,31 +198,21 @@ def _attach_or_fail(state: HarnessState, run: RunDatabase) -> None:
 
 
 class _XdistHooks:
-    """Hand the controller's server and template to each worker."""
+    """Hand the controller's server and template to each worker (workerinput: the fallback for
+    workers that do not inherit the controller's environment)."""
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         state = node.config.stash.get(STATE_KEY, None)
-        if state is None:
-            return
-        if state.run is not None:
+        if state is not None and state.run is not None:
             node.workerinput[WORKER_INPUT_KEY] = state.run.to_json()
-        elif state.handoff is not None:
-            node.workerinput[WORKER_HANDOFF_KEY] = state.handoff.path  # the run, once it is ready
-
-    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, None, None]:
-        state = session.config.stash.get(STATE_KEY, None)
-        if state is not None and state.handoff is not None and state.run is None:
-            try:
-                state.finish_background_start()
-            except (PostgresError, SchemaError) as exc:
-                _start_failed(state, exc)
-        yield
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
-    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+    namespace = getattr(config, "known_args_namespace", None) or config.option
+    return not hasattr(config, "workerinput") and not os.environ.get("PYTEST_XDIST_WORKER") and bool(
+        getattr(namespace, "numprocesses", None)
+    )
 
 
 LEAK_WARNING = (
@@ -204,11 +244,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    blocker.uninstall()
-    loopbridge.close()  # before the state drops this process's database
-    state = config.stash.get(STATE_KEY, None)
-    if state is not None:
-        state.close()
+    _tear_down(config)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -228,8 +264,9 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
         lines.append(f"async-test: PostgreSQL {run.version} ({run.source}{ready})")
         lines.append(f"async-test: database {state.address.masked}")
         lines.append(f"async-test: schema: {run.schema}")
-    elif state.handoff is not None:
-        lines.append("async-test: PostgreSQL and the template start while the xdist workers start")
+    elif not state.configured:
+        return ["async-test: not configured for this project: inert until a test uses one of its database "
+                "fixtures (then PostgreSQL starts); nothing is classified or blocked"]
     else:
         lines.append("async-test: PostgreSQL starts on first use of a database fixture")
     lines.append(f"async-test: loop scope: {state.loop_scope}")
@@ -246,6 +283,9 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: List[pytest.Item]) -> List[str]:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or not state.configured:
+        return []
     counts = {UNIT: 0, INTEGRATION: 0}
     lines = []
     for item in items:
@@ -264,8 +304,8 @@ def pytest_report_collectionfinish(config: pytest.Config, items: List[pytest.Ite
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: List[pytest.Item]) -> None:
     state = config.stash.get(STATE_KEY, None)
-    if state is None:
-        return
+    if state is None or not state.configured:
+        return  # inert: no markers, no junit properties, no blocking
     s = state.settings
     keep: List[pytest.Item] = []
     dropped: List[pytest.Item] = []

@@ -77,9 +77,7 @@ def start_run(settings: Settings, rootdir: Path) -> tuple[RunDatabase, Optional[
         prefix = f"async_test_{secrets.token_hex(4)}"
         source, ready, socket_dir, owns = "url", 0.0, "", False
     else:
-        server = SupervisedServer(
-            settings.pg_source, settings.pg_bin_dir, settings.pg_port, settings.pg_cluster, settings.pg_workdir
-        )
+        server = server_for(settings)
         info = server.start()
         admin = DatabaseAddress(info.host, info.port, info.user, info.password, "postgres")
         version, prefix = info.version, "test"
@@ -105,6 +103,12 @@ def start_run(settings: Settings, rootdir: Path) -> tuple[RunDatabase, Optional[
         timings={"server": round(started - began, 4), "template": round(time.monotonic() - started, 4)},
     )
     return run, server
+
+
+def server_for(settings: Settings) -> SupervisedServer:
+    """The ephemeral server the settings describe (not started): the plugin's and the runner's."""
+    return SupervisedServer(settings.pg_source, settings.pg_bin_dir, settings.pg_port, settings.pg_cluster,
+                            settings.pg_workdir, settings.pg_auth)
 
 
 def clone_for(run: RunDatabase, worker: str) -> DatabaseAddress:

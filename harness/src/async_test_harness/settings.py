@@ -85,6 +85,11 @@ OPTIONS: Tuple[Option, ...] = (
            "temp dir."),
     Option("pg_port", "int", 0,
            "TCP port for the ephemeral server on 127.0.0.1; 0 picks a free one. Set 5432 for code that hard-codes it."),
+    Option("pg_auth", "choice", "password",
+           "How the ephemeral server checks TCP clients on loopback: password (a random one per run, exported with "
+           "the database) or trust (any user, no password, as the official postgres image with "
+           "POSTGRES_HOST_AUTH_METHOD=trust): for suites that hard-code postgresql://postgres@localhost/postgres; "
+           "pair it with pg_port = 5432.", ("password", "trust")),
     Option("metadata", "str", None,
            "Build the schema with SQLAlchemy create_all from 'module:attr' (a declarative base or a MetaData)."),
     Option("alembic_ini", "str", None,
@@ -101,8 +106,11 @@ OPTIONS: Tuple[Option, ...] = (
     Option("unit_paths", "list", ["*/unit/*"], "Path patterns (fnmatch, relative to the rootdir) of unit tests."),
     Option("integration_paths", "list", ["*/integration/*"],
            "Path patterns (fnmatch, relative to the rootdir) of integration tests."),
-    Option("db_fixtures", "list", ["async_db_session", "db_session", "async_engine", "db_url", "api_client"],
-           "Fixture names whose use makes a test an integration test (the harness's own are always included)."),
+    Option("db_fixtures", "list", [],
+           "Your own fixtures that provide a database (e.g. db_session, prepare_database): a test that uses one, "
+           "directly or through another fixture, is an integration test. The harness's own database fixtures "
+           "always count; a fixture of yours that merely shares a name with one of them (say a db_url string) "
+           "does not."),
     Option("block_db", "bool", True,
            "Block database connections in tests classified as unit, with an error naming the test and the fix."),
     Option("timeout", "int", 0,

@@ -10,7 +10,6 @@ from typing import Callable, Dict, List, Optional
 import pytest
 
 from .connection import DatabaseAddress, environment_for, export, mask_text, restore
-from .handoff import Handoff
 from .postgres import PostgresError, SupervisedServer
 from .provision import RunDatabase, clone_for, drop, finish_run, start_run, worker_id
 from .schema import SchemaError
@@ -29,6 +28,7 @@ class HarnessState:
     server: Optional[SupervisedServer] = None
     address: Optional[DatabaseAddress] = None
     blocked: Optional[DatabaseAddress] = None
+    configured: bool = True
     owns_run: bool = False
     loop_scope: str = ""
     timeout: str = ""
@@ -37,7 +37,7 @@ class HarnessState:
     exported: Dict[str, str] = field(default_factory=dict)
     _previous_env: Dict[str, Optional[str]] = field(default_factory=dict)
     _fresh_ids: itertools.count[int] = field(default_factory=itertools.count)
-    handoff: Optional[Handoff] = None
+    closed: bool = False
 
     @property
     def secrets(self) -> List[str]:
@@ -68,20 +68,10 @@ class HarnessState:
         self.run, self.owns_run = run, True
         return run
 
-    def start_in_background(self) -> None:
-        """xdist controller: provision the run while the workers start (handoff.py); the
-        controller runs no tests, so it clones no database of its own."""
-        self.handoff = Handoff(self._provision, lambda exc: self.mask(str(exc)))
-
     def _provision(self) -> RunDatabase:
         run, server = start_run(self.settings, self.rootdir)
         self.server = server
         return run
-
-    def finish_background_start(self) -> None:
-        """Join the provisioning thread; raises PostgresError/SchemaError as ``start`` does."""
-        assert self.handoff is not None
-        self._own(self.handoff.wait)
 
     def attach(self, run: RunDatabase) -> None:
         """Clone this process's database from the run's template and export it."""
@@ -123,13 +113,11 @@ class HarnessState:
         drop(self.run, address.database)
 
     def close(self) -> None:
-        if self.handoff is not None:
-            self.handoff.close()
-            if self.run is None:  # stopped before the test loop joined it: what it made is still ours
-                try:
-                    self._own(self.handoff.wait)
-                except Exception:
-                    pass  # provisioning failed and cleaned up after itself
+        """Stop what this process started and restore the environment; safe to call twice (from
+        pytest_unconfigure, then from the config's cleanup that also runs when a conftest fails)."""
+        if self.closed:
+            return
+        self.closed = True
         # A worker's own clone: dropped on someone else's server; on ours the controller removes the
         # whole cluster next, and the drop would only keep the controller waiting for this worker.
         if self.run is not None and self.address is not None and not self.owns_run and not self.run.owns_server:
