@@ -49,6 +49,8 @@ def run_pytest(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pg_cl
     monkeypatch.setenv("ASYNC_TEST_BLOCK_DB", "true")
 
     def run(*args: str) -> pytest.RunResult:
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=300)
+        # no:randomly: the miniature suites of this repo's tests rely on their order (a test named
+        # test_zz_* checks what the earlier ones left); pytest-randomly is installed for tests/projects.
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args, timeout=300)
 
     return run

@@ -232,6 +232,7 @@ def test_user_conftest_fixture_overrides_ours(pytester, run_pytest):
 
 def test_lazy_start_when_the_project_does_not_configure_the_harness(pytester, run_pytest, monkeypatch):
     monkeypatch.delenv("ASYNC_TEST_PG_CLUSTER")
+    monkeypatch.delenv("ASYNC_TEST_BLOCK_DB")  # nothing configured
     pytester.makeini("[pytest]\nasyncio_mode = auto\n")
     pytester.makepyfile(test_lazy="""
         import os
@@ -246,7 +247,7 @@ def test_lazy_start_when_the_project_does_not_configure_the_harness(pytester, ru
     """)
     result = run_pytest("-v", "-p", "no:randomly")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*PostgreSQL starts on first use*"])
+    result.stdout.fnmatch_lines(["*not configured for this project: inert until a test uses*"])
 
 
 def test_api_client_overrides_the_session_dependency(pytester, run_pytest):

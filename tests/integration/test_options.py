@@ -25,7 +25,7 @@ def test_custom_paths_and_db_fixture_names(pytester, run_pytest):
     out = run_pytest("--collect-only", "-v").stdout.str()
     assert "async-test: unit        t/fast/test_fast.py::test_f  (path matches '*/fast/*')" in out
     assert "async-test: integration t/slow/test_slow.py::test_s  (path matches '*/slow/*')" in out
-    assert "async-test: integration t/other/test_other.py::test_repo  (uses fixture 'repo')" in out
+    assert "async-test: integration t/other/test_other.py::test_repo  (uses database fixture 'repo')" in out
 
 
 def test_command_line_spelling_wins_over_ini(pytester, run_pytest):
@@ -51,6 +51,48 @@ def test_pg_port_is_used_for_code_that_hard_codes_it(pytester, run_pytest):
             await conn.close()
     """)
     run_pytest().assert_outcomes(passed=1)
+
+
+HARD_CODED_TRUST = """
+    import os
+    from unittest.mock import patch
+
+    import asyncpg, psycopg2, pytest
+
+    URL = "postgresql://postgres@localhost:{port}/postgres"  # no password, as some suites hard-code
+
+    @pytest.fixture(autouse=True)
+    def clean_environment():
+        # as such suites do: so the exported PGPASSWORD cannot help
+        with patch.dict(os.environ, {"PATH": os.environ["PATH"]}, clear=True):
+            yield
+
+    @pytest.mark.integration
+    async def test_asyncpg_without_password():
+        conn = await asyncpg.connect(URL)
+        assert await conn.fetchval("select current_user") == "postgres"
+        await conn.close()
+
+    @pytest.mark.integration
+    def test_psycopg2_without_password():
+        with psycopg2.connect(URL) as conn, conn.cursor() as cur:
+            cur.execute("select 1")
+"""
+
+
+@pytest.mark.parametrize("auth", ["trust", "password"])
+def test_pg_auth_trust_accepts_a_hard_coded_password_less_url(pytester, run_pytest, auth):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pytester.makeini(f"[pytest]\nasyncio_mode = auto\nasync_test_pg_port = {port}\nasync_test_pg_auth = {auth}\n")
+    pytester.makepyfile(test_trust=HARD_CODED_TRUST.replace("{port}", str(port)))
+    result = run_pytest("-p", "no:randomly")
+    if auth == "trust":
+        result.assert_outcomes(passed=2)
+    else:  # the default: a password per run, which such a suite does not send
+        result.assert_outcomes(failed=2)
+        assert "password" in result.stdout.str()
 
 
 def test_bad_pg_bin_dir_names_the_fix(pytester, run_pytest, tmp_path):

@@ -72,7 +72,7 @@ def example_env():
                          ids=["serial", "xdist", "unit-only", "integration-only"])
 def test_example_service_is_green(args):
     """The example as a user runs it: `pytest` in backend/, nothing else configured."""
-    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=EXAMPLE,
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", *args], cwd=EXAMPLE,
                             env=example_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = result.stdout.strip().splitlines()[-1]

@@ -65,6 +65,15 @@ def test_docker_command_carries_only_what_the_workflow_chose():
     assert cmd[-3:] == ["--", "-k", "not slow"] and "--integration-args" in cmd
 
 
+def test_hosts_input_maps_service_names_to_the_containers_loopback():
+    cmd = docker_command(dict(ENV, INPUT_HOSTS="postgres, db\nredis"), "img:1", "/cache-dir")
+    pairs = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--add-host"]
+    assert pairs == ["postgres:127.0.0.1", "db:127.0.0.1", "redis:127.0.0.1"]
+    assert cmd.index("--add-host") < cmd.index("img:1")  # docker options, not arguments of the tests
+    with pytest.raises(ActionError, match="not a host name"):
+        docker_command(dict(ENV, INPUT_HOSTS="db --privileged"), "img:1", "/cache-dir")
+
+
 @pytest.mark.parametrize("line, message", [("GITHUB_TOKEN=x", "never passed"), ("RUNNER_TEMP=/t", "never passed"),
                                            ("no equals", "not NAME=VALUE"), ("1BAD=x", "not NAME=VALUE")])
 def test_env_input_rejects_runner_variables_and_bad_lines(line, message):

@@ -22,6 +22,10 @@ INTEGRATION = "integration"
 # The harness's own database fixtures. They count by what they are (defined in this package), not by
 # name: a project's own ``db_url`` string fixture that overrides ours provides no database.
 OWN_DB_FIXTURES = ("async_db_session", "async_engine", "db_url", "db_sync_url", "api_client", "async_test_database")
+# Except these: a project fixture that replaces the harness's session or engine is the project's own
+# hand-written session or engine (the common ``async_db_session`` with create_all per test), so it
+# provides a database whoever defines it. A URL or an app client of the project's may be anything.
+DATABASE_BY_OVERRIDE = ("async_db_session", "async_engine")
 HARNESS_PACKAGE = "async_test_harness."
 
 
@@ -49,7 +53,8 @@ def _provides_database(name: str, defs: Sequence[Any], declared: AbstractSet[str
     """Is the fixture the test gets under ``name`` a database one?
 
     ``defs`` is pytest's override chain for the name, the active one last. The active one
-    counts when the user declared the name (``db_fixtures``) or it is one of the harness's own;
+    counts when the user declared the name (``db_fixtures``), replaces the harness's session or
+    engine, or is one of the harness's own;
     a fixture that requests the name it overrides (``def db_url(db_url)``) also uses the one
     below it. Fixtures that depend on a database fixture need no rule of their own: pytest's
     fixture closure of the test already lists every fixture they request.
@@ -58,6 +63,8 @@ def _provides_database(name: str, defs: Sequence[Any], declared: AbstractSet[str
         return True
     if name not in OWN_DB_FIXTURES:
         return False
+    if name in DATABASE_BY_OVERRIDE:
+        return True
     for fixturedef in reversed(defs):
         if _is_harness_fixture(fixturedef):
             return True

@@ -126,6 +126,7 @@ def _set_up(config: pytest.Config) -> None:
         return
     handed = os.environ.pop(RUN_ENV_VAR, None)
     if handed and os.environ.get("PYTEST_XDIST_WORKER"):
+        state.worker = os.environ["PYTEST_XDIST_WORKER"]
         _attach_or_fail(state, RunDatabase.from_json(handed))
         return
     if starts_before_collection(settings):
@@ -166,6 +167,7 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and state.run is None and workerinput.get(WORKER_INPUT_KEY):
         # A worker started without the controller's environment (a remote --tx): attached later.
+        state.worker = str(workerinput.get("workerid", "main"))
         _attach_or_fail(state, RunDatabase.from_json(workerinput[WORKER_INPUT_KEY]))
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "async_test_xdist")
@@ -210,9 +212,7 @@ class _XdistHooks:
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
     namespace = getattr(config, "known_args_namespace", None) or config.option
-    return not hasattr(config, "workerinput") and not os.environ.get("PYTEST_XDIST_WORKER") and bool(
-        getattr(namespace, "numprocesses", None)
-    )
+    return not hasattr(config, "workerinput") and bool(getattr(namespace, "numprocesses", None))
 
 
 LEAK_WARNING = (

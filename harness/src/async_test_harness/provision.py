@@ -140,5 +140,3 @@ def blocked_address(settings: Settings) -> DatabaseAddress:
     return DatabaseAddress("127.0.0.1", port, "postgres", "blocked-in-unit-tests", "test_unit")
 
 
-def worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")

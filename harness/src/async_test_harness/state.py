@@ -11,7 +11,7 @@ import pytest
 
 from .connection import DatabaseAddress, environment_for, export, mask_text, restore
 from .postgres import PostgresError, SupervisedServer
-from .provision import RunDatabase, clone_for, drop, finish_run, start_run, worker_id
+from .provision import RunDatabase, clone_for, drop, finish_run, start_run
 from .schema import SchemaError
 from .settings import Settings
 
@@ -29,6 +29,9 @@ class HarnessState:
     address: Optional[DatabaseAddress] = None
     blocked: Optional[DatabaseAddress] = None
     configured: bool = True
+    # Names this process's database: an xdist worker's id once the controller hands it the run.
+    # Not PYTEST_XDIST_WORKER alone: a pytest started by a test inside a worker inherits that.
+    worker: str = "main"
     owns_run: bool = False
     loop_scope: str = ""
     timeout: str = ""
@@ -80,7 +83,7 @@ class HarnessState:
             from . import loopcache
 
             loopcache.skip_ssl_for(run.admin.host, run.admin.port)
-        self.address = clone_for(run, worker_id())
+        self.address = clone_for(run, self.worker)
         self.export_for(self.address)
 
     def ensure(self) -> DatabaseAddress:
@@ -105,7 +108,7 @@ class HarnessState:
         """A new database cloned from the template, for a test that needs real commits."""
         self.ensure()  # raises DatabaseUnavailable with the reason
         assert self.run is not None
-        name = f"{worker_id()}_fresh_{next(self._fresh_ids)}"
+        name = f"{self.worker}_fresh_{next(self._fresh_ids)}"
         return clone_for(self.run, name)
 
     def drop_fresh(self, address: DatabaseAddress) -> None:

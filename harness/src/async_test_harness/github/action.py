@@ -58,6 +58,22 @@ def parse_env_lines(text: str) -> Dict[str, str]:
     return result
 
 
+HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def parse_hosts(text: str) -> List[str]:
+    """The ``hosts`` input: names mapped to the container's loopback, where the server listens.
+
+    Suites written for a ``services: postgres`` container or a compose file switch their host to
+    that service's name in CI; mapping the name to 127.0.0.1 lets them run unchanged.
+    """
+    names = [name for name in re.split(r"[\s,]+", text) if name]
+    for name in names:
+        if not HOST_NAME.fullmatch(name):
+            raise ActionError(f"hosts: {name[:80]!r} is not a host name (letters, digits, dots and dashes)")
+    return names
+
+
 def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[str]:
     workspace = env.get("GITHUB_WORKSPACE") or os.getcwd()
     cmd = ["docker", "run", "--rm", "--shm-size=1g", "-v", f"{workspace}:/workspace", "-v", f"{cache_dir}:/cache"]
@@ -65,6 +81,8 @@ def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[s
     if ca:
         cmd += ["-v", f"{ca}:/etc/ssl/certs/async-test-ca.crt:ro", "-e",
                 "SSL_CERT_FILE=/etc/ssl/certs/async-test-ca.crt"]
+    for host in parse_hosts(inp(env, "hosts")):
+        cmd += ["--add-host", f"{host}:127.0.0.1"]
     variables = {var: inp(env, name) for name, var in SETTINGS_INPUTS.items() if inp(env, name)}
     variables.update(parse_env_lines(env.get("INPUT_ENV", "")))
     for name, value in variables.items():
