@@ -95,6 +95,26 @@ def test_pg_auth_trust_accepts_a_hard_coded_password_less_url(pytester, run_pyte
         assert "password" in result.stdout.str()
 
 
+def test_pytest9_native_table_takes_toml_types(pytester, run_pytest, monkeypatch):
+    """pytest 9's [tool.pytest] keeps TOML's types; the harness reads them as an ini file's strings."""
+    monkeypatch.delenv("ASYNC_TEST_BLOCK_DB")  # the table's own block_db decides
+    pytester.makepyprojecttoml(
+        '[tool.pytest]\nasyncio_mode = "auto"\nasync_test_block_db = false\n'
+        'async_test_extensions = ["citext"]\nasync_test_env = ["APP_DB={url}"]\nasync_test_timeout = 30\n'
+    )
+    pytester.makepyfile(test_native="""
+        import os, psycopg2
+
+        def test_settings_took_effect():
+            with psycopg2.connect(os.environ["APP_DB"]) as conn, conn.cursor() as cur:  # not blocked
+                cur.execute("select extname from pg_extension where extname = 'citext'")
+                assert cur.fetchone() == ("citext",)
+    """)
+    result = run_pytest("-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*block_db=False (ini async_test_block_db)*"])
+
+
 def test_bad_pg_bin_dir_names_the_fix(pytester, run_pytest, tmp_path):
     pytester.makeini(f"[pytest]\nasync_test_pg_bin_dir = {tmp_path}\n")
     pytester.makepyfile(test_x="def test_x():\n    pass\n")

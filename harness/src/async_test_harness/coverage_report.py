@@ -36,7 +36,7 @@ def _coverage(data_file: Path, project: Project) -> Any:
 
     config: Any = str(project.coverage_config) if project.coverage_config else True
     cov = coverage.Coverage(data_file=str(data_file), config_file=config,
-                            source=[str(project.root / s) for s in project.coverage_sources] or None)
+                            source=project.source_arguments() or None)
     cov.load()
     return cov
 

@@ -62,8 +62,20 @@ def _read_settings(config: pytest.Config) -> Settings:
     # known_args_namespace: at pytest_load_initial_conftests the command line is parsed only there.
     namespace = getattr(config, "known_args_namespace", None) or config.option
     cli = {opt.name: getattr(namespace, f"async_test_{opt.name}", None) for opt in OPTIONS}
-    ini = {opt.name: config.getini(opt.ini) for opt in OPTIONS}
+    ini = {opt.name: _ini_value(config, opt.ini) for opt in OPTIONS}
     return resolve(cli, os.environ, ini, read_pyproject_table(Path(str(config.rootpath))))
+
+
+def _ini_value(config: pytest.Config, name: str) -> Any:
+    """An ini option as written. pytest 9's native ``[tool.pytest]`` table keeps TOML's types
+    (``async_test_block_db = false``, ``async_test_extensions = ["citext"]``), which pytest refuses
+    for an option registered as a string; settings.py validates every type itself, so such a
+    value is read as it is (``_inicfg``: pytest >= 9, where that refusal exists)."""
+    try:
+        return config.getini(name)
+    except (pytest.UsageError, TypeError, ValueError):
+        raw = getattr(config, "_inicfg", {}).get(name)
+        return getattr(raw, "value", raw)
 
 
 # Options that say how to start a server, not whether to use the harness: a machine may set them for

@@ -33,12 +33,15 @@ class PassResult:
     infrastructure_error: Optional[Dict[str, Any]] = None
     usage_error: Optional[str] = None
     warnings: List[str] = field(default_factory=list)
+    # Why the status is what it is when the tests do not say so, e.g. pytest exited 1 with no test failing.
+    status_reason: Optional[str] = None
 
     def as_dict(self) -> Dict[str, Any]:
         return {
             "kind": self.kind, "selected": self.selected, "status": self.status, "exit_code": self.exit_code,
             "duration_seconds": round(self.duration_seconds, 3), "counts": self.counts, "deselected": self.deselected,
             "failures": self.failures, "slowest": self.slowest, "warnings": self.warnings,
+            "status_reason": self.status_reason,
         }
 
 
@@ -117,6 +120,26 @@ def _pct(value: Optional[Dict[str, Any]]) -> str:
     return f"{value['percent']:.1f}%" if value else "-"
 
 
+def _threshold_lines(coverage: Dict[str, Any]) -> List[str]:
+    """Each coverage minimum with where it was set and whether it was met.
+
+    A minimum can come from the project's own files (fail_under in its coverage config), which
+    nobody typed for this run; saying where it came from is what makes a coverage failure actionable.
+    """
+    sources = coverage.get("threshold_sources") or {}
+    lines = []
+    for key, limit in (coverage.get("thresholds") or {}).items():
+        if limit is None:
+            continue
+        measured = coverage.get(key)
+        verdict = "missed" if measured is None or measured["percent"] < limit else "met"
+        origin = f" ({sources[key]})" if sources.get(key) else ""
+        lines.append(f"- {key} coverage threshold {limit:g}%{origin}: {verdict}, measured {_pct(measured)}")
+    if not lines:
+        return []
+    return ["", "Coverage thresholds, checked on the figures above (never inside one pass):", "", *lines]
+
+
 def render_markdown(summary: Dict[str, Any]) -> str:
     exit_info = summary["exit"]
     lines = [f"# async-test: {exit_info['reason']} (exit {exit_info['code']})", ""]
@@ -130,6 +153,11 @@ def render_markdown(summary: Dict[str, Any]) -> str:
             f"{c['skipped']} | {p['duration_seconds']:.1f}s | {_pct(coverage.get(kind))} |"
         )
     lines.append(f"| combined | | | | | | | | {_pct(coverage.get('combined'))} |")
+    lines += _threshold_lines(coverage)
+    reasons = [f"**{kind} pass {p['status']}**: {p['status_reason']}" for kind, p in summary["passes"].items()
+               if p.get("status_reason")]
+    if reasons:
+        lines += ["", *reasons]
     infra = summary.get("infrastructure_error")
     if infra:
         lines += ["", f"**Infrastructure failure ({infra.get('phase')})**: {infra.get('message')}"]

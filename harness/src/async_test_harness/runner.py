@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from . import __version__
 from .connection import mask_text
 from .coverage_report import build_reports
-from .project import Project, ProjectError, find_project
+from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
 from .results import SCHEMA_VERSION, PassResult, read_events, write_summary
 from .settings import Settings, SettingsError, from_environment
 
@@ -51,6 +52,7 @@ EXIT_REASONS = {
 }
 
 PASSES = ("unit", "integration")
+THRESHOLD_FLAGS = {"unit": "--fail-under-unit", "integration": "--fail-under-integration", "combined": "--fail-under"}
 OUR_OUTPUTS = (
     "junit-unit.xml", "junit-integration.xml", "coverage-unit.xml", "coverage-integration.xml", "coverage.xml",
     "coverage.json", "summary.json", "summary.md", "events-unit.jsonl", "events-integration.jsonl",
@@ -100,10 +102,9 @@ class BackgroundServer:
     """Starts the ephemeral server in a thread so the unit pass does not wait for it."""
 
     def __init__(self, settings: Settings) -> None:
-        from .postgres import SupervisedServer
+        from .provision import server_for
 
-        self.handle = SupervisedServer(settings.pg_source, settings.pg_bin_dir, settings.pg_port,
-                                       settings.pg_cluster, settings.pg_workdir)
+        self.handle = server_for(settings)
         self.info: Optional[ServerInfo] = None
         self.error: Optional[str] = None
         self.seconds = 0.0
@@ -176,6 +177,7 @@ class Run:
         self.infrastructure_error: Optional[Dict[str, Any]] = None
         self.usage_message: Optional[str] = None
         self.secrets: List[str] = []
+        self.thresholds: Dict[str, Optional[Threshold]] = dict.fromkeys(THRESHOLD_FLAGS)
 
     # ------------------------------------------------------------------ setup
 
@@ -239,14 +241,61 @@ class Run:
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
             cmd += ["-p", "async_test_harness.plugin", "-p", "pytest_asyncio", "-p", "pytest_cov"]
         if self.options.coverage:
-            if project.coverage_sources:
-                cmd += [f"--cov={project.root / s}" for s in project.coverage_sources]
-            else:
-                cmd += ["--cov"]
+            if not project.sources_from_addopts:
+                # The project's own --cov=SRC measures in every pass already; naming SRC again adds nothing.
+                cmd += [f"--cov={s}" for s in project.source_arguments()] or ["--cov"]
             cmd += ["--cov-report="]
-        cmd += self.options.pass_args.get(kind, [])
-        cmd += self.options.pytest_args
-        return cmd
+        user = self.options.pass_args.get(kind, []) + self.options.pytest_args
+        # Last, so it beats the project's addopts, PYTEST_ADDOPTS and the user's arguments (pytest puts
+        # both addopts before the command line; argparse keeps the last value). See _resolve_thresholds.
+        if self.options.coverage:
+            closing = ["--cov-fail-under=0"]
+        elif self._uses_pytest_cov(project, user):
+            closing = ["--no-cov"]  # the project's own --cov would measure, and apply fail_under, regardless
+        else:
+            closing = []
+        cut = user.index("--") if "--" in user else len(user)  # after a bare --, words are paths
+        return cmd + user[:cut] + closing + user[cut:]
+
+    @staticmethod
+    def _env_addopts() -> List[str]:
+        """PYTEST_ADDOPTS split as pytest splits it (pytest itself reports one it cannot split)."""
+        try:
+            return shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+        except ValueError:
+            return []
+
+    def _uses_pytest_cov(self, project: Project, user: List[str]) -> bool:
+        """Whether pytest-cov will measure in a pass although the runner did not ask it to."""
+        return bool(option_values(project.addopts + self._env_addopts() + user, "--cov"))
+
+    def _resolve_thresholds(self, project: Project) -> Dict[str, Optional[Threshold]]:
+        """The coverage minimum of each figure and where it was set.
+
+        pytest-cov applies a minimum (its --cov-fail-under, else coverage.py's fail_under) inside
+        each pass, to that pass's coverage alone, and fails the pass with no test failing: a project
+        with fail_under = 95 failed both passes of a run whose combined coverage was 98%. The passes
+        therefore run with --cov-fail-under=0, and the minimum pytest-cov would have used is checked
+        here, once, on the combined figure. Precedence is pytest-cov's (the pytest arguments after --,
+        then PYTEST_ADDOPTS, then the project's addopts, then the coverage config), below the runner's
+        own --fail-under; a --cov-fail-under in --unit-args/--integration-args is that pass's minimum.
+        Without coverage there is nothing to check, except what the user asked for explicitly.
+        """
+        opts = self.options
+        resolved: Dict[str, Optional[Threshold]] = {}
+        for key, flag in THRESHOLD_FLAGS.items():
+            explicit = opts.fail_under.get(key)
+            if explicit is not None:
+                resolved[key] = Threshold(explicit, flag)
+            elif not opts.coverage:
+                resolved[key] = None
+            elif key != "combined":
+                resolved[key] = addopts_fail_under(opts.pass_args.get(key, []), f"--{key}-args")
+            else:
+                resolved[key] = (addopts_fail_under(opts.pytest_args, "the pytest arguments after --")
+                                 or addopts_fail_under(self._env_addopts(), "PYTEST_ADDOPTS")
+                                 or project.fail_under)
+        return resolved
 
     def _env(self, kind: str, results: Path) -> Dict[str, str]:
         env = dict(os.environ)
@@ -274,27 +323,66 @@ class Run:
         finally:
             if out is not None:
                 out.close()
-        result = read_events(results / f"events-{kind}.jsonl", kind, project)
+        events = results / f"events-{kind}.jsonl"
+        result = read_events(events, kind, project)
         result.exit_code = rc
         result.duration_seconds = time.monotonic() - began
         self.phases[f"{kind}_pass"] = round(result.duration_seconds, 3)
         result.status = self._status(rc, result)
+        if result.status == "error" and not result.infrastructure_error:
+            log_file = results / f"{kind}.log"
+            where = str(log_file) if log else f"the {kind} pass's output in the console log"
+            result.status_reason = self._unexplained_exit(rc, result, events.exists(), where)
         return result
 
     def _status(self, rc: int, result: PassResult) -> str:
+        """The pass's status from pytest's exit code, read against what the tests reported.
+
+        "failed" always comes with the failures that caused it: pytest's exit code 1 also means a
+        plugin or hook failed the session with no test failing (pytest-cov's fail-under did, before
+        the passes ran with it at 0), and 2 also means pytest.exit() in a test. Such a pass is an
+        "error", and _unexplained_exit says what happened instead of "tests failed" and an empty list.
+        """
         if self.interrupted:
             return "interrupted"
         if result.infrastructure_error:
             return "error"
-        if rc == 5:
-            return "empty"
         if rc == 0:
             return "passed"
-        if rc == 1 or (rc == 2 and any(f["when"] == "collect" for f in result.failures)):
+        if rc == 5:
+            return "empty"
+        if (rc == 1 and result.failures) or (rc == 2 and any(f["when"] == "collect" for f in result.failures)):
             return "failed"
-        if rc == 2:
-            return "interrupted"
         return "error"
+
+    @staticmethod
+    def _unexplained_exit(rc: int, result: PassResult, recorded: bool, where: str) -> str:
+        """One line for a pass whose exit code its tests do not explain; ``where`` is where its output is."""
+        if rc == 1 and not recorded:
+            return (f"pytest exited 1 (tests failed) but the async-test plugin recorded nothing in this pass, so "
+                    f"its failures cannot be listed: the plugin did not run (disabled with -p no:async_test, or "
+                    f"not installed for this interpreter?); see {where}")
+        if rc == 1:
+            return (f"pytest exited 1 (tests failed) but no test failed or errored: a plugin or a conftest.py hook "
+                    f"failed the session; see {where}")
+        if rc == 2:
+            return (f"pytest stopped early (its exit code 2, interrupted) but async-test did not stop it: "
+                    f"a test or hook called pytest.exit() or raised KeyboardInterrupt; see {where}")
+        if rc == 3:
+            return f"pytest stopped with an internal error (its exit code 3), raised by a plugin or a hook; see {where}"
+        if rc == 4:
+            return (f"usage or configuration error: {result.usage_error}" if result.usage_error else
+                    f"pytest stopped before running tests (its exit code 4: a bad option or ini value, or a "
+                    f"conftest.py that fails to import); its message is in {where}")
+        if rc < 0:
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            hint = " (out of memory?)" if -rc == signal.SIGKILL else ""
+            return f"pytest was killed by {name}{hint} before it finished; see {where}"
+        return (f"pytest exited {rc}, which is none of pytest's exit codes: a test or plugin called sys.exit({rc}) "
+                f"or os._exit({rc}); see {where}")
 
     def _integration_blocked(self, reason: str) -> PassResult:
         result = PassResult("integration", status="error")
@@ -372,6 +460,7 @@ class Run:
     def _execute(self, project: Project, settings: Settings, results: Path) -> int:
         opts = self.options
         selected = [k for k in PASSES if opts.only in (None, k)]
+        self.thresholds = self._resolve_thresholds(project)
         if "integration" in selected and not settings.database_url:
             self.server = BackgroundServer(settings)
         self._header(project, settings, results, selected)
@@ -379,7 +468,7 @@ class Run:
         probed: Dict[str, Dict[str, Optional[str]]] = {}
         probe = threading.Thread(target=lambda: probed.setdefault("versions", self._versions()), daemon=True)
         probe.start()
-        log = opts.parallel
+        log = opts.parallel and len(selected) == 2  # one pass alone runs in the foreground, output shown
         if opts.parallel and len(selected) == 2:
             threads = {}
             outcome: Dict[str, PassResult] = {}
@@ -432,11 +521,13 @@ class Run:
 
     def _exit_code(self, coverage: Dict[str, Any]) -> tuple[int, List[str]]:
         below = []
-        for key, limit in self.options.fail_under.items():
+        for key, threshold in self.thresholds.items():
             measured = coverage.get(key)
-            if limit is not None and (measured is None or measured["percent"] < limit):
+            if threshold is not None and (measured is None or measured["percent"] < threshold.percent):
                 got = f"{measured['percent']:.2f}%" if measured else "no data"
-                below.append(f"{key} coverage {got} < {limit:g}%")
+                # A threshold from the project's files names them: nobody typed it on this command line.
+                origin = "" if threshold.origin == THRESHOLD_FLAGS[key] else f" ({threshold.origin})"
+                below.append(f"{key} coverage {got} < {threshold.percent:g}%{origin}")
         passes = [p for p in self.passes.values() if p.selected]
         if self.interrupted:
             return EXIT_INTERRUPTED, below
@@ -461,6 +552,13 @@ class Run:
             reason = f"infrastructure failure: {self.infrastructure_error['message'].splitlines()[0]}"
         elif code == EXIT_COVERAGE:
             reason = "; ".join(below)
+        elif code in (EXIT_TESTS_FAILED, EXIT_USAGE):
+            # Failed tests speak for themselves (they are listed); a pass that failed without one says why.
+            failed = any(p.status == "failed" for p in self.passes.values())
+            unexplained = [f"{p.kind} pass: {p.status_reason}" for p in self.passes.values()
+                           if p.status_reason and (code == EXIT_USAGE or not failed)]
+            if unexplained:
+                reason = "; ".join(unexplained)
         info = self.server.info if self.server else None
         versions = dict(versions, postgresql=info.version if info else None,
                         postgresql_source=(info.source + ": " + info.bindir) if info else (
@@ -480,7 +578,9 @@ class Run:
             "coverage": {
                 "unit": coverage.get("unit"), "integration": coverage.get("integration"),
                 "combined": coverage.get("combined"), "files": coverage.get("files", []),
-                "thresholds": self.options.fail_under, "below_threshold": below,
+                "thresholds": {k: t.percent if t else None for k, t in self.thresholds.items()},
+                "threshold_sources": {k: t.origin if t else None for k, t in self.thresholds.items()},
+                "below_threshold": below,
                 "error": coverage.get("error"),
             },
             "infrastructure_error": self.infrastructure_error,
@@ -501,7 +601,12 @@ class Run:
         c.line(f"async-test run {__version__}: {project.root}", "bold")
         c.line(f"  config      {project.config_file or '(none: pytest defaults)'}")
         sources = ", ".join(project.coverage_sources) or f"from {project.coverage_config}"
+        if project.coverage_sources_origin and project.coverage_sources_origin != "--cov-source":
+            sources += f" ({project.coverage_sources_origin})"
         c.line(f"  coverage    {'off' if not self.options.coverage else sources}")
+        limits = [f"{k} {t.percent:g}% ({t.origin})" for k, t in self.thresholds.items() if t is not None]
+        if limits:
+            c.line(f"  threshold   {', '.join(limits)}; checked after the run, never inside one pass")
         c.line(f"  results     {results}")
         if settings.database_url:
             c.line(f"  database    {mask_text(settings.database_url, self.secrets)} (database_url)")
@@ -528,6 +633,8 @@ class Run:
             c.line(f"{'combined':<12} {'':<12} {'':>5} {'':>6} {'':>6} {'':>6} {'':>7} {'':>8} "
                    f"{cov['combined']['percent']:>8.1f}%")
         for p in summary["passes"].values():
+            if p.get("status_reason"):
+                c.line(f"{p['kind']} pass {p['status']}: {p['status_reason']}", "red")
             for warning in p.get("warnings", []):
                 c.line(f"warning ({p['kind']}): {warning}", "yellow")
         infra = summary.get("infrastructure_error")

@@ -5,8 +5,8 @@ wherever their project keeps configuration:
 
 * command line: ``--async-test-<name-with-dashes>``
 * environment: ``ASYNC_TEST_<NAME>``
-* pytest ini (pytest.ini, ``[tool.pytest.ini_options]``, setup.cfg, tox.ini):
-  ``async_test_<name>``
+* pytest ini (pytest.ini, ``[tool.pytest.ini_options]``, pytest 9's ``[tool.pytest]`` with
+  TOML types, setup.cfg, tox.ini): ``async_test_<name>``
 * ``[tool.async-test]`` in the project's pyproject.toml: ``<name>`` (dashes
   or underscores)
 
