@@ -54,3 +54,15 @@ def run_pytest(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pg_cl
         return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args, timeout=300)
 
     return run
+
+
+@pytest.fixture
+def private_pg_workdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A pg_workdir of this test's own, so its checks for leftover servers and data directories
+    see only what this test started (other tests start servers meanwhile under xdist). Under /tmp
+    and searchable: as root the server runs as an unprivileged account."""
+    parent = Path(tempfile.mkdtemp(prefix="async-test-workdir-"))
+    parent.chmod(0o755)
+    monkeypatch.setenv("ASYNC_TEST_PG_WORKDIR", str(parent))
+    yield str(parent)
+    shutil.rmtree(parent, ignore_errors=True)

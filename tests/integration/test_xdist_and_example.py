@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -47,19 +48,19 @@ def test_xdist_gives_each_worker_its_own_clone(pytester, run_pytest):
     assert "[gw0]" in out and "[gw1]" in out
 
 
-def test_xdist_template_failure_is_reported_once_and_leaves_no_server(pytester, run_pytest):
-    """The controller provisions while the workers start (handoff.py): a failure there still ends
-    the run with the usage-error exit code and the cause, workers do not hang, nothing is left."""
+def test_xdist_template_failure_is_reported_once_and_leaves_no_server(pytester, run_pytest, private_pg_workdir):
+    """The controller provisions before its conftests and workers: a failure there ends the run with
+    the usage-error exit code and the cause, no worker hangs, nothing is left."""
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasync_test_schema_sql = schema.sql\n")
     (pytester.path / "schema.sql").write_text("CREATE TABEL oops (id int);")
     pytester.makepyfile(test_x="async def test_x(async_db_session): pass")
-    before = set(postgres_processes())
     result = run_pytest("-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()
     assert "the test database could not be started" in err
     assert 'syntax error at or near "TABEL"' in err
-    assert not set(postgres_processes()) - before
+    assert not postgres_processes(under=private_pg_workdir)
+    assert not list(Path(private_pg_workdir).iterdir()), "a data directory was left behind"
 
 
 def example_env():
@@ -72,8 +73,8 @@ def example_env():
                          ids=["serial", "xdist", "unit-only", "integration-only"])
 def test_example_service_is_green(args):
     """The example as a user runs it: `pytest` in backend/, nothing else configured."""
-    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", *args], cwd=EXAMPLE,
-                            env=example_env(), capture_output=True, text=True, timeout=300)
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", *args]
+    result = subprocess.run(cmd, cwd=EXAMPLE, env=example_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = result.stdout.strip().splitlines()[-1]
     expected = {"": "13 passed", "unit": "6 passed", "integration": "7 passed"}

@@ -9,6 +9,7 @@ import pytest_asyncio
 
 from . import current_test, isolation, loopbridge, loopcache, loopscope
 from .connection import DatabaseAddress
+from .markers import IntegrationOptions
 from .mocks import BoundaryPatcher, mock_session
 from .state import DatabaseUnavailable, state_of
 
@@ -16,17 +17,26 @@ if TYPE_CHECKING:  # imported where used: a unit-only run never loads SQLAlchemy
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 
-_FRESH_KEY = pytest.StashKey[bool]()
+_OPTIONS_KEY = pytest.StashKey[IntegrationOptions]()
+
+
+def integration_options(item: Any) -> IntegrationOptions:
+    """The test's ``@pytest.mark.integration(...)`` arguments, checked. Looked up once per test
+    (a marker lookup walks the node chain, and three fixtures ask); a misspelt argument fails the
+    test instead of silently meaning the default."""
+    options: Optional[IntegrationOptions] = item.stash.get(_OPTIONS_KEY, None)
+    if options is None:
+        try:
+            options = IntegrationOptions.of(item.get_closest_marker("integration"))
+        except TypeError as exc:
+            pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+        item.stash[_OPTIONS_KEY] = options
+    return options
 
 
 def wants_fresh_database(item: Any) -> bool:
-    """Marked ``integration(isolation="database")``? Looked up once per test (a marker lookup walks
-    the node chain, and three fixtures ask)."""
-    fresh: Optional[bool] = item.stash.get(_FRESH_KEY, None)
-    if fresh is None:
-        marker = item.get_closest_marker("integration")
-        fresh = item.stash[_FRESH_KEY] = bool(marker and marker.kwargs.get("isolation") == "database")
-    return fresh
+    """Marked ``integration(isolation="database")``?"""
+    return integration_options(item).isolation == "database"
 
 
 def _loop_ends_with_test(item: Any) -> bool:
@@ -153,12 +163,18 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
     send_ahead = (bridged or scope == "session") and not current_test.is_last()
     connection = await isolation.connection_for_test(resources, db_url)
     outer = await isolation.begin_test(connection)
+    if integration_options(item).reset_sequences:
+        await isolation.reset_sequences(connection)
     session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     try:
         yield session
     finally:
         try:
             await isolation.end_test(connection, outer, session, keep=not loop_ends_with_test, send_ahead=send_ahead)
+        except isolation.OuterTransactionEnded as exc:
+            await resources.discard(db_url)
+            _recreate_if_ours(item, db_url)
+            pytest.fail(str(exc), pytrace=False)
         except Exception:
             lost = isolation.is_lost(connection)
             await resources.discard(db_url)
@@ -167,6 +183,14 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
         if loop_ends_with_test:
             # The connection dies with the loop: aborting it discards the transaction, no ROLLBACK needed.
             await resources.aclose()
+
+
+def _recreate_if_ours(item: Any, db_url: str) -> None:
+    """After a test committed for real: this process's database again, fresh from the template (a
+    project's own ``db_url`` points elsewhere, which is not ours to drop)."""
+    state = state_of(item.config)
+    if state.address is not None and db_url == state.address.async_url:
+        state.recreate_database()
 
 
 _DB_URL_OVERRIDDEN = pytest.StashKey[bool]()

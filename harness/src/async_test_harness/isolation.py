@@ -57,6 +57,33 @@ SENT_AHEAD = "async_test_savepoint_sent_ahead"
 NEXT_OUTER = "async_test_next_outer_transaction"
 FIRST_SAVEPOINT = "sa_savepoint_1"
 NEXT_TEST = f"BEGIN; SAVEPOINT {FIRST_SAVEPOINT}"
+# What a rollback leaves behind on a connection that serves every test: session-level advisory locks
+# and statements the test PREPAREd in SQL (``from_sql``: asyncpg's own, made by the protocol, stay
+# cached). Settings, LISTEN, temporary tables and cursors are transactional and go with the
+# rollback. A function in the session's temporary schema, so each test pays one call of a cached
+# plan (about 0.02 ms here), made once per connection outside the test transactions.
+RESET_FUNCTION = "pg_temp.async_test_reset"
+CREATE_RESET = f"""CREATE OR REPLACE FUNCTION {RESET_FUNCTION}() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE statement text;
+BEGIN
+  PERFORM pg_advisory_unlock_all();
+  FOR statement IN SELECT p.name FROM pg_prepared_statements p WHERE p.from_sql LOOP
+    EXECUTE format('DEALLOCATE %I', statement);
+  END LOOP;
+END $$"""
+BETWEEN_TESTS = f"ROLLBACK; SELECT {RESET_FUNCTION}(); {NEXT_TEST}"
+# Every sequence back to its start, for tests that assert generated ids (setval is not transactional:
+# a rollback does not undo nextval). pytest-django calls this reset_sequences.
+RESET_SEQUENCES = (
+    "SELECT setval(s.seqrelid::regclass, s.seqstart, false) FROM pg_sequence s "
+    "JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname NOT LIKE 'pg\\_temp%'"
+)
+
+
+class OuterTransactionEnded(RuntimeError):
+    """The test ended the transaction that isolates it (a raw COMMIT or ROLLBACK): what it wrote
+    after that is permanent in this process's database."""
 
 
 async def connection_for_test(resources: ConnectionCache, url: str) -> AsyncConnection:
@@ -86,7 +113,7 @@ async def prepare(connection: AsyncConnection) -> None:
     # the end-of-run leak check from counting this connection.
     await _driver(connection).execute(
         f"SET idle_in_transaction_session_timeout = 0; SET application_name = '{ISOLATION_APPLICATION_NAME}'; "
-        f"COMMIT; {NEXT_TEST}"
+        f"{CREATE_RESET}; COMMIT; {NEXT_TEST}"
     )
     _opened(connection)
 
@@ -144,6 +171,8 @@ async def end_test(connection: AsyncConnection, outer: Any, session: Any, keep: 
     from sqlalchemy.util import await_only
 
     driver = _driver(connection)
+    if not driver.is_in_transaction():  # no round trip: the status of the last reply
+        raise OuterTransactionEnded(OUTER_ENDED)
 
     def end(sync_connection: Any) -> None:  # idempotent: it may run twice (below)
         if outer.is_active:
@@ -157,7 +186,7 @@ async def end_test(connection: AsyncConnection, outer: Any, session: Any, keep: 
                     begun.rollback()  # SQLAlchemy bookkeeping only: the ROLLBACK below undoes its work
                 connection.info[NEXT_OUTER] = sync_connection.begin()
             if not send_ahead:
-                await_only(driver.execute(f"ROLLBACK; {NEXT_TEST}"))
+                await_only(driver.execute(BETWEEN_TESTS))
                 _opened(connection)
 
     if send_ahead and not _has_listeners(session.sync_session, connection.sync_connection):
@@ -172,7 +201,21 @@ async def end_test(connection: AsyncConnection, outer: Any, session: Any, keep: 
     else:
         await connection.run_sync(end)
     if keep and send_ahead:
-        connection.info[PENDING] = _send(driver, f"ROLLBACK; {NEXT_TEST}")
+        connection.info[PENDING] = _send(driver, BETWEEN_TESTS)
+
+
+OUTER_ENDED = (
+    "This test ended the transaction that isolates it from other tests (a raw COMMIT or ROLLBACK "
+    "through text(), the driver connection or connection.exec_driver_sql), so what it wrote afterwards "
+    "was committed for real. async-test recreated this process's database from the template, so later "
+    "tests start clean. Fix: use session.commit()/session.rollback() (they act on a SAVEPOINT here), or "
+    'mark the test @pytest.mark.integration(isolation="database") to give it a database of its own '
+    "where commits are real."
+)
+
+
+async def reset_sequences(connection: AsyncConnection) -> None:
+    await _driver(connection).execute(RESET_SEQUENCES)
 
 
 def _has_listeners(sync_session: Any, sync_connection: Any) -> bool:

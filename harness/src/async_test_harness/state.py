@@ -104,6 +104,12 @@ class HarnessState:
         assert self.address is not None
         return self.address
 
+    def recreate_database(self) -> None:
+        """This process's database again from the template: a test committed into it for real."""
+        assert self.run is not None and self.address is not None
+        drop(self.run, self.address.database)  # WITH (FORCE): the run's other connections to it end
+        clone_for(self.run, self.worker)
+
     def fresh_database(self) -> DatabaseAddress:
         """A new database cloned from the template, for a test that needs real commits."""
         self.ensure()  # raises DatabaseUnavailable with the reason
