@@ -1,6 +1,5 @@
 """Helpers shared by the test modules."""
 
-import subprocess
 from pathlib import Path
 from typing import List
 
@@ -8,7 +7,22 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "service" / "backend"
 
 
-def postgres_processes() -> List[str]:
-    """PIDs of running postgres servers started by the harness (data dir named async-test-pg-*)."""
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if "async-test-pg-" in line and "postgres" in line]
+def postgres_processes(under: str = "") -> List[str]:
+    """PIDs of running postgres servers started by the harness (data dir named async-test-pg-*).
+
+    Read from /proc, not ``ps``: a minimal Debian has no procps, and ``ps`` without ``-ww`` cuts
+    the arguments at 80 columns, which can drop the data directory and so miss a server.
+    ``under``: only servers whose data directory is in that folder (a test's own ``pg_workdir``),
+    so servers that other tests start meanwhile (under xdist) do not count.
+    """
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # exited while we looked
+        if "async-test-pg-" in args and "postgres" in args and under in args:
+            pids.append(entry.name)
+    return pids
