@@ -118,7 +118,7 @@ def test_push_reports_failures_outputs_and_summary(repo):
     # The test printed ::set-env and put it in its assertion message; inside the stop-commands fence
     # and in escaped annotations it must stay text: the variable is not set for later steps.
     assert "| EVIL=unset" in log, "test output became a workflow command"
-    assert not github.comments, "no pull request, no comment"
+    assert not github.ours(), "no pull request, no comment"
     seen = json.loads(next(text for text in log.splitlines() if "ENVSEEN " in text).split("ENVSEEN ", 1)[1])
     leaked = [name for name in seen if name.startswith(("GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_"))]
     assert not leaked, f"the test container saw the runner's variables: {leaked}"
@@ -139,7 +139,7 @@ def test_pull_request_annotates_changed_lines_and_comments(repo):
     github = FakeGitHub()
     try:
         code, log = run_act(repo, "pull_request", github.url, event, build=True)
-        comments = dict(github.comments)
+        comments = github.ours()
     finally:
         github.close()
     assert code != 0

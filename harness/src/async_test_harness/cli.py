@@ -25,6 +25,7 @@ from .settings import OPTIONS, SettingsError, from_environment
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INFRA = 3
+EXIT_INTERRUPTED = 130
 
 
 def _settings(project: str):  # type: ignore[no-untyped-def]
@@ -90,6 +91,24 @@ def _phase(text: str) -> tuple[str, float]:
     return name, float(seconds or 0)
 
 
+class ArgumentsError(Exception):
+    """An option's value is unusable; the message names the option and the fix (exit 2)."""
+
+
+def split_arguments(flag: str, text: Optional[str]) -> List[str]:
+    """An ARGS option split as a shell would; an unbalanced quote (``--unit-args "it's"``) is a usage error.
+
+    shlex's ValueError used to escape as a traceback.
+    """
+    try:
+        return shlex.split(text or "")
+    except ValueError as exc:
+        raise ArgumentsError(
+            f"{flag} {text!r} is not valid shell syntax ({exc}): it is split into pytest arguments as a shell "
+            f"would. Balance the quotes, e.g. {flag} \"-k 'not slow'\", or escape a lone one: {flag} \"-k it\\'s\"."
+        ) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .runner import Run, RunOptions
 
@@ -98,7 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         coverage=not args.no_coverage, cov_source=args.cov_source or [],
         fail_under={"unit": args.fail_under_unit, "integration": args.fail_under_integration,
                     "combined": args.fail_under},
-        pass_args={"unit": shlex.split(args.unit_args or ""), "integration": shlex.split(args.integration_args or "")},
+        pass_args={"unit": split_arguments("--unit-args", args.unit_args),
+                   "integration": split_arguments("--integration-args", args.integration_args)},
         pytest_args=args.pytest_args, python=args.python or sys.executable,
         recorded_phases=dict(_phase(p) for p in args.record_phase or []),
     )
@@ -167,17 +187,32 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.pytest_args = passthrough
     try:
         return int(args.func(args))
-    except SettingsError as exc:
-        print(f"async-test: configuration error: {exc}", file=sys.stderr)
+    except ArgumentsError as exc:
+        _error(str(exc))
         return EXIT_USAGE
+    except SettingsError as exc:
+        _error(f"configuration error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # before `async-test run` installs its handlers, or in the other commands
+        _error("interrupted")
+        return EXIT_INTERRUPTED
     except Exception as exc:
         from .postgres import PostgresError
         from .schema import SchemaError
 
         if not isinstance(exc, (PostgresError, SchemaError)):
             raise
-        print(f"async-test: {exc}", file=sys.stderr)
+        _error(str(exc))
         return EXIT_INFRA
+
+
+def _error(message: str) -> None:
+    """One line on stderr, whatever it holds (a path or value with undecodable bytes included)."""
+    from .outputs import clean_text
+
+    text = f"async-test: {clean_text(message)}\n"
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    sys.stderr.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 if __name__ == "__main__":

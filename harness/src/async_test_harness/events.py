@@ -5,17 +5,27 @@ failure keeps its real location: the deepest traceback entry inside the
 project, 1-based, with the message and the captured output.  Active only when
 ``ASYNC_TEST_EVENTS`` names a file (the runner sets it); under xdist only the
 controller writes, since worker reports reach it.
+
+Test output can hold the database's password (a test prints ``DATABASE_URL``; a
+parameter makes it part of a test id). Every event is masked before it is
+written, and ``OutputMasker`` masks what pytest itself wrote in this process:
+the JUnit XML and the cache (the last failures' ids), once pytest has written them.
 """
 
 from __future__ import annotations
 
+import functools
+import html
 import json
 import os
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any, Dict, List, Optional, Sequence
 
 import pytest
+
+from .connection import mask_data, mask_text, parse_url
 
 ENV_VAR = "ASYNC_TEST_EVENTS"
 MAX_MESSAGE = 2000
@@ -29,10 +39,11 @@ MAX_OUTPUT = 4000
 _open: Dict[str, IO[str]] = {}
 
 
-def write_event(path: Optional[str], event: Dict[str, Any], flush: bool = True) -> None:
+def write_event(path: Optional[str], event: Dict[str, Any], flush: bool = True, secrets: Sequence[str] = ()) -> None:
+    """Append one event, its strings masked (the secrets, and any URL's password) before JSON escapes them."""
     if not path:
         return
-    line = json.dumps(event, default=str) + "\n"
+    line = json.dumps(mask_data(event, secrets), default=str) + "\n"
     handle = _open.get(path)
     if handle is None:
         with open(path, "a", encoding="utf-8") as once:
@@ -95,10 +106,91 @@ def _message(report: Any) -> str:
     return _tail(text[-1] if text else "", MAX_MESSAGE)
 
 
+@functools.lru_cache(maxsize=8)
+def _password(url: str) -> str:
+    try:
+        return parse_url(url).password
+    except ValueError:
+        return ""
+
+
+def secrets_of(config: pytest.Config) -> List[str]:
+    """The passwords this process knows: database_url's (it outlives the run) and the run's admin one."""
+    from .state import STATE_KEY  # not at import: state imports the server code, events is imported first
+
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        return []
+    found = list(state.secrets)
+    if state.settings.database_url:
+        found.append(_password(state.settings.database_url))
+    return [s for s in dict.fromkeys(found) if s]
+
+
+def mask_junit(path: Path, secrets: Sequence[str]) -> None:
+    """Mask every text and attribute of a JUnit XML file (read back, so XML escapes are undone first)."""
+    data = path.read_bytes()
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:  # not XML after all: mask the text and its XML-escaped forms
+        forms = [*secrets, *(html.escape(s, quote=q) for s in secrets for q in (True, False))]
+        path.write_bytes(mask_text(data.decode("utf-8", "surrogateescape"), forms).encode("utf-8", "surrogateescape"))
+        return
+    changed = False
+    for element in root.iter():
+        for part in ("text", "tail"):
+            value = getattr(element, part)
+            if value and mask_text(value, secrets) != value:
+                setattr(element, part, mask_text(value, secrets))
+                changed = True
+        attrib = {mask_text(k, secrets): mask_text(v, secrets) for k, v in element.attrib.items()}
+        if attrib != element.attrib:
+            element.attrib = attrib
+            changed = True
+    if changed:  # else pytest's file stays as pytest wrote it
+        ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def mask_json_file(path: Path, secrets: Sequence[str]) -> None:
+    """Mask a JSON file of pytest's cache, as pytest writes them; other files as text."""
+    text = path.read_bytes().decode("utf-8", "surrogateescape")
+    try:
+        masked = json.dumps(mask_data(json.loads(text), secrets), ensure_ascii=False, indent=2, sort_keys=True)
+    except ValueError:
+        masked = mask_text(text, secrets)
+    if masked != text:
+        path.write_bytes(masked.encode("utf-8", "surrogateescape"))
+
+
+class OutputMasker:
+    """Masks the files pytest wrote in this process, after it wrote them (trylast: after junitxml's and
+    the cache's own sessionfinish). Does nothing in a process that knows no password."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        secrets = secrets_of(self.config)
+        if not secrets:
+            return
+        xmlpath = getattr(self.config.option, "xmlpath", None)
+        if xmlpath:
+            junit = Path(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath))))
+            if junit.is_file():
+                mask_junit(junit, secrets)
+        cachedir = getattr(getattr(self.config, "cache", None), "_cachedir", None)
+        if cachedir is not None and (Path(cachedir) / "v").is_dir():
+            for path in (Path(cachedir) / "v").rglob("*"):
+                if path.is_file() and not path.is_symlink():
+                    mask_json_file(path, secrets)
+
+
 class EventRecorder:
-    def __init__(self, path: str, root: Path) -> None:
+    def __init__(self, path: str, root: Path, config: Optional[pytest.Config] = None) -> None:
         self.path = path
         self.root = root.resolve()
+        self.config = config
         self.started = time.monotonic()
         self.deselected = 0
         self._pending: Dict[str, Dict[str, Any]] = {}
@@ -106,9 +198,12 @@ class EventRecorder:
     def pytest_deselected(self, items: Any) -> None:
         self.deselected += len(items)
 
+    def _emit(self, event: Dict[str, Any], flush: bool = True) -> None:
+        write_event(self.path, event, flush, secrets_of(self.config) if self.config is not None else ())
+
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            write_event(self.path, {
+            self._emit({
                 "type": "collect_error",
                 "nodeid": report.nodeid,
                 "file": _relative(str(report.fspath), self.root) if report.fspath else report.nodeid,
@@ -162,13 +257,13 @@ class EventRecorder:
             })
         elif report.skipped:
             event["message"] = _message(report)
-        write_event(self.path, event, flush=report.failed)
+        self._emit(event, flush=report.failed)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         for pending in self._pending.values():  # a run stopped between a test's call and teardown
             self._write_passed(pending)
         self._pending.clear()
-        write_event(self.path, {
+        self._emit({
             "type": "session",
             "exitstatus": int(exitstatus),
             "collected": session.testscollected,
@@ -183,8 +278,11 @@ class EventRecorder:
 
 
 def register(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return  # xdist: the controller writes the events, the JUnit file and the cache
+    config.pluginmanager.register(OutputMasker(config), "async_test_output_masker")
     path = os.environ.get(ENV_VAR)
-    if not path or hasattr(config, "workerinput"):
+    if not path:
         return
     _open[path] = open(path, "a", encoding="utf-8")
-    config.pluginmanager.register(EventRecorder(path, Path(str(config.rootpath))), "async_test_events")
+    config.pluginmanager.register(EventRecorder(path, Path(str(config.rootpath)), config), "async_test_events")

@@ -142,6 +142,9 @@ def _set_up(config: pytest.Config) -> None:
         state.worker = os.environ["PYTEST_XDIST_WORKER"]
         _attach_or_fail(state, RunDatabase.from_json(handed))
         return
+    namespace = getattr(config, "known_args_namespace", None) or config.option
+    if getattr(namespace, "help", False) or getattr(namespace, "version", False):
+        return  # pytest --help / --version: nothing to test, nothing to start
     if starts_before_collection(settings):
         try:
             state.start()

@@ -9,7 +9,6 @@ hands to workers as JSON.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

@@ -8,10 +8,12 @@ The schema is versioned (``schema_version``) and published in
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from .outputs import dumps, printable, write_atomically
 from .project import Project
 
 SCHEMA_VERSION = 1
@@ -52,7 +54,8 @@ def read_events(path: Path, kind: str, project: Project) -> PassResult:
         return result
     outcome: Dict[str, str] = {}
     durations: Dict[str, float] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # Written as ASCII JSON by events.py; a pass killed mid-line can still leave a broken tail.
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             event = json.loads(line)
         except json.JSONDecodeError:
@@ -112,8 +115,59 @@ def _failure(event: Dict[str, Any], kind: str, project: Project) -> Dict[str, An
 
 
 def write_summary(results: Path, summary: Dict[str, Any]) -> None:
-    (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (results / "summary.md").write_text(render_markdown(summary), encoding="utf-8")
+    """summary.json and summary.md, both whole or neither (a full disk once left a 0-byte summary.json).
+
+    Any text is accepted: test output and ids carry bytes that are not UTF-8 (see outputs.clean).
+    Raises OSError when they cannot be written; nothing half-written is left behind.
+    """
+    write_atomically({results / "summary.md": render_markdown(summary), results / "summary.json": dumps(summary)})
+
+
+# A lead-in that announces the lines after it ("... failed (exit 1). Last lines:", "Server log:").
+_LEAD_IN = re.compile(r":\s*$")
+_CAUSE = re.compile(r"\b(\w*Error|\w*Exception|FATAL|PANIC|ERROR)\b")
+
+
+def one_line(message: str) -> str:
+    """A multi-line message as one line that keeps its cause.
+
+    Messages such as "'alembic upgrade head' with alembic.ini failed (exit 1). Last lines:" put the
+    cause on the last lines; their first line alone, as the exit reason used to be, ends with
+    "Last lines:" and says nothing. The cause is the last line that names an error (a Python
+    exception, a PostgreSQL FATAL), else the last line.
+    """
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    first, rest = lines[0], lines[1:]
+    if not rest or not _LEAD_IN.search(first):
+        return first
+    cause = next((line for line in reversed(rest) if _CAUSE.search(line)), rest[-1])
+    return f"{first} {cause}"
+
+
+def merge_collection_errors(passes: Dict[str, Dict[str, Any]]) -> None:
+    """List a module that fails to collect once, not once per pass.
+
+    Both passes collect every test module, so a syntax error is reported by each; listed twice it
+    reads as two problems (and the pull request got two identical annotations). The first pass's
+    entry stays, with ``passes`` naming every pass that hit it; the counts still say what each pass saw.
+    """
+    first: Dict[tuple[Any, Any], Dict[str, Any]] = {}
+    for kind, result in passes.items():
+        kept = []
+        for failure in result["failures"]:
+            if failure.get("when") != "collect":
+                kept.append(failure)
+                continue
+            key = (failure.get("file"), failure.get("message"))
+            if key in first:
+                first[key]["passes"].append(kind)
+                continue
+            failure["passes"] = [kind]
+            first[key] = failure
+            kept.append(failure)
+        result["failures"] = kept
 
 
 def _pct(value: Optional[Dict[str, Any]]) -> str:
@@ -142,7 +196,7 @@ def _threshold_lines(coverage: Dict[str, Any]) -> List[str]:
 
 def render_markdown(summary: Dict[str, Any]) -> str:
     exit_info = summary["exit"]
-    lines = [f"# async-test: {exit_info['reason']} (exit {exit_info['code']})", ""]
+    lines = [f"# async-test: {printable(exit_info['reason'])} (exit {exit_info['code']})", ""]
     lines += ["| pass | status | tests | passed | failed | errors | skipped | time | coverage |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     coverage = summary.get("coverage") or {}
@@ -154,20 +208,23 @@ def render_markdown(summary: Dict[str, Any]) -> str:
         )
     lines.append(f"| combined | | | | | | | | {_pct(coverage.get('combined'))} |")
     lines += _threshold_lines(coverage)
-    reasons = [f"**{kind} pass {p['status']}**: {p['status_reason']}" for kind, p in summary["passes"].items()
-               if p.get("status_reason")]
+    reasons = [f"**{kind} pass {p['status']}**: {printable(p['status_reason'])}"
+               for kind, p in summary["passes"].items() if p.get("status_reason")]
     if reasons:
         lines += ["", *reasons]
     infra = summary.get("infrastructure_error")
     if infra:
-        lines += ["", f"**Infrastructure failure ({infra.get('phase')})**: {infra.get('message')}"]
+        lines += ["", f"**Infrastructure failure ({infra.get('phase')})**: {printable(str(infra.get('message')))}"]
     warnings = [w for p in summary["passes"].values() for w in p.get("warnings", [])]
     if warnings:
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
+        lines += ["", "## Warnings", ""] + [f"- {printable(w)}" for w in warnings]
     failures = [f for p in summary["passes"].values() for f in p["failures"]]
     if failures:
         lines += ["", "## Failures", ""]
         for f in failures:
-            lines += [f"- `{f['nodeid']}` ({f['kind']}, {f['when']}) at `{f['repo_path']}:{f['line']}`: "
-                      f"{f['message'].splitlines()[0] if f['message'] else ''}"]
+            where = " and ".join(f.get("passes") or [f["kind"]])
+            where += " passes" if len(f.get("passes") or []) > 1 else ""
+            message = f["message"].splitlines()[0] if f["message"] else ""
+            at = f"{printable(f['repo_path'])}:{f['line']}"
+            lines += [f"- `{printable(f['nodeid'])}` ({where}, {f['when']}) at `{at}`: {printable(message)}"]
     return "\n".join(lines) + "\n"

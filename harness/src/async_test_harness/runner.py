@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -24,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from . import __version__
-from .connection import mask_text
+from .connection import mask_data, mask_stream, mask_text
 from .coverage_report import build_reports
+from .outputs import ResultsDirError, ResultsFolder, claim, clean, clean_text
 from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
-from .results import SCHEMA_VERSION, PassResult, read_events, write_summary
+from .results import SCHEMA_VERSION, PassResult, merge_collection_errors, one_line, read_events, write_summary
 from .settings import Settings, SettingsError, from_environment
 
 if TYPE_CHECKING:  # postgres.py (and asyncio with it) is imported only when a pass needs the server
@@ -57,6 +59,20 @@ OUR_OUTPUTS = (
     "junit-unit.xml", "junit-integration.xml", "coverage-unit.xml", "coverage-integration.xml", "coverage.xml",
     "coverage.json", "summary.json", "summary.md", "events-unit.jsonl", "events-integration.jsonl",
     ".coverage", ".coverage.unit", ".coverage.integration", "unit.log", "integration.log",
+)
+# What each pass runs: ``python -m pytest``, except that a Ctrl-C landing while pytest still imports
+# and configures itself (before it handles KeyboardInterrupt) ends it with one line, not a traceback
+# of pytest's imports. The runner starts it with SIGINT blocked (_start_pytest), so a signal that
+# arrives before this code runs waits, pending, until the try block is in place.
+PYTEST_MAIN = (
+    "import runpy, signal, sys\n"
+    "try:\n"
+    "    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])\n"
+    "    runpy.run_module('pytest', run_name='__main__', alter_sys=True)\n"  # python -m pytest, exactly
+    "except KeyboardInterrupt:\n"
+    "    signal.signal(signal.SIGINT, lambda *_: None)\n"  # the terminal's SIGINT and the runner's both come
+    "    sys.stderr.write('async-test: pytest was interrupted while it started\\n')\n"
+    "    sys.exit(2)\n"
 )
 
 
@@ -91,7 +107,20 @@ class Console:
         codes = {"bold": "1", "red": "1;31", "green": "1;32", "yellow": "1;33", "dim": "2"}
         if self.tty and style in codes:
             text = f"\033[{codes[style]}m{text}\033[0m"
-        self.stream.write(text + "\n")
+        self.write(text + "\n")
+
+    def write(self, text: str) -> None:
+        """Write any text: a lone surrogate or a character the console's encoding lacks is escaped.
+
+        Test output and ids reach the console (a failure's reason, a pass's log under --parallel);
+        one undecodable byte in them used to end the run with UnicodeEncodeError.
+        """
+        text = clean_text(text)
+        try:
+            self.stream.write(text)
+        except UnicodeEncodeError:
+            encoding = getattr(self.stream, "encoding", None) or "ascii"
+            self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
         self.stream.flush()
 
     def rule(self, title: str) -> None:
@@ -177,7 +206,11 @@ class Run:
         self.infrastructure_error: Optional[Dict[str, Any]] = None
         self.usage_message: Optional[str] = None
         self.secrets: List[str] = []
+        # Passwords that outlive the run (database_url's): the passes' output is masked for them too.
+        self.console_secrets: List[str] = []
         self.thresholds: Dict[str, Optional[Threshold]] = dict.fromkeys(THRESHOLD_FLAGS)
+        self.results_folder: Optional[ResultsFolder] = None
+        self.results_error: Optional[str] = None  # results that could not be written (a full disk)
 
     # ------------------------------------------------------------------ setup
 
@@ -194,26 +227,71 @@ class Run:
             from .connection import parse_url
 
             self.secrets.append(parse_url(settings.database_url).password)
+            self.console_secrets = list(self.secrets)
+        self._check_python()
+        if opts.coverage:
+            self._check_cov_sources(project)
         results = Path(opts.results_dir) if opts.results_dir else project.root / ".async-test"
         if not results.is_absolute():
             results = (Path.cwd() / results).resolve()
+        # Last: every other usage error is reported before the folder is created or touched.
         try:
-            results.mkdir(parents=True, exist_ok=True)
-            probe = results / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as exc:
-            raise UsageError(
-                f"The results folder {results} is not writable ({exc.strerror or exc}). Choose another with "
-                "--results-dir, or fix its permissions."
-            ) from None
-        gitignore = results / ".gitignore"
-        if not gitignore.exists():
-            gitignore.write_text("*\n")
-        for name in OUR_OUTPUTS:
-            (results / name).unlink(missing_ok=True)
-        shutil.rmtree(results / "html", ignore_errors=True)
+            self.results_folder = claim(results, OUR_OUTPUTS)
+        except ResultsDirError as exc:
+            raise UsageError(str(exc)) from None
         return project, settings, results
+
+    def _check_python(self) -> None:
+        """--python must name an interpreter; otherwise each pass died with a traceback from Popen."""
+        python = self.options.python
+        if python == sys.executable:
+            return
+        if not shutil.which(python):
+            raise UsageError(
+                f"--python {python}: no such interpreter (not found, or not an executable file). Give the Python "
+                "that has your test dependencies and pytest installed, e.g. --python .venv/bin/python."
+            )
+
+    def _check_cov_sources(self, project: Project) -> None:
+        """Each --cov-source must name something coverage.py can measure.
+
+        coverage.py reads a source that is not a folder as a package name and, when nothing by that
+        name is imported, measures nothing: ``--cov-source nosuchdir`` ran green with coverage "-".
+        A folder (relative to the project) or an importable package or module passes; a name is looked
+        for in the project, its src/ and the test interpreter's import path.
+        """
+        if project.coverage_sources_origin != "--cov-source":
+            return
+        for source in project.coverage_sources:
+            path = project.root / source
+            if path.is_dir():
+                continue
+            if path.is_file():
+                raise UsageError(
+                    f"--cov-source {source} is a file; coverage measures folders and packages. Give its folder or "
+                    f"its module name, e.g. --cov-source {Path(source).parent.as_posix() or '.'}."
+                )
+            if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", source) and self._importable(project, source):
+                continue
+            raise UsageError(
+                f"--cov-source {source} names nothing coverage can measure: there is no folder {path} and no "
+                f"importable package or module {source!r} (looked in {project.root}, its src/ and the import path "
+                f"of {self.options.python}). Give a folder relative to the project or a package name, e.g. "
+                f"--cov-source src or --cov-source myservice."
+            )
+
+    def _importable(self, project: Project, name: str) -> bool:
+        relative = Path(*name.split("."))
+        for base in (project.root, project.root / "src"):
+            if (base / relative).is_dir() or (base / relative).with_suffix(".py").is_file():
+                return True
+        script = "import importlib.util, sys\nsys.exit(0 if importlib.util.find_spec(sys.argv[1]) else 1)"
+        try:
+            done = subprocess.run([self.options.python, "-c", script, name], cwd=project.root, capture_output=True,
+                                  timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
 
     def _versions(self) -> Dict[str, Optional[str]]:
         script = (
@@ -235,7 +313,7 @@ class Run:
     # ------------------------------------------------------------------ passes
 
     def _command(self, kind: str, project: Project, results: Path) -> List[str]:
-        cmd = [self.options.python, "-m", "pytest", f"--async-test-kind={kind}",
+        cmd = [self.options.python, "-c", PYTEST_MAIN, f"--async-test-kind={kind}",
                f"--junitxml={results / f'junit-{kind}.xml'}", "-o", "junit_family=xunit1",
                "-o", f"cache_dir={results / '.pytest_cache'}"]
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
@@ -316,10 +394,19 @@ class Run:
         if log:
             out = open(results / f"{kind}.log", "wb")
         try:
-            proc = subprocess.Popen(cmd, cwd=project.root, env=self._env(kind, results), stdout=out,
-                                    stderr=subprocess.STDOUT if log else None)
+            proc = self._start_pytest(cmd, project, self._env(kind, results), out, pipe=bool(self.console_secrets))
             self.children.append(proc)
+            if self.interrupted:  # the signal came after this pass was decided on, before it started
+                threading.Thread(target=self._stop_children, name="async-test-stop", daemon=True).start()
+            pump = self._mask_output(proc, out)
             rc = proc.wait()
+            if pump is not None:
+                pump.join(timeout=5)  # a process the tests left behind may hold the pipe: do not wait for it
+        except OSError as exc:  # checked in _prepare; still possible (a binary deleted meanwhile, no memory)
+            result = PassResult(kind, status="error", exit_code=None)
+            result.usage_error = f"could not start pytest with {self.options.python}: {exc.strerror or exc}"
+            result.status_reason = (f"{result.usage_error}; check --python (the interpreter that runs the tests)")
+            return result
         finally:
             if out is not None:
                 out.close()
@@ -334,6 +421,57 @@ class Run:
             where = str(log_file) if log else f"the {kind} pass's output in the console log"
             result.status_reason = self._unexplained_exit(rc, result, events.exists(), where)
         return result
+
+    @staticmethod
+    def _start_pytest(cmd: List[str], project: Project, env: Dict[str, str], out: Any,
+                      pipe: bool = False) -> subprocess.Popen[bytes]:
+        """Start a pass with SIGINT blocked; PYTEST_MAIN unblocks it once it can handle it quietly.
+
+        A terminal's Ctrl-C reaches the whole process group: a pass still importing pytest died with
+        a KeyboardInterrupt traceback. The mask is this thread's only, and is inherited by the child.
+        """
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+        try:
+            return subprocess.Popen(cmd, cwd=project.root, env=env, stdout=subprocess.PIPE if pipe else out,
+                                    stderr=subprocess.STDOUT if out is not None or pipe else None)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def _mask_output(self, proc: subprocess.Popen[bytes], out: Any) -> Optional[threading.Thread]:
+        """Copy a piped pass's output, masked, to its log file or the console (see console_secrets).
+
+        A pass's output is pytest's own, with whatever the tests print; it reaches the CI log, which
+        outlives the run, so a password that outlives the run is masked there too. Without one the
+        output is not piped: pytest keeps the terminal (colours, progress as it happens).
+        """
+        if proc.stdout is None:
+            return None
+        source = proc.stdout
+        stream = self.console.stream
+        buffer = getattr(stream, "buffer", None)
+
+        def write(data: bytes) -> None:
+            if out is not None:
+                out.write(data)
+            elif buffer is not None:
+                stream.flush()
+                buffer.write(data)
+                buffer.flush()
+            else:
+                stream.write(data.decode("utf-8", "replace"))
+                stream.flush()
+
+        def pump() -> None:
+            try:
+                mask_stream(source, write, self.console_secrets)
+            except (OSError, ValueError):
+                pass  # the log file closed under a process the tests left behind
+            finally:
+                source.close()
+
+        thread = threading.Thread(target=pump, name="async-test-mask", daemon=True)
+        thread.start()
+        return thread
 
     def _status(self, rc: int, result: PassResult) -> str:
         """The pass's status from pytest's exit code, read against what the tests reported.
@@ -456,6 +594,8 @@ class Run:
                 self.server.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            if self.results_folder is not None:
+                self.results_folder.release()
 
     def _execute(self, project: Project, settings: Settings, results: Path) -> int:
         opts = self.options
@@ -486,7 +626,10 @@ class Run:
             self.passes = outcome
             for kind in selected:
                 self.console.rule(f"{kind} pass (log)")
-                self.console.stream.write((results / f"{kind}.log").read_text(errors="replace"))
+                try:
+                    self.console.write((results / f"{kind}.log").read_text(errors="replace"))
+                except OSError as exc:
+                    self.console.line(f"async-test: could not read {results / f'{kind}.log'}: {exc}", "red")
         else:
             for kind in selected:
                 if self.interrupted:
@@ -504,6 +647,11 @@ class Run:
         if opts.coverage:
             try:
                 coverage = build_reports(results, project)
+            except OSError as exc:  # a full disk: coverage.py leaves its reports half-written
+                coverage = {"error": f"{type(exc).__name__}: {exc}"}
+                self._remove_coverage_reports(results)
+                self.results_error = self._write_failure(results, exc, "the coverage reports",
+                                                         "they were removed; summary.json has the rest")
             except Exception as exc:
                 coverage = {"error": f"{type(exc).__name__}: {exc}"}
         self.phases["coverage"] = round(time.monotonic() - began, 3)
@@ -513,11 +661,37 @@ class Run:
         summary = self._summary(project, settings, results, versions, coverage, code, below)
         try:
             write_summary(results, summary)
+            written = True
         except OSError as exc:
-            self.console.line(f"async-test: could not write {results}/summary.json: {exc}", "red")
-            code = EXIT_INFRASTRUCTURE
-        self._table(summary)
+            # The console must not say "all selected tests passed (exit 0)" while the process exits 3.
+            written = False
+            message = self._write_failure(results, exc, "summary.json and summary.md",
+                                          "neither was written, and nothing half-written is left")
+            if code != EXIT_INTERRUPTED:
+                code = EXIT_INFRASTRUCTURE
+                summary["exit"] = {"code": code, "name": EXIT_REASONS[code][0],
+                                   "reason": f"infrastructure failure: {message}"}
+            else:
+                self.console.line(f"async-test: {message}", "red")
+        self._table(summary, written)
         return code
+
+    @staticmethod
+    def _write_failure(results: Path, exc: OSError, what: str, left: str) -> str:
+        """One line for results that could not be written: what failed and why, what is left, what to do."""
+        cause = exc.strerror or str(exc)
+        return (f"could not write {what} to {results} ({cause}); {left}. Free space on that file system (or "
+                "choose another folder with --results-dir) and run again")
+
+    @staticmethod
+    def _remove_coverage_reports(results: Path) -> None:
+        """Coverage reports an error cut short: remove them rather than leave a truncated one as a result."""
+        for name in ("coverage.xml", "coverage.json", "coverage-unit.xml", "coverage-integration.xml"):
+            try:
+                (results / name).unlink(missing_ok=True)
+            except OSError:
+                pass
+        shutil.rmtree(results / "html", ignore_errors=True)
 
     def _exit_code(self, coverage: Dict[str, Any]) -> tuple[int, List[str]]:
         below = []
@@ -535,6 +709,9 @@ class Run:
         if infra:
             self.infrastructure_error = infra[0]
             return EXIT_INFRASTRUCTURE, below
+        if self.results_error:
+            self.infrastructure_error = {"phase": "results", "message": self.results_error}
+            return EXIT_INFRASTRUCTURE, below
         if any(p.exit_code == 4 or p.usage_error for p in passes):
             return EXIT_USAGE, below
         if any(p.status in ("failed", "error") for p in passes):
@@ -549,21 +726,23 @@ class Run:
                  coverage: Dict[str, Any], code: int, below: List[str]) -> Dict[str, Any]:
         name, reason = EXIT_REASONS[code]
         if code == EXIT_INFRASTRUCTURE and self.infrastructure_error:
-            reason = f"infrastructure failure: {self.infrastructure_error['message'].splitlines()[0]}"
+            reason = f"infrastructure failure: {one_line(self.infrastructure_error['message'])}"
         elif code == EXIT_COVERAGE:
             reason = "; ".join(below)
         elif code in (EXIT_TESTS_FAILED, EXIT_USAGE):
-            # Failed tests speak for themselves (they are listed); a pass that failed without one says why.
+            # Failed tests speak for themselves (they are listed); a pass that ended without one that explains
+            # it (killed, an internal error) says why, even when the other pass has failures to list.
             failed = any(p.status == "failed" for p in self.passes.values())
-            unexplained = [f"{p.kind} pass: {p.status_reason}" for p in self.passes.values()
-                           if p.status_reason and (code == EXIT_USAGE or not failed)]
+            unexplained = [f"{p.kind} pass: {p.status_reason}" for p in self.passes.values() if p.status_reason]
             if unexplained:
-                reason = "; ".join(unexplained)
+                reason = "; ".join(([reason] if failed and code == EXIT_TESTS_FAILED else []) + unexplained)
         info = self.server.info if self.server else None
         versions = dict(versions, postgresql=info.version if info else None,
                         postgresql_source=(info.source + ": " + info.bindir) if info else (
                             "database_url" if settings.database_url else None))
         self.phases["total"] = round(time.monotonic() - self.began, 3)
+        passes = {k: self.passes[k].as_dict() for k in PASSES}
+        merge_collection_errors(passes)
         summary = {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "async-test", "version": __version__},
@@ -574,7 +753,7 @@ class Run:
             "exit": {"code": code, "name": name, "reason": reason},
             "environment": versions,
             "phases": self.phases,
-            "passes": {k: self.passes[k].as_dict() for k in PASSES},
+            "passes": passes,
             "coverage": {
                 "unit": coverage.get("unit"), "integration": coverage.get("integration"),
                 "combined": coverage.get("combined"), "files": coverage.get("files", []),
@@ -591,8 +770,8 @@ class Run:
                 "coverage_data": ".coverage", "summary_markdown": "summary.md",
             },
         }
-        masked = mask_text(json.dumps(summary), self.secrets)
-        return dict(json.loads(masked))
+        # clean: test output and ids may hold text no writer accepts (lone surrogates from undecodable bytes).
+        return dict(mask_data(clean(summary), self.secrets))
 
     # ------------------------------------------------------------------ console
 
@@ -617,7 +796,7 @@ class Run:
         c.line("  unit        tests classified unit (marker, */unit/* path, no database fixture); database blocked")
         c.line("  integration tests classified integration; real database, one isolated session per test")
 
-    def _table(self, summary: Dict[str, Any]) -> None:
+    def _table(self, summary: Dict[str, Any], written: bool = True) -> None:
         c = self.console
         c.rule("async-test summary")
         cov = summary["coverage"]
@@ -642,5 +821,5 @@ class Run:
             c.line(f"infrastructure ({infra['phase']}): {infra['message']}", "red")
         exit_info = summary["exit"]
         style = "green" if exit_info["code"] == 0 else "red"
-        c.line(f"result: {exit_info['reason']} (exit {exit_info['code']}); details in "
-               f"{summary['project']['results_dir']}/summary.md", style)
+        details = f"; details in {summary['project']['results_dir']}/summary.md" if written else ""
+        c.line(f"result: {exit_info['reason']} (exit {exit_info['code']}){details}", style)

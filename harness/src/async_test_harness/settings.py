@@ -13,6 +13,8 @@ wherever their project keeps configuration:
 Precedence, highest first: command line, environment, pytest ini,
 ``[tool.async-test]``, default.  The runner and the container set options
 through the environment, so a value on a developer's command line still wins.
+An empty value on the command line or in the environment means "unset": the
+option takes its default and lower sources are not consulted.
 """
 
 from __future__ import annotations
@@ -269,6 +271,11 @@ def read_pyproject_table(rootdir: Path) -> Dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in table.items()}
 
 
+# The command line and the environment are typed for one run, where an empty value is deliberate;
+# in a file an empty value is just an option left blank, and lower sources still apply.
+EXPLICIT_SOURCES = 2
+
+
 def resolve(
     cli: Mapping[str, Any],
     env: Mapping[str, str],
@@ -291,10 +298,16 @@ def resolve(
             (ini.get(opt.name), f"ini {opt.ini}"),
             (pyproject.get(opt.name), "pyproject [tool.async-test]"),
         )
-        for raw, origin in candidates:
+        for position, (raw, origin) in enumerate(candidates):
             if raw is not None and raw != "" and raw != []:
                 values[opt.name] = _convert(opt, raw, origin)
                 sources[opt.name] = origin
+                break
+            if raw == "" and position < EXPLICIT_SOURCES:
+                # ASYNC_TEST_METADATA= (or --async-test-metadata=) says "not here": the option is unset, and a
+                # value in the ini or pyproject does not show through. Leave the variable out to fall through.
+                values[opt.name] = list(opt.default) if isinstance(opt.default, list) else opt.default
+                sources[opt.name] = f"{origin} (empty: unset)"
                 break
         else:
             values[opt.name] = list(opt.default) if isinstance(opt.default, list) else opt.default

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, TextIO
 
 from .commands import command, write_outputs
+from .gitconfig import cleanup, git_mounts
 
 FORBIDDEN_PREFIXES = ("GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -77,6 +78,7 @@ def parse_hosts(text: str) -> List[str]:
 def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[str]:
     workspace = env.get("GITHUB_WORKSPACE") or os.getcwd()
     cmd = ["docker", "run", "--rm", "--shm-size=1g", "-v", f"{workspace}:/workspace", "-v", f"{cache_dir}:/cache"]
+    cmd += git_mounts(Path(workspace), env)  # .git read-only, its configs without the checkout's token
     ca = inp(env, "ca-bundle")
     if ca:
         cmd += ["-v", f"{ca}:/etc/ssl/certs/async-test-ca.crt:ro", "-e",
@@ -89,18 +91,40 @@ def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[s
         cmd += ["-e", f"{name}={value}"]
     cmd.append(image)
     cmd.append(inp(env, "working-directory", "."))
+
+    def split(name: str, value: str) -> List[str]:
+        """An ARGS input split as a shell would; an unbalanced quote is an input error, not a traceback."""
+        import shlex
+
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            raise ActionError(f"{name}: {value!r} is not valid shell syntax ({exc}); balance the quotes as in a "
+                              f"shell, e.g. {name}: -k \"it's\" or {name}: -k 'not slow'") from None
+
     results = inp(env, "results-dir")
     if results:
-        cmd += ["--results-dir", results if results.startswith("/") else f"/workspace/{results}"]
+        # The container sees only the repository (at /workspace), and the report step reads
+        # $GITHUB_WORKSPACE/<results-dir>: an absolute path, or one leaving the repository, was written
+        # inside the container and lost with it.
+        parts = [p for p in results.replace("\\", "/").split("/") if p not in ("", ".")]
+        if results.startswith(("/", "~")) or re.match(r"[A-Za-z]:", results):
+            raise ActionError(f"results-dir: {results!r} is absolute, but the tests run in a container that sees "
+                              "only the repository, so results written there are lost; give a path relative to "
+                              "the repository, e.g. results-dir: backend/test-results")
+        if ".." in parts:
+            raise ActionError(f"results-dir: {results!r} leaves the repository, which is all the test container "
+                              "sees; give a path inside it, e.g. results-dir: backend/test-results")
+        cmd += ["--results-dir", "/workspace/" + "/".join(parts)]
     for name in ("fail-under", "fail-under-unit", "fail-under-integration", "unit-args", "integration-args"):
         value = inp(env, name)
         if value:
+            if name.endswith("-args"):
+                split(name, value)  # async-test splits it again in the container; refuse it here, early
             cmd += [f"--{name}", value]
     pytest_args = inp(env, "pytest-args")
     if pytest_args:
-        import shlex
-
-        cmd += ["--", *shlex.split(pytest_args)]
+        cmd += ["--", *split("pytest-args", pytest_args)]
     return cmd
 
 
@@ -170,14 +194,18 @@ def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         cache.mkdir(parents=True, exist_ok=True)
         cmd = docker_command(env, image, str(cache))
     except ActionError as exc:
+        cleanup()
         out.write(command("error", str(exc), {"title": "async-test: input"}) + "\n")
         write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": "2"})
         return 0
     token = secrets.token_hex(16)
     out.write(f"::stop-commands::{token}\n")
     out.flush()
-    code = subprocess.run(cmd, env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST",
-                                                                                  "DOCKER_CONFIG")}).returncode
+    try:
+        code = subprocess.run(cmd, env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST",
+                                                                                      "DOCKER_CONFIG")}).returncode
+    finally:
+        cleanup()  # the scrubbed git configs, once the container is gone
     out.write(f"::{token}::\n")
     out.flush()
     write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": str(code)})

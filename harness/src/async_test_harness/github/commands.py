@@ -31,9 +31,8 @@ def command(name: str, message: str, properties: Optional[Mapping[str, object]] 
 def write_raw(stream: TextIO, text: str) -> None:
     """Show untrusted text in the log with workflow commands switched off around it."""
     token = secrets.token_hex(16)
-    stream.write(f"::stop-commands::{token}\n")
-    stream.write(text if text.endswith("\n") else text + "\n")
-    stream.write(f"::{token}::\n")
+    # One write: a fence left open would swallow the annotations that follow it.
+    stream.write(f"::stop-commands::{token}\n" + (text if text.endswith("\n") else text + "\n") + f"::{token}::\n")
 
 
 def output_block(name: str, value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -15,16 +16,28 @@ class DiffUnavailable(Exception):
     """The base commit is not in the clone (shallow checkout) or git failed; the message says how to fix it."""
 
 
+# The report runs git on the runner with the token in its environment, in a checkout the tests had
+# in their container: nothing configured there may run a program (external diff, textconv, a diff
+# driver, fsmonitor) or fetch (a partial clone's lazy fetch through a remote the tests chose).
+SAFE_GIT = ["-c", "core.fsmonitor=false", "-c", "diff.external=", "-c", "protocol.allow=never"]
+SAFE_ENV = {"GIT_NO_LAZY_FETCH": "1", "GIT_EXTERNAL_DIFF": "", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(repo), *SAFE_GIT, *args], capture_output=True, text=True,
+                          errors="replace", env={**os.environ, **SAFE_ENV})
+
+
 def changed_lines(repo: Path, base: str, head: str = "HEAD") -> Dict[str, Set[int]]:
     """Lines added or modified on the new side, per repo-relative file."""
-    check = subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{base}^{{commit}}"], capture_output=True)
+    check = _git(repo, "cat-file", "-e", f"{base}^{{commit}}")
     if check.returncode != 0:
         raise DiffUnavailable(
             f"the base commit {base[:12]} is not in this clone (a shallow checkout?), so diff coverage is skipped. "
             "Check out with full history: actions/checkout with fetch-depth: 0."
         )
-    diff = subprocess.run(["git", "-C", str(repo), "diff", "--unified=0", "--no-color", "--no-renames",
-                           f"{base}...{head}"], capture_output=True, text=True)
+    diff = _git(repo, "diff", "--no-ext-diff", "--no-textconv", "--unified=0", "--no-color", "--no-renames",
+                f"{base}...{head}")
     if diff.returncode != 0:
         raise DiffUnavailable(f"git diff failed: {diff.stderr.strip()[:300]}")
     result: Dict[str, Set[int]] = {}

@@ -1,10 +1,15 @@
 """The job summary and the PR comment, kept under GitHub's size limits.
 
-Untrusted text (test ids, messages, output) is HTML-escaped and shown in ``<pre>`` blocks, so it
-cannot close a block or inject markup. When the text would exceed the limit (1 MiB for a job
-summary, 65,536 characters for a comment), detail is dropped in a fixed order, and the document
-says what was dropped: captured output, then tracebacks, then failures past the first 50, then
-every failure detail and the per-file tables.
+Untrusted text (test ids, messages, output, and every string of summary.json, enums included:
+the tests can rewrite it) never adds structure. In ``<pre>`` blocks it is HTML-escaped, so it
+cannot close the block; on a line of raw HTML (``<details>``) it is also kept on that line; in
+markdown (table cells, headings, quotes) its markdown punctuation is backslash-escaped as well, so
+no link, image, emphasis, math or extra cell appears. ``@`` and ``#`` get an empty HTML comment
+after them, so a test's text mentions nobody and links no issue from the comment.
+
+When the text would exceed the limit (1 MiB for a job summary, 65,536 characters for a comment),
+detail is dropped in a fixed order, and the document says what was dropped: captured output, then
+tracebacks, then failures past the first 50, then every failure detail and the per-file tables.
 """
 
 from __future__ import annotations
@@ -20,8 +25,26 @@ COMMENT_MARKER = "<!-- async-test-action:sticky-comment -->"
 TRIM_STEPS = ("captured output", "tracebacks", "failures after the first 50", "all failure details and file tables")
 
 
+# One pass of str.translate, so an escape is never escaped again.
+_LINE = {ord("\r"): " ", ord("\n"): " "}
+_HTML = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("'"): "&#x27;",
+         ord("@"): "@<!-- -->", ord("#"): "#<!-- -->", **_LINE}
+_MARKDOWN = {**_HTML, **{ord(c): "\\" + c for c in "\\`*_[]~$|"}}
+
+
+def _html(text: Any) -> str:
+    """Untrusted text on a line of raw HTML (markdown is not parsed there): escaped, kept on one line."""
+    return str(text).translate(_HTML)
+
+
 def _cell(text: Any) -> str:
-    return html.escape(str(text)).replace("|", "&#124;").replace("\n", " ")
+    """Untrusted text in markdown (a table cell, a heading, a quote): escaped, one line, no markdown."""
+    return str(text).translate(_MARKDOWN)
+
+
+def no_results(message: str) -> str:
+    """The job summary when there is no summary to show."""
+    return f"## ❌ async-test: no results\n\n{_cell(message)}\n"
 
 
 def _pct(value: Optional[Dict[str, Any]]) -> str:
@@ -46,8 +69,8 @@ def render(summary: Dict[str, Any], diff: Optional[DiffCoverage] = None, level: 
     coverage = summary.get("coverage") or {}
     for kind, p in summary["passes"].items():
         c = p["counts"]
-        out.append(f"| {kind} | {p['status']} | {c['total']} | {c['passed']} | {c['failed']} | {c['errors']} | "
-                   f"{c['skipped']} | {p['duration_seconds']:.1f}s | {_pct(coverage.get(kind))} |")
+        out.append(f"| {_cell(kind)} | {_cell(p['status'])} | {c['total']} | {c['passed']} | {c['failed']} | "
+                   f"{c['errors']} | {c['skipped']} | {p['duration_seconds']:.1f}s | {_pct(coverage.get(kind))} |")
     out.append(f"| **combined** | | | | | | | | **{_pct(coverage.get('combined'))}** |")
     if diff is not None and diff.files:
         out += ["", f"**Changed lines covered: {diff.percent:.1f}%** of {diff.statements} changed statements"]
@@ -55,7 +78,7 @@ def render(summary: Dict[str, Any], diff: Optional[DiffCoverage] = None, level: 
             out += ["", "| changed file | statements | not run by any test | only unit tests (mocks) |",
                     "|---|---:|---|---|"]
             for f in diff.files:
-                out.append(f"| `{_cell(f.path)}` | {f.changed_statements} | {_spans(f.uncovered)} | "
+                out.append(f"| <code>{_cell(f.path)}</code> | {f.changed_statements} | {_spans(f.uncovered)} | "
                            f"{_spans(f.unit_only)} |")
     infra = summary.get("infrastructure_error")
     if infra:
@@ -67,8 +90,8 @@ def render(summary: Dict[str, Any], diff: Optional[DiffCoverage] = None, level: 
         for f in shown:
             where = f"{f['repo_path']}:{f['line']}" if f["repo_path"] else "?"
             message = (f["message"] or "").splitlines()[0] if f["message"] else ""
-            out.append(f"<details><summary><code>{_cell(f['nodeid'])}</code> ({f['kind']}, {f['when']}) at "
-                       f"<code>{_cell(where)}</code>: {_cell(message)}</summary>\n")
+            out.append(f"<details><summary><code>{_html(f['nodeid'])}</code> ({_html(f['kind'])}, "
+                       f"{_html(f['when'])}) at <code>{_html(where)}</code>: {_html(message)}</summary>\n")
             if level < 2 and f["traceback"]:
                 out.append(_pre(f["traceback"]))
             if level < 1 and f["output"]:
@@ -80,7 +103,7 @@ def render(summary: Dict[str, Any], diff: Optional[DiffCoverage] = None, level: 
     if slowest and level < 4:
         out += ["", "<details><summary>Slowest tests</summary>\n", "| test | seconds |", "|---|---:|"]
         for s in sorted(slowest, key=lambda s: s["duration_seconds"], reverse=True)[:10]:
-            out.append(f"| `{_cell(s['nodeid'])}` | {s['duration_seconds']:.3f} |")
+            out.append(f"| <code>{_cell(s['nodeid'])}</code> | {s['duration_seconds']:.3f} |")
         out.append("\n</details>")
     warnings = [w for p in summary["passes"].values() for w in p.get("warnings", [])]
     for w in warnings:

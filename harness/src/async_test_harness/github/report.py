@@ -1,6 +1,11 @@
 """``async-test report``: annotations, job summary, outputs and the sticky comment from summary.json.
 
-Runs on the runner with the token; reads only the results folder and the event payload.
+Runs on the runner with the token; reads only the results folder and the event payload. The
+results folder is the tests' to write, so summary.json is untrusted input: it is read by
+``validate.read_summary`` (any bytes, printable strings, checked against the published schema)
+before anything in it is used, and a document that does not match is named in one error
+annotation, never shown. Exit status: 0 when the report was written, 1 when summary.json is
+missing, unreadable or invalid (or a part of the report failed); the job's result is the tests'.
 """
 
 from __future__ import annotations
@@ -9,15 +14,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, TextIO
+from typing import Any, Callable, Dict, List, Optional, Set, TextIO
 
 from .annotations import build_annotations
-from .commands import lines, write_outputs, write_raw
+from .commands import command, lines, write_outputs, write_raw
 from .comment import CommentError, GitHubClient
 from .diffcov import DiffCoverage, DiffUnavailable, changed_lines, diff_coverage
-from .markdown import COMMENT_LIMIT, COMMENT_MARKER, JOB_SUMMARY_LIMIT, fit
+from .markdown import COMMENT_LIMIT, COMMENT_MARKER, JOB_SUMMARY_LIMIT, fit, no_results
+from .validate import Invalid, read_summary
 
 SUPPORTED_SCHEMA = 1
+NO_RESULTS = {"summary-path": "", "tests": "0", "failures": "0"}
 
 
 def _event(env: Dict[str, str]) -> Dict[str, Any]:
@@ -43,27 +50,67 @@ def _diff(summary: Dict[str, Any], event: Dict[str, Any], repo: Path,
     return diff_coverage(summary["coverage"]["files"], changed), set(changed)
 
 
+def _refuse(stream: TextIO, env: Dict[str, str], title: str, message: str) -> int:
+    """No usable summary: one error annotation, the same words in the job summary, empty outputs."""
+    stream.write(lines([command("error", message, {"title": title})]))
+    if env.get("GITHUB_STEP_SUMMARY"):
+        with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
+            handle.write(no_results(message))
+    write_outputs(env.get("GITHUB_OUTPUT"), NO_RESULTS)
+    return 1
+
+
+def _load(summary_path: Path, env: Dict[str, str], stream: TextIO) -> Optional[Dict[str, Any]]:
+    try:
+        return read_summary(summary_path)
+    except Invalid as exc:
+        if exc.where == "schema_version":
+            reason = (f"its schema_version is not the supported {SUPPORTED_SCHEMA} (an action and an image of "
+                      "different versions?)")
+        else:
+            reason = f"it does not match docs/summary.schema.json at {exc}"
+        _refuse(stream, env, "async-test: invalid summary.json",
+                f"{summary_path}: {reason}. The tests can write to the results folder, so nothing from this file "
+                "is shown and the report step fails.")
+    except (OSError, ValueError) as exc:
+        _refuse(stream, env, "async-test", f"no readable summary.json at {summary_path}: {exc}")
+    return None
+
+
+def _part(stream: TextIO, what: str, write: Callable[[], None]) -> bool:
+    """Write one part of the report; a failure costs that part only, and is said in an annotation.
+
+    The message names the exception's type, not its text: the text may quote the document.
+    """
+    try:
+        write()
+        return True
+    except Exception as exc:
+        stream.write(lines([command("error", f"async-test could not write the {what} ({type(exc).__name__}); "
+                                    "the rest of the report is complete.", {"title": "async-test: report"})]))
+        return False
+
+
 def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bool = True,
            comment: bool = False, token: str = "", repo: Optional[Path] = None) -> int:
-    try:
-        summary = json.loads(summary_path.read_text())
-    except (OSError, ValueError) as exc:
-        stream.write(lines([f"::error title=async-test::no readable summary.json at {summary_path}: {exc}"]))
-        write_outputs(env.get("GITHUB_OUTPUT"), {"summary-path": "", "tests": "0", "failures": "0"})
+    loaded = _load(summary_path, env, stream)
+    if loaded is None:
         return 1
-    if summary.get("schema_version") != SUPPORTED_SCHEMA:
-        stream.write(lines([f"::error title=async-test::summary.json schema {summary.get('schema_version')} "
-                            f"is not the supported {SUPPORTED_SCHEMA}"]))
-        return 1
+    summary: Dict[str, Any] = loaded
     notes: List[str] = []
     event = _event(env)
     diff, changed = _diff(summary, event, repo or Path(env.get("GITHUB_WORKSPACE", ".")), notes)
-    for p in summary["passes"].values():
-        for f in p["failures"]:
-            if f.get("output") or f.get("traceback"):
-                # The test id is untrusted too: it goes inside the fence with the rest.
-                write_raw(stream, f"--- {f['kind']} failure: {f['nodeid']}\n" + (f.get("traceback") or "")
-                          + ("\n" + f["output"] if f.get("output") else ""))
+    ok = True
+
+    def raw_output() -> None:
+        for p in summary["passes"].values():
+            for f in p["failures"]:
+                if f.get("output") or f.get("traceback"):
+                    # The test id is untrusted too: it goes inside the fence with the rest.
+                    write_raw(stream, f"--- {f['kind']} failure: {f['nodeid']}\n" + (f.get("traceback") or "")
+                              + ("\n" + f["output"] if f.get("output") else ""))
+
+    ok &= _part(stream, "tracebacks to the log", raw_output)
     number = (event.get("pull_request") or {}).get("number")
     if comment and number:
         if not token:
@@ -76,14 +123,30 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
             except CommentError as exc:
                 notes.append(f"Could not write the pull-request comment ({exc}); a fork's token is read-only, "
                              "so this is expected there. The job summary has the same content.")
+            except Exception as exc:
+                notes.append(f"Could not write the pull-request comment ({type(exc).__name__}). "
+                             "The job summary has the same content.")
     if annotate:
-        stream.write(lines(build_annotations(summary, changed, diff, notes)))
-    if env.get("GITHUB_STEP_SUMMARY"):
-        with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
-            handle.write(fit(summary, JOB_SUMMARY_LIMIT, diff))
+        def annotations() -> None:
+            stream.write(lines(build_annotations(summary, changed, diff, notes)))
+
+        ok &= _part(stream, "annotations", annotations)
+
+    def step_summary() -> None:
+        if env.get("GITHUB_STEP_SUMMARY"):
+            with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
+                handle.write(fit(summary, JOB_SUMMARY_LIMIT, diff))
+
+    ok &= _part(stream, "job summary", step_summary)
+    ok &= _part(stream, "step outputs", lambda: write_outputs(env.get("GITHUB_OUTPUT"),
+                                                             _outputs(summary, summary_path, diff)))
+    return 0 if ok else 1
+
+
+def _outputs(summary: Dict[str, Any], summary_path: Path, diff: Optional[DiffCoverage]) -> Dict[str, str]:
     counts = [p["counts"] for p in summary["passes"].values()]
     cov = summary["coverage"]
-    outputs = {
+    return {
         "tests": str(sum(c["total"] for c in counts)),
         "failures": str(sum(c["failed"] + c["errors"] for c in counts)),
         "unit-coverage": f"{cov['unit']['percent']:.2f}" if cov.get("unit") else "",
@@ -94,8 +157,6 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
         "summary-path": str(summary_path),
         "exit-code": str(summary["exit"]["code"]),
     }
-    write_outputs(env.get("GITHUB_OUTPUT"), outputs)
-    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -108,6 +169,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--repo", help="the repository checkout (default: $GITHUB_WORKSPACE)")
     args = parser.parse_args(argv)
     token = os.environ.get("ASYNC_TEST_GITHUB_TOKEN", "")
+    # A runner whose locale is not UTF-8 must not crash the step on a test id in another script.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     return report(Path(args.summary), dict(os.environ), sys.stdout, annotate=not args.no_annotate,
                   comment=args.comment, token=token, repo=Path(args.repo) if args.repo else None)
 
