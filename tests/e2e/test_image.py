@@ -162,6 +162,22 @@ def test_dependencies_that_cannot_install_get_their_own_exit_code(tmp_path):
     assert "async-test-no-such-package-anywhere" in done.stdout
 
 
+def test_an_untrusted_certificate_is_reported_as_such_not_as_bad_requirements(tmp_path):
+    """This machine reaches PyPI through a TLS-inspecting proxy: without its CA in the container,
+    uv cannot verify the index. The message must say so (and how to pass the CA), exit 6."""
+    ws = workspace(SUITES / "unit_only", tmp_path)
+    (ws / "requirements.txt").write_text("six==1.16.0\n")
+    os.lchown(ws / "requirements.txt", 1000, 1000)
+    cmd = [DOCKER, "run", "--rm", "-v", f"{ws}:/workspace", "-e", "UV_NO_CACHE=1", IMAGE]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if done.returncode == 0:
+        pytest.skip("the package index is reachable with the image's own CAs here (no TLS-inspecting proxy)")
+    assert done.returncode == 6, done.stdout[-3000:]
+    out = " ".join(done.stdout.split())
+    assert "certificate could not be verified" in out and "SSL_CERT_FILE" in out, out[-3000:]
+    assert "Fix the requirements" not in out
+
+
 def test_the_projects_pins_win_and_the_plugin_still_loads(tmp_path):
     ws = workspace(SUITES / "integration_only", tmp_path)
     (ws / "requirements.txt").write_text("pytest==7.4.4\npytest-asyncio==0.23.8\nsqlalchemy[asyncio]==2.0.36\n")

@@ -116,6 +116,37 @@ def install_command(root: Path, venv_python: str, wheel: str, settings: Settings
     return cmd
 
 
+# What uv and pip print when the package index cannot be reached or its certificate not verified:
+# the requirements are fine, the network (or its TLS-inspecting proxy) is not.
+TLS_ERRORS = ("invalid peer certificate", "unknownissuer", "certificate verify failed", "self-signed certificate",
+              "self signed certificate", "unable to get local issuer certificate", "sslerror", "ssl:")
+NETWORK_ERRORS = ("failed to fetch", "connection refused", "dns error", "failed to lookup address",
+                  "name or service not known", "temporary failure in name resolution", "network is unreachable",
+                  "connection reset", "timed out", "could not connect")
+
+
+def install_failure(code: int, output: str) -> str:
+    """One paragraph on why the install failed and what to do: the fix for a certificate or a network
+    differs from the fix for requirements, and telling the user to fix their requirements sent them
+    the wrong way."""
+    text = output.lower()
+    if any(marker in text for marker in TLS_ERRORS):
+        return (f"installing the project's dependencies failed (exit {code}, see above): the package index's TLS "
+                "certificate could not be verified. Behind a TLS-inspecting proxy, give the container your CA "
+                "bundle: docker run -v /path/ca.crt:/etc/ssl/certs/proxy-ca.crt:ro -e "
+                "SSL_CERT_FILE=/etc/ssl/certs/proxy-ca.crt ..., or the action's ca-bundle input. Your requirements "
+                f"are not the problem. Exit code {EXIT_DEPENDENCIES}.")
+    if any(marker in text for marker in NETWORK_ERRORS):
+        return (f"installing the project's dependencies failed (exit {code}, see above): the package index could "
+                "not be reached from the container. Check its network (docker run --network, a proxy through "
+                "HTTPS_PROXY, or UV_INDEX_URL for a mirror); your requirements are not the problem. "
+                f"Exit code {EXIT_DEPENDENCIES}.")
+    return (f"installing the project's dependencies failed (exit {code}, see above). Fix the requirements "
+            "(versions that cannot be installed together with the harness's pytest >= 7.4, pytest-asyncio >= 0.23, "
+            "SQLAlchemy >= 2.0 are reported here), or set ASYNC_TEST_INSTALL to your own install command. "
+            f"Exit code {EXIT_DEPENDENCIES}.")
+
+
 def install(root: Path, settings: Settings) -> tuple[str, float]:
     """Create the test environment; returns its python and the seconds it took."""
     began = time.monotonic()
@@ -139,10 +170,7 @@ def install(root: Path, settings: Settings) -> tuple[str, float]:
         if done.returncode != 0:
             tail = "\n".join(done.stdout.strip().splitlines()[-25:])
             print(tail, flush=True)
-            say(f"installing the project's dependencies failed (exit {done.returncode}, see above). Fix the "
-                "requirements (versions that cannot be installed together with the harness's pytest >= 7.4, "
-                "pytest-asyncio >= 0.23, SQLAlchemy >= 2.0 are reported here), or set ASYNC_TEST_INSTALL to "
-                f"your own install command. Exit code {EXIT_DEPENDENCIES}.")
+            say(install_failure(done.returncode, done.stdout))
             raise SystemExit(EXIT_DEPENDENCIES)
     seconds = time.monotonic() - began
     say(f"dependencies installed in {seconds:.1f}s")
