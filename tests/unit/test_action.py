@@ -108,3 +108,24 @@ def test_test_step_fences_the_containers_output_and_records_its_exit_code(tmp_pa
     assert lines[-1] == f"::{token}::" and "::set-env" in child_output
     assert "ghs_secret" not in (fake.parent / "env.txt").read_text()
     assert re.search(r"exit-code<<(\S+)\n3\n\1\n", out_file.read_text())
+
+
+@pytest.mark.parametrize("value", ["/home/runner/results", "~/results", "../results", "backend/../../results"])
+def test_results_dir_outside_the_repository_is_an_input_error(value):
+    """An absolute results-dir was written inside the container and lost with it; so was one leaving the repository."""
+    with pytest.raises(ActionError, match=r"^results-dir: .* give a path (relative to|inside) ") as raised:
+        docker_command(dict(ENV, INPUT_RESULTS_DIR=value), "img:1", "/cache-dir")
+    assert "\n" not in str(raised.value)
+
+
+def test_results_dir_relative_to_the_repository_is_mounted_under_the_workspace():
+    cmd = docker_command(dict(ENV, INPUT_RESULTS_DIR="./backend//test-results/"), "img:1", "/cache-dir")
+    assert cmd[cmd.index("--results-dir") + 1] == "/workspace/backend/test-results"
+
+
+@pytest.mark.parametrize("name", ["pytest-args", "unit-args", "integration-args"])
+def test_args_inputs_that_are_not_shell_syntax_are_input_errors(name):
+    """`pytest-args: it's` ended the step with shlex's traceback (unit-args failed later, in the container)."""
+    env = dict(ENV, **{"INPUT_" + name.upper().replace("-", "_"): "-k it's"})
+    with pytest.raises(ActionError, match=rf"^{name}: .* is not valid shell syntax \(No closing quotation\)"):
+        docker_command(env, "img:1", "/cache-dir")

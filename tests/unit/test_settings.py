@@ -88,3 +88,21 @@ def test_every_option_has_four_spellings():
 def test_describe_masks_the_database_url_password():
     s = resolve({}, {"ASYNC_TEST_DATABASE_URL": "postgresql://u:hunter2@db:5432/postgres"}, {}, {})
     assert "hunter2" not in " ".join(s.describe())
+
+
+def test_an_empty_value_on_the_command_line_or_in_the_environment_unsets_the_option():
+    """`ASYNC_TEST_METADATA=` used to fall through to the ini's value; in a file, an empty value still does."""
+    ini = {"metadata": "app.models:Base", "timeout": "30"}
+    settings = resolve({}, {"ASYNC_TEST_METADATA": ""}, ini, {})
+    assert settings.metadata is None
+    assert settings.sources["metadata"] == "environment ASYNC_TEST_METADATA (empty: unset)"
+    assert settings.timeout == 30, "only the emptied option is affected"
+    assert resolve({"timeout": ""}, {}, ini, {}).timeout == 0
+    assert resolve({}, {}, {"metadata": ""}, {"metadata": "app.db:Base"}).metadata == "app.db:Base"
+
+
+def test_an_emptied_variable_does_not_wake_an_unconfigured_harness():
+    from async_test_harness.plugin import is_configured
+
+    assert not is_configured(resolve({}, {"ASYNC_TEST_METADATA": ""}, {}, {}))
+    assert is_configured(resolve({}, {"ASYNC_TEST_METADATA": "app.models:Base"}, {}, {}))

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterable, List, Optional
 
 MARKER = ".async-test-results"
-MARKER_TEXT = ("This folder holds the results of async-test run, which empties and rewrites it on every run.\n"
-               "Keep nothing else here. Without this file async-test refuses to write into the folder.\n")
+MARKER_TEXT = ("This folder holds the results of async-test run, which rewrites its own files here on every run\n"
+               "(files you add are left alone). This file marks the folder as async-test's: without it, a folder\n"
+               "holding anything but async-test's results is refused, untouched.\n")
 LOCK = ".async-test.lock"
 GITIGNORE_TEXT = "*\n"
 TEMP_SUFFIX = ".async-test-tmp"

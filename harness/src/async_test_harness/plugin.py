@@ -38,7 +38,7 @@ from .fixtures import (  # noqa: F401  (fixtures are registered by being in this
 from .postgres import PostgresError
 from .provision import RunDatabase, blocked_address
 from .schema import SchemaError
-from .settings import OPTIONS, Settings, SettingsError, read_pyproject_table, resolve
+from .settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
 from .state import STATE_KEY, HarnessState
 
 CLASSIFICATION_KEY = pytest.StashKey[Classification]()
@@ -87,9 +87,11 @@ def is_configured(settings: Settings) -> bool:
 
     An unconfigured harness is inert: no server before a test asks for one, no variables, no
     classification markers, no blocking, pytest-asyncio's loop settings untouched; a suite that
-    uses none of its fixtures runs exactly as with ``-p no:async_test``.
+    uses none of its fixtures runs exactly as with ``-p no:async_test``. An emptied variable
+    (``ASYNC_TEST_METADATA=``, "unset here") sets nothing, so it does not wake the harness either.
     """
-    return any(source != "default" for name, source in settings.sources.items() if name not in MACHINE_OPTIONS)
+    return any(source != "default" and not source.endswith(UNSET_SUFFIX)
+               for name, source in settings.sources.items() if name not in MACHINE_OPTIONS)
 
 
 def starts_before_collection(settings: Settings) -> bool:

@@ -258,7 +258,7 @@ class Run:
         coverage.py reads a source that is not a folder as a package name and, when nothing by that
         name is imported, measures nothing: ``--cov-source nosuchdir`` ran green with coverage "-".
         A folder (relative to the project) or an importable package or module passes; a name is looked
-        for in the project, its src/ and the test interpreter's import path.
+        for in the project, its top-level folders (src/, lib/) and the test interpreter's import path.
         """
         if project.coverage_sources_origin != "--cov-source":
             return
@@ -275,14 +275,17 @@ class Run:
                 continue
             raise UsageError(
                 f"--cov-source {source} names nothing coverage can measure: there is no folder {path} and no "
-                f"importable package or module {source!r} (looked in {project.root}, its src/ and the import path "
+                f"importable package or module {source!r} (looked in {project.root}, its folders and the import path "
                 f"of {self.options.python}). Give a folder relative to the project or a package name, e.g. "
                 f"--cov-source src or --cov-source myservice."
             )
 
     def _importable(self, project: Project, name: str) -> bool:
         relative = Path(*name.split("."))
-        for base in (project.root, project.root / "src"):
+        # The project, src/ and any top-level folder (a pytest `pythonpath = lib` puts one on the import path).
+        folders = (d for d in sorted(project.root.iterdir()) if d.is_dir() and not d.name.startswith("."))
+        bases = [project.root, *folders]
+        for base in bases:
             if (base / relative).is_dir() or (base / relative).with_suffix(".py").is_file():
                 return True
         script = "import importlib.util, sys\nsys.exit(0 if importlib.util.find_spec(sys.argv[1]) else 1)"

