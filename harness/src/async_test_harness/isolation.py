@@ -171,7 +171,9 @@ async def end_test(connection: AsyncConnection, outer: Any, session: Any, keep: 
     from sqlalchemy.util import await_only
 
     driver = _driver(connection)
-    if not driver.is_in_transaction():  # no round trip: the status of the last reply
+    # No round trip: the status of the last reply. A closed connection (a query cut off by the
+    # timeout, a killed backend) reports no transaction either; that is the lost-connection path.
+    if not driver.is_closed() and not driver.is_in_transaction():
         raise OuterTransactionEnded(OUTER_ENDED)
 
     def end(sync_connection: Any) -> None:  # idempotent: it may run twice (below)
