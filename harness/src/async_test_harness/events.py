@@ -54,6 +54,49 @@ def write_event(path: Optional[str], event: Dict[str, Any], flush: bool = True, 
         handle.flush()
 
 
+class ConftestErrors:
+    """Records a conftest that fails to import, at its line, so the report can annotate it there.
+
+    pytest stops before collection then (exit 4, a traceback on stderr, no report hook runs), so
+    without this the pass had no location to show. Registered when the plugin's options are
+    added, which is before pytest imports the initial conftests.
+    """
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_load_initial_conftests(self, early_config: pytest.Config) -> Any:
+        outcome = yield
+        exc = outcome.excinfo[1] if outcome.excinfo else None
+        if exc is None or type(exc).__name__ != "ConftestImportFailure":
+            return
+        path = str(getattr(exc, "path", "") or "")
+        cause = getattr(exc, "cause", None)
+        if cause is None and getattr(exc, "excinfo", None):  # pytest < 8
+            cause = exc.excinfo[1]
+        root = Path(str(early_config.rootpath))
+        write_event(os.environ.get(ENV_VAR), {
+            "type": "collect_error",
+            "nodeid": _relative(path, root) if path else "conftest.py",
+            "file": _relative(path, root) if path else None,
+            "line": _line_in(path, cause),
+            "message": _tail(f"could not import this conftest: {type(cause).__name__}: {cause}", MAX_MESSAGE),
+            "traceback": _tail(str(exc), MAX_TRACEBACK),
+        })
+
+
+def _line_in(path: str, cause: Any) -> int:
+    """The failing line of the conftest: a SyntaxError's own, else the deepest frame in that file."""
+    target = os.path.abspath(path)
+    if isinstance(cause, SyntaxError) and cause.filename and os.path.abspath(cause.filename) == target:
+        return int(cause.lineno or 1)
+    line = 1
+    tb = getattr(cause, "__traceback__", None)
+    while tb is not None:
+        if os.path.abspath(tb.tb_frame.f_code.co_filename) == target:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
 def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 

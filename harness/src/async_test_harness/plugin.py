@@ -49,7 +49,9 @@ START_FAILED = "async-test: the test database could not be started."
 # --------------------------------------------------------------------------- options
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if not pluginmanager.has_plugin("async_test_conftest_errors"):
+        pluginmanager.register(events.ConftestErrors(), "async_test_conftest_errors")
     group = parser.getgroup("async-test", "async-test harness (ephemeral PostgreSQL, async DB fixtures)")
     for opt in OPTIONS:
         kwargs: Dict[str, Any] = {"dest": f"async_test_{opt.name}", "default": None, "help": opt.help}

@@ -49,6 +49,10 @@ TEST_SETTINGS: Dict[str, str] = {
     "log_min_messages": "warning",
     "logging_collector": "off",
     "listen_addresses": "127.0.0.1",
+    # Dynamic shared memory as files in the data directory, not /dev/shm/PostgreSQL.*: a postmaster
+    # killed with -9 cannot remove its POSIX segments, and nothing else knows they were ours; the
+    # data directory is deleted by the supervisor in any case (and lives on tmpfs when it can).
+    "dynamic_shared_memory_type": "mmap",
 }
 
 

@@ -78,7 +78,8 @@ def read_events(path: Path, kind: str, project: Project) -> PassResult:
             result.failures.append({
                 "nodeid": event["nodeid"], "kind": kind, "when": "collect",
                 "file": event.get("file"), "repo_path": project.repo_relative(event.get("file") or ""),
-                "line": 1, "message": event.get("message", ""), "traceback": event.get("traceback", ""),
+                "line": int(event.get("line") or 1), "message": event.get("message", ""),
+                "traceback": event.get("traceback", ""),
                 "output": "",
             })
         elif etype == "session":
