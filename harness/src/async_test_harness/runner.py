@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from . import __version__
 from .connection import mask_data, mask_stream, mask_text
 from .coverage_report import build_reports
+from .messages import one_line
 from .outputs import ResultsDirError, ResultsFolder, claim, clean, clean_text
 from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
-from .results import SCHEMA_VERSION, PassResult, merge_collection_errors, one_line, read_events, write_summary
+from .results import SCHEMA_VERSION, PassResult, merge_collection_errors, read_events, write_summary
 from .settings import Settings, SettingsError, from_environment
 
 if TYPE_CHECKING:  # postgres.py (and asyncio with it) is imported only when a pass needs the server

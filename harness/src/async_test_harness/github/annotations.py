@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Set
 
+from ..messages import one_line
 from .commands import command
 from .diffcov import DiffCoverage
 
@@ -20,7 +21,7 @@ GROUP_AT = 3  # this many failures with one message become one annotation
 
 
 def _first_line(text: str) -> str:
-    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return one_line(text or "")
 
 
 def _failure_groups(failures: List[Dict[str, Any]], changed: Set[str]) -> List[List[Dict[str, Any]]]:

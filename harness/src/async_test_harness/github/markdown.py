@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..messages import one_line
 from .diffcov import DiffCoverage
 
 JOB_SUMMARY_LIMIT = 1024 * 1024
@@ -89,7 +90,7 @@ def render(summary: Dict[str, Any], diff: Optional[DiffCoverage] = None, level: 
         out += ["", f"### Failures ({len(failures)})", ""]
         for f in shown:
             where = f"{f['repo_path']}:{f['line']}" if f["repo_path"] else "?"
-            message = (f["message"] or "").splitlines()[0] if f["message"] else ""
+            message = one_line(f["message"] or "")
             out.append(f"<details><summary><code>{_html(f['nodeid'])}</code> ({_html(f['kind'])}, "
                        f"{_html(f['when'])}) at <code>{_html(where)}</code>: {_html(message)}</summary>\n")
             if level < 2 and f["traceback"]:
