@@ -1,7 +1,7 @@
 """Helpers shared by the test modules."""
 
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "service" / "backend"
@@ -26,3 +26,12 @@ def postgres_processes(under: str = "") -> List[str]:
         if "async-test-pg-" in args and "postgres" in args and under in args:
             pids.append(entry.name)
     return pids
+
+
+def write_files(root: Path, files: Dict[str, str]) -> Path:
+    """A small project: file name (may hold folders) -> text."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root

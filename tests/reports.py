@@ -1,5 +1,6 @@
 """Builders of summary.json documents for the reporting tests (valid against the published schema)."""
 
+import re
 from typing import Any, Dict, List
 
 
@@ -34,3 +35,23 @@ def summary(failures: List[Dict[str, Any]] = (), infra: Any = None, files: List[
                      "thresholds": {"unit": None, "integration": None, "combined": None}, "below_threshold": []},
         "infrastructure_error": infra, "files": {},
     }
+
+
+def workflow_commands(log: str) -> List[str]:
+    """Lines GitHub would execute: those outside stop-commands fences that start with '::'.
+
+    GitHub splits the log on CR as well as LF, so a lone CR starts a line too.
+    """
+    active: List[str] = []
+    token = None
+    for line in re.split(r"\r\n|\r|\n", log):
+        if token:
+            if line == f"::{token}::":
+                token = None
+            continue
+        if line.startswith("::stop-commands::"):
+            token = line.split("::stop-commands::")[1]
+            continue
+        if line.startswith("::"):
+            active.append(line)
+    return active

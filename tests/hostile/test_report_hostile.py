@@ -25,30 +25,13 @@ import pytest
 
 from async_test_harness.github.report import report
 from helpers import REPO
-from reports import failure, summary
+from reports import failure, summary, workflow_commands
 
 SCHEMA = json.loads((REPO / "docs" / "summary.schema.json").read_text())
 OUR_COMMAND = re.compile(r"::(error|warning|notice)( [^:\r\n]*)?::[^\r\n]*")
 GREEN = "<h1>All green ✅</h1>"
 
 
-def workflow_commands(log: str) -> list[str]:
-    """Lines GitHub would execute: those outside stop-commands fences that start with '::'.
-
-    GitHub splits the log on CR as well as LF, so a lone CR starts a line too.
-    """
-    active, token = [], None
-    for line in re.split(r"\r\n|\r|\n", log):
-        if token:
-            if line == f"::{token}::":
-                token = None
-            continue
-        if line.startswith("::stop-commands::"):
-            token = line.split("::stop-commands::")[1]
-            continue
-        if line.startswith("::"):
-            active.append(line)
-    return active
 
 
 def run(tmp_path: Path, doc, **kwargs):

@@ -25,7 +25,7 @@ from typing import Dict, Iterator, List, Optional
 import jsonschema
 import pytest
 
-from helpers import REPO
+from helpers import REPO, write_files
 
 SCHEMA = json.loads((REPO / "docs" / "summary.schema.json").read_text())
 INI = "[pytest]\nasyncio_mode = auto\naddopts = -p no:randomly -p no:cacheprovider\n"
@@ -41,12 +41,7 @@ def env(pg_cluster: str) -> Dict[str, str]:
     return clean
 
 
-def write(root: Path, files: Dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+write = write_files
 
 
 def command(project: Path, *args: str) -> List[str]:

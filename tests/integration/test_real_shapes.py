@@ -36,6 +36,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import pytest
 from shapes import BY_NAME, SHAPES, Shape
 
+from async_test_harness.postgres import port_is_free
 from helpers import REPO
 
 PROJECTS = REPO / "tests" / "projects"
@@ -149,23 +150,11 @@ def port_5432_for(shape: Shape) -> Iterator[None]:
     with open(PORT_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         deadline = time.monotonic() + 20  # a previous run's server may still be shutting down
-        while not _port_free(5432):
+        while not port_is_free(5432):
             if time.monotonic() > deadline:
                 pytest.skip("port 5432 is in use by something else on this machine; the shape hard-codes it")
             time.sleep(0.2)
         yield
-
-
-def _port_free(port: int) -> bool:
-    """Nothing listens there. SO_REUSEADDR, as PostgreSQL binds: connections of a server that just
-    stopped linger in TIME_WAIT for a minute and do not stop a new server from listening."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture(scope="module")

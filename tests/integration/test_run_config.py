@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 
 from async_test_harness.project import find_project
-from helpers import REPO
+from helpers import REPO, write_files
 
 SCHEMA = json.loads((REPO / "docs" / "summary.schema.json").read_text())
 
@@ -44,12 +44,7 @@ def env() -> Dict[str, str]:
             and k != "DATABASE_URL"}
 
 
-def write(root: Path, files: Dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+write = write_files
 
 
 def run(project: Path, env: Dict[str, str], *args: str, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:

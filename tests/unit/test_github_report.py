@@ -14,7 +14,7 @@ from async_test_harness.github.diffcov import diff_coverage, ranges
 from async_test_harness.github.markdown import COMMENT_LIMIT, JOB_SUMMARY_LIMIT, fit
 from async_test_harness.github.report import report
 from helpers import REPO
-from reports import failure, summary
+from reports import failure, summary, workflow_commands
 
 GOLDEN = Path(__file__).parent / "golden"
 SCHEMA = json.loads((REPO / "docs" / "summary.schema.json").read_text())
@@ -71,20 +71,6 @@ def test_golden_log_summary_and_outputs(name, tmp_path):
         assert actual == handle.read(), f"differs from {golden}; UPDATE_GOLDEN=1 to accept"
 
 
-def workflow_commands(log):
-    """Lines GitHub would execute: everything outside stop-commands fences that starts with '::'."""
-    active, token = [], None
-    for line in log.splitlines():
-        if token:
-            if line == f"::{token}::":
-                token = None
-            continue
-        if line.startswith("::stop-commands::"):
-            token = line.split("::stop-commands::")[1]
-            continue
-        if line.startswith("::"):
-            active.append(line)
-    return active
 
 
 @pytest.mark.parametrize("name", CASES)
