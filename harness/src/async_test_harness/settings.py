@@ -211,6 +211,9 @@ class _Values:
     """Reading an option by name, for code that walks OPTIONS (the settings command, describe())."""
 
     def value(self, name: str) -> Value:
+        declared = getattr(type(self), "__dataclass_fields__", {}).get(name)
+        if declared is None or SPEC not in declared.metadata:
+            raise AttributeError(f"{name} is not an option of {type(self).__name__}")
         result: Value = getattr(self, name)
         return result
 
