@@ -1,8 +1,23 @@
+import inspect
+import re
+import typing
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from async_test_harness.settings import OPTIONS, SettingsError, read_pyproject_table, resolve
+from async_test_harness import settings as settings_module
+from async_test_harness.settings import (
+    CONTAINER_OPTIONS,
+    OPTIONS,
+    SPEC,
+    ContainerSettings,
+    Settings,
+    SettingsError,
+    container_settings,
+    read_pyproject_table,
+    resolve,
+)
 
 
 def test_defaults_when_nothing_is_set():
@@ -106,3 +121,58 @@ def test_an_emptied_variable_does_not_wake_an_unconfigured_harness():
 
     assert not is_configured(resolve({}, {"ASYNC_TEST_METADATA": ""}, {}, {}))
     assert is_configured(resolve({}, {"ASYNC_TEST_METADATA": "app.models:Base"}, {}, {}))
+
+
+@pytest.mark.parametrize("cls", [Settings, ContainerSettings])
+def test_every_option_is_a_typed_field_so_mypy_checks_every_read(cls):
+    """A settings read is typed: each option is a field with a concrete annotation, and no
+    ``__getattr__`` turns a misspelt or untyped name into ``Any``."""
+    hints = typing.get_type_hints(cls)
+    options = {opt.name: opt for opt in (OPTIONS if cls is Settings else CONTAINER_OPTIONS)}
+    assert [f.name for f in fields(cls) if f.name != "sources"] == list(options)
+    for name, opt in options.items():
+        annotation = hints[name]
+        assert annotation is not typing.Any and typing.Any not in typing.get_args(annotation), name
+        if opt.value_type == "choice":
+            assert typing.get_origin(annotation) is typing.Literal and typing.get_args(annotation) == opt.choices
+    assert "__getattr__" not in vars(cls) and not hasattr(cls, "values")
+    with pytest.raises(AttributeError):
+        cls().not_an_option  # noqa: B018
+
+
+@pytest.mark.parametrize("cls", [Settings, ContainerSettings])
+def test_every_option_has_exactly_one_validator_beside_its_field(cls):
+    for f in fields(cls):
+        if f.name == "sources":
+            assert SPEC not in f.metadata, "sources records origins; it is not an option"
+            continue
+        spec = f.metadata[SPEC]
+        validators = [value for value in vars(spec).values() if callable(value)]
+        assert validators == [spec.validate], f"{f.name}: one validator, in its option(...)"
+    # No check keyed by an option's name is left in the parsing: each lives in its field's validator.
+    source = inspect.getsource(settings_module)
+    assert not re.search(r"\bopt\.name\s*(==|!=|in\b|not\s+in\b)", source)
+
+
+def test_validators_run_from_every_source():
+    with pytest.raises(SettingsError, match=r"timeout \(from ini async_test_timeout\) must be 0 \(off\)"):
+        resolve({}, {}, {"timeout": "-5"}, {})
+    with pytest.raises(SettingsError, match="TCP port between 0 and 65535"):
+        resolve({}, {}, {}, {"pg_port": 70000})
+    with pytest.raises(SettingsError, match=r"session_dependency \(from command line"):
+        resolve({"session_dependency": "nocolon"}, {}, {}, {})
+
+
+def test_typed_values_and_defaults():
+    s = resolve({}, {"ASYNC_TEST_PG_PORT": "5433", "ASYNC_TEST_BLOCK_DB": "no"}, {}, {"extensions": "citext"})
+    assert (s.pg_port, s.block_db, s.extensions) == (5433, False, ["citext"])
+    defaults = resolve({}, {}, {}, {})
+    assert Settings(sources=defaults.sources) == defaults
+    assert defaults.unit_paths is not Settings().unit_paths, "a list default is fresh per instance"
+
+
+def test_container_settings_are_typed_and_read_from_the_environment():
+    c = container_settings({"ASYNC_TEST_EXTRAS": "dev, test", "ASYNC_TEST_VENV": "/opt/venv"})
+    assert (c.extras, c.venv, c.workspace, c.install) == (["dev", "test"], "/opt/venv", "/workspace", None)
+    assert c.sources == {"install": "default", "requirements": "default", "extras": "ASYNC_TEST_EXTRAS",
+                         "groups": "default", "venv": "ASYNC_TEST_VENV", "workspace": "default"}

@@ -36,7 +36,7 @@ async def api_client(request: pytest.FixtureRequest, async_db_session: Any) -> A
             pytrace=False,
         )
     settings = state_of(request.config).settings
-    if not settings.app:
+    if not settings.app or not settings.session_dependency:  # resolve() allows no app without the other
         pytest.fail(
             "api_client needs the FastAPI app: set async_test_app = 'package.module:app' and "
             "async_test_session_dependency = 'package.module:get_session' (ini, pyproject "

@@ -13,11 +13,11 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from . import __version__
 from .connection import environment_for, mask_text
-from .settings import OPTIONS, SettingsError, from_environment
+from .settings import OPTIONS, Settings, SettingsError, from_environment
 
 # postgres.py, provision.py and schema.py (asyncio, asyncpg) are imported by the commands that use
 # them: `async-test run --only unit` starts no server, and its start-up is part of every unit pass.
@@ -28,7 +28,7 @@ EXIT_INFRA = 3
 EXIT_INTERRUPTED = 130
 
 
-def _settings(project: str):  # type: ignore[no-untyped-def]
+def _settings(project: str) -> Tuple[Path, Settings]:
     root = Path(project).resolve()
     if not root.is_dir():
         raise SettingsError(f"{project} is not a directory. Give the project's root (where pyproject.toml is).")
@@ -38,7 +38,7 @@ def _settings(project: str):  # type: ignore[no-untyped-def]
 def cmd_settings(args: argparse.Namespace) -> int:
     _, settings = _settings(args.project)
     for opt in OPTIONS:
-        value = settings.values[opt.name]
+        value = settings.value(opt.name)
         shown = mask_text(str(value), []) if value is not None else "-"
         print(f"{opt.name:<20} {shown:<40} {settings.sources[opt.name]}")
     return EXIT_OK

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .project import ProjectError, find_project
-from .settings import Settings, SettingsError, container_settings
+from .settings import ContainerSettings, SettingsError, container_settings
 
 EXIT_DEPENDENCIES = 6
 HARNESS_HOME = Path(os.environ.get("HARNESS_HOME", "/opt/async-test"))  # set by the Dockerfile
@@ -100,7 +100,7 @@ def cache_dir() -> str:
         return fallback
 
 
-def install_command(root: Path, venv_python: str, wheel: str, settings: Settings) -> List[str]:
+def install_command(root: Path, venv_python: str, wheel: str, settings: ContainerSettings) -> List[str]:
     cmd = ["uv", "pip", "install", "--python", venv_python, wheel]
     names = settings.requirements or [n for n in REQUIREMENT_FILES if (root / n).is_file()]
     for name in names:
@@ -147,7 +147,7 @@ def install_failure(code: int, output: str) -> str:
             f"Exit code {EXIT_DEPENDENCIES}.")
 
 
-def install(root: Path, settings: Settings) -> tuple[str, float]:
+def install(root: Path, settings: ContainerSettings) -> tuple[str, float]:
     """Create the test environment; returns its python and the seconds it took."""
     began = time.monotonic()
     venv = Path(settings.venv)

@@ -55,7 +55,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group = parser.getgroup("async-test", "async-test harness (ephemeral PostgreSQL, async DB fixtures)")
     for opt in OPTIONS:
         kwargs: Dict[str, Any] = {"dest": f"async_test_{opt.name}", "default": None, "help": opt.help}
-        if opt.kind == "choice":
+        if opt.value_type == "choice":
             kwargs["choices"] = list(opt.choices)
         group.addoption(opt.cli, **kwargs)
         parser.addini(opt.ini, help=opt.help, default=None)

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 from .connection import DatabaseAddress, environment_for, mask_text
 from .databases import _connect, create_database, quote_ident, run_sync
@@ -139,7 +139,7 @@ command.upgrade(cfg, "head")
 """
 
 
-def _run_alembic(address: DatabaseAddress, ini: Path, env_templates: List[Any]) -> None:
+def _run_alembic(address: DatabaseAddress, ini: Path, env_templates: List[Tuple[str, str]]) -> None:
     """Run migrations in a child process: env.py often calls asyncio.run() and reads settings at import."""
     env = dict(os.environ)
     env.update(environment_for(address, env_templates))
@@ -164,7 +164,7 @@ def build_template(
     alembic_ini: Optional[str] = None,
     schema_sql: Optional[str] = None,
     extensions: Sequence[str] = (),
-    env_templates: Optional[List[Any]] = None,
+    env_templates: Optional[List[Tuple[str, str]]] = None,
 ) -> str:
     """Create database ``name`` with the extensions and schema; returns a description for the header."""
     target = admin.with_database(name)
