@@ -110,7 +110,6 @@ def test_fixture_closure_lists_the_tests_fixtures(request, tmp_path, no_degradat
     closure = compat.fixture_closure(request.node)
     assert closure is not None
     assert "tmp_path" in closure and closure["tmp_path"][-1].func.__module__ == __name__
-    assert "tmp_path_factory" in closure  # requested by tmp_path
 
 
 def test_register_fixtures_after_makes_them_visible_and_active(request, no_degradation):
