@@ -367,3 +367,46 @@ def test_the_scan_finds_what_it_should():
     )
     found = sorted(name for _, name in _private_accesses(source, "probe.py"))
     assert found == sorted(["TransactionState", "_inicache", "_request", "_scoped_runner"])
+
+
+# --------------------------------------------------------------------------- whole runs
+
+
+REAL_RUN = '''
+from sqlalchemy import text
+
+
+async def test_session_and_raw_driver_transaction(async_db_session):
+    assert await async_db_session.scalar(text("SELECT 1")) == 1
+    raw = await (await async_db_session.connection()).get_raw_connection()
+    async with raw.driver_connection.transaction():  # needs compat.register_outer_transaction
+        await raw.driver_connection.execute("CREATE TEMP TABLE probe (x int)")
+
+
+async def test_db_url_and_next_transaction(db_url, async_db_session):
+    assert db_url.startswith("postgresql+asyncpg://")
+    assert await async_db_session.scalar(text("SELECT 2")) == 2
+'''
+
+
+def test_a_real_run_needs_no_fallback(pytester, run_pytest):
+    """The harness's whole hot path on the installed versions reports no missing attribute."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_real=REAL_RUN)
+    result = run_pytest()
+    result.assert_outcomes(passed=2)
+    assert "async-test: warning" not in result.stdout.str()
+
+
+def test_xdist_workers_degradations_reach_the_controllers_summary(pytester):
+    pytester.makeconftest(
+        "from async_test_harness import compat\n"
+        "def pytest_configure(config):\n"
+        "    if hasattr(config, 'workerinput'):\n"
+        "        compat.degraded('asyncpg', 'Something._private is gone', 'a workaround is off')\n"
+    )
+    pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2")
+    result.assert_outcomes(passed=2)
+    lines = [line for line in result.stdout.lines if "Something._private is gone" in line]
+    assert len(lines) == 1 and lines[0].startswith("async-test: warning: asyncpg "), lines
