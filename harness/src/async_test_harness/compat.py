@@ -7,7 +7,8 @@ the package touches a private attribute of those libraries (``tests/unit/test_co
 for it), and the same test file checks every accessor against the installed versions, so a
 rename shows up as a failing test in ``nox -s compat`` rather than as a workaround silently off.
 
-Checked on: pytest 7.4-9.x, pytest-asyncio 0.23-1.5, SQLAlchemy 2.0/2.1, asyncpg 0.29-0.32.
+Checked on: pytest 7.4-9.x (the ``nox -s compat`` matrix installs 8.4 and 9.2), pytest-asyncio
+0.23-1.5, SQLAlchemy 2.0/2.1, asyncpg 0.32 (as installed), CPython 3.11.
 
 A workaround whose attribute is missing at run time does not fail the user's run: it is
 skipped, and :func:`degraded` records one line naming the library and its version, which the
@@ -254,7 +255,7 @@ def fixture_loop_scope(func: Any, scope: str) -> Iterator[None]:
     fixture keeps its own loop, recorded with :func:`degraded`: a test pinning another
     ``loop_scope`` then gets asyncpg's "attached to a different loop".
     """
-    target = getattr(func, "__func__", func)
+    target = func  # pytest-asyncio reads ``getattr(fixturedef.func, "_loop_scope", None)``
     if not hasattr(target, "_loop_scope"):
         degraded("pytest-asyncio", "fixture functions have no _loop_scope",
                  "async-test's async fixtures do not follow a test's asyncio loop_scope marker")
@@ -355,7 +356,7 @@ def register_outer_transaction(driver: Any) -> None:
     Code that takes the raw driver connection and uses ``async with conn.transaction():`` then
     gets a SAVEPOINT inside the test's transaction, instead of asyncpg's "cannot use
     Connection.transaction() in a manually started transaction". Uses ``Connection._top_xact``,
-    ``Transaction._state`` and ``asyncpg.transaction.TransactionState`` (asyncpg 0.29-0.32). If
+    ``Transaction._state`` and ``asyncpg.transaction.TransactionState`` (asyncpg 0.32). If
     they change, only that error comes back, for code that does this; recorded with :func:`degraded`.
     """
     try:
@@ -371,8 +372,8 @@ def register_outer_transaction(driver: Any) -> None:
 
 
 def socket_of(driver: Any) -> Optional[socket.socket]:
-    """The socket under an asyncpg connection (``Connection._transport``, asyncpg 0.29-0.32, and
-    the asyncio transport's ``_sock``, CPython 3.9-3.13), to close it when its loop is gone and
+    """The socket under an asyncpg connection (``Connection._transport``, asyncpg 0.32, and
+    the asyncio transport's ``_sock``, CPython 3.11), to close it when its loop is gone and
     asyncpg cannot. None when the connection has no open transport; if the attributes are gone
     (recorded with :func:`degraded`) the socket is left to the garbage collector.
     """
