@@ -15,6 +15,7 @@ COMPAT_TESTS = [
     "tests/integration/test_fixtures.py",
     "tests/integration/test_xdist_and_example.py",
     "tests/unit/test_mocks.py",
+    "tests/unit/test_compat.py",
 ]
 
 

@@ -12,9 +12,11 @@ import fnmatch
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AbstractSet, Any, Iterable, Mapping, Optional, Sequence
+from typing import AbstractSet, Any, Iterable, Optional, Sequence
 
 import pytest
+
+from . import compat
 
 UNIT = "unit"
 INTEGRATION = "integration"
@@ -49,7 +51,7 @@ def _is_harness_fixture(fixturedef: Any) -> bool:
     return str(getattr(fixturedef.func, "__module__", "")).startswith(HARNESS_PACKAGE)
 
 
-def _provides_database(name: str, defs: Sequence[Any], declared: AbstractSet[str]) -> bool:
+def _provides_database(name: str, defs: Optional[Sequence[Any]], declared: AbstractSet[str]) -> bool:
     """Is the fixture the test gets under ``name`` a database one?
 
     ``defs`` is pytest's override chain for the name, the active one last. The active one
@@ -63,7 +65,7 @@ def _provides_database(name: str, defs: Sequence[Any], declared: AbstractSet[str
         return True
     if name not in OWN_DB_FIXTURES:
         return False
-    if name in DATABASE_BY_OVERRIDE:
+    if name in DATABASE_BY_OVERRIDE or defs is None:  # None: pytest's chain is unknown (compat.fixture_closure)
         return True
     for fixturedef in reversed(defs):
         if _is_harness_fixture(fixturedef):
@@ -75,12 +77,11 @@ def _provides_database(name: str, defs: Sequence[Any], declared: AbstractSet[str
 
 def database_fixture(item: pytest.Item, declared: AbstractSet[str]) -> Optional[str]:
     """The first fixture in the test's closure that provides a database, if any."""
-    info = getattr(item, "_fixtureinfo", None)
-    name2defs: Mapping[str, Sequence[Any]] = getattr(info, "name2fixturedefs", {}) if info is not None else {}
+    name2defs = compat.fixture_closure(item)
     names: Sequence[str] = getattr(item, "fixturenames", ())
     for name in names:
-        if (name in declared or name in OWN_DB_FIXTURES) and _provides_database(name, name2defs.get(name, ()),
-                                                                                 declared):
+        if (name in declared or name in OWN_DB_FIXTURES) and _provides_database(
+                name, name2defs.get(name, ()) if name2defs is not None else None, declared):
             return name
     return None
 

@@ -25,6 +25,7 @@ from typing import IO, Any, Dict, List, Optional, Sequence
 
 import pytest
 
+from . import compat
 from .connection import mask_data, mask_text, parse_url
 
 ENV_VAR = "ASYNC_TEST_EVENTS"
@@ -222,7 +223,7 @@ class OutputMasker:
             junit = Path(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath))))
             if junit.is_file():
                 mask_junit(junit, secrets)
-        cachedir = getattr(getattr(self.config, "cache", None), "_cachedir", None)
+        cachedir = compat.cache_dir(self.config)
         if cachedir is not None and (Path(cachedir) / "v").is_dir():
             for path in (Path(cachedir) / "v").rglob("*"):
                 if path.is_file() and not path.is_symlink():

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Optional
 import pytest
 import pytest_asyncio
 
-from . import current_test, isolation, loopbridge, loopcache, loopscope
+from . import compat, current_test, isolation, loopbridge, loopcache, loopscope
 from .connection import DatabaseAddress
 from .markers import IntegrationOptions
 from .mocks import BoundaryPatcher, mock_session
@@ -80,7 +80,7 @@ def _test_database() -> DatabaseAddress:
     """
     item = current_test.item()
     if wants_fresh_database(item):
-        address: DatabaseAddress = item._request.getfixturevalue("async_test_database")  # type: ignore[attr-defined]
+        address: DatabaseAddress = compat.request_of(item).getfixturevalue("async_test_database")
         return address
     try:
         return state_of(item.config).ensure()
@@ -206,14 +206,10 @@ def _db_url_for(item: Any) -> str:
     parent = item.parent
     overridden = parent.stash.get(_DB_URL_OVERRIDDEN, None)
     if overridden is None:
-        manager = item.session._fixturemanager
-        try:
-            defs = manager.getfixturedefs("db_url", item)  # pytest >= 8.1
-        except (AttributeError, TypeError):
-            defs = manager.getfixturedefs("db_url", item.nodeid)
+        defs = compat.fixture_defs(item, "db_url")
         overridden = parent.stash[_DB_URL_OVERRIDDEN] = not defs or defs[-1].func is not _db_url_function
     if overridden:
-        url: str = item._request.getfixturevalue("db_url")
+        url: str = compat.request_of(item).getfixturevalue("db_url")
         return url
     return _test_database().async_url
 

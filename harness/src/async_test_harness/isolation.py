@@ -43,6 +43,7 @@ import asyncio
 import concurrent.futures
 from typing import TYPE_CHECKING, Any, Set
 
+from . import compat
 from .databases import ISOLATION_APPLICATION_NAME
 from .loopbridge import Relay
 
@@ -144,9 +145,7 @@ def is_lost(connection: AsyncConnection) -> bool:
 
 
 def restart_savepoint_names(connection: AsyncConnection) -> None:
-    sync = connection.sync_connection
-    if sync is not None and hasattr(sync, "_Connection__savepoint_seq"):
-        sync._Connection__savepoint_seq = 0
+    compat.restart_savepoint_names(connection.sync_connection)
 
 
 async def begin_test(connection: AsyncConnection) -> Any:
@@ -265,26 +264,7 @@ def settle() -> None:
 def _opened(connection: AsyncConnection) -> None:
     connection.info[OPEN] = True
     connection.info[SENT_AHEAD] = FIRST_SAVEPOINT
-    _register_outer_transaction(_driver(connection))
-
-
-def _register_outer_transaction(driver: Any) -> None:
-    """Tell asyncpg about the transaction it did not start, as it knew when SQLAlchemy started it.
-
-    Code that takes the raw driver connection and uses ``async with conn.transaction():`` then
-    gets a SAVEPOINT inside the test's transaction, instead of asyncpg's "cannot use
-    Connection.transaction() in a manually started transaction". This relies on asyncpg's
-    private ``_top_xact``; if that ever changes, only that error comes back.
-    """
-    try:
-        from asyncpg.transaction import TransactionState
-
-        if getattr(driver, "_top_xact", None) is None:
-            outer = driver.transaction()
-            outer._state = TransactionState.STARTED
-            driver._top_xact = outer
-    except Exception:
-        pass
+    compat.register_outer_transaction(_driver(connection))
 
 
 def _skip_savepoint_sent_ahead(dialect: Any) -> None:

@@ -28,6 +28,7 @@ import inspect
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Optional, Set, Tuple, TypeVar
 
+from . import compat
 from .loopcache import ConnectionCache, driver_of, is_plain_server
 
 if TYPE_CHECKING:
@@ -291,10 +292,9 @@ def _unbind_lock(conn: AsyncConnection) -> None:
     new one for each test's loop keeps a contended lock in one test from breaking the next."""
     try:
         adapter: Any = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-        if getattr(adapter, "_execute_mutex", None) is not None:
-            adapter._execute_mutex = asyncio.Lock()
     except Exception:
-        pass
+        return  # closed or invalidated: no lock to replace
+    compat.rebind_execute_mutex(adapter)
 
 
 _bridge = Bridge()

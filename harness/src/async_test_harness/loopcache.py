@@ -19,6 +19,8 @@ import asyncio
 import weakref
 from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional, Set, Tuple
 
+from . import compat
+
 if TYPE_CHECKING:  # SQLAlchemy is imported on first use: a unit-only run never pays for it
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -107,8 +109,7 @@ class LoopResources(ConnectionCache):
         """The loop closed without running our cleanup: drop connections without it."""
         for conn in self.connections.values():
             raw = driver_of(conn)
-            transport = getattr(raw, "_transport", None)
-            sock = getattr(transport, "_sock", None)
+            sock = compat.socket_of(raw)
             if sock is not None:
                 try:
                     sock.close()
@@ -136,9 +137,10 @@ def driver_of(conn: AsyncConnection) -> Any:
     """The asyncpg connection under ``conn`` (a relay of one on the loop bridge), or None."""
     try:
         fairy: Any = conn.sync_connection.connection  # type: ignore[union-attr]
-        return fairy.dbapi_connection._connection
+        adapter = fairy.dbapi_connection
     except Exception:
-        return None
+        return None  # closed or invalidated
+    return compat.driver_behind(adapter)
 
 
 _stats: Dict[str, int] = {"connections_opened": 0}

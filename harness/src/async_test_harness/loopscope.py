@@ -10,7 +10,7 @@ Two rules, both about keeping one asyncpg connection usable:
 2. Per test: the harness's async fixtures run in the loop of the test that
    uses them, even when that test pins another scope with
    ``@pytest.mark.asyncio(loop_scope=...)``.  pytest-asyncio >= 1.1 chooses a
-   fixture's loop at setup from ``fixture.func._loop_scope``; we set it for
+   fixture's loop at setup from the fixture function's ``_loop_scope`` (see ``compat.py``); we set it for
    the duration of that setup.  Older versions fix a fixture's loop at
    collection, so there a mismatch is reported with a fix instead of
    asyncpg's "attached to a different loop".
@@ -23,6 +23,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, AsyncIterator, Generator, Optional, Tuple, TypeVar
 
 import pytest
+
+from . import compat
 
 T = TypeVar("T")
 
@@ -50,13 +52,7 @@ FOLLOWING_FIXTURES = ("async_engine", "api_client") + (() if FIXTURES_FOLLOW_TES
 
 def ini_is_set(config: pytest.Config, name: str) -> bool:
     """Did the project set this ini option (in a file or with -o)?"""
-    raw = getattr(config, "_inicfg", None)  # pytest >= 9
-    if raw is None:
-        raw = getattr(config, "inicfg", {})
-    if name in raw:
-        return True
-    overrides = getattr(config, "_override_ini", None) or getattr(config.known_args_namespace, "override_ini", None)
-    return any(str(item).split("=", 1)[0].strip() == name for item in overrides or ())
+    return compat.ini_was_set(config, name)
 
 
 def apply_default(config: pytest.Config, loop_scope_setting: str) -> str:
@@ -76,8 +72,8 @@ def apply_default(config: pytest.Config, loop_scope_setting: str) -> str:
     if any(ini_is_set(config, name) for name in LOOP_INIS):
         values = ", ".join(f"{n}={config.getini(n)}" for n in LOOP_INIS)
         return f"the project's own ({values})"
-    for name in LOOP_INIS:
-        config._inicache[name] = "session"
+    if not all([compat.set_ini_default(config, name, "session") for name in LOOP_INIS]):
+        return "pytest-asyncio's default (async-test could not set its session-loop default on this pytest)"
     return (
         "session, set by async-test because the project sets none (one connection reused across tests); "
         "opt out with async_test_loop_scope = project"
@@ -132,7 +128,7 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Generator[None, None,
     if not _is_ours(fixturedef):
         yield
         return
-    item = getattr(request, "_pyfuncitem", None)
+    item = compat.item_of(request)
     wanted = test_loop_scope(item, request.config)
     if not FIXTURES_FOLLOW_TEST_LOOP:
         actual = fixture_loop_scope(request.config, fixturedef.scope)
@@ -140,13 +136,8 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Generator[None, None,
             pytest.fail(mismatch_error(fixturedef.argname, actual, wanted), pytrace=False)
         yield
         return
-    func = fixturedef.func
-    previous: Optional[str] = getattr(func, "_loop_scope", None)
-    func._loop_scope = wanted
-    try:
+    with compat.fixture_loop_scope(fixturedef.func, wanted):
         yield
-    finally:
-        func._loop_scope = previous
 
 
 SESSION_LOOP_KEY = pytest.StashKey[asyncio.AbstractEventLoop]()
@@ -164,7 +155,7 @@ def test_loop(item: Any, scope: Optional[str] = None) -> asyncio.AbstractEventLo
         cached: Optional[asyncio.AbstractEventLoop] = item.config.stash.get(SESSION_LOOP_KEY, None)
         if cached is not None and not cached.is_closed():
             return cached
-    loop: asyncio.AbstractEventLoop = item._request.getfixturevalue(f"_{scope}_scoped_runner").get_loop()
+    loop = compat.loop_of_scope(item, scope)
     if scope == "session":
         item.config.stash[SESSION_LOOP_KEY] = loop
     return loop

@@ -20,7 +20,7 @@ from typing import Any, Dict, Generator, List, NoReturn, Optional, Tuple
 
 import pytest
 
-from . import blocker, current_test, events, isolation, loopbridge, loopscope, timeout
+from . import blocker, compat, current_test, events, isolation, loopbridge, loopscope, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -77,8 +77,7 @@ def _ini_value(config: pytest.Config, name: str) -> Any:
     try:
         return config.getini(name)
     except (pytest.UsageError, TypeError, ValueError):
-        raw = getattr(config, "_inicfg", {}).get(name)
-        return getattr(raw, "value", raw)
+        return compat.ini_as_written(config, name)
 
 
 # Options that say how to start a server, not whether to use the harness: a machine may set them for
@@ -254,9 +253,6 @@ def _yield_fixture_names_to_other_plugins(session: pytest.Session) -> None:
     """
     import types
 
-    manager: Any = getattr(session, "_fixturemanager", None)
-    if manager is None:
-        return
     ours = {id(module) for module in (_THIS_MODULE,)}
     for name, plugin in session.config.pluginmanager.list_name_plugin():
         if plugin is None or id(plugin) in ours or (name or "").endswith("conftest.py"):
@@ -270,16 +266,12 @@ def _yield_fixture_names_to_other_plugins(session: pytest.Session) -> None:
         holder = types.ModuleType(f"async_test_yields_to_{name}")
         for attr, fixture in clashing.items():
             setattr(holder, attr, fixture)
-        try:
-            manager.parsefactories(holder=holder, node=session)  # pytest >= 9
-        except TypeError:
-            manager.parsefactories(holder, "")  # pytest 7 and 8
+        if not compat.register_fixtures_after(session, holder):
+            return
 
 
 def _is_fixture(obj: Any) -> bool:
-    return obj is not None and (
-        type(obj).__name__ == "FixtureFunctionDefinition" or hasattr(obj, "_pytestfixturefunction")
-    )
+    return compat.is_fixture_function(obj)
 
 
 LEAK_WARNING = (
@@ -290,6 +282,7 @@ LEAK_WARNING = (
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _report_degradations(session.config)
     state = session.config.stash.get(STATE_KEY, None)
     if state is None or state.address is None or _is_xdist_controller(session.config):
         return  # workers check their own databases
@@ -306,8 +299,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     state = terminalreporter.config.stash.get(STATE_KEY, None)
-    for message in getattr(state, "warnings", []):
+    for message in getattr(state, "warnings", []) + compat.degradations():
         terminalreporter.write_line(f"async-test: warning: {message}", yellow=True)
+
+
+def _report_degradations(config: pytest.Config) -> None:
+    """Workarounds that are off because a library changed (``compat.py``): to the runner's events, and
+    from an xdist worker to its controller, whose terminal summary prints them."""
+    notes = compat.degradations(own=True)
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[COMPAT_OUTPUT_KEY] = notes
+    for message in notes:
+        events.write_event(os.environ.get(events.ENV_VAR), {"type": "warning", "message": message})
+
+
+COMPAT_OUTPUT_KEY = "async_test_compat_degradations"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    compat.add_degradations(getattr(node, "workeroutput", {}).get(COMPAT_OUTPUT_KEY, ()))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

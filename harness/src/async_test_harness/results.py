@@ -88,7 +88,9 @@ def read_events(path: Path, kind: str, project: Project) -> PassResult:
         elif etype == "usage_error":
             result.usage_error = event.get("message")
         elif etype == "warning":
-            result.warnings.append(str(event.get("message")))
+            message = str(event.get("message"))
+            if message not in result.warnings:  # xdist workers may each report the same one
+                result.warnings.append(message)
     for status in outcome.values():
         result.counts[status] += 1
     result.counts["total"] = len(outcome)
