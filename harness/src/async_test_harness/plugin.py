@@ -4,11 +4,11 @@ Loaded by the ``pytest11`` entry point when the harness is installed, or with
 ``-p async_test_harness.plugin``.  It never writes into the project: fixtures
 come from here, and a project's conftest fixture of the same name wins.
 
-When does the database start?  Before collection (settings modules read the
-environment at import time) if the project configures the harness at all, or
-runs under xdist; otherwise on the first test that asks for it, so installing
-the harness never starts a server for a suite that does not use it.  With
-``kind=unit`` it never starts, and connections are blocked.
+When does the database start?  Before pytest imports the first conftest (root
+conftests import settings that read the environment at import) if the project
+configures the harness at all; otherwise on the first test that asks for it, and
+an unconfigured harness changes nothing else either (no markers, no blocking, no
+loop-scope change).  With ``kind=unit`` it never starts, and connections are blocked.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ def _ini_value(config: pytest.Config, name: str) -> Any:
 # Options that say how to start a server, not whether to use the harness: a machine may set them for
 # every project (a shared cluster cache, say) without changing any suite that does not use the harness.
 MACHINE_OPTIONS = frozenset({"pg_source", "pg_bin_dir", "pg_cluster", "pg_workdir"})
+
+
 def is_configured(settings: Settings) -> bool:
     """Did the project or the user set any option of the harness?
 
@@ -253,13 +255,12 @@ def _yield_fixture_names_to_other_plugins(session: pytest.Session) -> None:
     """
     import types
 
-    ours = {id(module) for module in (_THIS_MODULE,)}
     for name, plugin in session.config.pluginmanager.list_name_plugin():
-        if plugin is None or id(plugin) in ours or (name or "").endswith("conftest.py"):
+        if plugin is None or plugin is _THIS_MODULE or (name or "").endswith("conftest.py"):
             continue
         clashing = {
             attr: getattr(plugin, attr, None) for attr in HARNESS_FIXTURES
-            if _is_fixture(getattr(plugin, attr, None))
+            if compat.is_fixture_function(getattr(plugin, attr, None))
         }
         if not clashing:
             continue
@@ -268,10 +269,6 @@ def _yield_fixture_names_to_other_plugins(session: pytest.Session) -> None:
             setattr(holder, attr, fixture)
         if not compat.register_fixtures_after(session, holder):
             return
-
-
-def _is_fixture(obj: Any) -> bool:
-    return compat.is_fixture_function(obj)
 
 
 LEAK_WARNING = (
