@@ -92,7 +92,7 @@ def machine() -> Dict[str, Any]:
 
 
 def bench_ready(repeats: int, work: Path) -> Dict[str, Any]:
-    from async_test_harness.postgres import ALWAYS_INITDB, Server, find_binaries, init_cluster
+    from async_test_harness.server.postgres import ALWAYS_INITDB, Server, find_binaries, init_cluster
 
     binaries = find_binaries()
     work.mkdir(parents=True, exist_ok=True)
@@ -282,7 +282,7 @@ def bench_isolation(n: int, repeats: int, work: Path) -> Dict[str, Any]:
     try:
         import pytest_postgresql  # noqa: F401
 
-        from async_test_harness.postgres import find_binaries
+        from async_test_harness.server.postgres import find_binaries
 
         project = isolation_project(work, "pytest_postgresql", "", PYTEST_POSTGRESQL_TEST, PYTEST_POSTGRESQL_CONFTEST)
         ppg_env = dict(env, WRAPPER=str(WRAPPER), PG_CTL=str(find_binaries().bindir / "pg_ctl"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from async_test_harness.github.report import report
-from async_test_harness.postgres import SupervisedServer
+from async_test_harness.server.postgres import SupervisedServer
 
 SHM = Path("/dev/shm")
 

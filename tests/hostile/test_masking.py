@@ -123,7 +123,7 @@ def test_the_pass_logs_of_a_parallel_run_are_masked(tmp_path):
 
 
 def test_mask_text_finds_the_escaped_forms_of_a_secret():
-    from async_test_harness.connection import MASK, mask_data, mask_text
+    from async_test_harness.masking import MASK, mask_data, mask_text
 
     for form in (PASSWORD, quote(PASSWORD, safe=""), repr(PASSWORD)[1:-1], PASSWORD.encode("unicode_escape").decode()):
         assert mask_text(f"before {form} after", [PASSWORD]) == f"before {MASK} after", form

@@ -269,13 +269,13 @@ def test_a_failing_api_costs_the_comment_only(tmp_path, behaviour):
 
 
 def test_the_packaged_schema_is_the_published_one():
-    packaged = REPO / "harness" / "src" / "async_test_harness" / "summary.schema.json"
+    packaged = REPO / "harness" / "src" / "async_test_harness" / "summary" / "summary.schema.json"
     assert packaged.read_bytes() == (REPO / "docs" / "summary.schema.json").read_bytes(), (
-        "copy docs/summary.schema.json to harness/src/async_test_harness/summary.schema.json")
+        "copy docs/summary.schema.json to harness/src/async_test_harness/summary/summary.schema.json")
 
 
 def test_the_validator_understands_every_keyword_of_the_schema():
-    from async_test_harness.github.validate import check_schema
+    from async_test_harness.summary.validate import check_schema
 
     check_schema(SCHEMA)  # raises on a keyword it would silently ignore
     with pytest.raises(ValueError, match="pattern"):
@@ -308,7 +308,7 @@ def _mutations():
 
 @pytest.mark.parametrize("name, doc", list(_mutations()), ids=[n for n, _ in _mutations()])
 def test_the_validator_agrees_with_jsonschema(name, doc):
-    from async_test_harness.github.validate import Invalid, load_schema, validate
+    from async_test_harness.summary.validate import Invalid, load_schema, validate
 
     expected = jsonschema.Draft202012Validator(SCHEMA).is_valid(doc)
     try:

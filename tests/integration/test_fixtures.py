@@ -2,7 +2,7 @@
 
 import pytest
 
-from async_test_harness.loopscope import FIXTURES_FOLLOW_TEST_LOOP, PYTEST_ASYNCIO
+from async_test_harness.plugin.event_loops import FIXTURES_FOLLOW_TEST_LOOP, PYTEST_ASYNCIO
 
 ISOLATION_TESTS = """
 from sqlalchemy import text
@@ -72,15 +72,15 @@ def test_one_connection_serves_every_test(pytester, run_pytest, loops):
     pytester.makeini("[pytest]\nasyncio_mode = auto\n" + (FUNCTION_LOOPS_INI if loops == "function-loops" else ""))
     pytester.makepyfile(test_reuse="""
         import pytest
-        from async_test_harness import loopcache
+        from async_test_harness.engine import connection_cache
 
         @pytest.mark.parametrize("i", range(20))
         async def test_many(async_db_session, i):
             pass
 
         def test_zz_count():
-            print("OPENED", loopcache.connection_count())
-            assert loopcache.connection_count() == 1
+            print("OPENED", connection_cache.connection_count())
+            assert connection_cache.connection_count() == 1
     """)
     run_pytest("-s").assert_outcomes(passed=21)
 
@@ -421,7 +421,7 @@ def test_a_connection_killed_between_tests_fails_one_test_at_most(pytester, run_
 
 
 def test_function_loops_share_one_connection_that_works_like_a_plain_asyncpg_one(pytester, run_pytest):
-    """Function-scoped loops: the connection lives on the bridge's home loop (loopbridge.py). What a
+    """Function-scoped loops: the connection lives on the bridge's home loop (relay.py). What a
     test does with the raw driver connection still works, and callbacks come back to its own loop."""
     pytester.makeini("[pytest]\nasyncio_mode = auto\n" + FUNCTION_LOOPS_INI)
     pytester.makepyfile(test_bridge="""

@@ -80,7 +80,7 @@ def test_unconfigured_harness_leaves_an_anyio_suite_as_it_was(pytester, run_pyte
 def test_unconfigured_harness_leaves_a_suite_with_its_own_server_alone(pytester, run_pytest, monkeypatch):
     """A suite green against its own PostgreSQL: no blocking, no variables replaced, no loop change."""
     monkeypatch.delenv("ASYNC_TEST_BLOCK_DB")
-    from async_test_harness.postgres import SupervisedServer
+    from async_test_harness.server.postgres import SupervisedServer
 
     server = SupervisedServer(cluster=__import__("os").environ["ASYNC_TEST_PG_CLUSTER"])
     info = server.start()

@@ -36,7 +36,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import pytest
 from shapes import BY_NAME, SHAPES, Shape
 
-from async_test_harness.postgres import port_is_free
+from async_test_harness.server.postgres import port_is_free
 from helpers import REPO
 
 PROJECTS = REPO / "tests" / "projects"
@@ -162,7 +162,7 @@ def own_server(pg_cluster: str) -> Iterator[str]:
     """Shape 8's own PostgreSQL (its CI would have a `services: postgres`), with a `myapp` database."""
     import psycopg2
 
-    from async_test_harness.postgres import SupervisedServer
+    from async_test_harness.server.postgres import SupervisedServer
 
     server = SupervisedServer(cluster=pg_cluster)
     info = server.start()

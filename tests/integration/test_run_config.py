@@ -18,7 +18,7 @@ from typing import Dict, Optional
 import jsonschema
 import pytest
 
-from async_test_harness.project import find_project
+from async_test_harness.runner.project import find_project
 from helpers import REPO, write_files
 
 SCHEMA = json.loads((REPO / "docs" / "summary.schema.json").read_text())

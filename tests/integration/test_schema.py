@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from async_test_harness.postgres import embedded_bindir
+from async_test_harness.server.postgres import embedded_bindir
 
 MODELS = """
     from sqlalchemy import String

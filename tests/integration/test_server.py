@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from async_test_harness.postgres import (
+from async_test_harness.server.postgres import (
     COMPLETE_MARK,
     PostgresError,
     Server,
@@ -132,8 +132,8 @@ def test_wrong_cluster_directory_is_explained(tmp_path):
 
 
 def test_no_binaries_anywhere_says_how_to_get_one(monkeypatch):
-    monkeypatch.setattr("async_test_harness.postgres.local_candidates", lambda: [])
-    monkeypatch.setattr("async_test_harness.postgres.embedded_bindir", lambda: None)
+    monkeypatch.setattr("async_test_harness.server.postgres.local_candidates", lambda: [])
+    monkeypatch.setattr("async_test_harness.server.postgres.embedded_bindir", lambda: None)
     with pytest.raises(PostgresError) as err:
         find_binaries()
     message = str(err.value)
@@ -170,7 +170,7 @@ def wheel_in_a_private_venv(tmp_path, monkeypatch):
     if libs.is_dir():
         shutil.copytree(libs, site / libs.name, symlinks=True)
     bindir = site / wheel.name / "pginstall" / "bin"
-    monkeypatch.setattr("async_test_harness.postgres.embedded_bindir", lambda: bindir)
+    monkeypatch.setattr("async_test_harness.server.postgres.embedded_bindir", lambda: bindir)
     return bindir
 
 
@@ -184,7 +184,7 @@ as_root_with_the_wheel = pytest.mark.skipif(
 def test_embedded_wheel_in_a_private_venv_runs_as_root(wheel_in_a_private_venv, monkeypatch):
     shared = Path(tempfile.mkdtemp(prefix="async-test-shared-", dir="/tmp"))
     shared.chmod(0o755)
-    monkeypatch.setattr("async_test_harness.postgres.shared_binaries_dirs", lambda: [shared / "binaries"])
+    monkeypatch.setattr("async_test_harness.server.postgres.shared_binaries_dirs", lambda: [shared / "binaries"])
     try:
         binaries = find_binaries("embedded")
         server = Server(binaries, cluster="initdb")  # initdb and the server run as the unprivileged account
@@ -207,7 +207,9 @@ def test_embedded_wheel_out_of_reach_with_nowhere_to_copy_it_says_what_to_do(whe
                                                                              tmp_path):
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("")
-    monkeypatch.setattr("async_test_harness.postgres.shared_binaries_dirs", lambda: [not_a_directory / "binaries"])
+    monkeypatch.setattr(
+        "async_test_harness.server.postgres.shared_binaries_dirs", lambda: [not_a_directory / "binaries"]
+    )
     with pytest.raises(PostgresError) as err:
         find_binaries("embedded")
     message = str(err.value)

@@ -22,9 +22,10 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from async_test_harness import compat, loopscope
-from async_test_harness.fixtures import _db_url_function
-from async_test_harness.postgres import ServerInfo, SupervisedServer
+from async_test_harness import compat
+from async_test_harness.plugin.hooks import event_loops
+from async_test_harness.plugin.fixtures import _db_url_function
+from async_test_harness.server.postgres import ServerInfo, SupervisedServer
 
 PACKAGE = Path(compat.__file__).resolve().parent
 
@@ -148,7 +149,7 @@ def test_cache_dir_is_pytests_cache(pytester, no_degradation):
 
 # --------------------------------------------------------------------------- pytest-asyncio
 
-follows = pytest.mark.skipif(not loopscope.FIXTURES_FOLLOW_TEST_LOOP,
+follows = pytest.mark.skipif(not event_loops.FIXTURES_FOLLOW_TEST_LOOP,
                              reason="fixtures follow the test's loop from pytest-asyncio 1.1")
 
 
@@ -165,7 +166,7 @@ def test_fixture_loop_scope_sets_and_restores(request, no_degradation):
 
 @follows
 async def test_loop_of_scope_is_the_running_tests_loop(request, no_degradation):
-    scope = loopscope.test_loop_scope(request.node, request.config)
+    scope = event_loops.test_loop_scope(request.node, request.config)
     assert compat.loop_of_scope(request.node, scope) is asyncio.get_running_loop()
 
 
@@ -311,7 +312,7 @@ LIBRARY_PRIVATE = ("_scoped_runner", "TransactionState")
 # Private attributes of the harness's own objects, not of a library.
 OWN_PRIVATE = {
     ("blocker.py", "_is_db_address"),  # the harness's Blocker
-    ("loopbridge.py", "_target"),  # the harness's Relay
+    ("relay.py", "_target"),  # the harness's Relay
 }
 OWN_PREFIX = "_async_test_"  # the harness's own marker attributes on library objects (a dialect)
 

@@ -1,4 +1,5 @@
-from async_test_harness.connection import DatabaseAddress, environment_for, mask_text, mask_url, parse_url
+from async_test_harness.masking import mask_text, mask_url
+from async_test_harness.server.address import DatabaseAddress, environment_for, parse_url
 
 ADDR = DatabaseAddress("127.0.0.1", 5999, "postgres", "p@ss:w/rd", "test_main")
 

@@ -1,7 +1,7 @@
 """The events file the runner folds into counts: one line for a passing test, every outcome kept."""
 
-from async_test_harness.project import find_project
-from async_test_harness.results import read_events
+from async_test_harness.runner.project import find_project
+from async_test_harness.runner.results import read_events
 
 SUITE = """
 import pytest

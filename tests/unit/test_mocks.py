@@ -6,7 +6,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, select, update
 from sqlalchemy.exc import MultipleResultsFound
 
 from async_test_harness import mappings_result, mock_session, result, scalars_result
-from async_test_harness.mocks import BoundaryPatcher
+from async_test_harness.plugin.mocks import BoundaryPatcher
 
 users = Table("users", MetaData(), Column("id", Integer, primary_key=True), Column("name", String))
 

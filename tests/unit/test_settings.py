@@ -117,7 +117,7 @@ def test_an_empty_value_on_the_command_line_or_in_the_environment_unsets_the_opt
 
 
 def test_an_emptied_variable_does_not_wake_an_unconfigured_harness():
-    from async_test_harness.plugin import is_configured
+    from async_test_harness.plugin.hooks import is_configured
 
     assert not is_configured(resolve({}, {"ASYNC_TEST_METADATA": ""}, {}, {}))
     assert is_configured(resolve({}, {"ASYNC_TEST_METADATA": "app.models:Base"}, {}, {}))

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from . import __version__
-from .connection import environment_for, mask_text
+from .masking import mask_text
+from .server.address import environment_for
 from .settings import OPTIONS, Settings, SettingsError, from_environment
 
 # postgres.py, provision.py and schema.py (asyncio, asyncpg) are imported by the commands that use
@@ -45,7 +46,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_postgres(args: argparse.Namespace) -> int:
-    from .provision import clone_for, finish_run, start_run
+    from .server.provision import clone_for, finish_run, start_run
 
     root, settings = _settings(args.project)
     run, server = start_run(settings, root)
@@ -67,7 +68,7 @@ def cmd_postgres(args: argparse.Namespace) -> int:
 
 
 def cmd_init_cluster(args: argparse.Namespace) -> int:
-    from .postgres import find_binaries, init_cluster
+    from .server.postgres import find_binaries, init_cluster
 
     binaries = find_binaries(args.source, args.bin_dir)
     init_cluster(Path(args.directory), binaries)
@@ -110,7 +111,7 @@ def split_arguments(flag: str, text: Optional[str]) -> List[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import Run, RunOptions
+    from .runner.passes import Run, RunOptions
 
     options = RunOptions(
         project_dir=args.project, results_dir=args.results_dir, only=args.only, parallel=args.parallel,
@@ -197,8 +198,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         _error("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
-        from .postgres import PostgresError
-        from .schema import SchemaError
+        from .server.postgres import PostgresError
+        from .server.template import SchemaError
 
         if not isinstance(exc, (PostgresError, SchemaError)):
             raise
@@ -208,7 +209,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _error(message: str) -> None:
     """One line on stderr, whatever it holds (a path or value with undecodable bytes included)."""
-    from .outputs import clean_text
+    from .runner.results_folder import clean_text
 
     text = f"async-test: {clean_text(message)}\n"
     encoding = getattr(sys.stderr, "encoding", None) or "utf-8"

@@ -44,7 +44,7 @@ from typing import (
     get_type_hints,
 )
 
-from .connection import mask_url
+from .masking import mask_url
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, TextIO
 
+from ..summary.validate import Invalid, read_summary
 from .annotations import build_annotations
 from .commands import command, lines, write_outputs, write_raw
 from .comment import CommentError, GitHubClient
 from .diffcov import DiffCoverage, DiffUnavailable, changed_lines, diff_coverage
 from .markdown import COMMENT_LIMIT, COMMENT_MARKER, JOB_SUMMARY_LIMIT, fit, no_results
-from .validate import Invalid, read_summary
 
 SUPPORTED_SCHEMA = 1
 NO_RESULTS = {"summary-path": "", "tests": "0", "failures": "0"}

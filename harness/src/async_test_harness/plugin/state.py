@@ -9,11 +9,12 @@ from typing import Callable, Dict, List, Optional
 
 import pytest
 
-from .connection import DatabaseAddress, environment_for, export, mask_text, restore
-from .postgres import PostgresError, SupervisedServer
-from .provision import RunDatabase, clone_for, drop, finish_run, start_run
-from .schema import SchemaError
-from .settings import Settings
+from ..masking import mask_text
+from ..server.address import DatabaseAddress, environment_for, export, restore
+from ..server.postgres import PostgresError, SupervisedServer
+from ..server.provision import RunDatabase, clone_for, drop, finish_run, start_run
+from ..server.template import SchemaError
+from ..settings import Settings
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -80,9 +81,9 @@ class HarnessState:
         """Clone this process's database from the run's template and export it."""
         self.run = run
         if run.owns_server:
-            from . import loopcache
+            from ..engine import connection_cache
 
-            loopcache.skip_ssl_for(run.admin.host, run.admin.port)
+            connection_cache.skip_ssl_for(run.admin.host, run.admin.port)
         self.address = clone_for(run, self.worker)
         self.export_for(self.address)
 

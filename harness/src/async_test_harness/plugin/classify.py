@@ -16,7 +16,7 @@ from typing import AbstractSet, Any, Iterable, Optional, Sequence
 
 import pytest
 
-from . import compat
+from .. import compat
 
 UNIT = "unit"
 INTEGRATION = "integration"

@@ -1,7 +1,7 @@
 """The pytest plugin: options, markers, the database's lifecycle, classification, blocking.
 
 Loaded by the ``pytest11`` entry point when the harness is installed, or with
-``-p async_test_harness.plugin``.  It never writes into the project: fixtures
+``-p async_test_harness.plugin.hooks``.  It never writes into the project: fixtures
 come from here, and a project's conftest fixture of the same name wins.
 
 When does the database start?  Before pytest imports the first conftest (root
@@ -20,12 +20,18 @@ from typing import Any, Dict, Generator, List, NoReturn, Optional, Tuple
 
 import pytest
 
-from . import blocker, compat, current_test, events, isolation, loopbridge, loopscope, timeout
+from .. import compat
+from ..engine import isolation, relay
+from ..server.databases import open_transactions, run_sync
+from ..server.postgres import PostgresError
+from ..server.provision import RunDatabase, blocked_address
+from ..server.template import SchemaError
+from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
+from . import blocker, current_test, event_loops, events, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
 from .classify import INTEGRATION, UNIT, Classification
-from .databases import open_transactions, run_sync
 from .fixtures import (  # noqa: F401  (fixtures are registered by being in this module)
     async_db_session,
     async_engine,
@@ -35,10 +41,6 @@ from .fixtures import (  # noqa: F401  (fixtures are registered by being in this
     mock_db,
     patch_boundary,
 )
-from .postgres import PostgresError
-from .provision import RunDatabase, blocked_address
-from .schema import SchemaError
-from .settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
 from .state import STATE_KEY, HarnessState
 
 CLASSIFICATION_KEY = pytest.StashKey[Classification]()
@@ -176,10 +178,10 @@ def pytest_configure(config: pytest.Config) -> None:
     state = config.stash[STATE_KEY]
     settings = state.settings
     state.loop_scope = (
-        loopscope.apply_default(config, settings.loop_scope) if state.configured
+        event_loops.apply_default(config, settings.loop_scope) if state.configured
         else "left to the project (async-test is not configured for this project)"
     )
-    config.pluginmanager.register(loopscope, "async_test_loopscope")
+    config.pluginmanager.register(event_loops, "async_test_event_loops")
     config.pluginmanager.register(current_test, "async_test_current_test")
     state.timeout = timeout.register(config, settings.timeout)
     if settings.kind == UNIT:
@@ -196,7 +198,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _tear_down(config: pytest.Config) -> None:
     blocker.uninstall()
-    loopbridge.close()  # before the state drops this process's database
+    relay.close()  # before the state drops this process's database
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
         state.close()

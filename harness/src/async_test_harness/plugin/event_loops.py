@@ -24,7 +24,7 @@ from typing import Any, AsyncIterator, Generator, Optional, Tuple, TypeVar
 
 import pytest
 
-from . import compat
+from .. import compat
 
 T = TypeVar("T")
 

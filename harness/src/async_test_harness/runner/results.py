@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .outputs import dumps, printable, write_atomically
 from .project import Project
+from .results_folder import dumps, printable, write_atomically
 
 SCHEMA_VERSION = 1
 SLOWEST = 10

@@ -1,7 +1,7 @@
 """An ephemeral PostgreSQL server that cannot outlive the tests that started it.
 
 The server is started by a small supervisor process (``python -m
-async_test_harness.postgres``) whose standard input is a pipe from the test
+async_test_harness.server.postgres``) whose standard input is a pipe from the test
 process.  When the test process ends for any reason (normal exit, Ctrl-C,
 SIGTERM, a crash or ``kill -9``) the pipe closes, and the supervisor stops the
 server and removes its directory.  No reaper, no PID files left behind.
@@ -634,7 +634,7 @@ class SupervisedServer:
 
     def start(self) -> ServerInfo:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "async_test_harness.postgres", json.dumps(self.config)],
+            [sys.executable, "-m", "async_test_harness.server.postgres", json.dumps(self.config)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
         )
         assert self.process.stdout is not None

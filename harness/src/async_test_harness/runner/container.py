@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from ..settings import ContainerSettings, SettingsError, container_settings
 from .project import ProjectError, find_project
-from .settings import ContainerSettings, SettingsError, container_settings
 
 EXIT_DEPENDENCIES = 6
 HARNESS_HOME = Path(os.environ.get("HARNESS_HOME", "/opt/async-test"))  # set by the Dockerfile

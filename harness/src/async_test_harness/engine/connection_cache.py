@@ -19,7 +19,7 @@ import asyncio
 import weakref
 from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional, Set, Tuple
 
-from . import compat
+from .. import compat
 
 if TYPE_CHECKING:  # SQLAlchemy is imported on first use: a unit-only run never pays for it
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -58,7 +58,7 @@ def shared_engine(url: str) -> AsyncEngine:
 
 class ConnectionCache:
     """One connection per database URL, opened on first use and reopened if it broke; what
-    isolation.py asks of both a loop's resources (below) and the loop bridge (loopbridge.py)."""
+    isolation.py asks of both a loop's resources (below) and the loop bridge (relay.py)."""
 
     def __init__(self) -> None:
         self.connections: Dict[str, AsyncConnection] = {}

@@ -25,8 +25,9 @@ from typing import IO, Any, Dict, List, Optional, Sequence
 
 import pytest
 
-from . import compat
-from .connection import mask_data, mask_text, parse_url
+from .. import compat
+from ..masking import mask_data, mask_text
+from ..server.address import parse_url
 
 ENV_VAR = "ASYNC_TEST_EVENTS"
 MAX_MESSAGE = 2000

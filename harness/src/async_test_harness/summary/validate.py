@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "summary.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parent / "summary.schema.json"
 MAX_BYTES = 64 * 1024 * 1024  # the runner caps every text it records; anything near this is not its output
 VALIDATING = {"type", "enum", "const", "required", "properties", "additionalProperties", "items", "$ref", "oneOf",
               "minimum", "maximum"}
@@ -88,7 +88,7 @@ def check_schema(schema: Any) -> None:
         return
     for key, value in schema.items():
         if key not in VALIDATING and key not in ANNOTATING:
-            raise ValueError(f"summary schema keyword {key!r} is not implemented by async_test_harness.github.validate")
+            raise ValueError(f"summary schema keyword {key!r} is not implemented by {__name__}")
         if key in ("properties", "$defs"):
             for sub in value.values():
                 check_schema(sub)

@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, List
 import pytest
 import pytest_asyncio
 
-from .schema import SchemaError, load_object
+from ..server.template import SchemaError, load_object
 from .state import state_of
 
 

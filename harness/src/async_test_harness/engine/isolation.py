@@ -32,7 +32,7 @@ which on a trivial test is most of its time.  What cuts it down:
   read when the next test needs the connection, so the server's work and the
   round trip (0.1 ms here) overlap with pytest's own between tests.  Only where
   the connection's loop outlives the test: the session loop (and not after the
-  run's last test), or the bridge's home loop (loopbridge.py).  Replies still
+  run's last test), or the bridge's home loop (relay.py).  Replies still
   in flight are read before any such loop closes (``settle``), so no loop ever
   cancels one.
 """
@@ -43,14 +43,14 @@ import asyncio
 import concurrent.futures
 from typing import TYPE_CHECKING, Any, Set
 
-from . import compat
-from .databases import ISOLATION_APPLICATION_NAME
-from .loopbridge import Relay
+from .. import compat
+from ..server.databases import ISOLATION_APPLICATION_NAME
+from .relay import Relay
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from .loopcache import ConnectionCache
+    from .connection_cache import ConnectionCache
 
 OPEN = "async_test_transaction_open"
 PENDING = "async_test_reply_pending"

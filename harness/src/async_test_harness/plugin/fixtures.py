@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Optional
 import pytest
 import pytest_asyncio
 
-from . import compat, current_test, isolation, loopbridge, loopcache, loopscope
-from .connection import DatabaseAddress
+from .. import compat
+from ..engine import connection_cache, isolation, relay
+from ..server.address import DatabaseAddress
+from . import current_test, event_loops
 from .markers import IntegrationOptions
 from .mocks import BoundaryPatcher, mock_session
 from .state import DatabaseUnavailable, state_of
@@ -43,9 +45,9 @@ def _loop_ends_with_test(item: Any) -> bool:
     """A function-scoped loop dies with the test: close its connection now, inside it.
 
     (pytest-asyncio < 0.25 closes such loops without shutting down async
-    generators, so the loop-lifetime guard in loopcache would not run.)
+    generators, so the loop-lifetime guard in connection_cache would not run.)
     """
-    return loopscope.test_loop_scope(item, item.config) == "function"
+    return event_loops.test_loop_scope(item, item.config) == "function"
 
 
 @pytest.fixture
@@ -120,7 +122,7 @@ async def async_engine(request: pytest.FixtureRequest, db_url: str) -> AsyncIter
         finally:
             await engine.dispose()
         return
-    resources = await loopcache.for_running_loop()
+    resources = await connection_cache.for_running_loop()
     yield resources.engine(db_url)
     if _loop_ends_with_test(request.node):
         await resources.aclose()
@@ -133,7 +135,7 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
     ``join_transaction_mode="create_savepoint"``: the code under test may call
     ``commit()`` and ``rollback()`` (they act on a SAVEPOINT), and the outer
     transaction is rolled back at teardown.  One connection per event loop is
-    reused (function-scoped loops share one through ``loopbridge``), so a test
+    reused (function-scoped loops share one through ``engine.relay``), so a test
     costs one ``ROLLBACK; BEGIN; SAVEPOINT`` message (see ``isolation``).  Tests marked
     ``@pytest.mark.integration(isolation="database")`` get a plain session on a
     database of their own instead, where commits are real.
@@ -153,11 +155,13 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
             await session.close()
             await engine.dispose()
         return
-    scope = loop_scope or loopscope.test_loop_scope(item, item.config)
-    bridged = scope == "function" and loopbridge.available()
+    scope = loop_scope or event_loops.test_loop_scope(item, item.config)
+    bridged = scope == "function" and relay.available()
     # The bridge's connection outlives the test's loop on its home loop: kept, as with a session loop.
     loop_ends_with_test = scope == "function" and not bridged
-    resources: loopcache.ConnectionCache = loopbridge.bridge() if bridged else await loopcache.for_running_loop()
+    resources: connection_cache.ConnectionCache = (
+        relay.bridge() if bridged else await connection_cache.for_running_loop()
+    )
     # The reply to a message sent ahead (isolation.py) is read by the next test on the same
     # connection, so only where that connection lives on: the session loop or the bridge.
     send_ahead = (bridged or scope == "session") and not current_test.is_last()
@@ -219,14 +223,14 @@ def _driven_on_the_test_loop() -> Iterator[AsyncSession]:
     # wrapping of an async fixture (a task, a context copy and SIGINT handler swaps, for setup and
     # again for teardown) costs about as much as the test's whole transaction.
     item = current_test.item()
-    scope = loopscope.test_loop_scope(item, item.config)
-    yield from loopscope.drive(item, _isolated_session(_db_url_for(item), scope), scope)
+    scope = event_loops.test_loop_scope(item, item.config)
+    yield from event_loops.drive(item, _isolated_session(_db_url_for(item), scope), scope)
 
 
 _driven_on_the_test_loop.__doc__ = _isolated_session.__doc__
 async_db_session: Any
 # pytest-asyncio >= 1.1 keeps each loop in a fixture-held runner the plain fixture can drive.
-if loopscope.FIXTURES_FOLLOW_TEST_LOOP:
+if event_loops.FIXTURES_FOLLOW_TEST_LOOP:
     async_db_session = pytest.fixture(_driven_on_the_test_loop, name="async_db_session")
 else:
     async_db_session = pytest_asyncio.fixture(_isolated_session, name="async_db_session")
@@ -236,7 +240,7 @@ else:
 def mock_db() -> Any:
     """A spec'd mock ``AsyncSession`` for unit tests: async methods are ``AsyncMock``.
 
-    See ``async_test_harness.mocks.mock_session``; pair it with
+    See ``async_test_harness.plugin.mocks.mock_session``; pair it with
     ``async_test_harness.result(...)`` for realistic ``execute`` results, and
     read ``mock_db.executed_sql()`` to assert on the SQL.
     """

@@ -24,17 +24,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from . import __version__
-from .connection import mask_data, mask_stream, mask_text
-from .coverage_report import build_reports
-from .messages import one_line
-from .outputs import ResultsDirError, ResultsFolder, claim, clean, clean_text
+from .. import __version__
+from ..masking import mask_data, mask_stream, mask_text
+from ..messages import one_line
+from ..settings import Settings, SettingsError, from_environment
+from .coverage_reports import build_reports
 from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
 from .results import SCHEMA_VERSION, PassResult, merge_collection_errors, read_events, write_summary
-from .settings import Settings, SettingsError, from_environment
+from .results_folder import ResultsDirError, ResultsFolder, claim, clean, clean_text
 
 if TYPE_CHECKING:  # postgres.py (and asyncio with it) is imported only when a pass needs the server
-    from .postgres import ServerInfo
+    from ..server.postgres import ServerInfo
 
 EXIT_OK = 0
 EXIT_TESTS_FAILED = 1
@@ -132,7 +132,7 @@ class BackgroundServer:
     """Starts the ephemeral server in a thread so the unit pass does not wait for it."""
 
     def __init__(self, settings: Settings) -> None:
-        from .provision import server_for
+        from ..server.provision import server_for
 
         self.handle = server_for(settings)
         self.info: Optional[ServerInfo] = None
@@ -142,7 +142,7 @@ class BackgroundServer:
         self._thread.start()
 
     def _start(self) -> None:
-        from .postgres import PostgresError
+        from ..server.postgres import PostgresError
 
         began = time.monotonic()
         try:
@@ -225,7 +225,7 @@ class Run:
         except (ProjectError, SettingsError) as exc:
             raise UsageError(str(exc)) from None
         if settings.database_url:
-            from .connection import parse_url
+            from ..server.address import parse_url
 
             self.secrets.append(parse_url(settings.database_url).password)
             self.console_secrets = list(self.secrets)
@@ -321,7 +321,7 @@ class Run:
                f"--junitxml={results / f'junit-{kind}.xml'}", "-o", "junit_family=xunit1",
                "-o", f"cache_dir={results / '.pytest_cache'}"]
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-            cmd += ["-p", "async_test_harness.plugin", "-p", "pytest_asyncio", "-p", "pytest_cov"]
+            cmd += ["-p", "async_test_harness.plugin.hooks", "-p", "pytest_asyncio", "-p", "pytest_cov"]
         if self.options.coverage:
             if not project.sources_from_addopts:
                 # The project's own --cov=SRC measures in every pass already; naming SRC again adds nothing.

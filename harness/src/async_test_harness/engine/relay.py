@@ -28,8 +28,8 @@ import inspect
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Optional, Set, Tuple, TypeVar
 
-from . import compat
-from .loopcache import ConnectionCache, driver_of, is_plain_server
+from .. import compat
+from .connection_cache import ConnectionCache, driver_of, is_plain_server
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -227,7 +227,7 @@ async def _relayed(home: HomeLoop, coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 class Bridge(ConnectionCache):
-    """The run's bridged connections, one per database URL; a ``loopcache.ConnectionCache``, so
+    """The run's bridged connections, one per database URL; a ``connection_cache.ConnectionCache``, so
     isolation.py treats them as it treats a loop's own."""
 
     def __init__(self) -> None:

@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Optional
 
-from .connection import DatabaseAddress, mask_text, parse_url
+from ..masking import mask_text
+from ..settings import Settings
+from .address import DatabaseAddress, parse_url
 from .databases import clone_database, drop_database, drop_databases_with_prefix, run_sync, server_version
 from .postgres import PostgresError, SupervisedServer
-from .schema import build_template
-from .settings import Settings
+from .template import build_template
 
 
 @dataclass

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
-from .connection import DatabaseAddress, environment_for, mask_text
+from ..masking import mask_text
+from .address import DatabaseAddress, environment_for
 from .databases import _connect, create_database, quote_ident, run_sync
 
 

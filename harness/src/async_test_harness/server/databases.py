@@ -11,7 +11,7 @@ import asyncio
 import threading
 from typing import Any, Awaitable, Callable, List, TypeVar
 
-from .connection import DatabaseAddress
+from .address import DatabaseAddress
 
 T = TypeVar("T")
 
