@@ -252,3 +252,34 @@ def test_the_projects_own_cov_source_is_what_is_measured(tmp_path, env, config, 
     cov = summary_of(project)["coverage"]
     assert [f["path"] for f in cov["files"]] == ["app/__init__.py", "app/core.py"]
     assert cov["combined"] == {"percent": 100.0, "covered_lines": 4, "statements": 4}
+
+
+# ---------------------------------------------------------------- the runner's server, handed to the pass
+
+
+TEST_SEES_THE_RUNNERS_SERVER = '''\
+import os
+
+import pytest
+
+
+@pytest.mark.asyncio
+async def test_the_pass_gets_a_server_of_the_harness(db_url, async_engine):
+    assert "_ASYNC_TEST_SERVER" not in os.environ  # handed over and taken: a nested pytest cannot attach
+    assert "?" not in db_url and "?" not in os.environ["DATABASE_URL"]  # what projects see stays plain
+    assert async_engine.url.query.get("ssl") == "disable"  # the harness's engine skips the SSL upgrade
+    assert not db_url.rsplit("/", 1)[1].startswith("async_test_")  # not a foreign server's random prefix
+'''
+
+
+def test_the_integration_pass_runs_on_the_runners_server_as_its_own(tmp_path, env, pg_cluster):
+    """async-test run hands its server to the pass as the harness's own, not as a foreign URL."""
+    project = write(tmp_path / "svc", {
+        "pytest.ini": "[pytest]\nasyncio_mode = strict\n",
+        "tests/test_server.py": TEST_SEES_THE_RUNNERS_SERVER,
+    })
+    done = run(project, dict(env, ASYNC_TEST_PG_CLUSTER=pg_cluster), "--only", "integration", "--no-coverage")
+    assert done.returncode == 0, output(done)
+    log = done.stdout
+    header = next(line for line in log.splitlines() if line.startswith("async-test: PostgreSQL"))
+    assert ", ready in " in header and "(url" not in header, header  # its source and start time, as if started here

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from async_test_harness import compat
-from async_test_harness.plugin.hooks import event_loops
 from async_test_harness.plugin.fixtures import _db_url_function
+from async_test_harness.plugin.hooks import event_loops
 from async_test_harness.server.postgres import ServerInfo, SupervisedServer
 
 PACKAGE = Path(compat.__file__).resolve().parent

@@ -31,3 +31,26 @@ def test_templates_cover_real_projects_shapes():
     assert env["DB_URI"] == "postgresql+asyncpg://postgres:p@ss:w/rd@127.0.0.1:5999"
     assert env["TEST_DATABASE_URI_ASYNC"] == ADDR.async_url
     assert env["TEST_DATABASE_URI_SYNC"].endswith("@127.0.0.1:5999/test_main")
+
+
+def test_the_harnesss_servers_carry_no_ssl_in_the_engine_url_only():
+    ours = DatabaseAddress("127.0.0.1", 5433, "postgres", "pw", "test_main", ssl=False)
+    assert ours.async_url == "postgresql+asyncpg://postgres:pw@127.0.0.1:5433/test_main"  # db_url: plain
+    assert ours.engine_url == ours.async_url + "?ssl=disable"
+    assert parse_url(ours.url(options=True)) == ours  # a provision handed on keeps the option
+    assert parse_url(ours.url("asyncpg", options=True)) == ours
+    assert "?" not in environment_for(ours, [("X", "{async_url}")])["X"]
+    assert parse_url(ours.sync_url).ssl  # a URL without the option: SSL as the driver defaults
+
+
+def test_engine_url_for_adds_the_option_only_for_our_server_and_never_over_the_urls_own():
+    from async_test_harness.server.address import engine_url_for
+
+    ours = DatabaseAddress("127.0.0.1", 5433, "postgres", "pw", "test_main", ssl=False)
+    assert engine_url_for("postgresql+asyncpg://u:p@127.0.0.1:5433/other", ours).endswith("/other?ssl=disable")
+    with_option = engine_url_for("postgresql+asyncpg://u:p@127.0.0.1:5433/o?timeout=5", ours)
+    assert with_option.endswith("?timeout=5&ssl=disable")
+    assert engine_url_for("postgresql+asyncpg://u:p@127.0.0.1:5433/o?ssl=require", ours).endswith("?ssl=require")
+    assert engine_url_for("postgresql+asyncpg://u:p@db.internal:5433/o", ours).endswith("/o")
+    theirs = DatabaseAddress("127.0.0.1", 5433, "postgres", "pw", "test_main")
+    assert engine_url_for("postgresql+asyncpg://u:p@127.0.0.1:5433/o", theirs).endswith("/o")

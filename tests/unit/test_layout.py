@@ -125,7 +125,8 @@ def test_package_imports_only_what_its_rule_allows(package: str) -> None:
 def test_processes_start_without_heavy_libraries(entry: str, forbidden: Set[str]) -> None:
     """The supervisor, the reporting step, the container entrypoint and the CLI load only what they use."""
     code = f"import sys, {entry}; print(' '.join(sorted(m for m in sys.modules if '.' not in m)))"
-    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(out.split())
     assert not loaded & forbidden, f"importing {entry} loads {sorted(loaded & forbidden)}"
 
 

@@ -46,14 +46,14 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_postgres(args: argparse.Namespace) -> int:
-    from .server.provision import clone_for, finish_run, start_run
+    from .server.provision import clone_for, finish_provision, start_provision
 
     root, settings = _settings(args.project)
-    run, server = start_run(settings, root)
+    provision, server = start_provision(settings, root)
     try:
-        address = clone_for(run, "dev")
+        address = clone_for(provision, "dev")
         env = environment_for(address, settings.env_templates())
-        print(f"# PostgreSQL {run.version} ({run.source}); stops when this command ends (Ctrl-C)")
+        print(f"# PostgreSQL {provision.version} ({provision.source}); stops when this command ends (Ctrl-C)")
         for name, value in env.items():
             print(f"export {name}={shlex.quote(value)}")
         sys.stdout.flush()
@@ -63,7 +63,7 @@ def cmd_postgres(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
     finally:
-        finish_run(run, server)
+        finish_provision(provision, server)
     return EXIT_OK
 
 

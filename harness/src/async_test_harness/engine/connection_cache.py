@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional
 
 from .. import compat
 
@@ -28,31 +28,14 @@ if TYPE_CHECKING:  # SQLAlchemy is imported on first use: a unit-only run never 
 # of its own, and making one per loop would repeat SQLAlchemy's dialect set-up (several ms, the
 # largest cost of a function-scoped loop) for every test.
 _engines: Dict[str, AsyncEngine] = {}
-# Servers this harness started: loopback, no SSL configured. asyncpg's default (sslmode=prefer) would
-# build an SSL context and ask each new connection to upgrade first, 1-1.5 ms of a 4 ms connect here.
-_plain_servers: Set[Tuple[str, int]] = set()
-
-
-def skip_ssl_for(host: str, port: int) -> None:
-    _plain_servers.add((host, port))
-
-
-def is_plain_server(host: str, port: int) -> bool:
-    return (host, port) in _plain_servers
-
-
 def shared_engine(url: str) -> AsyncEngine:
     engine = _engines.get(url)
     if engine is None:
-        from sqlalchemy.engine import make_url
         from sqlalchemy.ext.asyncio import create_async_engine
         from sqlalchemy.pool import NullPool
 
-        parsed = make_url(url)
-        plain = is_plain_server(parsed.host or "", parsed.port or 5432)
-        engine = _engines[url] = create_async_engine(
-            url, poolclass=NullPool, connect_args={"ssl": False} if plain else {}
-        )
+        # Driver options (no SSL on the harness's servers) come in the URL: server/address.py.
+        engine = _engines[url] = create_async_engine(url, poolclass=NullPool)
     return engine
 
 

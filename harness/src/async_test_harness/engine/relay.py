@@ -29,7 +29,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Optional, Set, Tuple, TypeVar
 
 from .. import compat
-from .connection_cache import ConnectionCache, driver_of, is_plain_server
+from .connection_cache import ConnectionCache, driver_of
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -256,8 +256,6 @@ class Bridge(ConnectionCache):
         args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
         for name in _ADAPTER_ARGS:
             kwargs.pop(name, None)
-        if is_plain_server(parsed.host or "", parsed.port or 5432):
-            kwargs["ssl"] = False
         home = self.home()
 
         async def connect() -> Any:

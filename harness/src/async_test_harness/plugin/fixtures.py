@@ -9,7 +9,7 @@ import pytest_asyncio
 
 from .. import compat
 from ..engine import connection_cache, isolation, relay
-from ..server.address import DatabaseAddress
+from ..server.address import DatabaseAddress, engine_url_for
 from . import current_test, event_loops
 from .markers import IntegrationOptions
 from .mocks import BoundaryPatcher, mock_session
@@ -36,7 +36,7 @@ def integration_options(item: Any) -> IntegrationOptions:
     return options
 
 
-def wants_fresh_database(item: Any) -> bool:
+def wants_own_database(item: Any) -> bool:
     """Marked ``integration(isolation="database")``?"""
     return integration_options(item).isolation == "database"
 
@@ -61,7 +61,7 @@ def async_test_database() -> Iterator[DatabaseAddress]:
     item = current_test.item()
     state = state_of(item.config)
     try:
-        address = state.fresh_database() if wants_fresh_database(item) else state.ensure()
+        address = state.own_database() if wants_own_database(item) else state.ensure()
     except DatabaseUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
     if address is state.address:
@@ -70,7 +70,7 @@ def async_test_database() -> Iterator[DatabaseAddress]:
     try:
         yield address
     finally:
-        state.drop_fresh(address)
+        state.drop_own_database(address)
 
 
 def _test_database() -> DatabaseAddress:
@@ -81,7 +81,7 @@ def _test_database() -> DatabaseAddress:
     that database afterwards), and then ``db_url`` and ``db_sync_url`` share it.
     """
     item = current_test.item()
-    if wants_fresh_database(item):
+    if wants_own_database(item):
         address: DatabaseAddress = compat.request_of(item).getfixturevalue("async_test_database")
         return address
     try:
@@ -112,18 +112,18 @@ async def async_engine(request: pytest.FixtureRequest, db_url: str) -> AsyncIter
     serves every event loop. Commits made through it are real: use ``async_db_session`` for
     isolation.
     """
-    if wants_fresh_database(request.node):
+    if wants_own_database(request.node):
         from sqlalchemy.ext.asyncio import create_async_engine
         from sqlalchemy.pool import NullPool
 
-        engine = create_async_engine(db_url, poolclass=NullPool)
+        engine = create_async_engine(_engine_url(request.node, db_url), poolclass=NullPool)
         try:
             yield engine
         finally:
             await engine.dispose()
         return
     resources = await connection_cache.for_running_loop()
-    yield resources.engine(db_url)
+    yield resources.engine(_engine_url(request.node, db_url))
     if _loop_ends_with_test(request.node):
         await resources.aclose()
 
@@ -143,11 +143,12 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
     from sqlalchemy.ext.asyncio import AsyncSession
 
     item = current_test.item()
-    if wants_fresh_database(item):
+    url = _engine_url(item, db_url)
+    if wants_own_database(item):
         from sqlalchemy.ext.asyncio import create_async_engine
         from sqlalchemy.pool import NullPool
 
-        engine = create_async_engine(db_url, poolclass=NullPool)
+        engine = create_async_engine(url, poolclass=NullPool)
         session = AsyncSession(engine, expire_on_commit=False)
         try:
             yield session
@@ -165,7 +166,7 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
     # The reply to a message sent ahead (isolation.py) is read by the next test on the same
     # connection, so only where that connection lives on: the session loop or the bridge.
     send_ahead = (bridged or scope == "session") and not current_test.is_last()
-    connection = await isolation.connection_for_test(resources, db_url)
+    connection = await isolation.connection_for_test(resources, url)
     outer = await isolation.begin_test(connection)
     if integration_options(item).reset_sequences:
         await isolation.reset_sequences(connection)
@@ -176,17 +177,31 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
         try:
             await isolation.end_test(connection, outer, session, keep=not loop_ends_with_test, send_ahead=send_ahead)
         except isolation.OuterTransactionEnded as exc:
-            await resources.discard(db_url)
+            await resources.discard(url)
             _recreate_if_ours(item, db_url)
             pytest.fail(str(exc), pytrace=False)
         except Exception:
             lost = isolation.is_lost(connection)
-            await resources.discard(db_url)
+            await resources.discard(url)
             if not lost:  # a lost connection took the test's transaction with it: nothing to report
                 raise
         if loop_ends_with_test:
             # The connection dies with the loop: aborting it discards the transaction, no ROLLBACK needed.
             await resources.aclose()
+
+
+def _engine_url(item: Any, db_url: str) -> str:
+    """The URL the harness's engine uses for ``db_url``: with the driver options of our server.
+
+    ``db_url`` itself stays plain (projects rebuild URLs with string operations); the address
+    knows what the server needs (no SSL on ours: see server/address.py).
+    """
+    address = state_of(item.config).address
+    if address is None:
+        return db_url
+    if db_url == address.async_url:  # the common case, first: this runs for every test
+        return address.engine_url
+    return engine_url_for(db_url, address)
 
 
 def _recreate_if_ours(item: Any, db_url: str) -> None:

@@ -24,7 +24,7 @@ from .. import compat
 from ..engine import isolation, relay
 from ..server.databases import open_transactions, run_sync
 from ..server.postgres import PostgresError
-from ..server.provision import RunDatabase, blocked_address
+from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
 from . import blocker, current_test, event_loops, events, timeout
@@ -41,10 +41,10 @@ from .fixtures import (  # noqa: F401  (fixtures are registered by being in this
     mock_db,
     patch_boundary,
 )
-from .state import STATE_KEY, HarnessState
+from .state import STATE_KEY, PluginState
 
 CLASSIFICATION_KEY = pytest.StashKey[Classification]()
-WORKER_INPUT_KEY = "async_test_run"
+WORKER_INPUT_KEY = "async_test_provision"
 START_FAILED = "async-test: the test database could not be started."
 
 
@@ -108,10 +108,10 @@ def starts_before_collection(settings: Settings) -> bool:
     return is_configured(settings) and settings.kind != UNIT
 
 
-# The run, handed from an xdist controller to its workers through the environment: a worker needs
+# The provision, handed from an xdist controller to its workers through the environment: a worker needs
 # its database before it imports the project's conftests, which is before xdist gives it its
 # workerinput. Popped by the worker, so the tests never see the admin password in it.
-RUN_ENV_VAR = "_ASYNC_TEST_XDIST_RUN"
+PROVISION_ENV_VAR = "_ASYNC_TEST_XDIST_PROVISION"
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -137,17 +137,21 @@ def _set_up(config: pytest.Config) -> None:
     except SettingsError as exc:
         events.write_event(os.environ.get(events.ENV_VAR), {"type": "usage_error", "message": str(exc)})
         raise pytest.UsageError(f"async-test: {exc}") from None
-    state = HarnessState(settings=settings, rootdir=Path(str(config.rootpath)), configured=is_configured(settings))
+    state = PluginState(settings=settings, rootdir=Path(str(config.rootpath)), configured=is_configured(settings))
     config.stash[STATE_KEY] = state
     config.add_cleanup(lambda: _tear_down(config))  # also when a conftest fails to import
     if settings.kind == UNIT:
         state.blocked = blocked_address(settings)
         state.export_for(state.blocked)
         return
-    handed = os.environ.pop(RUN_ENV_VAR, None)
+    try:
+        state.owned_server = take_owned_server()  # async-test run's server, for this process only
+    except PostgresError as exc:
+        raise pytest.UsageError(f"async-test: {exc}") from None
+    handed = os.environ.pop(PROVISION_ENV_VAR, None)
     if handed and os.environ.get("PYTEST_XDIST_WORKER"):
         state.worker = os.environ["PYTEST_XDIST_WORKER"]
-        _attach_or_fail(state, RunDatabase.from_json(handed))
+        _attach_or_fail(state, Provision.from_json(handed))
         return
     namespace = getattr(config, "known_args_namespace", None) or config.option
     if getattr(namespace, "help", False) or getattr(namespace, "version", False):
@@ -157,8 +161,8 @@ def _set_up(config: pytest.Config) -> None:
             state.start()
         except (PostgresError, SchemaError) as exc:
             _start_failed(state, exc)
-        if _is_xdist_controller(config) and state.run is not None:
-            os.environ[RUN_ENV_VAR] = state.run.to_json()  # the workers it spawns inherit it
+        if _is_xdist_controller(config) and state.provision is not None:
+            os.environ[PROVISION_ENV_VAR] = state.provision.to_json()  # the workers it spawns inherit it
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -170,7 +174,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "integration(isolation='transaction'): an integration test; runs in the integration pass with a real "
-        "database. isolation='database' gives the test a fresh database cloned from the template (real commits, "
+        "database. isolation='database' gives the test a database of its own, cloned from the template (real commits, "
         "several connections).",
     )
     events.register(config)
@@ -188,10 +192,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     config.pluginmanager.register(_SettleHooks(), "async_test_settle")
     workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None and state.run is None and workerinput.get(WORKER_INPUT_KEY):
+    if workerinput is not None and state.provision is None and workerinput.get(WORKER_INPUT_KEY):
         # A worker started without the controller's environment (a remote --tx): attached later.
         state.worker = str(workerinput.get("workerid", "main"))
-        _attach_or_fail(state, RunDatabase.from_json(workerinput[WORKER_INPUT_KEY]))
+        _attach_or_fail(state, Provision.from_json(workerinput[WORKER_INPUT_KEY]))
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "async_test_xdist")
 
@@ -204,7 +208,7 @@ def _tear_down(config: pytest.Config) -> None:
         state.close()
 
 
-def _start_failed(state: HarnessState, exc: Exception) -> NoReturn:
+def _start_failed(state: PluginState, exc: Exception) -> NoReturn:
     events.write_event(os.environ.get(events.ENV_VAR), {
         "type": "infrastructure_error",
         "phase": "schema" if isinstance(exc, SchemaError) else "database",
@@ -213,9 +217,9 @@ def _start_failed(state: HarnessState, exc: Exception) -> NoReturn:
     raise pytest.UsageError(f"{START_FAILED}\n{state.mask(str(exc))}") from None
 
 
-def _attach_or_fail(state: HarnessState, run: RunDatabase) -> None:
+def _attach_or_fail(state: PluginState, provision: Provision) -> None:
     try:
-        state.attach(run)
+        state.attach(provision)
     except Exception as exc:
         raise pytest.UsageError(
             f"async-test: could not create this worker's database: {state.mask(str(exc))}"
@@ -229,8 +233,8 @@ class _XdistHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         state = node.config.stash.get(STATE_KEY, None)
-        if state is not None and state.run is not None:
-            node.workerinput[WORKER_INPUT_KEY] = state.run.to_json()
+        if state is not None and state.provision is not None:
+            node.workerinput[WORKER_INPUT_KEY] = state.provision.to_json()
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -336,12 +340,12 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
     lines = []
     if state.blocked is not None:
         lines.append("async-test: kind=unit: no database started; database connections are blocked")
-    elif state.run is not None and state.address is not None:
-        run = state.run
-        ready = f", ready in {run.ready_seconds:.2f}s" if run.owns_server else ""
-        lines.append(f"async-test: PostgreSQL {run.version} ({run.source}{ready})")
+    elif state.provision is not None and state.address is not None:
+        provision = state.provision
+        ready = f", ready in {provision.ready_seconds:.2f}s" if provision.owns_server else ""
+        lines.append(f"async-test: PostgreSQL {provision.version} ({provision.source}{ready})")
         lines.append(f"async-test: database {state.address.masked}")
-        lines.append(f"async-test: schema: {run.schema}")
+        lines.append(f"async-test: schema: {provision.schema}")
     elif not state.configured:
         return ["async-test: not configured for this project: inert until a test uses one of its database "
                 "fixtures (then PostgreSQL starts); nothing is classified or blocked"]
@@ -408,9 +412,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 _BLOCKER_KEY = pytest.StashKey[Tuple[Tuple[Any, ...], Blocker]]()
 
 
-def _blocker_for(config: pytest.Config, state: HarnessState) -> Blocker:
+def _blocker_for(config: pytest.Config, state: PluginState) -> Blocker:
     """The blocker for the run's addresses, made again only when they change (a lazy start)."""
-    key = (state.blocked, state.address, state.run)
+    key = (state.blocked, state.address, state.provision)
     cached = config.stash.get(_BLOCKER_KEY, None)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -419,9 +423,9 @@ def _blocker_for(config: pytest.Config, state: HarnessState) -> Blocker:
     for address in (state.blocked, state.address):
         if address is not None:
             ports.add(address.port)
-    if state.run is not None:
-        ports.add(state.run.admin.port)
-        socket_dirs.add(state.run.socket_dir)
+    if state.provision is not None:
+        ports.add(state.provision.admin.port)
+        socket_dirs.add(state.provision.socket_dir)
     blocker = Blocker(ports, socket_dirs)
     config.stash[_BLOCKER_KEY] = (key, blocker)
     return blocker

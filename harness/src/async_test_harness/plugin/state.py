@@ -1,18 +1,19 @@
-"""The harness's per-process state, shared by the plugin hooks and the fixtures."""
+"""The plugin's per-process state, shared by the hooks and the fixtures: settings, the session's
+provision, this process's database, what was exported."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import pytest
 
 from ..masking import mask_text
 from ..server.address import DatabaseAddress, environment_for, export, restore
-from ..server.postgres import PostgresError, SupervisedServer
-from ..server.provision import RunDatabase, clone_for, drop, finish_run, start_run
+from ..server.postgres import PostgresError, ServerInfo, SupervisedServer
+from ..server.provision import Provision, clone_for, drop, finish_provision, start_provision
 from ..server.template import SchemaError
 from ..settings import Settings
 
@@ -22,30 +23,32 @@ class DatabaseUnavailable(RuntimeError):
 
 
 @dataclass
-class HarnessState:
+class PluginState:
     settings: Settings
     rootdir: Path
-    run: Optional[RunDatabase] = None
-    server: Optional[SupervisedServer] = None
+    provision: Optional[Provision] = None
+    # The server async-test run started for this pass (provision.take_owned_server), if any.
+    owned_server: Optional[ServerInfo] = None
+    server: Optional[SupervisedServer] = None  # the server this process started: it stops it
     address: Optional[DatabaseAddress] = None
     blocked: Optional[DatabaseAddress] = None
     configured: bool = True
-    # Names this process's database: an xdist worker's id once the controller hands it the run.
+    # Names this process's database: an xdist worker's id once the controller hands it the provision.
     # Not PYTEST_XDIST_WORKER alone: a pytest started by a test inside a worker inherits that.
     worker: str = "main"
-    owns_run: bool = False
+    owns_provision: bool = False
     loop_scope: str = ""
     timeout: str = ""
     warnings: List[str] = field(default_factory=list)
     failure: Optional[str] = None
     exported: Dict[str, str] = field(default_factory=dict)
     _previous_env: Dict[str, Optional[str]] = field(default_factory=dict)
-    _fresh_ids: itertools.count[int] = field(default_factory=itertools.count)
+    _own_ids: itertools.count[int] = field(default_factory=itertools.count)
     closed: bool = False
 
     @property
     def secrets(self) -> List[str]:
-        return [self.run.admin.password] if self.run else []
+        return [self.provision.admin.password] if self.provision else []
 
     def mask(self, text: str) -> str:
         return mask_text(text, self.secrets)
@@ -58,33 +61,22 @@ class HarnessState:
         self.exported = variables
 
     def start(self) -> None:
-        """Provision the run (server and template) in this process, then this process's database."""
-        self.attach(self._own(self._provision))
+        """Provision the session (server and template) in this process, then this process's database.
 
-    def _own(self, provide: Callable[[], RunDatabase]) -> RunDatabase:
-        """Take the run ``provide`` makes as this process's to finish; a failure is recorded (masked)
-        for the report and raised."""
+        A failure is recorded (masked) for the report and raised.
+        """
         try:
-            run = provide()
+            provision, self.server = start_provision(self.settings, self.rootdir, self.owned_server)
         except (PostgresError, SchemaError) as exc:
             self.failure = self.mask(str(exc))
             raise
-        self.run, self.owns_run = run, True
-        return run
+        self.owns_provision = True
+        self.attach(provision)
 
-    def _provision(self) -> RunDatabase:
-        run, server = start_run(self.settings, self.rootdir)
-        self.server = server
-        return run
-
-    def attach(self, run: RunDatabase) -> None:
-        """Clone this process's database from the run's template and export it."""
-        self.run = run
-        if run.owns_server:
-            from ..engine import connection_cache
-
-            connection_cache.skip_ssl_for(run.admin.host, run.admin.port)
-        self.address = clone_for(run, self.worker)
+    def attach(self, provision: Provision) -> None:
+        """Clone this process's database from the session's template and export it."""
+        self.provision = provision
+        self.address = clone_for(provision, self.worker)
         self.export_for(self.address)
 
     def ensure(self) -> DatabaseAddress:
@@ -107,20 +99,20 @@ class HarnessState:
 
     def recreate_database(self) -> None:
         """This process's database again from the template: a test committed into it for real."""
-        assert self.run is not None and self.address is not None
-        drop(self.run, self.address.database)  # WITH (FORCE): the run's other connections to it end
-        clone_for(self.run, self.worker)
+        assert self.provision is not None and self.address is not None
+        drop(self.provision, self.address.database)  # WITH (FORCE): the run's other connections to it end
+        clone_for(self.provision, self.worker)
 
-    def fresh_database(self) -> DatabaseAddress:
+    def own_database(self) -> DatabaseAddress:
         """A new database cloned from the template, for a test that needs real commits."""
         self.ensure()  # raises DatabaseUnavailable with the reason
-        assert self.run is not None
-        name = f"{self.worker}_fresh_{next(self._fresh_ids)}"
-        return clone_for(self.run, name)
+        assert self.provision is not None
+        name = f"{self.worker}_own_{next(self._own_ids)}"
+        return clone_for(self.provision, name)
 
-    def drop_fresh(self, address: DatabaseAddress) -> None:
-        assert self.run is not None
-        drop(self.run, address.database)
+    def drop_own_database(self, address: DatabaseAddress) -> None:
+        assert self.provision is not None
+        drop(self.provision, address.database)
 
     def close(self) -> None:
         """Stop what this process started and restore the environment; safe to call twice (from
@@ -130,22 +122,23 @@ class HarnessState:
         self.closed = True
         # A worker's own clone: dropped on someone else's server; on ours the controller removes the
         # whole cluster next, and the drop would only keep the controller waiting for this worker.
-        if self.run is not None and self.address is not None and not self.owns_run and not self.run.owns_server:
+        provision = self.provision
+        if provision is not None and self.address is not None and not self.owns_provision and not provision.owns_server:
             try:
-                drop(self.run, self.address.database)
+                drop(provision, self.address.database)
             except Exception:
                 pass
-        if self.owns_run and self.run is not None:
-            finish_run(self.run, self.server)
+        if self.owns_provision and self.provision is not None:
+            finish_provision(self.provision, self.server)
         self.server = None
         restore(self._previous_env)
         self._previous_env = {}
 
 
-STATE_KEY = pytest.StashKey[HarnessState]()
+STATE_KEY = pytest.StashKey[PluginState]()
 
 
-def state_of(config: pytest.Config) -> HarnessState:
+def state_of(config: pytest.Config) -> PluginState:
     try:
         return config.stash[STATE_KEY]
     except KeyError:

@@ -186,12 +186,6 @@ class BackgroundServer:
         self._thread.join()
         self.handle.stop()
 
-    @property
-    def admin_url(self) -> str:
-        assert self.info is not None
-        i = self.info
-        return f"postgresql://{i.user}:{i.password}@{i.host}:{i.port}/postgres"
-
 
 class Run:
     def __init__(self, options: RunOptions, console: Optional[Console] = None) -> None:
@@ -388,7 +382,9 @@ class Run:
             "PYTHONDONTWRITEBYTECODE": "1",  # never write __pycache__ into the user's tree
         })
         if kind == "integration" and self.server is not None and self.server.info is not None:
-            env["ASYNC_TEST_DATABASE_URL"] = self.server.admin_url
+            from ..server.provision import describe_owned_server
+
+            env.update(describe_owned_server(self.server.info))
         return env
 
     def _run_pass(self, kind: str, project: Project, results: Path, log: bool) -> PassResult:

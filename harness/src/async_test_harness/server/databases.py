@@ -2,7 +2,7 @@
 
 Cloning with ``CREATE DATABASE ... TEMPLATE`` fails when two sessions copy the
 same template at once, so every clone happens under one advisory lock: xdist
-workers and fresh-database tests take turns instead of failing at random.
+workers and own-database tests take turns instead of failing at random.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ async def _connect(admin: DatabaseAddress) -> Any:
     import asyncpg
 
     return await asyncpg.connect(
-        host=admin.host, port=admin.port, user=admin.user, password=admin.password, database=admin.database
+        host=admin.host, port=admin.port, user=admin.user, password=admin.password, database=admin.database,
+        ssl=None if admin.ssl else False,
     )
 
 

@@ -114,7 +114,7 @@ async def _create_all(address: DatabaseAddress, metadata: Any) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
 
-    engine = create_async_engine(address.async_url, poolclass=NullPool)
+    engine = create_async_engine(address.engine_url, poolclass=NullPool)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
