@@ -20,7 +20,7 @@ from .masking import mask_text
 from .server.address import environment_for
 from .settings import OPTIONS, Settings, SettingsError, from_environment
 
-# postgres.py, provision.py and schema.py (asyncio, asyncpg) are imported by the commands that use
+# The server package (asyncio, asyncpg) is imported by the commands that use
 # them: `async-test run --only unit` starts no server, and its start-up is part of every unit pass.
 
 EXIT_OK = 0
