@@ -439,6 +439,62 @@ def bench_image(image: str, repeats: int, work: Path) -> Dict[str, Any]:
     return results
 
 
+# ----------------------------------------------------------------------------- 6. async-test run vs pytest --cov
+
+
+RUN_UNIT, RUN_INTEGRATION = 150, 150
+
+
+def bench_run(repeats: int, work: Path, unit: int = RUN_UNIT, integration: int = RUN_INTEGRATION) -> Dict[str, Any]:
+    """``async-test run`` against the plain ``pytest --cov`` it replaces, on one already-running server.
+
+    Both get the same server (``ASYNC_TEST_DATABASE_URL``), so neither pays a server start; each
+    builds its template, as each pytest does. Rounds alternate the commands (plain, one session,
+    separate passes, rotating which goes first) and each ratio is the median of the rounds' ratios.
+    """
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from service_project import generate
+
+    from async_test_harness.server.postgres import SupervisedServer
+
+    server = SupervisedServer()
+    info = server.start()
+    url = f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/postgres"
+    try:
+        results: Dict[str, Any] = {"unit tests": unit, "integration tests": integration}
+        for label, units in (("service", unit), ("no unit tests", 0)):
+            project = generate(work / label.replace(" ", "-"), unit=units, integration=integration)
+            env = clean_env(ASYNC_TEST_DATABASE_URL=url)
+            plain = [PYTHON, "-m", "pytest", "-q", "-p", "no:randomly", "--cov=src/app"]
+            ours = [PYTHON, "-m", "async_test_harness.cli", "run", str(project), "--results-dir",
+                    str(work / "results"), "--", "-p", "no:randomly"]
+            commands = {"plain pytest --cov": plain, "async-test run": ours,
+                        "async-test run --separate-passes": [*ours[:-3], "--separate-passes", *ours[-3:]]}
+            times: Dict[str, List[float]] = {name: [] for name in commands}
+            phases: Dict[str, List[float]] = {}
+            names = list(commands)
+            for round_no in range(repeats):
+                for name in names[round_no % len(names):] + names[:round_no % len(names)]:
+                    # exit 1 from a test would be a broken benchmark: every generated test passes
+                    times[name].append(wall(commands[name], project, env))
+                    if name == "async-test run":
+                        summary = json.loads((work / "results" / "summary.json").read_text())
+                        for phase, seconds in summary["phases"].items():
+                            phases.setdefault(phase, []).append(seconds)
+            row: Dict[str, Any] = {name: stats(samples) for name, samples in times.items()}
+            base = times["plain pytest --cov"]
+            for name in names[1:]:
+                row[f"ratio, {name}"] = round(statistics.median([m / b for m, b in zip(times[name], base)]), 3)
+            row["phases of async-test run"] = {phase: stats(samples) for phase, samples in phases.items()}
+            coverage_share = [c / t for c, t in zip(phases.get("coverage", []), phases.get("total", [])) if t]
+            if coverage_share:
+                row["coverage phase share"] = round(statistics.median(coverage_share), 3)
+            results[label] = row
+        return results
+    finally:
+        server.stop()
+
+
 def ca_args() -> List[str]:
     ca = "/etc/ssl/certs/ca-certificates.crt"
     return ["-v", f"{ca}:/etc/ssl/certs/host-ca.crt:ro", "-e", "SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt"] \
@@ -477,6 +533,22 @@ def targets(r: Dict[str, Any]) -> List[List[str]]:
     for label in ("without coverage", "with coverage"):
         if label in unit:
             row(f"unit pass vs plain pytest, {label}", "≤ 1.10×", unit[label]["ratio"], "×", unit[label]["ratio"] <= 1.10)
+    run = r.get("run", {})
+    for label, what in (("service", "a service"), ("no unit tests", "a suite with no unit tests")):
+        row_ = run.get(label, {})
+        ratio = row_.get("ratio, async-test run")
+        if ratio is not None:
+            row(f"async-test run vs plain pytest --cov, {what}", "≤ 1.10× (stretch 1.05×)", ratio, "×", ratio <= 1.10)
+        if label == "service" and "coverage phase share" in row_:
+            share = 100 * row_["coverage phase share"]
+            row("coverage phase, share of async-test run (service)", "< 10 %", share, "%", share < 10)
+        if label == "no unit tests":
+            unit_phase = row_.get("phases of async-test run", {}).get("unit_pass", {}).get("median")
+            if unit_phase is not None:
+                row("unit pass of a suite with no unit tests", "< 0.5 s", unit_phase, "s", unit_phase < 0.5)
+        old = row_.get("ratio, async-test run --separate-passes")
+        if old is not None:
+            row(f"(info) the same with --separate-passes (two processes), {what}", "-", old, "×", None)
     xd = r.get("xdist", {})
     if "speedup" in xd:
         row(f"xdist, 2 workers vs 1, DB-heavy suite ({xd['n']} tests)", "≥ 1.6×", xd["speedup"], "×",
@@ -519,12 +591,12 @@ def _rows(data: Any, prefix: str = "") -> Any:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small N and few repeats (CI)")
-    parser.add_argument("--only", action="append", choices=["ready", "isolation", "unit_pass", "xdist", "image"])
+    parser.add_argument("--only", action="append", choices=["ready", "isolation", "unit_pass", "xdist", "run", "image"])
     parser.add_argument("--image", default=os.environ.get("ASYNC_TEST_IMAGE"), help="image for the docker run figures")
     args = parser.parse_args()
     repeats = 2 if args.quick else 3
     n = 100 if args.quick else 500
-    chosen = args.only or ["ready", "isolation", "unit_pass", "xdist", "image"]
+    chosen = args.only or ["ready", "isolation", "unit_pass", "xdist", "run", "image"]
     name_out = "quick" if args.quick else "latest"
     results: Dict[str, Any] = {}
     previous = RESULTS / f"{name_out}.json"
@@ -574,6 +646,9 @@ def run_section(name: str, args: argparse.Namespace, n: int, repeats: int, work:
         results["unit_pass"] = bench_unit_pass(repeats if args.quick else 7, work / "unit")
     elif name == "xdist":
         results["xdist"] = bench_xdist(60 if args.quick else 1000, repeats, work / "xdist")
+    elif name == "run":
+        results["run"] = (bench_run(repeats, work / "run", unit=40, integration=40) if args.quick
+                          else bench_run(5, work / "run"))
     elif name == "image":
         if not args.image:
             results["image"] = {"skipped": "no image: pass --image or set ASYNC_TEST_IMAGE"}

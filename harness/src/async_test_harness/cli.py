@@ -115,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     options = RunOptions(
         project_dir=args.project, results_dir=args.results_dir, only=args.only, parallel=args.parallel,
+        separate_passes=args.separate_passes,
         coverage=not args.no_coverage, cov_source=args.cov_source or [],
         fail_under={"unit": args.fail_under_unit, "integration": args.fail_under_integration,
                     "combined": args.fail_under},
@@ -148,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", help="where results go (default: PROJECT/.async-test)")
     p.add_argument("--only", choices=["unit", "integration"], help="run one pass only")
     p.add_argument("--parallel", action="store_true", help="run the two passes at the same time")
+    p.add_argument("--separate-passes", action="store_true",
+                   help="run each pass in a pytest process of its own (slower: the project is imported and "
+                        "collected twice); default: one session, unit tests first")
     p.add_argument("--no-coverage", action="store_true", help="do not measure coverage")
     p.add_argument("--cov-source", action="append", metavar="PATH",
                    help="what coverage measures (repeatable; default: the coverage config, else src/ or packages)")

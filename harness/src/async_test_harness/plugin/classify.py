@@ -37,6 +37,9 @@ class Classification:
     reason: str
 
 
+CLASSIFICATION_KEY = pytest.StashKey[Classification]()
+
+
 @functools.lru_cache(maxsize=4096)
 def _relative(path: Path, rootdir: Path) -> str:
     # Cached: every test of a file asks for the same path, and resolve() walks the file system.

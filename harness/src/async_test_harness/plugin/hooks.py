@@ -27,11 +27,11 @@ from ..server.postgres import PostgresError
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
-from . import blocker, current_test, event_loops, events, timeout
+from . import blocker, coverage_contexts, current_test, event_loops, events, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
-from .classify import INTEGRATION, UNIT, Classification
+from .classify import CLASSIFICATION_KEY, INTEGRATION, UNIT
 from .fixtures import (  # noqa: F401  (fixtures are registered by being in this module)
     async_db_session,
     async_engine,
@@ -43,7 +43,6 @@ from .fixtures import (  # noqa: F401  (fixtures are registered by being in this
 )
 from .state import STATE_KEY, PluginState
 
-CLASSIFICATION_KEY = pytest.StashKey[Classification]()
 WORKER_INPUT_KEY = "async_test_provision"
 START_FAILED = "async-test: the test database could not be started."
 
@@ -401,6 +400,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+    if coverage_contexts.requested():
+        coverage_contexts.register(config, items)
+        if not hasattr(config, "workerinput"):  # what the session will run, for a runner reading a crash
+            kinds = {kind: sum(1 for i in keep if i.stash[CLASSIFICATION_KEY].kind == kind)
+                     for kind in (UNIT, INTEGRATION)}
+            events.write_event(os.environ.get(events.ENV_VAR), {"type": "selected", "kinds": kinds})
     needs_blocking = s.block_db and any(item.stash[CLASSIFICATION_KEY].kind == UNIT for item in keep)
     if needs_blocking and not config.pluginmanager.has_plugin(BLOCKING_PLUGIN):
         config.pluginmanager.register(_BlockingHooks(), BLOCKING_PLUGIN)

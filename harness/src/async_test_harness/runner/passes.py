@@ -28,6 +28,7 @@ from .. import __version__
 from ..masking import mask_data, mask_stream, mask_text
 from ..messages import one_line
 from ..settings import Settings, SettingsError, from_environment
+from . import session
 from .coverage_reports import build_reports
 from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
 from .results import SCHEMA_VERSION, PassResult, merge_collection_errors, read_events, write_summary
@@ -60,6 +61,8 @@ OUR_OUTPUTS = (
     "junit-unit.xml", "junit-integration.xml", "coverage-unit.xml", "coverage-integration.xml", "coverage.xml",
     "coverage.json", "summary.json", "summary.md", "events-unit.jsonl", "events-integration.jsonl",
     ".coverage", ".coverage.unit", ".coverage.integration", "unit.log", "integration.log",
+    # one session for both passes (session.py): split into the files above, the events kept
+    "events-all.jsonl", "junit-all.xml", ".coverage.all",
 )
 # What each pass runs: ``python -m pytest``, except that a Ctrl-C landing while pytest still imports
 # and configures itself (before it handles KeyboardInterrupt) ends it with one line, not a traceback
@@ -87,6 +90,7 @@ class RunOptions:
     results_dir: Optional[str] = None
     only: Optional[str] = None  # "unit" or "integration"
     parallel: bool = False
+    separate_passes: bool = False  # each pass in its own pytest process (session.py says when it must)
     coverage: bool = True
     cov_source: List[str] = field(default_factory=list)
     fail_under: Dict[str, Optional[float]] = field(
@@ -195,6 +199,7 @@ class Run:
         self.began = time.monotonic()
         self.phases: Dict[str, float] = dict(options.recorded_phases)
         self.passes: Dict[str, PassResult] = {}
+        self.two_processes_because: Optional[str] = "not decided yet"  # see session.fits
         self.children: List[subprocess.Popen[bytes]] = []
         self.interrupted = False
         self.server: Optional[BackgroundServer] = None
@@ -381,10 +386,12 @@ class Run:
             "COVERAGE_FILE": str(results / f".coverage.{kind}"),
             "PYTHONDONTWRITEBYTECODE": "1",  # never write __pycache__ into the user's tree
         })
-        if kind == "integration" and self.server is not None and self.server.info is not None:
+        if kind in ("integration", session.KIND) and self.server is not None and self.server.info is not None:
             from ..server.provision import describe_owned_server
 
             env.update(describe_owned_server(self.server.info))
+        if kind == session.KIND:
+            env.update(session.environment(results))
         return env
 
     def _run_pass(self, kind: str, project: Project, results: Path, log: bool) -> PassResult:
@@ -522,6 +529,74 @@ class Run:
         return (f"pytest exited {rc}, which is none of pytest's exit codes: a test or plugin called sys.exit({rc}) "
                 f"or os._exit({rc}); see {where}")
 
+    def _one_session(self, project: Project, results: Path) -> bool:
+        """Both passes in one pytest process (session.py); False when the server did not start
+        (the unit pass then runs on its own, as it would without a database)."""
+        if self.server is not None:
+            waited = time.monotonic()
+            self.server.wait()
+            self.phases["database_wait"] = round(time.monotonic() - waited, 3)
+            self.phases["database_start"] = round(self.server.seconds, 3)
+            if self.server.error:
+                return False
+            assert self.server.info is not None
+            self.secrets.append(self.server.info.password)
+        if self.interrupted:
+            self.passes = {k: PassResult(k, status="interrupted") for k in PASSES}
+            return True
+        self.console.rule("unit then integration tests (one pytest session)")
+        whole = self._run_pass(session.KIND, project, results, False)
+        rc = whole.exit_code
+        events = results / f"events-{session.KIND}.jsonl"
+        tally = session.tally(events)
+        shares = session.share_time(whole.duration_seconds, {k: t.seconds for k, t in tally.items()})
+        self.phases["session"] = self.phases.pop(f"{session.KIND}_pass", round(whole.duration_seconds, 3))
+        failed_any = False
+        split: Dict[str, PassResult] = {}
+        for kind in PASSES:
+            result = read_events(events, kind, project, only_kind=True)
+            result.deselected = whole.deselected + tally[session.other(kind)].count
+            result.duration_seconds = shares[kind]
+            self.phases[f"{kind}_pass"] = round(shares[kind], 3)
+            failed_any = failed_any or bool(result.failures)
+            split[kind] = result
+        beyond_tests = rc is None or rc not in (0, 1, 5) or (rc == 1 and not failed_any)
+        # Unit tests run first: once an integration test has reported, the unit tests were all done,
+        # and a crash, pytest.exit() or a lost server after that is the integration pass's alone.
+        unit_done = (tally["unit"].done or tally["integration"].count > 0) and not (rc == 1 and not failed_any)
+        for kind, result in split.items():
+            if beyond_tests and not (kind == "unit" and unit_done):  # the session's own exit: this pass shows it
+                result.exit_code = rc
+                result.status = self._status(rc if rc is not None else -1, result)
+                if result.status == "error" and not result.infrastructure_error:
+                    where = "the session's output in the console log"
+                    result.status_reason = (whole.status_reason if rc is None else
+                                            self._unexplained_exit(rc, result, events.exists(), where))
+            else:
+                own = 1 if result.failures else (0 if result.counts["total"] else 5)
+                result.exit_code = own
+                result.status = self._status(own, result)
+        crashed_early = (beyond_tests and not self.interrupted and rc not in (2, 4) and not unit_done
+                         and not any(f["when"] == "collect" for f in split["unit"].failures))
+        if crashed_early:
+            # The session ended before any integration test ran: they get a process of their own, as
+            # a crash in the unit pass never cost the integration pass its results.
+            self.console.rule("integration pass (after the session ended early)")
+            split["integration"] = self._integration(project, results, False)
+        elif self.server is not None and not self.interrupted and not self.server.alive():
+            tail = self.server.log_tail()
+            split["integration"].infrastructure_error = {
+                "phase": "database",
+                "message": "PostgreSQL stopped during the integration pass; tests that failed after that point "
+                           "failed for that reason." + (f" Server log:\n{tail}" if tail else ""),
+            }
+            split["integration"].status = "error"
+        session.split_junit(results / f"junit-{session.KIND}.xml", results)
+        if self.options.coverage:
+            session.split_coverage(results / f".coverage.{session.KIND}", results)
+        self.passes = split
+        return True
+
     def _integration_blocked(self, reason: str) -> PassResult:
         result = PassResult("integration", status="error")
         result.infrastructure_error = {"phase": "database", "message": reason}
@@ -601,6 +676,8 @@ class Run:
         opts = self.options
         selected = [k for k in PASSES if opts.only in (None, k)]
         self.thresholds = self._resolve_thresholds(project)
+        self.two_processes_because = "--separate-passes" if opts.separate_passes else session.fits(
+            opts.pass_args, opts.pytest_args, project.coverage_config, opts.parallel, selected)
         if "integration" in selected and not settings.database_url:
             self.server = BackgroundServer(settings)
         self._header(project, settings, results, selected)
@@ -609,7 +686,10 @@ class Run:
         probe = threading.Thread(target=lambda: probed.setdefault("versions", self._versions()), daemon=True)
         probe.start()
         log = opts.parallel and len(selected) == 2  # one pass alone runs in the foreground, output shown
-        if opts.parallel and len(selected) == 2:
+        together = self.two_processes_because is None and self._one_session(project, results)
+        if together:
+            pass
+        elif opts.parallel and len(selected) == 2:
             threads = {}
             outcome: Dict[str, PassResult] = {}
 
@@ -791,8 +871,11 @@ class Run:
             c.line(f"  database    {mask_text(settings.database_url, self.secrets)} (database_url)")
         elif self.server is not None:
             c.line("  database    ephemeral PostgreSQL, starting in the background")
-        c.line(f"  passes      {' then '.join(selected) if not self.options.parallel else ' and '.join(selected)}"
-               f"{' (concurrently)' if self.options.parallel and len(selected) == 2 else ''}")
+        how = ""
+        if len(selected) == 2:
+            how = (" (one pytest session)" if self.two_processes_because is None
+                   else f" (two processes: {self.two_processes_because})")
+        c.line(f"  passes      {' then '.join(selected) if not self.options.parallel else ' and '.join(selected)}{how}")
         c.line("  unit        tests classified unit (marker, */unit/* path, no database fixture); database blocked")
         c.line("  integration tests classified integration; real database, one isolated session per test")
 

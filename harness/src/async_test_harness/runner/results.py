@@ -46,8 +46,12 @@ class PassResult:
         }
 
 
-def read_events(path: Path, kind: str, project: Project) -> PassResult:
-    """Fold a pass's event lines into counts, failures and timings."""
+def read_events(path: Path, kind: str, project: Project, only_kind: bool = False) -> PassResult:
+    """Fold a pass's event lines into counts, failures and timings.
+
+    ``only_kind``: the events of one session that ran both kinds (runner/session.py); the tests of
+    the other kind are left out, everything else (collection errors, warnings) kept.
+    """
     result = PassResult(kind)
     if not path.exists():
         return result
@@ -61,6 +65,8 @@ def read_events(path: Path, kind: str, project: Project) -> PassResult:
             continue
         etype = event.get("type")
         if etype == "test":
+            if only_kind and event.get("kind") != kind:
+                continue
             nodeid = event["nodeid"]
             durations[nodeid] = durations.get(nodeid, 0.0) + float(event.get("duration", 0.0))
             when, status = event["when"], event["outcome"]

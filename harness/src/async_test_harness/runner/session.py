@@ -1,0 +1,202 @@
+"""Both passes in one pytest session, and its results split back into the two passes'.
+
+Two pytest processes imported and collected the project twice: on real suites ``async-test run``
+took 1.4-1.6 times a plain ``pytest --cov`` for the same tests. One session runs the unit tests first
+(the database blocked around each of them, as in a unit pass), then the integration tests, and
+coverage.py's dynamic contexts record which kind ran each line (plugin/coverage_contexts.py).
+Afterwards this module writes what the two passes wrote: ``junit-unit.xml`` and
+``junit-integration.xml``, ``.coverage.unit`` and ``.coverage.integration`` (lines run outside
+any test, imports and collection, in both, as each pass's own process ran them), so everything
+downstream (coverage reports, summary.json, the GitHub report) is unchanged.
+
+``fits`` says when one session cannot stand in for two processes; the runner then uses two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Set
+
+PASSES = ("unit", "integration")
+KIND = "all"
+CONTEXTS_ENV = "_ASYNC_TEST_COVERAGE_CONTEXTS"  # read by plugin/coverage_contexts.py
+KIND_PROPERTY = "async_test_kind"  # the JUnit property the plugin gives every test
+
+
+def fits(pass_args: Dict[str, List[str]], pytest_args: Sequence[str], coverage_config: Optional[Path],
+         parallel: bool, selected: Sequence[str]) -> Optional[str]:
+    """None when one session can run both passes; otherwise why not (shown in the header)."""
+    if len(selected) != 2:
+        return "one pass selected"
+    if parallel:
+        return "--parallel asks for two processes"
+    if any(pass_args.get(kind) for kind in PASSES):
+        return "--unit-args/--integration-args give each pass its own arguments"
+    if os.environ.get("COVERAGE_CORE", "") == "sysmon":
+        return "COVERAGE_CORE=sysmon records no dynamic contexts"
+    words = list(pytest_args) + os.environ.get("PYTEST_ADDOPTS", "").split()
+    if any(w.startswith("--cov-context") for w in words):
+        return "--cov-context sets the project's own coverage contexts"
+    if _dynamic_context(coverage_config):
+        return "the project's coverage configuration sets dynamic_context"
+    return None
+
+
+def _dynamic_context(config_file: Optional[Path]) -> bool:
+    """Does the project's coverage configuration set its own dynamic contexts?"""
+    try:
+        import coverage
+
+        cov = coverage.Coverage(config_file=str(config_file) if config_file else True)
+        return bool(cov.get_option("run:dynamic_context"))
+    except Exception:
+        return False
+
+
+def environment(results: Path) -> Dict[str, str]:
+    """What the session's pytest process gets besides a pass's usual variables."""
+    return {CONTEXTS_ENV: "1", "COVERAGE_FILE": str(results / ".coverage.all")}
+
+
+# ------------------------------------------------------------------ JUnit
+
+
+def split_junit(source: Path, results: Path) -> None:
+    """``junit-all.xml`` into ``junit-unit.xml`` and ``junit-integration.xml`` by each test's kind.
+
+    A test case without the kind property (a collection error) goes into both, as both passes
+    collected, and reported, the same files. Counts are recomputed per file.
+    """
+    if not source.exists():
+        return
+    tree = ET.parse(source)
+    root = tree.getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    for kind in PASSES:
+        kept: List[ET.Element] = []
+        for suite in suites:
+            out_suite = ET.Element("testsuite", dict(suite.attrib))
+            out_suite.extend(c for c in suite if c.tag != "testcase" or _case_kind(c) in (None, kind))
+            _recount(out_suite)
+            kept.append(out_suite)
+        if root.tag == "testsuite":
+            out_root = kept[0]
+        else:
+            out_root = ET.Element(root.tag, dict(root.attrib))
+            out_root.extend(kept)
+        ET.ElementTree(out_root).write(results / f"junit-{kind}.xml", encoding="utf-8", xml_declaration=True)
+    source.unlink()
+
+
+def _case_kind(case: ET.Element) -> Optional[str]:
+    for prop in case.iter("property"):
+        if prop.get("name") == KIND_PROPERTY:
+            return prop.get("value")
+    return None
+
+
+def _recount(suite: ET.Element) -> None:
+    cases = [c for c in suite if c.tag == "testcase"]
+    counts = {"tests": len(cases), "failures": 0, "errors": 0, "skipped": 0}
+    total = 0.0
+    for case in cases:
+        total += float(case.get("time", "0") or 0)
+        for name, key in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
+            if case.find(name) is not None:
+                counts[key] += 1
+    for key, value in counts.items():
+        suite.set(key, str(value))
+    suite.set("time", f"{total:.3f}")
+
+
+# ------------------------------------------------------------------ coverage
+
+
+def split_coverage(source: Path, results: Path) -> None:
+    """``.coverage.all`` (dynamic contexts) into ``.coverage.unit`` and ``.coverage.integration``.
+
+    Each gets the lines of its own context plus those of the empty one (run outside any test).
+    """
+    if not source.exists():
+        return
+    from coverage import CoverageData
+
+    data = CoverageData(basename=str(source))
+    data.read()
+    files = list(data.measured_files())
+    tracers = {f: t for f in files if (t := data.file_tracer(f))}
+    for kind in PASSES:
+        target = results / f".coverage.{kind}"
+        target.unlink(missing_ok=True)
+        out = CoverageData(basename=str(target))
+        data.set_query_contexts([f"^{kind}$", "^$"])
+        if data.has_arcs():
+            out.add_arcs({f: arcs for f in files if (arcs := data.arcs(f))})
+        else:
+            out.add_lines({f: lines for f in files if (lines := data.lines(f))})
+        measured = set(out.measured_files())
+        out.add_file_tracers({f: t for f, t in tracers.items() if f in measured})
+        out.write()
+    data.set_query_contexts(None)
+    source.unlink()
+
+
+# ------------------------------------------------------------------ time
+
+
+def share_time(wall: float, durations: Dict[str, float]) -> Dict[str, float]:
+    """The session's wall time shared between the kinds in proportion to their tests' durations.
+
+    What each pass "took" in one process; start-up and collection are shared the same way.
+    """
+    total = sum(durations.get(kind, 0.0) for kind in PASSES)
+    if total <= 0:
+        return {kind: wall / len(PASSES) for kind in PASSES}
+    return {kind: wall * durations.get(kind, 0.0) / total for kind in PASSES}
+
+
+def other(kind: str) -> str:
+    return PASSES[1 - PASSES.index(kind)]
+
+
+@dataclass
+class Tally:
+    count: int = 0  # tests of the kind that reported (any phase)
+    seconds: float = 0.0  # their set-up, call and teardown durations
+    expected: Optional[int] = None  # selected at collection (not known under xdist)
+
+    @property
+    def done(self) -> bool:
+        return self.expected is not None and self.count >= self.expected
+
+
+def tally(events: Path) -> Dict[str, Tally]:
+    """Tests and their time per kind, from the session's events file (``expected``: as selected)."""
+    found = {kind: Tally() for kind in PASSES}
+    seen: Set[str] = set()
+    try:
+        lines = events.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if event.get("type") == "selected" and isinstance(event.get("kinds"), dict):
+            for kind, count in event["kinds"].items():
+                if kind in found and isinstance(count, int):
+                    found[kind].expected = count
+            continue
+        kind = event.get("kind")
+        if event.get("type") != "test" or kind not in found:
+            continue
+        found[kind].seconds += float(event.get("duration") or 0.0)
+        if event.get("nodeid") not in seen:
+            seen.add(event.get("nodeid"))
+            found[kind].count += 1
+    return found
