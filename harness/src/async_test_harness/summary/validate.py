@@ -206,10 +206,3 @@ def read_document(path: Path) -> Any:
         return parse(data)
     except NotAJSONNumber:
         raise Invalid("", "holds NaN or Infinity, which JSON does not allow") from None
-
-
-def read_summary(path: Path) -> Dict[str, Any]:
-    """The summary at ``path``, printable and valid; raises OSError, ValueError (not JSON) or Invalid."""
-    doc = read_document(path)
-    validate(doc, load_schema())
-    return dict(doc)
