@@ -46,7 +46,7 @@ def built() -> Summary:
                 warnings=("a transaction was left open",))
     integration = Pass("integration", True, "error", -9, 2.0, status_reason="pytest was killed by SIGKILL")
     return Summary(
-        tool=Tool("0.1.0"), started_at="2026-11-25T00:00:00+00:00", duration_seconds=3.5,
+        tool=Tool("async-test", "0.1.0"), started_at="2026-11-25T00:00:00+00:00", duration_seconds=3.5,
         project=ProjectPaths("/w/svc", "/w", "svc", "/w/svc/.async-test"),
         exit=Exit(3, "infrastructure_error", "infrastructure failure: PostgreSQL stopped"),
         environment={"python": "3.11.7", "pytest": "8.3.0", "harness": None, "postgresql": "16.4"},

@@ -30,6 +30,7 @@ from ..messages import one_line
 from ..settings import Settings, SettingsError, from_environment
 from ..summary.format import pct
 from ..summary.model import (
+    TOOL_NAME,
     Coverage,
     Exit,
     InfrastructureError,
@@ -757,7 +758,7 @@ class Run:
                             "database_url" if settings.database_url else None))
         self.phases["total"] = round(time.monotonic() - self.began, 3)
         summary = Summary(
-            tool=Tool(__version__),
+            tool=Tool(TOOL_NAME, __version__),
             started_at=self.started_at.isoformat(),
             duration_seconds=self.phases["total"],
             project=ProjectPaths(str(project.root), str(project.repo_root), project.path_in_repo, str(results)),

@@ -22,17 +22,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, ClassVar, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
 
 from .validate import load_schema, read_document, validate
 
 SCHEMA_VERSION = 1
 TOOL_NAME = "async-test"
-PASS_KINDS = ("unit", "integration")
 FIGURES = ("unit", "integration", "combined")
 
 T = TypeVar("T")
 Json = Dict[str, Any]
+# A key the schema makes optional and the runner writes only when it has a value (never as null).
+ABSENT_WHEN_NONE = {"absent_when_none": True}
 
 
 def _int(value: Any) -> int:
@@ -44,39 +45,49 @@ def _optional_int(value: Any) -> Optional[int]:
     return None if value is None else int(value)
 
 
-@dataclass(frozen=True)
-class Tool:
-    version: str
-    name: str = TOOL_NAME
+class _Part:
+    """A part of the document: ``to_json`` writes its fields, in their order, as the document's keys."""
+
+    __dataclass_fields__: ClassVar[Dict[str, Any]]
 
     def to_json(self) -> Json:
-        return {"name": self.name, "version": self.version}
+        return {f.name: _json(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if not (f.metadata.get("absent_when_none") and getattr(self, f.name) is None)}
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, _Part):
+        return value.to_json()
+    if isinstance(value, tuple):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return dict(value)
+    return value
 
 
 @dataclass(frozen=True)
-class ProjectPaths:
+class Tool(_Part):
+    name: str  # TOOL_NAME
+    version: str
+
+
+@dataclass(frozen=True)
+class ProjectPaths(_Part):
     root: str
     repo_root: str
     path_in_repo: str
     results_dir: str
 
-    def to_json(self) -> Json:
-        return {"root": self.root, "repo_root": self.repo_root, "path_in_repo": self.path_in_repo,
-                "results_dir": self.results_dir}
-
 
 @dataclass(frozen=True)
-class Exit:
+class Exit(_Part):
     code: int  # 0 ok, 1 tests failed, 2 usage, 3 infrastructure, 4 coverage, 5 no tests, 130 interrupted
     name: str
     reason: str
 
-    def to_json(self) -> Json:
-        return {"code": self.code, "name": self.name, "reason": self.reason}
-
 
 @dataclass(frozen=True)
-class Counts:
+class Counts(_Part):
     passed: int = 0
     failed: int = 0
     errors: int = 0
@@ -85,12 +96,9 @@ class Counts:
     xpassed: int = 0
     total: int = 0
 
-    def to_json(self) -> Json:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
 
 @dataclass(frozen=True)
-class Failure:
+class Failure(_Part):
     """A failing test, or a test module that failed to collect (``when`` is ``collect``)."""
 
     nodeid: str
@@ -102,28 +110,18 @@ class Failure:
     message: str
     traceback: str
     output: str
-    passes: Optional[Tuple[str, ...]] = None  # collection errors: every pass that hit it
-
-    def to_json(self) -> Json:
-        doc: Json = {"nodeid": self.nodeid, "kind": self.kind, "when": self.when, "file": self.file,
-                     "repo_path": self.repo_path, "line": self.line, "message": self.message,
-                     "traceback": self.traceback, "output": self.output}
-        if self.passes is not None:
-            doc["passes"] = list(self.passes)
-        return doc
+    # Collection errors only: every pass that hit it (listed once, under the first).
+    passes: Optional[Tuple[str, ...]] = field(default=None, metadata=ABSENT_WHEN_NONE)
 
 
 @dataclass(frozen=True)
-class SlowTest:
+class SlowTest(_Part):
     nodeid: str
     duration_seconds: float
 
-    def to_json(self) -> Json:
-        return {"nodeid": self.nodeid, "duration_seconds": self.duration_seconds}
-
 
 @dataclass(frozen=True)
-class Pass:
+class Pass(_Part):
     kind: str  # unit or integration
     selected: bool
     status: str  # passed, failed, empty, error, interrupted, not-run
@@ -137,18 +135,9 @@ class Pass:
     # Why the status is what it is when no listed failure says so, e.g. pytest exited 1 with no test failing.
     status_reason: Optional[str] = None
 
-    def to_json(self) -> Json:
-        return {
-            "kind": self.kind, "selected": self.selected, "status": self.status, "exit_code": self.exit_code,
-            "duration_seconds": self.duration_seconds, "counts": self.counts.to_json(),
-            "deselected": self.deselected, "failures": [f.to_json() for f in self.failures],
-            "slowest": [s.to_json() for s in self.slowest], "warnings": list(self.warnings),
-            "status_reason": self.status_reason,
-        }
-
 
 @dataclass(frozen=True)
-class Passes:
+class Passes(_Part):
     """The two passes, unit first: the order of every table and list."""
 
     unit: Pass
@@ -160,22 +149,16 @@ class Passes:
     def __iter__(self) -> Iterator[Pass]:
         return iter((self.unit, self.integration))
 
-    def to_json(self) -> Json:
-        return {kind: p.to_json() for kind, p in self.items()}
-
 
 @dataclass(frozen=True)
-class CoverageFigure:
+class CoverageFigure(_Part):
     percent: float
     covered_lines: int
     statements: int
 
-    def to_json(self) -> Json:
-        return {"percent": self.percent, "covered_lines": self.covered_lines, "statements": self.statements}
-
 
 @dataclass(frozen=True)
-class FileCoverage:
+class FileCoverage(_Part):
     """One measured file's statements by who ran them (line numbers)."""
 
     path: str  # relative to the repository root
@@ -186,14 +169,9 @@ class FileCoverage:
     both: Tuple[int, ...]
     neither: Tuple[int, ...]
 
-    def to_json(self) -> Json:
-        return {"path": self.path, "statements": self.statements, "percent": self.percent,
-                "unit_only": list(self.unit_only), "integration_only": list(self.integration_only),
-                "both": list(self.both), "neither": list(self.neither)}
-
 
 @dataclass(frozen=True)
-class PerFigure(Generic[T]):
+class PerFigure(_Part, Generic[T]):
     """One value per coverage figure (a threshold, where it was set), null where there is none."""
 
     unit: Optional[T] = None
@@ -203,19 +181,16 @@ class PerFigure(Generic[T]):
     def items(self) -> List[Tuple[str, Optional[T]]]:
         return [(name, getattr(self, name)) for name in FIGURES]
 
-    def to_json(self) -> Json:
-        return dict(self.items())
-
 
 @dataclass(frozen=True)
-class Coverage:
+class Coverage(_Part):
     unit: Optional[CoverageFigure] = None
     integration: Optional[CoverageFigure] = None
     combined: Optional[CoverageFigure] = None
     files: Tuple[FileCoverage, ...] = ()
     # The minimum applied to each figure, and where it was set (older summaries lack the sources).
     thresholds: PerFigure[float] = field(default_factory=PerFigure)
-    threshold_sources: Optional[PerFigure[str]] = None
+    threshold_sources: Optional[PerFigure[str]] = field(default=None, metadata=ABSENT_WHEN_NONE)
     below_threshold: Tuple[str, ...] = ()
     error: Optional[str] = None
 
@@ -226,28 +201,15 @@ class Coverage:
         value: Optional[CoverageFigure] = getattr(self, name)
         return value
 
-    def to_json(self) -> Json:
-        doc: Json = {name: None if (f := self.figure(name)) is None else f.to_json() for name in FIGURES}
-        doc["files"] = [f.to_json() for f in self.files]
-        doc["thresholds"] = self.thresholds.to_json()
-        if self.threshold_sources is not None:
-            doc["threshold_sources"] = self.threshold_sources.to_json()
-        doc["below_threshold"] = list(self.below_threshold)
-        doc["error"] = self.error
-        return doc
-
 
 @dataclass(frozen=True)
-class InfrastructureError:
+class InfrastructureError(_Part):
     phase: Optional[str]  # e.g. database, results
     message: str
 
-    def to_json(self) -> Json:
-        return {"phase": self.phase, "message": self.message}
-
 
 @dataclass(frozen=True)
-class Summary:
+class Summary(_Part):
     """One ``async-test run``: the document summary.json holds (schema version ``SCHEMA_VERSION``)."""
 
     tool: Tool
@@ -272,20 +234,7 @@ class Summary:
         return [w for p in self.passes for w in p.warnings]
 
     def to_json(self) -> Json:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "tool": self.tool.to_json(),
-            "started_at": self.started_at,
-            "duration_seconds": self.duration_seconds,
-            "project": self.project.to_json(),
-            "exit": self.exit.to_json(),
-            "environment": dict(self.environment),
-            "phases": dict(self.phases),
-            "passes": self.passes.to_json(),
-            "coverage": self.coverage.to_json(),
-            "infrastructure_error": None if self.infrastructure_error is None else self.infrastructure_error.to_json(),
-            "files": dict(self.files),
-        }
+        return {"schema_version": SCHEMA_VERSION, **super().to_json()}
 
     @classmethod
     def from_json(cls, doc: Any) -> Summary:
@@ -293,7 +242,7 @@ class Summary:
         validate(doc, load_schema())
         infra = doc["infrastructure_error"]
         return cls(
-            tool=Tool(doc["tool"]["version"], doc["tool"]["name"]),
+            tool=Tool(doc["tool"]["name"], doc["tool"]["version"]),
             started_at=doc["started_at"],
             duration_seconds=doc["duration_seconds"],
             project=_project(doc["project"]),
