@@ -1,5 +1,6 @@
 """Helpers shared by the test modules."""
 
+import json
 from pathlib import Path
 from typing import Dict, List
 
@@ -35,3 +36,16 @@ def write_files(root: Path, files: Dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return root
+
+
+def assert_summary_round_trip(path: Path) -> None:
+    """The runner's summary.json reads into the typed model and writes back byte for byte (issue 13 item 3)."""
+    from async_test_harness.runner.results_folder import dumps
+    from async_test_harness.summary.model import Summary
+
+    text = path.read_text(encoding="utf-8")
+    doc = json.loads(text)
+    summary = Summary.from_json(doc)
+    assert summary.to_json() == doc
+    assert dumps(summary.to_json()) == text, "to_json() writes the keys in another order, or other values"
+    assert Summary.from_json(summary.to_json()) == summary

@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from helpers import EXAMPLE, REPO, postgres_processes
+from helpers import EXAMPLE, REPO, assert_summary_round_trip, postgres_processes
 
 SUITES = REPO / "examples" / "suites"
 SCHEMA = json.loads((REPO / "docs" / "summary.schema.json").read_text())
@@ -44,6 +44,7 @@ def run(project: Path, env, *args, timeout=300):
 def summary_of(project: Path, results: str = ".async-test"):
     data = json.loads((project / results / "summary.json").read_text())
     jsonschema.validate(data, SCHEMA)
+    assert_summary_round_trip(project / results / "summary.json")
     return data
 
 

@@ -25,7 +25,7 @@ from typing import Dict, Iterator, List, Optional
 import jsonschema
 import pytest
 
-from helpers import REPO, write_files
+from helpers import REPO, assert_summary_round_trip, write_files
 
 SCHEMA = json.loads((REPO / "docs" / "summary.schema.json").read_text())
 INI = "[pytest]\nasyncio_mode = auto\naddopts = -p no:randomly -p no:cacheprovider\n"
@@ -60,6 +60,7 @@ def output(done: subprocess.CompletedProcess[str]) -> str:
 def summary_of(results: Path) -> dict:
     data = json.loads((results / "summary.json").read_text(encoding="utf-8"))
     jsonschema.validate(data, SCHEMA)
+    assert_summary_round_trip(results / "summary.json")
     return data
 
 
@@ -227,6 +228,7 @@ def test_hostile_text_in_output_messages_and_ids_is_written_as_valid_utf8(tmp_pa
     for value in strings(summary):
         value.encode("utf-8")  # strict: a lone surrogate (escaped as \\udXXX in JSON) is not valid Unicode
     jsonschema.validate(summary, SCHEMA)
+    assert_summary_round_trip(results / "summary.json")
     failures = summary["passes"]["unit"]["failures"]
     assert len(failures) == 5, failures
     ids = {f["nodeid"].split("::")[-1] for f in failures}

@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 
 from async_test_harness.runner.project import find_project
-from helpers import REPO, write_files
+from helpers import REPO, assert_summary_round_trip, write_files
 
 SCHEMA = json.loads((REPO / "docs" / "summary.schema.json").read_text())
 
@@ -55,6 +55,7 @@ def run(project: Path, env: Dict[str, str], *args: str, cwd: Optional[Path] = No
 def summary_of(root: Path) -> dict:
     data = json.loads((root / ".async-test" / "summary.json").read_text())
     jsonschema.validate(data, SCHEMA)
+    assert_summary_round_trip(root / ".async-test" / "summary.json")
     return data
 
 

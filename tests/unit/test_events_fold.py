@@ -50,4 +50,4 @@ def test_every_outcome_survives_one_line_per_passing_test(pytester, monkeypatch)
     assert result.counts["errors"] == 1  # the passing call does not hide its teardown error
     assert result.counts["xpassed"] == 1 and result.counts["xfailed"] == 1 and result.counts["skipped"] == 1
     assert result.counts["total"] == 6
-    assert {f["nodeid"].split("::")[1] for f in result.failures} == {"test_fails", "test_passes_then_teardown_errors"}
+    assert {f.nodeid.split("::")[1] for f in result.failures} == {"test_fails", "test_passes_then_teardown_errors"}

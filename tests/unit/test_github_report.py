@@ -13,6 +13,7 @@ from async_test_harness.github.annotations import BUDGET, build_annotations
 from async_test_harness.github.diffcov import diff_coverage, ranges
 from async_test_harness.github.markdown import COMMENT_LIMIT, JOB_SUMMARY_LIMIT, fit
 from async_test_harness.github.report import report
+from async_test_harness.summary.model import FileCoverage, Summary
 from helpers import REPO
 from reports import failure, summary, workflow_commands
 
@@ -95,7 +96,7 @@ def test_huge_results_fit_and_say_what_was_dropped(tmp_path):
     assert len(step.encode()) <= JOB_SUMMARY_LIMIT
     assert "Trimmed to fit GitHub's size limit: dropped captured output" in step
     assert "::notice title=async-test::1990 more failure(s) in the job summary" in log
-    comment = fit(CASES["huge"], COMMENT_LIMIT)
+    comment = fit(Summary.from_json(CASES["huge"]), COMMENT_LIMIT)
     assert len(comment) <= COMMENT_LIMIT and "Trimmed" in comment
 
 
@@ -108,25 +109,26 @@ def test_infrastructure_cause_is_one_annotation(tmp_path):
 
 def test_same_message_failures_are_grouped():
     doc = summary([failure(f"svc/t.py::test_{i}", message="KeyError: 'x'") for i in range(5)])
-    errors = [a for a in build_annotations(doc) if a.startswith("::error")]
+    errors = [a for a in build_annotations(Summary.from_json(doc)) if a.startswith("::error")]
     assert len(errors) == 1 and "5 tests failed with the same error" in errors[0]
 
 
 def test_failures_in_changed_files_come_first():
     doc = summary([failure(f"svc/t{i}.py::test", path=f"svc/t{i}.py", message=f"E{i}") for i in range(15)])
-    errors = [a for a in build_annotations(doc, changed={"svc/t14.py"}) if a.startswith("::error")]
+    errors = [a for a in build_annotations(Summary.from_json(doc), changed={"svc/t14.py"})
+              if a.startswith("::error")]
     assert "file=svc/t14.py" in errors[0] and len(errors) == BUDGET
 
 
 def test_diff_coverage_ranges_and_unit_only_lines():
-    files = [{"path": "svc/app.py", "statements": 8, "percent": 50.0, "unit_only": [4, 5], "integration_only": [],
-              "both": [1, 2, 15], "neither": [10, 11, 13, 20]}]
+    files = [FileCoverage(path="svc/app.py", statements=8, percent=50.0, unit_only=(4, 5), integration_only=(),
+                          both=(1, 2, 15), neither=(10, 11, 13, 20))]
     diff = diff_coverage(files, {"svc/app.py": {2, 4, 5, 10, 11, 12, 13, 20}, "README.md": {1}})
     f = diff.files[0]
     # line 12 is not a statement, so 10-13 is one range; 15 is, and it was not changed: 20 stands alone
     assert f.uncovered == [(10, 13), (20, 20)]
     assert f.unit_only == [(4, 5)] and diff.percent == 42.86  # 3 of 7 changed statements run
-    warnings = [a for a in build_annotations(summary(), diff=diff) if a.startswith("::warning")]
+    warnings = [a for a in build_annotations(Summary.from_json(summary()), diff=diff) if a.startswith("::warning")]
     assert warnings[0] == ("::warning file=svc/app.py,line=10,endLine=13,title=async-test%3A coverage::"
                            "Changed lines 10-13 not run by any test.")
     assert "only run by unit tests (mocks)" in warnings[-1]
@@ -156,7 +158,7 @@ def test_shallow_clone_gives_a_notice_not_a_crash(tmp_path):
 def test_golden_comment(name):
     from async_test_harness.github.markdown import COMMENT_MARKER
 
-    body = fit(CASES[name], COMMENT_LIMIT, prefix=COMMENT_MARKER + "\n")
+    body = fit(Summary.from_json(CASES[name]), COMMENT_LIMIT, prefix=COMMENT_MARKER + "\n")
     assert body.startswith(COMMENT_MARKER) and len(body) <= COMMENT_LIMIT
     golden = GOLDEN / f"{name}.comment.md"
     if os.environ.get("UPDATE_GOLDEN"):

@@ -10,9 +10,10 @@ that points at the job summary.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Set
+from typing import List, Optional, Set
 
 from ..messages import one_line
+from ..summary.model import Failure, Summary
 from .commands import command
 from .diffcov import DiffCoverage
 
@@ -24,46 +25,46 @@ def _first_line(text: str) -> str:
     return one_line(text or "")
 
 
-def _failure_groups(failures: List[Dict[str, Any]], changed: Set[str]) -> List[List[Dict[str, Any]]]:
-    by_message: OrderedDict[str, List[Dict[str, Any]]] = OrderedDict()
+def _failure_groups(failures: List[Failure], changed: Set[str]) -> List[List[Failure]]:
+    by_message: OrderedDict[str, List[Failure]] = OrderedDict()
     for failure in failures:
-        by_message.setdefault(_first_line(failure["message"]) or failure["nodeid"], []).append(failure)
-    groups: List[List[Dict[str, Any]]] = []
+        by_message.setdefault(_first_line(failure.message) or failure.nodeid, []).append(failure)
+    groups: List[List[Failure]] = []
     for members in by_message.values():
         if len(members) >= GROUP_AT:
             groups.append(members)
         else:
             groups.extend([m] for m in members)
     # Failures in files the pull request touched first; the order is otherwise the run's.
-    return sorted(groups, key=lambda g: 0 if any(m["repo_path"] in changed for m in g) else 1)
+    return sorted(groups, key=lambda g: 0 if any(m.repo_path in changed for m in g) else 1)
 
 
-def _error_for(group: List[Dict[str, Any]]) -> str:
+def _error_for(group: List[Failure]) -> str:
     first = group[0]
     if len(group) == 1:
-        title = f"{first['nodeid']} ({first['kind']}{', ' + first['when'] if first['when'] != 'call' else ''})"
-        message = first["message"] or "failed"
+        title = f"{first.nodeid} ({first.kind}{', ' + first.when if first.when != 'call' else ''})"
+        message = first.message or "failed"
     else:
         title = f"{len(group)} tests failed with the same error"
-        names = ", ".join(m["nodeid"] for m in group[:5]) + (" …" if len(group) > 5 else "")
-        message = f"{_first_line(first['message'])}\n{names}"
-    return command("error", message, {"file": first["repo_path"] or None, "line": first["line"], "title": title})
+        names = ", ".join(m.nodeid for m in group[:5]) + (" …" if len(group) > 5 else "")
+        message = f"{_first_line(first.message)}\n{names}"
+    return command("error", message, {"file": first.repo_path or None, "line": first.line, "title": title})
 
 
-def build_annotations(summary: Dict[str, Any], changed: Optional[Set[str]] = None,
+def build_annotations(summary: Summary, changed: Optional[Set[str]] = None,
                 diff: Optional[DiffCoverage] = None, notes: Optional[List[str]] = None) -> List[str]:
     changed = changed or set()
     errors: List[str] = []
     warnings: List[str] = []
     notices: List[str] = list(notes or [])
-    infra = summary.get("infrastructure_error")
-    failures = [f for p in summary["passes"].values() for f in p["failures"]]
+    infra = summary.infrastructure_error
+    failures = summary.failures
     if infra:
-        title = f"async-test: infrastructure failure ({infra['phase']})"
-        errors.append(command("error", infra["message"], {"title": title}))
+        title = f"async-test: infrastructure failure ({infra.phase})"
+        errors.append(command("error", infra.message, {"title": title}))
         # Integration failures after a database failure share its cause: count them, do not list them.
-        caused = [f for f in failures if f["kind"] == "integration"]
-        failures = [f for f in failures if f["kind"] != "integration"]
+        caused = [f for f in failures if f.kind == "integration"]
+        failures = [f for f in failures if f.kind != "integration"]
         if caused:
             notices.append(f"{len(caused)} integration failure(s) follow from the infrastructure failure; "
                            "details in the job summary")

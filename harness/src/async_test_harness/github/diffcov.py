@@ -7,7 +7,9 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Set, Tuple
+
+from ..summary.model import FileCoverage
 
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 
@@ -87,20 +89,20 @@ class DiffCoverage:
         return round(100.0 * sum(f.covered for f in self.files) / total, 2) if total else None
 
 
-def diff_coverage(coverage_files: List[Dict[str, Any]], changed: Dict[str, Set[int]]) -> DiffCoverage:
+def diff_coverage(coverage_files: Iterable[FileCoverage], changed: Dict[str, Set[int]]) -> DiffCoverage:
     files = []
     for entry in coverage_files:
-        lines = changed.get(entry["path"])
+        lines = changed.get(entry.path)
         if not lines:
             continue
-        unit_only, integration_only = set(entry["unit_only"]), set(entry["integration_only"])
-        both, neither = set(entry["both"]), set(entry["neither"])
+        unit_only, integration_only = set(entry.unit_only), set(entry.integration_only)
+        both, neither = set(entry.both), set(entry.neither)
         statements = unit_only | integration_only | both | neither
         touched = lines & statements
         if not touched:
             continue
         files.append(FileDiff(
-            path=entry["path"], changed_statements=len(touched),
+            path=entry.path, changed_statements=len(touched),
             uncovered=ranges(sorted(touched & neither), statements),
             unit_only=ranges(sorted(touched & unit_only), statements),
             covered=len(touched - neither),

@@ -15,9 +15,11 @@ tracebacks, then failures past the first 50, then every failure detail and the p
 from __future__ import annotations
 
 import html
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from ..messages import one_line
+from ..summary.format import results_table
+from ..summary.model import Summary
 from .diffcov import DiffCoverage
 
 JOB_SUMMARY_LIMIT = 1024 * 1024
@@ -48,10 +50,6 @@ def no_results(message: str) -> str:
     return f"## ❌ async-test: no results\n\n{_cell(message)}\n"
 
 
-def _pct(value: Optional[Dict[str, Any]]) -> str:
-    return f"{value['percent']:.1f}%" if value else "-"
-
-
 def _spans(ranges: List[Tuple[int, int]]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges) or "-"
 
@@ -60,61 +58,53 @@ def _pre(text: str) -> str:
     return f"<pre>{html.escape(text)}</pre>"
 
 
-def render(summary: Dict[str, Any], diff: Optional[DiffCoverage] = None, level: int = 0,
+def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0,
            heading: str = "async-test") -> str:
-    exit_info = summary["exit"]
-    icon = "✅" if exit_info["code"] == 0 else "❌"
-    out: List[str] = [f"## {icon} {heading}: {_cell(exit_info['reason'])}", ""]
-    out += ["| pass | status | tests | passed | failed | errors | skipped | time | coverage |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    coverage = summary.get("coverage") or {}
-    for kind, p in summary["passes"].items():
-        c = p["counts"]
-        out.append(f"| {_cell(kind)} | {_cell(p['status'])} | {c['total']} | {c['passed']} | {c['failed']} | "
-                   f"{c['errors']} | {c['skipped']} | {p['duration_seconds']:.1f}s | {_pct(coverage.get(kind))} |")
-    out.append(f"| **combined** | | | | | | | | **{_pct(coverage.get('combined'))}** |")
+    exit_info = summary.exit
+    icon = "✅" if exit_info.code == 0 else "❌"
+    out: List[str] = [f"## {icon} {heading}: {_cell(exit_info.reason)}", ""]
+    out += results_table(summary, cell=_cell, emphasis="**")
     if diff is not None and diff.files:
         out += ["", f"**Changed lines covered: {diff.percent:.1f}%** of {diff.statements} changed statements"]
         if level < 4:
             out += ["", "| changed file | statements | not run by any test | only unit tests (mocks) |",
                     "|---|---:|---|---|"]
-            for f in diff.files:
-                out.append(f"| <code>{_cell(f.path)}</code> | {f.changed_statements} | {_spans(f.uncovered)} | "
-                           f"{_spans(f.unit_only)} |")
-    infra = summary.get("infrastructure_error")
+            for changed in diff.files:
+                out.append(f"| <code>{_cell(changed.path)}</code> | {changed.changed_statements} | "
+                           f"{_spans(changed.uncovered)} | {_spans(changed.unit_only)} |")
+    infra = summary.infrastructure_error
     if infra:
-        out += ["", f"### Infrastructure failure ({_cell(infra['phase'])})", _pre(infra["message"])]
-    failures = [f for p in summary["passes"].values() for f in p["failures"]]
+        out += ["", f"### Infrastructure failure ({_cell(infra.phase)})", _pre(infra.message)]
+    failures = summary.failures
     if failures and level < 4:
         shown = failures if level < 3 else failures[:50]
         out += ["", f"### Failures ({len(failures)})", ""]
         for f in shown:
-            where = f"{f['repo_path']}:{f['line']}" if f["repo_path"] else "?"
-            message = one_line(f["message"] or "")
-            out.append(f"<details><summary><code>{_html(f['nodeid'])}</code> ({_html(f['kind'])}, "
-                       f"{_html(f['when'])}) at <code>{_html(where)}</code>: {_html(message)}</summary>\n")
-            if level < 2 and f["traceback"]:
-                out.append(_pre(f["traceback"]))
-            if level < 1 and f["output"]:
-                out.append("Captured output:\n" + _pre(f["output"]))
+            where = f"{f.repo_path}:{f.line}" if f.repo_path else "?"
+            message = one_line(f.message or "")
+            out.append(f"<details><summary><code>{_html(f.nodeid)}</code> ({_html(f.kind)}, "
+                       f"{_html(f.when)}) at <code>{_html(where)}</code>: {_html(message)}</summary>\n")
+            if level < 2 and f.traceback:
+                out.append(_pre(f.traceback))
+            if level < 1 and f.output:
+                out.append("Captured output:\n" + _pre(f.output))
             out.append("</details>")
         if len(shown) < len(failures):
             out.append(f"\n… and {len(failures) - len(shown)} more failures (see the results folder's summary.json)")
-    slowest = [s for p in summary["passes"].values() for s in p.get("slowest", [])]
+    slowest = [s for p in summary.passes for s in p.slowest]
     if slowest and level < 4:
         out += ["", "<details><summary>Slowest tests</summary>\n", "| test | seconds |", "|---|---:|"]
-        for s in sorted(slowest, key=lambda s: s["duration_seconds"], reverse=True)[:10]:
-            out.append(f"| <code>{_cell(s['nodeid'])}</code> | {s['duration_seconds']:.3f} |")
+        for s in sorted(slowest, key=lambda s: s.duration_seconds, reverse=True)[:10]:
+            out.append(f"| <code>{_cell(s.nodeid)}</code> | {s.duration_seconds:.3f} |")
         out.append("\n</details>")
-    warnings = [w for p in summary["passes"].values() for w in p.get("warnings", [])]
-    for w in warnings:
+    for w in summary.warnings:
         out += ["", f"> ⚠️ {_cell(w)}"]
     if level:
         out += ["", f"_Trimmed to fit GitHub's size limit: dropped {', '.join(TRIM_STEPS[:level])}._"]
     return "\n".join(out) + "\n"
 
 
-def fit(summary: Dict[str, Any], limit: int, diff: Optional[DiffCoverage] = None, prefix: str = "") -> str:
+def fit(summary: Summary, limit: int, diff: Optional[DiffCoverage] = None, prefix: str = "") -> str:
     """The most detailed rendering whose size (bytes, UTF-8) is within ``limit``."""
     for level in range(len(TRIM_STEPS) + 1):
         text = prefix + render(summary, diff, level)

@@ -2,7 +2,7 @@
 
 Runs on the runner with the token; reads only the results folder and the event payload. The
 results folder is the tests' to write, so summary.json is untrusted input: it is read by
-``validate.read_summary`` (any bytes, printable strings, checked against the published schema)
+``Summary.read`` (any bytes, printable strings, checked against the published schema)
 before anything in it is used, and a document that does not match is named in one error
 annotation, never shown. Exit status: 0 when the report was written, 1 when summary.json is
 missing, unreadable or invalid (or a part of the report failed); the job's result is the tests'.
@@ -16,14 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, TextIO
 
-from ..summary.validate import Invalid, read_summary
+from ..summary.model import SCHEMA_VERSION, CoverageFigure, Summary
+from ..summary.validate import Invalid
 from .annotations import build_annotations
 from .commands import command, lines, write_outputs, write_raw
 from .comment import CommentError, GitHubClient
 from .diffcov import DiffCoverage, DiffUnavailable, changed_lines, diff_coverage
 from .markdown import COMMENT_LIMIT, COMMENT_MARKER, JOB_SUMMARY_LIMIT, fit, no_results
 
-SUPPORTED_SCHEMA = 1
+SUPPORTED_SCHEMA = SCHEMA_VERSION
 NO_RESULTS = {"summary-path": "", "tests": "0", "failures": "0"}
 
 
@@ -37,7 +38,7 @@ def _event(env: Dict[str, str]) -> Dict[str, Any]:
         return {}
 
 
-def _diff(summary: Dict[str, Any], event: Dict[str, Any], repo: Path,
+def _diff(summary: Summary, event: Dict[str, Any], repo: Path,
           notes: List[str]) -> tuple[Optional[DiffCoverage], Set[str]]:
     base = (event.get("pull_request") or {}).get("base", {}).get("sha")
     if not base:
@@ -47,7 +48,7 @@ def _diff(summary: Dict[str, Any], event: Dict[str, Any], repo: Path,
     except DiffUnavailable as exc:
         notes.append(f"Diff coverage skipped: {exc}")
         return None, set()
-    return diff_coverage(summary["coverage"]["files"], changed), set(changed)
+    return diff_coverage(summary.coverage.files, changed), set(changed)
 
 
 def _refuse(stream: TextIO, env: Dict[str, str], title: str, message: str) -> int:
@@ -60,9 +61,9 @@ def _refuse(stream: TextIO, env: Dict[str, str], title: str, message: str) -> in
     return 1
 
 
-def _load(summary_path: Path, env: Dict[str, str], stream: TextIO) -> Optional[Dict[str, Any]]:
+def _load(summary_path: Path, env: Dict[str, str], stream: TextIO) -> Optional[Summary]:
     try:
-        return read_summary(summary_path)
+        return Summary.read(summary_path)
     except Invalid as exc:
         if exc.where == "schema_version":
             reason = (f"its schema_version is not the supported {SUPPORTED_SCHEMA} (an action and an image of "
@@ -93,22 +94,20 @@ def _part(stream: TextIO, what: str, write: Callable[[], None]) -> bool:
 
 def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bool = True,
            comment: bool = False, token: str = "", repo: Optional[Path] = None) -> int:
-    loaded = _load(summary_path, env, stream)
-    if loaded is None:
+    summary = _load(summary_path, env, stream)
+    if summary is None:
         return 1
-    summary: Dict[str, Any] = loaded
     notes: List[str] = []
     event = _event(env)
     diff, changed = _diff(summary, event, repo or Path(env.get("GITHUB_WORKSPACE", ".")), notes)
     ok = True
 
     def raw_output() -> None:
-        for p in summary["passes"].values():
-            for f in p["failures"]:
-                if f.get("output") or f.get("traceback"):
-                    # The test id is untrusted too: it goes inside the fence with the rest.
-                    write_raw(stream, f"--- {f['kind']} failure: {f['nodeid']}\n" + (f.get("traceback") or "")
-                              + ("\n" + f["output"] if f.get("output") else ""))
+        for f in summary.failures:
+            if f.output or f.traceback:
+                # The test id is untrusted too: it goes inside the fence with the rest.
+                write_raw(stream, f"--- {f.kind} failure: {f.nodeid}\n" + (f.traceback or "")
+                          + ("\n" + f.output if f.output else ""))
 
     ok &= _part(stream, "tracebacks to the log", raw_output)
     number = (event.get("pull_request") or {}).get("number")
@@ -143,19 +142,23 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
     return 0 if ok else 1
 
 
-def _outputs(summary: Dict[str, Any], summary_path: Path, diff: Optional[DiffCoverage]) -> Dict[str, str]:
-    counts = [p["counts"] for p in summary["passes"].values()]
-    cov = summary["coverage"]
+def _percent(figure: Optional[CoverageFigure]) -> str:
+    return f"{figure.percent:.2f}" if figure else ""
+
+
+def _outputs(summary: Summary, summary_path: Path, diff: Optional[DiffCoverage]) -> Dict[str, str]:
+    counts = [p.counts for p in summary.passes]
+    cov = summary.coverage
     return {
-        "tests": str(sum(c["total"] for c in counts)),
-        "failures": str(sum(c["failed"] + c["errors"] for c in counts)),
-        "unit-coverage": f"{cov['unit']['percent']:.2f}" if cov.get("unit") else "",
-        "integration-coverage": f"{cov['integration']['percent']:.2f}" if cov.get("integration") else "",
-        "combined-coverage": f"{cov['combined']['percent']:.2f}" if cov.get("combined") else "",
+        "tests": str(sum(c.total for c in counts)),
+        "failures": str(sum(c.failed + c.errors for c in counts)),
+        "unit-coverage": _percent(cov.unit),
+        "integration-coverage": _percent(cov.integration),
+        "combined-coverage": _percent(cov.combined),
         "diff-coverage": f"{diff.percent:.2f}" if diff is not None and diff.percent is not None else "",
         "results-dir": str(summary_path.parent),
         "summary-path": str(summary_path),
-        "exit-code": str(summary["exit"]["code"]),
+        "exit-code": str(summary.exit.code),
     }
 
 

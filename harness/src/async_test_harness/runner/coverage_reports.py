@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set
 
+from ..summary.model import Coverage, CoverageFigure, FileCoverage
 from .project import Project
 
 PASSES = ("unit", "integration")
@@ -27,8 +28,8 @@ class Totals:
     covered: int
     statements: int
 
-    def as_dict(self) -> Dict[str, Any]:
-        return {"percent": round(self.percent, 2), "covered_lines": self.covered, "statements": self.statements}
+    def figure(self) -> CoverageFigure:
+        return CoverageFigure(round(self.percent, 2), self.covered, self.statements)
 
 
 def _coverage(data_file: Path, project: Project) -> Any:
@@ -124,12 +125,12 @@ def _repo_relative_xml(path: Path, project: Project) -> None:
     tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
-def build_reports(results: Path, project: Project) -> Dict[str, Any]:
-    """Per-pass and combined reports and numbers; the ``coverage`` part of summary.json."""
+def build_reports(results: Path, project: Project) -> Coverage:
+    """Per-pass and combined reports and numbers; the ``coverage`` part of summary.json, thresholds aside."""
     old_cwd = os.getcwd()
     os.chdir(project.root)  # coverage resolves config-relative paths from here
     try:
-        report: Dict[str, Any] = {"unit": None, "integration": None, "combined": None, "files": []}
+        figures: Dict[str, Optional[CoverageFigure]] = dict.fromkeys(PASSES)
         for kind in PASSES:
             data_file = results / f".coverage.{kind}"
             if not data_file.exists():
@@ -137,21 +138,21 @@ def build_reports(results: Path, project: Project) -> Dict[str, Any]:
             cov = _coverage(data_file, project)
             if not cov.get_data().measured_files():
                 continue
-            report[kind] = _totals(cov).as_dict()
+            figures[kind] = _totals(cov).figure()
             xml = results / f"coverage-{kind}.xml"
             cov.xml_report(outfile=str(xml))
             _repo_relative_xml(xml, project)
         combined_file = combine(results, project)
         if combined_file is None:
-            return report
+            return Coverage(unit=figures["unit"], integration=figures["integration"])
         cov = _coverage(combined_file, project)
-        report["combined"] = _totals(cov).as_dict()
+        combined = _totals(cov).figure()
         cov.xml_report(outfile=str(results / "coverage.xml"))
         _repo_relative_xml(results / "coverage.xml", project)
         cov.json_report(outfile=str(results / "coverage.json"), show_contexts=True)
         cov.html_report(directory=str(results / "html"), show_contexts=True)
         by_context = _lines_by_context(combined_file)
-        files: List[Dict[str, Any]] = []
+        files: List[FileCoverage] = []
         for filename in sorted(cov.get_data().measured_files()):
             try:
                 _, statements, _, missing, _ = cov.analysis2(filename)
@@ -160,16 +161,16 @@ def build_reports(results: Path, project: Project) -> Dict[str, Any]:
             stmts = set(statements)
             unit = by_context.get(filename, {}).get("unit", set()) & stmts
             integration = by_context.get(filename, {}).get("integration", set()) & stmts
-            files.append({
-                "path": project.repo_relative(filename),
-                "statements": len(stmts),
-                "percent": round(100.0 * (len(stmts) - len(missing)) / len(stmts), 2) if stmts else 100.0,
-                "unit_only": sorted(unit - integration),
-                "integration_only": sorted(integration - unit),
-                "both": sorted(unit & integration),
-                "neither": sorted(stmts - unit - integration),
-            })
-        report["files"] = files
-        return report
+            files.append(FileCoverage(
+                path=project.repo_relative(filename),
+                statements=len(stmts),
+                percent=round(100.0 * (len(stmts) - len(missing)) / len(stmts), 2) if stmts else 100.0,
+                unit_only=tuple(sorted(unit - integration)),
+                integration_only=tuple(sorted(integration - unit)),
+                both=tuple(sorted(unit & integration)),
+                neither=tuple(sorted(stmts - unit - integration)),
+            ))
+        return Coverage(unit=figures["unit"], integration=figures["integration"], combined=combined,
+                        files=tuple(files))
     finally:
         os.chdir(old_cwd)

@@ -19,20 +19,32 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .. import __version__
-from ..masking import mask_data, mask_stream, mask_text
+from ..masking import mask_stream, mask_text
 from ..messages import one_line
 from ..settings import Settings, SettingsError, from_environment
+from ..summary.format import pct
+from ..summary.model import (
+    TOOL_NAME,
+    Coverage,
+    Exit,
+    InfrastructureError,
+    Passes,
+    PerFigure,
+    ProjectPaths,
+    Summary,
+    Tool,
+)
 from . import session
 from .coverage_reports import build_reports
 from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
-from .results import SCHEMA_VERSION, PassResult, merge_collection_errors, read_events, write_summary
-from .results_folder import ResultsDirError, ResultsFolder, claim, clean, clean_text
+from .results import PassResult, merge_collection_errors, read_events, write_summary
+from .results_folder import ResultsDirError, ResultsFolder, claim, clean_text
 
 if TYPE_CHECKING:  # postgres.py (and asyncio with it) is imported only when a pass needs the server
     from ..server.postgres import ServerInfo
@@ -142,6 +154,7 @@ class BackgroundServer:
         self.info: Optional[ServerInfo] = None
         self.error: Optional[str] = None
         self.seconds = 0.0
+        self.waited = False
         self._thread = threading.Thread(target=self._start, name="async-test-postgres", daemon=True)
         self._thread.start()
 
@@ -159,6 +172,7 @@ class BackgroundServer:
 
     def wait(self) -> Optional[ServerInfo]:
         self._thread.join()
+        self.waited = True
         return self.info
 
     def alive(self) -> bool:
@@ -203,7 +217,7 @@ class Run:
         self.children: List[subprocess.Popen[bytes]] = []
         self.interrupted = False
         self.server: Optional[BackgroundServer] = None
-        self.infrastructure_error: Optional[Dict[str, Any]] = None
+        self.infrastructure_error: Optional[InfrastructureError] = None
         self.usage_message: Optional[str] = None
         self.secrets: List[str] = []
         # Passwords that outlive the run (database_url's): the passes' output is masked for them too.
@@ -496,7 +510,7 @@ class Run:
             return "passed"
         if rc == 5:
             return "empty"
-        if (rc == 1 and result.failures) or (rc == 2 and any(f["when"] == "collect" for f in result.failures)):
+        if (rc == 1 and result.failures) or (rc == 2 and any(f.when == "collect" for f in result.failures)):
             return "failed"
         return "error"
 
@@ -532,15 +546,8 @@ class Run:
     def _one_session(self, project: Project, results: Path) -> bool:
         """Both passes in one pytest process (session.py); False when the server did not start
         (the unit pass then runs on its own, as it would without a database)."""
-        if self.server is not None:
-            waited = time.monotonic()
-            self.server.wait()
-            self.phases["database_wait"] = round(time.monotonic() - waited, 3)
-            self.phases["database_start"] = round(self.server.seconds, 3)
-            if self.server.error:
-                return False
-            assert self.server.info is not None
-            self.secrets.append(self.server.info.password)
+        if self._wait_for_server() is not None:
+            return False
         if self.interrupted:
             self.passes = {k: PassResult(k, status="interrupted") for k in PASSES}
             return True
@@ -577,20 +584,14 @@ class Run:
                 result.exit_code = own
                 result.status = self._status(own, result)
         crashed_early = (beyond_tests and not self.interrupted and rc not in (2, 4) and not unit_done
-                         and not any(f["when"] == "collect" for f in split["unit"].failures))
+                         and not any(f.when == "collect" for f in split["unit"].failures))
         if crashed_early:
             # The session ended before any integration test ran: they get a process of their own, as
             # a crash in the unit pass never cost the integration pass its results.
             self.console.rule("integration pass (after the session ended early)")
             split["integration"] = self._integration(project, results, False)
-        elif self.server is not None and not self.interrupted and not self.server.alive():
-            tail = self.server.log_tail()
-            split["integration"].infrastructure_error = {
-                "phase": "database",
-                "message": "PostgreSQL stopped during the integration pass; tests that failed after that point "
-                           "failed for that reason." + (f" Server log:\n{tail}" if tail else ""),
-            }
-            split["integration"].status = "error"
+        else:
+            self._note_lost_server(split["integration"])
         session.split_junit(results / f"junit-{session.KIND}.xml", results)
         if self.options.coverage:
             session.split_coverage(results / f".coverage.{session.KIND}", results)
@@ -599,31 +600,44 @@ class Run:
 
     def _integration_blocked(self, reason: str) -> PassResult:
         result = PassResult("integration", status="error")
-        result.infrastructure_error = {"phase": "database", "message": reason}
+        result.infrastructure_error = InfrastructureError("database", reason)
         return result
 
+    def _wait_for_server(self) -> Optional[str]:
+        """Wait for the background server (if the runner starts one); why it did not start, if it did not."""
+        if self.server is None or self.server.waited:
+            return self.server.error if self.server is not None else None
+        waited = time.monotonic()
+        self.server.wait()
+        self.phases["database_wait"] = round(time.monotonic() - waited, 3)
+        self.phases["database_start"] = round(self.server.seconds, 3)
+        if self.server.error:
+            return self.server.error
+        assert self.server.info is not None
+        self.secrets.append(self.server.info.password)
+        return None
+
     def _integration(self, project: Project, results: Path, log: bool) -> PassResult:
-        if self.server is not None:
-            waited = time.monotonic()
-            self.server.wait()
-            self.phases["database_wait"] = round(time.monotonic() - waited, 3)
-            self.phases["database_start"] = round(self.server.seconds, 3)
-            if self.server.error:
-                return self._integration_blocked(f"PostgreSQL did not start: {self.server.error}")
-            assert self.server.info is not None
-            self.secrets.append(self.server.info.password)
+        error = self._wait_for_server()
+        if error is not None:
+            return self._integration_blocked(f"PostgreSQL did not start: {error}")
         if self.interrupted:
             return PassResult("integration", status="interrupted")
         result = self._run_pass("integration", project, results, log)
-        if self.server is not None and not self.interrupted and not self.server.alive():
-            tail = self.server.log_tail()
-            result.infrastructure_error = {
-                "phase": "database",
-                "message": "PostgreSQL stopped during the integration pass; tests that failed after that point "
-                           "failed for that reason." + (f" Server log:\n{tail}" if tail else ""),
-            }
-            result.status = "error"
+        self._note_lost_server(result)
         return result
+
+    def _note_lost_server(self, result: PassResult) -> None:
+        """The server died while the integration tests ran: that explains their failures, say so."""
+        if self.server is None or self.interrupted or self.server.alive():
+            return
+        tail = self.server.log_tail()
+        result.infrastructure_error = InfrastructureError(
+            "database",
+            "PostgreSQL stopped during the integration pass; tests that failed after that point "
+            "failed for that reason." + (f" Server log:\n{tail}" if tail else ""),
+        )
+        result.status = "error"
 
     # ------------------------------------------------------------------ signals
 
@@ -723,17 +737,17 @@ class Run:
         if self.server is not None:
             self.server.stop()
         began = time.monotonic()
-        coverage: Dict[str, Any] = {}
+        coverage = Coverage()
         if opts.coverage:
             try:
                 coverage = build_reports(results, project)
             except OSError as exc:  # a full disk: coverage.py leaves its reports half-written
-                coverage = {"error": f"{type(exc).__name__}: {exc}"}
+                coverage = Coverage(error=f"{type(exc).__name__}: {exc}")
                 self._remove_coverage_reports(results)
                 self.results_error = self._write_failure(results, exc, "the coverage reports",
                                                          "they were removed; summary.json has the rest")
             except Exception as exc:
-                coverage = {"error": f"{type(exc).__name__}: {exc}"}
+                coverage = Coverage(error=f"{type(exc).__name__}: {exc}")
         self.phases["coverage"] = round(time.monotonic() - began, 3)
         code, below = self._exit_code(coverage)
         probe.join()
@@ -749,8 +763,8 @@ class Run:
                                           "neither was written, and nothing half-written is left")
             if code != EXIT_INTERRUPTED:
                 code = EXIT_INFRASTRUCTURE
-                summary["exit"] = {"code": code, "name": EXIT_REASONS[code][0],
-                                   "reason": f"infrastructure failure: {message}"}
+                summary = replace(summary, exit=Exit(code, EXIT_REASONS[code][0],
+                                                     f"infrastructure failure: {message}"))
             else:
                 self.console.line(f"async-test: {message}", "red")
         self._table(summary, written)
@@ -773,12 +787,12 @@ class Run:
                 pass
         shutil.rmtree(results / "html", ignore_errors=True)
 
-    def _exit_code(self, coverage: Dict[str, Any]) -> tuple[int, List[str]]:
+    def _exit_code(self, coverage: Coverage) -> tuple[int, List[str]]:
         below = []
         for key, threshold in self.thresholds.items():
-            measured = coverage.get(key)
-            if threshold is not None and (measured is None or measured["percent"] < threshold.percent):
-                got = f"{measured['percent']:.2f}%" if measured else "no data"
+            measured = coverage.figure(key)
+            if threshold is not None and (measured is None or measured.percent < threshold.percent):
+                got = f"{measured.percent:.2f}%" if measured else "no data"
                 # A threshold from the project's files names them: nobody typed it on this command line.
                 origin = "" if threshold.origin == THRESHOLD_FLAGS[key] else f" ({threshold.origin})"
                 below.append(f"{key} coverage {got} < {threshold.percent:g}%{origin}")
@@ -790,7 +804,7 @@ class Run:
             self.infrastructure_error = infra[0]
             return EXIT_INFRASTRUCTURE, below
         if self.results_error:
-            self.infrastructure_error = {"phase": "results", "message": self.results_error}
+            self.infrastructure_error = InfrastructureError("results", self.results_error)
             return EXIT_INFRASTRUCTURE, below
         if any(p.exit_code == 4 or p.usage_error for p in passes):
             return EXIT_USAGE, below
@@ -803,10 +817,10 @@ class Run:
         return EXIT_OK, below
 
     def _summary(self, project: Project, settings: Settings, results: Path, versions: Dict[str, Any],
-                 coverage: Dict[str, Any], code: int, below: List[str]) -> Dict[str, Any]:
+                 coverage: Coverage, code: int, below: List[str]) -> Summary:
         name, reason = EXIT_REASONS[code]
         if code == EXIT_INFRASTRUCTURE and self.infrastructure_error:
-            reason = f"infrastructure failure: {one_line(self.infrastructure_error['message'])}"
+            reason = f"infrastructure failure: {one_line(self.infrastructure_error.message)}"
         elif code == EXIT_COVERAGE:
             reason = "; ".join(below)
         elif code in (EXIT_TESTS_FAILED, EXIT_USAGE):
@@ -821,37 +835,33 @@ class Run:
                         postgresql_source=(info.source + ": " + info.bindir) if info else (
                             "database_url" if settings.database_url else None))
         self.phases["total"] = round(time.monotonic() - self.began, 3)
-        passes = {k: self.passes[k].as_dict() for k in PASSES}
-        merge_collection_errors(passes)
-        summary = {
-            "schema_version": SCHEMA_VERSION,
-            "tool": {"name": "async-test", "version": __version__},
-            "started_at": self.started_at.isoformat(),
-            "duration_seconds": self.phases["total"],
-            "project": {"root": str(project.root), "repo_root": str(project.repo_root),
-                        "path_in_repo": project.path_in_repo, "results_dir": str(results)},
-            "exit": {"code": code, "name": name, "reason": reason},
-            "environment": versions,
-            "phases": self.phases,
-            "passes": passes,
-            "coverage": {
-                "unit": coverage.get("unit"), "integration": coverage.get("integration"),
-                "combined": coverage.get("combined"), "files": coverage.get("files", []),
-                "thresholds": {k: t.percent if t else None for k, t in self.thresholds.items()},
-                "threshold_sources": {k: t.origin if t else None for k, t in self.thresholds.items()},
-                "below_threshold": below,
-                "error": coverage.get("error"),
-            },
-            "infrastructure_error": self.infrastructure_error,
-            "files": {
+        summary = Summary(
+            tool=Tool(TOOL_NAME, __version__),
+            started_at=self.started_at.isoformat(),
+            duration_seconds=self.phases["total"],
+            project=ProjectPaths(str(project.root), str(project.repo_root), project.path_in_repo, str(results)),
+            exit=Exit(code, name, reason),
+            environment=versions,
+            phases=self.phases,
+            passes=merge_collection_errors(Passes(self.passes["unit"].to_model(),
+                                                  self.passes["integration"].to_model())),
+            coverage=replace(
+                coverage,
+                thresholds=PerFigure(**{k: t.percent if t else None for k, t in self.thresholds.items()}),
+                threshold_sources=PerFigure(**{k: t.origin if t else None for k, t in self.thresholds.items()}),
+                below_threshold=tuple(below),
+            ),
+            infrastructure_error=self.infrastructure_error,
+            files={
                 "junit_unit": "junit-unit.xml", "junit_integration": "junit-integration.xml",
                 "coverage_unit": "coverage-unit.xml", "coverage_integration": "coverage-integration.xml",
                 "coverage": "coverage.xml", "coverage_json": "coverage.json", "coverage_html": "html/index.html",
                 "coverage_data": ".coverage", "summary_markdown": "summary.md",
             },
-        }
-        # clean: test output and ids may hold text no writer accepts (lone surrogates from undecodable bytes).
-        return dict(mask_data(clean(summary), self.secrets))
+        )
+        # clean_text: test output and ids may hold text no writer accepts (lone surrogates from undecodable
+        # bytes); then every secret masked, in every string (mask_data on the document did the same).
+        return summary.map_text(lambda text: mask_text(clean_text(text), self.secrets))
 
     # ------------------------------------------------------------------ console
 
@@ -879,30 +889,29 @@ class Run:
         c.line("  unit        tests classified unit (marker, */unit/* path, no database fixture); database blocked")
         c.line("  integration tests classified integration; real database, one isolated session per test")
 
-    def _table(self, summary: Dict[str, Any], written: bool = True) -> None:
+    def _table(self, summary: Summary, written: bool = True) -> None:
         c = self.console
         c.rule("async-test summary")
-        cov = summary["coverage"]
+        cov = summary.coverage
         c.line(f"{'pass':<12} {'status':<12} {'tests':>5} {'passed':>6} {'failed':>6} {'errors':>6} "
                f"{'skipped':>7} {'time':>8} {'coverage':>9}")
-        for kind, p in summary["passes"].items():
-            n = p["counts"]
-            pct = f"{cov[kind]['percent']:.1f}%" if cov.get(kind) else "-"
-            style = {"passed": "green", "failed": "red", "error": "red"}.get(p["status"], "")
-            c.line(f"{kind:<12} {p['status']:<12} {n['total']:>5} {n['passed']:>6} {n['failed']:>6} "
-                   f"{n['errors']:>6} {n['skipped']:>7} {p['duration_seconds']:>7.1f}s {pct:>9}", style)
-        if cov.get("combined"):
+        for kind, p in summary.passes.items():
+            n = p.counts
+            style = {"passed": "green", "failed": "red", "error": "red"}.get(p.status, "")
+            c.line(f"{kind:<12} {p.status:<12} {n.total:>5} {n.passed:>6} {n.failed:>6} "
+                   f"{n.errors:>6} {n.skipped:>7} {p.duration_seconds:>7.1f}s {pct(cov.figure(kind)):>9}", style)
+        if cov.combined:
             c.line(f"{'combined':<12} {'':<12} {'':>5} {'':>6} {'':>6} {'':>6} {'':>7} {'':>8} "
-                   f"{cov['combined']['percent']:>8.1f}%")
-        for p in summary["passes"].values():
-            if p.get("status_reason"):
-                c.line(f"{p['kind']} pass {p['status']}: {p['status_reason']}", "red")
-            for warning in p.get("warnings", []):
-                c.line(f"warning ({p['kind']}): {warning}", "yellow")
-        infra = summary.get("infrastructure_error")
+                   f"{pct(cov.combined):>9}")
+        for p in summary.passes:
+            if p.status_reason:
+                c.line(f"{p.kind} pass {p.status}: {p.status_reason}", "red")
+            for warning in p.warnings:
+                c.line(f"warning ({p.kind}): {warning}", "yellow")
+        infra = summary.infrastructure_error
         if infra:
-            c.line(f"infrastructure ({infra['phase']}): {infra['message']}", "red")
-        exit_info = summary["exit"]
-        style = "green" if exit_info["code"] == 0 else "red"
-        details = f"; details in {summary['project']['results_dir']}/summary.md" if written else ""
-        c.line(f"result: {exit_info['reason']} (exit {exit_info['code']}){details}", style)
+            c.line(f"infrastructure ({infra.phase}): {infra.message}", "red")
+        exit_info = summary.exit
+        style = "green" if exit_info.code == 0 else "red"
+        details = f"; details in {summary.project.results_dir}/summary.md" if written else ""
+        c.line(f"result: {exit_info.reason} (exit {exit_info.code}){details}", style)

@@ -2,20 +2,21 @@
 
 The schema is versioned (``schema_version``) and published in
 ``docs/summary.schema.json``; a consumer should check the major version.
-``summary.md`` is the same content for people.
+The document is ``summary.model.Summary``; ``summary.md`` is the same content for people.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from ..summary.format import pct, results_table
+from ..summary.model import Counts, Coverage, Failure, InfrastructureError, Pass, Passes, SlowTest, Summary
 from .project import Project
 from .results_folder import dumps, printable, write_atomically
 
-SCHEMA_VERSION = 1
 SLOWEST = 10
 
 
@@ -26,24 +27,23 @@ class PassResult:
     status: str = "not-run"  # passed, failed, empty, error, interrupted, not-run
     exit_code: Optional[int] = None
     duration_seconds: float = 0.0
-    counts: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("passed", "failed", "errors", "skipped", "xfailed", "xpassed", "total"), 0))
-    failures: List[Dict[str, Any]] = field(default_factory=list)
-    slowest: List[Dict[str, Any]] = field(default_factory=list)
+    counts: Dict[str, int] = field(default_factory=lambda: Counts().to_json())
+    failures: List[Failure] = field(default_factory=list)
+    slowest: List[SlowTest] = field(default_factory=list)
     deselected: int = 0
-    infrastructure_error: Optional[Dict[str, Any]] = None
+    infrastructure_error: Optional[InfrastructureError] = None
     usage_error: Optional[str] = None
     warnings: List[str] = field(default_factory=list)
     # Why the status is what it is when the tests do not say so, e.g. pytest exited 1 with no test failing.
     status_reason: Optional[str] = None
 
-    def as_dict(self) -> Dict[str, Any]:
-        return {
-            "kind": self.kind, "selected": self.selected, "status": self.status, "exit_code": self.exit_code,
-            "duration_seconds": round(self.duration_seconds, 3), "counts": self.counts, "deselected": self.deselected,
-            "failures": self.failures, "slowest": self.slowest, "warnings": self.warnings,
-            "status_reason": self.status_reason,
-        }
+    def to_model(self) -> Pass:
+        return Pass(
+            kind=self.kind, selected=self.selected, status=self.status, exit_code=self.exit_code,
+            duration_seconds=round(self.duration_seconds, 3), counts=Counts(**self.counts),
+            deselected=self.deselected, failures=tuple(self.failures), slowest=tuple(self.slowest),
+            warnings=tuple(self.warnings), status_reason=self.status_reason,
+        )
 
 
 def read_events(path: Path, kind: str, project: Project, only_kind: bool = False) -> PassResult:
@@ -80,17 +80,17 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
                 outcome[nodeid] = "xpassed" if event.get("wasxfail") else "passed"
         elif etype == "collect_error":
             result.counts["errors"] += 1
-            result.failures.append({
-                "nodeid": event["nodeid"], "kind": kind, "when": "collect",
-                "file": event.get("file"), "repo_path": project.repo_relative(event.get("file") or ""),
-                "line": int(event.get("line") or 1), "message": event.get("message", ""),
-                "traceback": event.get("traceback", ""),
-                "output": "",
-            })
+            result.failures.append(Failure(
+                nodeid=event["nodeid"], kind=kind, when="collect",
+                file=event.get("file"), repo_path=project.repo_relative(event.get("file") or ""),
+                line=int(event.get("line") or 1), message=event.get("message", ""),
+                traceback=event.get("traceback", ""),
+                output="",
+            ))
         elif etype == "session":
             result.deselected = int(event.get("deselected", 0))
         elif etype == "infrastructure_error":
-            result.infrastructure_error = {"phase": event.get("phase"), "message": event.get("message")}
+            result.infrastructure_error = InfrastructureError(event.get("phase"), event.get("message"))
         elif etype == "usage_error":
             result.usage_error = event.get("message")
         elif etype == "warning":
@@ -101,116 +101,105 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
         result.counts[status] += 1
     result.counts["total"] = len(outcome)
     result.slowest = [
-        {"nodeid": n, "duration_seconds": round(d, 4)}
-        for n, d in sorted(durations.items(), key=lambda kv: kv[1], reverse=True)[:SLOWEST]
+        SlowTest(n, round(d, 4)) for n, d in sorted(durations.items(), key=lambda kv: kv[1], reverse=True)[:SLOWEST]
     ]
     return result
 
 
-def _failure(event: Dict[str, Any], kind: str, project: Project) -> Dict[str, Any]:
+def _failure(event: Dict[str, Any], kind: str, project: Project) -> Failure:
     file = event.get("file") or ""
-    return {
-        "nodeid": event["nodeid"],
-        "kind": kind,
-        "when": event.get("when"),
-        "file": file,
-        "repo_path": project.repo_relative(file) if file else "",
-        "line": int(event.get("line") or 1),
-        "message": event.get("message", ""),
-        "traceback": event.get("traceback", ""),
-        "output": event.get("output", ""),
-    }
+    return Failure(
+        nodeid=event["nodeid"],
+        kind=kind,
+        when=event["when"],
+        file=file,
+        repo_path=project.repo_relative(file) if file else "",
+        line=int(event.get("line") or 1),
+        message=event.get("message", ""),
+        traceback=event.get("traceback", ""),
+        output=event.get("output", ""),
+    )
 
 
-def write_summary(results: Path, summary: Dict[str, Any]) -> None:
+def write_summary(results: Path, summary: Summary) -> None:
     """summary.json and summary.md, both whole or neither (a full disk once left a 0-byte summary.json).
 
     Any text is accepted: test output and ids carry bytes that are not UTF-8 (see outputs.clean).
     Raises OSError when they cannot be written; nothing half-written is left behind.
     """
-    write_atomically({results / "summary.md": render_markdown(summary), results / "summary.json": dumps(summary)})
+    write_atomically({results / "summary.md": render_markdown(summary),
+                      results / "summary.json": dumps(summary.to_json())})
 
 
 # A lead-in that announces the lines after it ("... failed (exit 1). Last lines:", "Server log:").
-def merge_collection_errors(passes: Dict[str, Dict[str, Any]]) -> None:
+def merge_collection_errors(passes: Passes) -> Passes:
     """List a module that fails to collect once, not once per pass.
 
     Both passes collect every test module, so a syntax error is reported by each; listed twice it
     reads as two problems (and the pull request got two identical annotations). The first pass's
     entry stays, with ``passes`` naming every pass that hit it; the counts still say what each pass saw.
     """
-    first: Dict[tuple[Any, Any], Dict[str, Any]] = {}
+    hits: Dict[Tuple[Any, Any], List[str]] = {}  # (file, message) -> the passes, one entry per report
+    first = set()  # (pass, index) of the entry kept for each (file, message)
     for kind, result in passes.items():
-        kept = []
-        for failure in result["failures"]:
-            if failure.get("when") != "collect":
-                kept.append(failure)
-                continue
-            key = (failure.get("file"), failure.get("message"))
-            if key in first:
-                first[key]["passes"].append(kind)
-                continue
-            failure["passes"] = [kind]
-            first[key] = failure
-            kept.append(failure)
-        result["failures"] = kept
+        for index, failure in enumerate(result.failures):
+            if failure.when == "collect":
+                key = (failure.file, failure.message)
+                if key not in hits:
+                    first.add((kind, index))
+                hits.setdefault(key, []).append(kind)
+
+    def kept(kind: str, result: Pass) -> Pass:
+        failures = [f if f.when != "collect" else replace(f, passes=tuple(hits[(f.file, f.message)]))
+                    for i, f in enumerate(result.failures) if f.when != "collect" or (kind, i) in first]
+        return replace(result, failures=tuple(failures))
+
+    return Passes(kept("unit", passes.unit), kept("integration", passes.integration))
 
 
-def _pct(value: Optional[Dict[str, Any]]) -> str:
-    return f"{value['percent']:.1f}%" if value else "-"
-
-
-def _threshold_lines(coverage: Dict[str, Any]) -> List[str]:
+def _threshold_lines(coverage: Coverage) -> List[str]:
     """Each coverage minimum with where it was set and whether it was met.
 
     A minimum can come from the project's own files (fail_under in its coverage config), which
     nobody typed for this run; saying where it came from is what makes a coverage failure actionable.
     """
-    sources = coverage.get("threshold_sources") or {}
+    sources = coverage.threshold_sources
     lines = []
-    for key, limit in (coverage.get("thresholds") or {}).items():
+    for key, limit in coverage.thresholds.items():
         if limit is None:
             continue
-        measured = coverage.get(key)
-        verdict = "missed" if measured is None or measured["percent"] < limit else "met"
-        origin = f" ({sources[key]})" if sources.get(key) else ""
-        lines.append(f"- {key} coverage threshold {limit:g}%{origin}: {verdict}, measured {_pct(measured)}")
+        measured = coverage.figure(key)
+        verdict = "missed" if measured is None or measured.percent < limit else "met"
+        source = getattr(sources, key) if sources is not None else None
+        origin = f" ({source})" if source else ""
+        lines.append(f"- {key} coverage threshold {limit:g}%{origin}: {verdict}, measured {pct(measured)}")
     if not lines:
         return []
     return ["", "Coverage thresholds, checked on the figures above (never inside one pass):", "", *lines]
 
 
-def render_markdown(summary: Dict[str, Any]) -> str:
-    exit_info = summary["exit"]
-    lines = [f"# async-test: {printable(exit_info['reason'])} (exit {exit_info['code']})", ""]
-    lines += ["| pass | status | tests | passed | failed | errors | skipped | time | coverage |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    coverage = summary.get("coverage") or {}
-    for kind, p in summary["passes"].items():
-        c = p["counts"]
-        lines.append(
-            f"| {kind} | {p['status']} | {c['total']} | {c['passed']} | {c['failed']} | {c['errors']} | "
-            f"{c['skipped']} | {p['duration_seconds']:.1f}s | {_pct(coverage.get(kind))} |"
-        )
-    lines.append(f"| combined | | | | | | | | {_pct(coverage.get('combined'))} |")
-    lines += _threshold_lines(coverage)
-    reasons = [f"**{kind} pass {p['status']}**: {printable(p['status_reason'])}"
-               for kind, p in summary["passes"].items() if p.get("status_reason")]
+def render_markdown(summary: Summary) -> str:
+    exit_info = summary.exit
+    lines = [f"# async-test: {printable(exit_info.reason)} (exit {exit_info.code})", ""]
+    lines += results_table(summary)
+    lines += _threshold_lines(summary.coverage)
+    reasons = [f"**{kind} pass {p.status}**: {printable(p.status_reason)}"
+               for kind, p in summary.passes.items() if p.status_reason]
     if reasons:
         lines += ["", *reasons]
-    infra = summary.get("infrastructure_error")
+    infra = summary.infrastructure_error
     if infra:
-        lines += ["", f"**Infrastructure failure ({infra.get('phase')})**: {printable(str(infra.get('message')))}"]
-    warnings = [w for p in summary["passes"].values() for w in p.get("warnings", [])]
+        lines += ["", f"**Infrastructure failure ({infra.phase})**: {printable(str(infra.message))}"]
+    warnings = summary.warnings
     if warnings:
         lines += ["", "## Warnings", ""] + [f"- {printable(w)}" for w in warnings]
-    failures = [f for p in summary["passes"].values() for f in p["failures"]]
+    failures = summary.failures
     if failures:
         lines += ["", "## Failures", ""]
         for f in failures:
-            where = " and ".join(f.get("passes") or [f["kind"]])
-            where += " passes" if len(f.get("passes") or []) > 1 else ""
-            message = f["message"].splitlines()[0] if f["message"] else ""
-            at = f"{printable(f['repo_path'])}:{f['line']}"
-            lines += [f"- `{printable(f['nodeid'])}` ({where}, {f['when']}) at `{at}`: {printable(message)}"]
+            where = " and ".join(f.passes or [f.kind])
+            where += " passes" if len(f.passes or []) > 1 else ""
+            message = f.message.splitlines()[0] if f.message else ""
+            at = f"{printable(f.repo_path)}:{f.line}"
+            lines += [f"- `{printable(f.nodeid)}` ({where}, {f.when}) at `{at}`: {printable(message)}"]
     return "\n".join(lines) + "\n"

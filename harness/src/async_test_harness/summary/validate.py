@@ -10,7 +10,8 @@ posts comes from this document, so it is read here once, in three steps, before 
    surrogate cannot be encoded as UTF-8 (writing it would crash the step and lose the
    annotations, summary and outputs) and NUL ends strings in the runner's consumers;
 3. validation against ``summary.schema.json`` (the package's copy of docs/summary.schema.json), so
-   every enum is one of its values and every number a number before the renderers format them.
+   every enum is one of its values and every number a number before the renderers format them
+   (``model.Summary.from_json`` validates, then builds the typed summary the renderers read).
 
 Standard library only (the report runs on the runner with nothing installed), so the validator is
 a small interpreter of the JSON Schema keywords the schema uses; ``check_schema`` refuses any other
@@ -192,15 +193,16 @@ def validate(doc: Any, schema: Dict[str, Any], node: Optional[Dict[str, Any]] = 
             validate(item, schema, node["items"], [*path, index])
 
 
-def read_summary(path: Path) -> Dict[str, Any]:
-    """The summary at ``path``, printable and valid; raises OSError, ValueError (not JSON) or Invalid."""
+def read_document(path: Path) -> Any:
+    """The JSON at ``path``, its strings printable, not yet validated (``model.Summary.read`` validates it).
+
+    Raises OSError, ValueError (not JSON) or Invalid (too large, NaN or Infinity).
+    """
     with open(path, "rb") as handle:
         data = handle.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         raise Invalid("", f"is larger than {MAX_BYTES // (1024 * 1024)} MiB")
     try:
-        doc = parse(data)
+        return parse(data)
     except NotAJSONNumber:
         raise Invalid("", "holds NaN or Infinity, which JSON does not allow") from None
-    validate(doc, load_schema())
-    return dict(doc)

@@ -1,0 +1,34 @@
+"""What summary.md, the console and the job summary show alike: a coverage figure, the results table.
+
+Standard library only, like the rest of ``summary``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Optional
+
+from .model import CoverageFigure, Summary
+
+TABLE_HEADER = ("| pass | status | tests | passed | failed | errors | skipped | time | coverage |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def pct(figure: Optional[CoverageFigure]) -> str:
+    """A coverage figure as ``80.0%``; ``-`` when there is none."""
+    return f"{figure.percent:.1f}%" if figure else "-"
+
+
+def results_table(summary: Summary, cell: Callable[[str], str] = str, emphasis: str = "") -> List[str]:
+    """The markdown table of the passes and the combined coverage.
+
+    ``cell`` escapes the text of the summary's strings (the job summary's are untrusted);
+    ``emphasis`` (``**``) marks the combined row's label and figure.
+    """
+    lines = list(TABLE_HEADER)
+    for kind, p in summary.passes.items():
+        c = p.counts
+        lines.append(f"| {cell(kind)} | {cell(p.status)} | {c.total} | {c.passed} | {c.failed} | {c.errors} | "
+                     f"{c.skipped} | {p.duration_seconds:.1f}s | {pct(summary.coverage.figure(kind))} |")
+    combined = pct(summary.coverage.combined)
+    lines.append(f"| {emphasis}combined{emphasis} | | | | | | | | {emphasis}{combined}{emphasis} |")
+    return lines
