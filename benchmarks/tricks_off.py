@@ -1,0 +1,31 @@
+"""pytest plugin for the benchmarks: turns off one of the harness's cross-module performance tricks.
+
+Loaded with ``-p tricks_off`` (benchmarks/ on PYTHONPATH); ``BENCH_TRICKS_OFF`` names the tricks
+to turn off, comma-separated. Patches the harness in the benchmark's process only: no setting of
+the harness itself. Used to measure what each trick saves (docs/performance.md, session 6).
+
+- ``send_ahead``: the between-tests message is sent and its reply read before the test ends.
+- ``relay``: function-scoped loops open a connection per test instead of using the loop bridge.
+"""
+
+import functools
+import os
+
+from async_test_harness import isolation, loopbridge
+
+OFF = {name.strip() for name in os.environ.get("BENCH_TRICKS_OFF", "").split(",") if name.strip()}
+KNOWN = {"send_ahead", "relay"}
+if OFF - KNOWN:
+    raise ValueError(f"BENCH_TRICKS_OFF: unknown {sorted(OFF - KNOWN)}; known: {sorted(KNOWN)}")
+
+if "send_ahead" in OFF:
+    _end_test = isolation.end_test
+
+    @functools.wraps(_end_test)
+    async def end_test(connection, outer, session, keep, send_ahead):
+        await _end_test(connection, outer, session, keep, False)
+
+    isolation.end_test = end_test
+
+if "relay" in OFF:
+    loopbridge.available = lambda: False
