@@ -8,7 +8,6 @@ the harness itself. Used to measure what each trick saves (docs/performance.md, 
 - ``relay``: function-scoped loops open a connection per test instead of using the loop bridge.
 """
 
-import functools
 import os
 
 from async_test_harness import isolation, loopbridge
@@ -19,13 +18,7 @@ if OFF - KNOWN:
     raise ValueError(f"BENCH_TRICKS_OFF: unknown {sorted(OFF - KNOWN)}; known: {sorted(KNOWN)}")
 
 if "send_ahead" in OFF:
-    _end_test = isolation.end_test
-
-    @functools.wraps(_end_test)
-    async def end_test(connection, outer, session, keep, send_ahead):
-        await _end_test(connection, outer, session, keep, False)
-
-    isolation.end_test = end_test
+    isolation._sends_ahead = lambda driver, loop_scope: False
 
 if "relay" in OFF:
     loopbridge.available = lambda: False

@@ -559,8 +559,8 @@ def test_a_test_stopped_by_the_timeout_mid_query_leaves_the_next_test_a_working_
 
 
 def test_a_session_hook_that_queries_at_teardown_still_ends_the_test_cleanly(pytester, run_pytest):
-    """The teardown's bookkeeping normally sends nothing and runs outside a greenlet; a project's
-    session event that does query then makes it rerun inside one (isolation.end_test)."""
+    """The teardown's bookkeeping sends nothing itself but runs in a greenlet, so a project's
+    session event may query there (isolation.end_test)."""
     pytester.makeini("[pytest]\nasyncio_mode = auto\n")
     pytester.makeconftest("""
         from sqlalchemy import event, text

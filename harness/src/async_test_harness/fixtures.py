@@ -154,13 +154,9 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
             await engine.dispose()
         return
     scope = loop_scope or loopscope.test_loop_scope(item, item.config)
-    bridged = scope == "function" and loopbridge.available()
+    resources = await loopbridge.connections_for(scope)
     # The bridge's connection outlives the test's loop on its home loop: kept, as with a session loop.
-    loop_ends_with_test = scope == "function" and not bridged
-    resources: loopcache.ConnectionCache = loopbridge.bridge() if bridged else await loopcache.for_running_loop()
-    # The reply to a message sent ahead (isolation.py) is read by the next test on the same
-    # connection, so only where that connection lives on: the session loop or the bridge.
-    send_ahead = (bridged or scope == "session") and not current_test.is_last()
+    loop_ends_with_test = scope == "function" and resources is not loopbridge.bridge()
     connection = await isolation.connection_for_test(resources, db_url)
     outer = await isolation.begin_test(connection)
     if integration_options(item).reset_sequences:
@@ -170,7 +166,7 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
         yield session
     finally:
         try:
-            await isolation.end_test(connection, outer, session, keep=not loop_ends_with_test, send_ahead=send_ahead)
+            await isolation.end_test(connection, outer, session, keep=not loop_ends_with_test, loop_scope=scope)
         except isolation.OuterTransactionEnded as exc:
             await resources.discard(db_url)
             _recreate_if_ours(item, db_url)

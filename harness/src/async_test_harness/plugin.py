@@ -184,7 +184,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state.timeout = timeout.register(config, settings.timeout)
     if settings.kind == UNIT:
         return
-    config.pluginmanager.register(_SettleHooks(), "async_test_settle")
+    config.pluginmanager.register(isolation.SendAheadHooks(), "async_test_send_ahead")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and state.run is None and workerinput.get(WORKER_INPUT_KEY):
         # A worker started without the controller's environment (a remote --tx): attached later.
@@ -450,20 +450,6 @@ class _BlockingHooks:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:
         yield from _blocking(item)
-
-
-class _SettleHooks:
-    """Read the replies that async_db_session sent ahead (isolation.py) before pytest tears down
-    the session-scoped event loop: after the run's last test, or when a run stops early (-x)."""
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
-        if nextitem is None:
-            isolation.settle()
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self) -> None:
-        isolation.settle()
 
 
 BLOCKING_PLUGIN = "async_test_blocking"
