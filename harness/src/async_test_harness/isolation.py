@@ -27,8 +27,8 @@ which on a trivial test is most of its time.  What cuts it down:
 * SQLAlchemy's bookkeeping at the end of a test (outer rollback, session
   close) and the next test's SQLAlchemy BEGIN send nothing (AUTOCOMMIT); they
   share one greenlet hop.  (Skipping that hop when no event listener could
-  query saved 0.026 ms a test, 2.0 % of a run, in 9 paired rounds on
-  2026-11-30: under the 0.05 ms / 5 % bar, so it was removed.)
+  query saved 0.026 ms a test, 2.0 % of a run, median of 9 paired rounds on
+  2026-11-30: under issue 13's 0.05 ms / 5 % bar, so it was removed.)
 * That message is *sent ahead*: written at the end of one test, its reply
   read when the next test needs the connection, so the server's work and the
   round trip overlap with pytest's own between tests.  Only where the
@@ -40,12 +40,13 @@ which on a trivial test is most of its time.  What cuts it down:
   (``_sends_ahead``), the sending (``_send``), the reading (``_settled``) and
   the hooks that read the last replies.
 
-  Measured gain (2026-11-30, issue 13): 0.097 ms a test, 7.1 % of a run, with
-  the harness's defaults (session loop): the median of 9 paired, alternating
-  rounds of ``benchmarks/run.py``'s isolation case (500 trivial tests, median
-  time per test inside a run; ``benchmarks/tricks_off.py`` turns it off, the
-  reply then being read before the test ends).  An earlier 9 rounds, with
-  the greenlet-hop skip below still in place: 0.112 ms, 8.3 %.
+  Measured gain (2026-11-30, issue 13): 0.092 ms a test, 6.3 % of a run, with
+  the harness's defaults (session loop): the median of 33 paired, alternating
+  rounds (three batches: 0.097, 0.027 and 0.100 ms) of ``benchmarks/run.py``'s
+  isolation case, 500 trivial tests, median time per test inside a run, by
+  ``benchmarks/tricks.py send_ahead`` (off: the reply is read before the test
+  ends).  Small and noisy on this shared VM, but over the 0.05 ms bar; the
+  quietest batch had 8 of 9 pairs in its favour.
 """
 
 from __future__ import annotations
