@@ -421,11 +421,13 @@ def test_a_connection_killed_between_tests_fails_one_test_at_most(pytester, run_
 
 
 def test_function_loops_share_one_connection_that_works_like_a_plain_asyncpg_one(pytester, run_pytest):
-    """Function-scoped loops: the connection lives on the bridge's home loop (relay.py). What a
-    test does with the raw driver connection still works, and callbacks come back to its own loop."""
+    """Function-scoped loops: the connection lives on the bridge's home loop (engine/relay.py). The raw
+    driver connection is a relay, not an asyncpg.Connection (docs/fixtures.md says so); what a test
+    does with it still works, and callbacks come back to its own loop."""
     pytester.makeini("[pytest]\nasyncio_mode = auto\n" + FUNCTION_LOOPS_INI)
     pytester.makepyfile(test_bridge="""
         import asyncio, threading
+        import asyncpg
         from sqlalchemy import text
 
         LOOPS, PIDS = [], []
@@ -436,6 +438,7 @@ def test_function_loops_share_one_connection_that_works_like_a_plain_asyncpg_one
         async def test_a_driver_api(async_db_session):
             LOOPS.append(asyncio.get_running_loop())
             conn = await raw(async_db_session)
+            assert not isinstance(conn, asyncpg.Connection)  # a relay of one: the visible effect
             PIDS.append(await conn.fetchval("SELECT pg_backend_pid()"))
             await conn.execute("CREATE TABLE t (i int)")
             await conn.copy_records_to_table("t", records=[(1,), (2,), (3,)])
@@ -559,8 +562,8 @@ def test_a_test_stopped_by_the_timeout_mid_query_leaves_the_next_test_a_working_
 
 
 def test_a_session_hook_that_queries_at_teardown_still_ends_the_test_cleanly(pytester, run_pytest):
-    """The teardown's bookkeeping normally sends nothing and runs outside a greenlet; a project's
-    session event that does query then makes it rerun inside one (isolation.end_test)."""
+    """The teardown's bookkeeping sends nothing itself but runs in a greenlet, so a project's
+    session event may query there (isolation.end_test)."""
     pytester.makeini("[pytest]\nasyncio_mode = auto\n")
     pytester.makeconftest("""
         from sqlalchemy import event, text

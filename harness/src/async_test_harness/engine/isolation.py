@@ -25,16 +25,29 @@ which on a trivial test is most of its time.  What cuts it down:
 * With a function-scoped loop whose connection dies with the test (no loop
   bridge), its transaction is not rolled back at all: the connection is aborted.
 * SQLAlchemy's bookkeeping at the end of a test (outer rollback, session
-  close) and the next test's SQLAlchemy BEGIN send nothing (AUTOCOMMIT), so
-  ``end_test`` runs them without a greenlet hop (about 0.03 ms) unless an
-  event listener could query meanwhile; then they share one hop.
+  close) and the next test's SQLAlchemy BEGIN send nothing (AUTOCOMMIT); they
+  share one greenlet hop.  (Skipping that hop when no event listener could
+  query saved 0.026 ms a test, 2.0 % of a run, median of 9 paired rounds on
+  2026-11-30: under issue 13's 0.05 ms / 5 % bar, so it was removed.)
 * That message is *sent ahead*: written at the end of one test, its reply
   read when the next test needs the connection, so the server's work and the
-  round trip (0.1 ms here) overlap with pytest's own between tests.  Only where
-  the connection's loop outlives the test: the session loop (and not after the
+  round trip overlap with pytest's own between tests.  Only where the
+  connection's loop outlives the test: the session loop (and not after the
   run's last test), or the bridge's home loop (relay.py).  Replies still
-  in flight are read before any such loop closes (``settle``), so no loop ever
-  cancels one.
+  in flight are read before any such loop closes (``settle``, from
+  ``test_ending``), so no loop ever cancels one.  All of it lives here: the
+  state (``PENDING``, ``_in_flight``), when to send ahead (``_sends_ahead``),
+  the sending (``_send``), the reading (``_settled``) and what the end of a
+  test and of the run do (``test_ending``, ``settle``: the plugin only forwards
+  pytest's hooks to them, so this package stays free of pytest).
+
+  Measured gain (2026-11-30, issue 13): 0.092 ms a test, 6.3 % of a run, with
+  the harness's defaults (session loop): the median of 33 paired, alternating
+  rounds (three batches: 0.097, 0.027 and 0.100 ms) of ``benchmarks/run.py``'s
+  isolation case, 500 trivial tests, median time per test inside a run, by
+  ``benchmarks/tricks.py send_ahead`` (off: the reply is read before the test
+  ends).  Small and noisy on this shared VM, but over the 0.05 ms bar; the
+  quietest batch had 8 of 9 pairs in its favour.
 """
 
 from __future__ import annotations
@@ -45,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Set
 
 from .. import compat
 from ..server.databases import ISOLATION_APPLICATION_NAME
+from . import relay
 from .relay import Relay
 
 if TYPE_CHECKING:
@@ -158,24 +172,23 @@ async def begin_test(connection: AsyncConnection) -> Any:
     return ready
 
 
-async def end_test(connection: AsyncConnection, outer: Any, session: Any, keep: bool, send_ahead: bool) -> None:
+async def end_test(connection: AsyncConnection, outer: Any, session: Any, keep: bool, loop_scope: str) -> None:
     """Retire the test's SQLAlchemy state and, when the connection is kept, roll back and open the
-    next test's transaction: one message, and at most one greenlet hop.
+    next test's transaction: one greenlet hop, and one message.
 
     SQLAlchemy's outer rollback goes first: it retires the session's SAVEPOINT with it, so the
-    session's close has nothing left to send, and neither reaches the server (AUTOCOMMIT).
-    With ``send_ahead`` the reply is left for the next test to read (see the module docstring).
+    session's close has nothing left to send, and neither reaches the server (AUTOCOMMIT). They
+    run in a greenlet (``run_sync``) all the same, so a project's event listeners may query.
+    Where the connection's loop outlives the run's tests (``loop_scope``, the test's), the reply
+    is left for the next test to read (sent ahead: see the module docstring).
     """
-    from sqlalchemy.exc import MissingGreenlet
-    from sqlalchemy.util import await_only
-
     driver = _driver(connection)
     # No round trip: the status of the last reply. A closed connection (a query cut off by the
     # timeout, a killed backend) reports no transaction either; that is the lost-connection path.
     if not driver.is_closed() and not driver.is_in_transaction():
         raise OuterTransactionEnded(OUTER_ENDED)
 
-    def end(sync_connection: Any) -> None:  # idempotent: it may run twice (below)
+    def end(sync_connection: Any) -> None:
         if outer.is_active:
             outer.rollback()
         session.sync_session.close()
@@ -186,23 +199,15 @@ async def end_test(connection: AsyncConnection, outer: Any, session: Any, keep: 
                 if begun is not None:  # a session event queried while the session closed (autobegin)
                     begun.rollback()  # SQLAlchemy bookkeeping only: the ROLLBACK below undoes its work
                 connection.info[NEXT_OUTER] = sync_connection.begin()
-            if not send_ahead:
-                await_only(driver.execute(BETWEEN_TESTS))
-                _opened(connection)
 
-    if send_ahead and not _has_listeners(session.sync_session, connection.sync_connection):
-        # Nothing here talks to the server (SQLAlchemy sees AUTOCOMMIT; the message goes below),
-        # so the greenlet hop (about 0.03 ms) is skipped. Event listeners that could query are
-        # ruled out above; should anything else want the server, SQLAlchemy says so before
-        # sending anything, and it all runs again in a greenlet.
-        try:
-            end(connection.sync_connection)
-        except MissingGreenlet:
-            await connection.run_sync(end)
-    else:
-        await connection.run_sync(end)
-    if keep and send_ahead:
+    await connection.run_sync(end)
+    if not keep:
+        return
+    if _sends_ahead(driver, loop_scope):
         connection.info[PENDING] = _send(driver, BETWEEN_TESTS)
+    else:
+        await driver.execute(BETWEEN_TESTS)
+        _opened(connection)
 
 
 OUTER_ENDED = (
@@ -219,22 +224,23 @@ async def reset_sequences(connection: AsyncConnection) -> None:
     await _driver(connection).execute(RESET_SEQUENCES)
 
 
-def _has_listeners(sync_session: Any, sync_connection: Any) -> bool:
-    """Could a project's event listener run (and query) while the test's state is retired?"""
-    events = sync_session.dispatch
-    if events.after_transaction_end or events.after_soft_rollback or events.after_rollback:
-        return True
-    events = sync_connection.dispatch
-    return bool(events.rollback or events.begin or events.rollback_savepoint)
-
+# ----------------------------------------------------------------------------- sent ahead
 
 _in_flight: Set[Any] = set()  # asyncio tasks and (bridge) concurrent futures whose reply is unread
+_run_ending = False  # the test being torn down is the run's last: pytest tears every loop down after it
+
+
+def _sends_ahead(driver: Any, loop_scope: str) -> bool:
+    """Will the connection's loop outlive this test, so that the next test can read the reply?"""
+    return not _run_ending and (loop_scope == "session" or isinstance(driver, Relay))
 
 
 def _send(driver: Any, sql: str) -> Any:
     """Start ``sql`` without waiting for its reply: a future the next test awaits."""
     if isinstance(driver, Relay):
-        pending: Any = driver.start_on_home("execute", sql)  # a concurrent future, run by the home loop
+        # On the bridge's home loop, as a concurrent future: the test's own loop closes with the test.
+        home = relay.bridge().home().loop
+        pending: Any = asyncio.run_coroutine_threadsafe(relay.unwrap(driver).execute(sql), home)
     else:
         pending = asyncio.ensure_future(driver.execute(sql))
     _in_flight.add(pending)
@@ -259,6 +265,16 @@ def settle() -> None:
         loop = pending.get_loop()
         if not pending.done() and not loop.is_closed() and not loop.is_running():
             loop.run_until_complete(asyncio.wait([pending]))
+
+
+def test_ending(last: bool) -> None:
+    """Called as each test's teardown starts (the plugin forwards pytest's hook): after the run's
+    last test nothing is sent ahead, and every reply in flight is read before pytest tears the
+    session-scoped event loop down."""
+    global _run_ending
+    _run_ending = last
+    if last:
+        settle()
 
 
 def _opened(connection: AsyncConnection) -> None:

@@ -9,12 +9,11 @@ around each test's setup, call and teardown.
 
 from __future__ import annotations
 
-from typing import Any, Generator, Optional
+from typing import Generator, Optional
 
 import pytest
 
 _current: Optional[pytest.Item] = None
-_next: Optional[pytest.Item] = None
 
 
 def item() -> pytest.Item:
@@ -27,17 +26,12 @@ def item() -> pytest.Item:
     return _current
 
 
-def is_last() -> bool:
-    """Is the running test the last of this process's run (pytest tears everything down after it)?"""
-    return _next is None
-
-
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: Any) -> Generator[None, None, None]:
-    global _current, _next
-    previous = _current, _next
-    _current, _next = item, nextitem
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    global _current
+    previous = _current
+    _current = item
     try:
         yield
     finally:
-        _current, _next = previous
+        _current = previous

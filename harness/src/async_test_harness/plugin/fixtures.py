@@ -157,15 +157,9 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
             await engine.dispose()
         return
     scope = loop_scope or event_loops.test_loop_scope(item, item.config)
-    bridged = scope == "function" and relay.available()
+    resources = await relay.connections_for(scope)
     # The bridge's connection outlives the test's loop on its home loop: kept, as with a session loop.
-    loop_ends_with_test = scope == "function" and not bridged
-    resources: connection_cache.ConnectionCache = (
-        relay.bridge() if bridged else await connection_cache.for_running_loop()
-    )
-    # The reply to a message sent ahead (isolation.py) is read by the next test on the same
-    # connection, so only where that connection lives on: the session loop or the bridge.
-    send_ahead = (bridged or scope == "session") and not current_test.is_last()
+    loop_ends_with_test = scope == "function" and resources is not relay.bridge()
     connection = await isolation.connection_for_test(resources, url)
     outer = await isolation.begin_test(connection)
     if integration_options(item).reset_sequences:
@@ -175,7 +169,7 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
         yield session
     finally:
         try:
-            await isolation.end_test(connection, outer, session, keep=not loop_ends_with_test, send_ahead=send_ahead)
+            await isolation.end_test(connection, outer, session, keep=not loop_ends_with_test, loop_scope=scope)
         except isolation.OuterTransactionEnded as exc:
             await resources.discard(url)
             _recreate_if_ours(item, db_url)
@@ -255,7 +249,7 @@ else:
 def mock_db() -> Any:
     """A spec'd mock ``AsyncSession`` for unit tests: async methods are ``AsyncMock``.
 
-    See ``async_test_harness.plugin.mocks.mock_session``; pair it with
+    See ``async_test_harness.mocks.mock_session``; pair it with
     ``async_test_harness.result(...)`` for realistic ``execute`` results, and
     read ``mock_db.executed_sql()`` to assert on the SQL.
     """

@@ -189,7 +189,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state.timeout = timeout.register(config, settings.timeout)
     if settings.kind == UNIT:
         return
-    config.pluginmanager.register(_SettleHooks(), "async_test_settle")
+    config.pluginmanager.register(_SendAheadHooks(), "async_test_send_ahead")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and state.provision is None and workerinput.get(WORKER_INPUT_KEY):
         # A worker started without the controller's environment (a remote --tx): attached later.
@@ -453,6 +453,20 @@ def _blocking(item: pytest.Item) -> Generator[None, None, None]:
         yield
 
 
+class _SendAheadHooks:
+    """Forwards the end of each test and of the run to isolation.py, which owns the send-ahead:
+    the last test sends nothing ahead, and every reply sent ahead is read before pytest tears down
+    the session-scoped event loop (after the run's last test, or when a run stops early, -x)."""
+
+    @pytest.hookimpl(tryfirst=True)  # before the test's fixtures are torn down
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
+        isolation.test_ending(nextitem is None)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        isolation.settle()
+
+
 class _BlockingHooks:
     """Registered only when a unit test is to run with the database blocked: an integration-only
     run then pays nothing. One wrapper around the whole test (set-up, call, teardown and their
@@ -461,20 +475,6 @@ class _BlockingHooks:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:
         yield from _blocking(item)
-
-
-class _SettleHooks:
-    """Read the replies that async_db_session sent ahead (isolation.py) before pytest tears down
-    the session-scoped event loop: after the run's last test, or when a run stops early (-x)."""
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
-        if nextitem is None:
-            isolation.settle()
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self) -> None:
-        isolation.settle()
 
 
 BLOCKING_PLUGIN = "async_test_blocking"
