@@ -18,7 +18,7 @@ from helpers import EXAMPLE, REPO, assert_summary_round_trip, postgres_processes
 SUITES = REPO / "examples" / "suites"
 SCHEMA = json.loads((REPO / "docs" / "summary.schema.json").read_text())
 RESULT_FILES = ["junit-unit.xml", "junit-integration.xml", "coverage-unit.xml", "coverage-integration.xml",
-                "coverage.xml", "coverage.json", "html/index.html", ".coverage", ".coverage.unit",
+                "coverage.xml", "coverage.json", ".coverage", ".coverage.unit",
                 ".coverage.integration", "summary.json", "summary.md", ".gitignore"]
 
 
@@ -91,7 +91,26 @@ def test_green_service_writes_every_result_and_leaves_the_tree_alone(tmp_path, e
     assert 'filename="service/backend/src/myservice/models.py"' in (results / "coverage.xml").read_text()
     assert "# async-test: all selected tests passed (exit 0)" in (results / "summary.md").read_text()
     assert "async-test summary" in done.stdout and "combined" in done.stdout
+    assert not (results / "html").exists() and "coverage_html" not in s["files"]  # on request only
+    # ... then written from the results folder, lines marked by the pass that ran them
+    html = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "html", str(results)],
+                          capture_output=True, text=True, timeout=120)
+    assert html.returncode == 0 and html.stdout.strip() == str(results / "html" / "index.html"), html.stderr
+    page = next(p for p in (results / "html").glob("*users_py.html"))
+    assert "integration" in page.read_text() and "unit" in page.read_text()
     assert tree_hash(project) == before, "async-test run changed files outside its results folder"
+
+
+def test_html_with_the_run_and_a_clear_error_without_one(tmp_path, env):
+    project = copy_project(SUITES / "unit_only", tmp_path)
+    done = run(project, env, "--html")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert (project / ".async-test" / "html" / "index.html").is_file()
+    assert summary_of(project)["files"]["coverage_html"] == "html/index.html"
+    missing = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "html", str(tmp_path / "nowhere")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "cannot write the HTML report" in missing.stderr
+    assert "async-test html path/to/.async-test" in missing.stderr
 
 
 def test_failures_are_located_inside_the_project(tmp_path, env):

@@ -36,6 +36,28 @@ def _settings(project: str) -> Tuple[Path, Settings]:
     return root, from_environment(os.environ, root)
 
 
+def cmd_html(args: argparse.Namespace) -> int:
+    """The coverage HTML report of a finished run, from its results folder."""
+    import json
+
+    from .runner.coverage_reports import write_html
+    from .runner.project import ProjectError, find_project
+
+    results = Path(args.results_dir).resolve()
+    summary = results / "summary.json"
+    try:
+        root = json.loads(summary.read_text(encoding="utf-8"))["project"]["root"]
+        project = find_project(root, None)
+        index = write_html(results, project)
+    except (OSError, ValueError, KeyError, TypeError, ProjectError) as exc:
+        raise ArgumentsError(
+            f"cannot write the HTML report from {results}: {exc}. Give the results folder of a finished "
+            "async-test run with coverage (default .async-test), e.g. async-test html path/to/.async-test"
+        ) from None
+    print(index)
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     _, settings = _settings(args.project)
     for opt in OPTIONS:
@@ -115,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     options = RunOptions(
         project_dir=args.project, results_dir=args.results_dir, only=args.only, parallel=args.parallel,
-        separate_passes=args.separate_passes,
+        separate_passes=args.separate_passes, html=args.html,
         coverage=not args.no_coverage, cov_source=args.cov_source or [],
         fail_under={"unit": args.fail_under_unit, "integration": args.fail_under_integration,
                     "combined": args.fail_under},
@@ -134,14 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("settings", help="print the effective configuration and where each value comes from")
     p.add_argument("project", nargs="?", default=".")
     p.set_defaults(func=cmd_settings)
+    p = sub.add_parser("html", help="write the coverage HTML report of a finished run (lines marked by the pass "
+                                    "that ran them) into its results folder; prints the index's path")
+    p.add_argument("results_dir", nargs="?", default=".async-test", help="the run's results folder")
+    p.set_defaults(func=cmd_html)
     p = sub.add_parser("postgres", help="start a throwaway PostgreSQL with the project's schema; print its variables")
     p.add_argument("project", nargs="?", default=".")
     p.set_defaults(func=cmd_postgres)
     p = sub.add_parser(
         "run", help="run the unit pass and the integration pass with coverage; write the results folder",
-        description="Run a project's tests in two passes (unit with the database blocked, then integration on an "
-                    "ephemeral PostgreSQL), each with coverage, then combine. Arguments after -- go to pytest in "
-                    "both passes. Harness settings come from the project's config and ASYNC_TEST_* variables.",
+        description="Run a project's unit tests (database blocked) and integration tests (on an ephemeral "
+                    "PostgreSQL) in one pytest session, with coverage per kind and combined. Arguments after -- "
+                    "go to pytest. Harness settings come from the project's config and ASYNC_TEST_* variables.",
         epilog="exit codes: 0 passed, 1 tests failed, 2 usage or configuration error, 3 infrastructure failure, "
                "4 coverage below threshold, 5 no tests collected, 130 interrupted",
     )
@@ -153,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run each pass in a pytest process of its own (slower: the project is imported and "
                         "collected twice); default: one session, unit tests first")
     p.add_argument("--no-coverage", action="store_true", help="do not measure coverage")
+    p.add_argument("--html", action="store_true",
+                   help="also write the coverage HTML report (html/ in the results folder; "
+                        "`async-test html` writes it after a run)")
     p.add_argument("--cov-source", action="append", metavar="PATH",
                    help="what coverage measures (repeatable; default: the coverage config, else src/ or packages)")
     p.add_argument("--fail-under", type=_percent, metavar="PCT", help="minimum combined coverage")

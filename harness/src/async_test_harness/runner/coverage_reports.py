@@ -125,8 +125,12 @@ def _repo_relative_xml(path: Path, project: Project) -> None:
     tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
-def build_reports(results: Path, project: Project) -> Coverage:
-    """Per-pass and combined reports and numbers; the ``coverage`` part of summary.json, thresholds aside."""
+def build_reports(results: Path, project: Project, html: bool = False) -> Coverage:
+    """Per-pass and combined reports and numbers; the ``coverage`` part of summary.json, thresholds aside.
+
+    The HTML report only on request (``--html``, or ``async-test html`` afterwards): on a large
+    project it was most of the coverage phase, which every run paid and few runs looked at.
+    """
     old_cwd = os.getcwd()
     os.chdir(project.root)  # coverage resolves config-relative paths from here
     try:
@@ -150,7 +154,8 @@ def build_reports(results: Path, project: Project) -> Coverage:
         cov.xml_report(outfile=str(results / "coverage.xml"))
         _repo_relative_xml(results / "coverage.xml", project)
         cov.json_report(outfile=str(results / "coverage.json"), show_contexts=True)
-        cov.html_report(directory=str(results / "html"), show_contexts=True)
+        if html:
+            cov.html_report(directory=str(results / "html"), show_contexts=True)
         by_context = _lines_by_context(combined_file)
         files: List[FileCoverage] = []
         for filename in sorted(cov.get_data().measured_files()):
@@ -174,3 +179,17 @@ def build_reports(results: Path, project: Project) -> Coverage:
                         files=tuple(files))
     finally:
         os.chdir(old_cwd)
+
+
+def write_html(results: Path, project: Project) -> Path:
+    """The HTML report of a finished run's combined coverage (``async-test html``); its index."""
+    combined_file = results / ".coverage"
+    if not combined_file.exists():
+        raise FileNotFoundError(f"{combined_file} does not exist: run async-test run (with coverage) first")
+    old_cwd = os.getcwd()
+    os.chdir(project.root)
+    try:
+        _coverage(combined_file, project).html_report(directory=str(results / "html"), show_contexts=True)
+    finally:
+        os.chdir(old_cwd)
+    return results / "html" / "index.html"

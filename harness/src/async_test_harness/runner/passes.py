@@ -103,6 +103,7 @@ class RunOptions:
     only: Optional[str] = None  # "unit" or "integration"
     parallel: bool = False
     separate_passes: bool = False  # each pass in its own pytest process (session.py says when it must)
+    html: bool = False  # the coverage HTML report too (coverage_reports.build_reports)
     coverage: bool = True
     cov_source: List[str] = field(default_factory=list)
     fail_under: Dict[str, Optional[float]] = field(
@@ -740,7 +741,7 @@ class Run:
         coverage = Coverage()
         if opts.coverage:
             try:
-                coverage = build_reports(results, project)
+                coverage = build_reports(results, project, html=opts.html)
             except OSError as exc:  # a full disk: coverage.py leaves its reports half-written
                 coverage = Coverage(error=f"{type(exc).__name__}: {exc}")
                 self._remove_coverage_reports(results)
@@ -855,7 +856,8 @@ class Run:
             files={
                 "junit_unit": "junit-unit.xml", "junit_integration": "junit-integration.xml",
                 "coverage_unit": "coverage-unit.xml", "coverage_integration": "coverage-integration.xml",
-                "coverage": "coverage.xml", "coverage_json": "coverage.json", "coverage_html": "html/index.html",
+                "coverage": "coverage.xml", "coverage_json": "coverage.json",
+                **({"coverage_html": "html/index.html"} if self.options.html else {}),
                 "coverage_data": ".coverage", "summary_markdown": "summary.md",
             },
         )
