@@ -86,7 +86,15 @@ PYTEST_MAIN = (
     "    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])\n"
     "    runpy.run_module('pytest', run_name='__main__', alter_sys=True)\n"  # python -m pytest, exactly
     "except KeyboardInterrupt:\n"
-    "    signal.signal(signal.SIGINT, lambda *_: None)\n"  # the terminal's SIGINT and the runner's both come
+    # The terminal's SIGINT and the runner's both come, and the second may land while the first is
+    # handled: ignore SIGINT from here on, retried until a KeyboardInterrupt no longer cuts it short
+    # (once SIG_IGN is set, a signal that already arrived raises nothing more).
+    "    while True:\n"
+    "        try:\n"
+    "            signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "            break\n"
+    "        except KeyboardInterrupt:\n"
+    "            pass\n"
     "    sys.stderr.write('async-test: pytest was interrupted while it started\\n')\n"
     "    sys.exit(2)\n"
 )
