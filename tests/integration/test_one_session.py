@@ -195,3 +195,17 @@ def test_the_projects_dynamic_contexts_mean_two_processes(tmp_path, env, pg_clus
     assert "(two processes: the project's coverage configuration sets dynamic_context)" in done.stdout
     s = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert s["passes"]["unit"]["counts"]["total"] == 4 and s["passes"]["integration"]["counts"]["total"] == 2
+
+
+def test_xdist_in_one_session_splits_coverage_as_two_processes_do(tmp_path, env, pg_cluster):
+    """Under -n 2 each worker records the kind of each test it runs; the split is the same."""
+    project = project_at(tmp_path / "svc")
+    env = dict(env, ASYNC_TEST_PG_CLUSTER=pg_cluster)
+    one = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "run", str(project), "--results-dir",
+                          str(tmp_path / "one"), "--cov-source", "app", "--", "-p", "no:randomly", "-n", "2"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    two = run(project, env, tmp_path / "two", "--separate-passes")
+    assert "(one pytest session)" in one.stdout and "2 workers" in one.stdout, one.stdout[-3000:]
+    a, b = comparable(tmp_path / "one"), comparable(tmp_path / "two")
+    assert a["lines"] == b["lines"] and a["coverage"] == b["coverage"] and a["files"] == b["files"]
+    assert {k: p["counts"] for k, p in a["passes"].items()} == {k: p["counts"] for k, p in b["passes"].items()}

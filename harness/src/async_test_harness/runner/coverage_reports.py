@@ -9,27 +9,16 @@ what a pull request's reviewer wants to know about changed code.
 
 from __future__ import annotations
 
-import io
+import json
 import os
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ..summary.model import Coverage, CoverageFigure, FileCoverage
 from .project import Project
 
 PASSES = ("unit", "integration")
-
-
-@dataclass
-class Totals:
-    percent: float
-    covered: int
-    statements: int
-
-    def figure(self) -> CoverageFigure:
-        return CoverageFigure(round(self.percent, 2), self.covered, self.statements)
 
 
 def _coverage(data_file: Path, project: Project) -> Any:
@@ -42,21 +31,25 @@ def _coverage(data_file: Path, project: Project) -> Any:
     return cov
 
 
-def _totals(cov: Any) -> Totals:
-    covered = statements = 0
-    data = cov.get_data()
-    for filename in data.measured_files():
-        try:
-            _, stmts, _, missing, _ = cov.analysis2(filename)
-        except Exception:
-            continue
-        statements += len(stmts)
-        covered += len(stmts) - len(missing)
+def _json(cov: Any, path: Path, show_contexts: bool = False) -> Optional[Dict[str, Any]]:
+    """coverage.py's JSON report, written to ``path`` and read back; None when nothing was measured.
+
+    The figures come from here rather than from ``report()`` plus ``analysis2()`` per file: each of
+    those analyses every file again, and parsing the sources was most of the coverage phase. The
+    totals are coverage.py's own (``percent_covered`` is what ``report()`` returns).
+    """
     try:
-        percent = float(cov.report(file=io.StringIO(), show_missing=False))
+        cov.json_report(outfile=str(path), show_contexts=show_contexts)
     except Exception:  # coverage raises NoDataError when nothing was measured
-        percent = 0.0
-    return Totals(percent, covered, statements)
+        return None
+    report: Dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return report
+
+
+def _figure(report: Dict[str, Any]) -> CoverageFigure:
+    totals = report["totals"]
+    return CoverageFigure(round(float(totals["percent_covered"]), 2), int(totals["covered_lines"]),
+                          int(totals["num_statements"]))
 
 
 def combine(results: Path, project: Project) -> Optional[Path]:
@@ -90,21 +83,6 @@ def combine(results: Path, project: Project) -> Optional[Path]:
     return target
 
 
-def _lines_by_context(data_file: Path) -> Dict[str, Dict[str, Set[int]]]:
-    from coverage import CoverageData
-
-    data = CoverageData(basename=str(data_file))
-    data.read()
-    result: Dict[str, Dict[str, Set[int]]] = {}
-    for kind in PASSES:
-        data.set_query_contexts([kind])
-        for filename in data.measured_files():
-            lines = data.lines(filename) or []
-            result.setdefault(filename, {}).setdefault(kind, set()).update(lines)
-    data.set_query_contexts(None)
-    return result
-
-
 def _repo_relative_xml(path: Path, project: Project) -> None:
     """Rewrite a Cobertura file so every filename is relative to the repository root."""
     tree = ET.parse(path)
@@ -128,8 +106,11 @@ def _repo_relative_xml(path: Path, project: Project) -> None:
 def build_reports(results: Path, project: Project, html: bool = False) -> Coverage:
     """Per-pass and combined reports and numbers; the ``coverage`` part of summary.json, thresholds aside.
 
-    The HTML report only on request (``--html``, or ``async-test html`` afterwards): on a large
-    project it was most of the coverage phase, which every run paid and few runs looked at.
+    Each report analyses every file again (coverage.py parses the source each time), so every figure
+    comes from the JSON report written anyway: per pass a JSON report (its figure) and the XML, for
+    the combined data the JSON (figure and the per-file split) and the XML. The HTML report only on
+    request (``--html``, or ``async-test html`` afterwards): on a large project it was most of the
+    coverage phase, which every run paid and few runs looked at.
     """
     old_cwd = os.getcwd()
     os.chdir(project.root)  # coverage resolves config-relative paths from here
@@ -142,7 +123,12 @@ def build_reports(results: Path, project: Project, html: bool = False) -> Covera
             cov = _coverage(data_file, project)
             if not cov.get_data().measured_files():
                 continue
-            figures[kind] = _totals(cov).figure()
+            scratch = results / f".coverage-{kind}.json"
+            report = _json(cov, scratch)
+            scratch.unlink(missing_ok=True)
+            if report is None:
+                continue
+            figures[kind] = _figure(report)
             xml = results / f"coverage-{kind}.xml"
             cov.xml_report(outfile=str(xml))
             _repo_relative_xml(xml, project)
@@ -150,35 +136,43 @@ def build_reports(results: Path, project: Project, html: bool = False) -> Covera
         if combined_file is None:
             return Coverage(unit=figures["unit"], integration=figures["integration"])
         cov = _coverage(combined_file, project)
-        combined = _totals(cov).figure()
+        combined_report = _json(cov, results / "coverage.json", show_contexts=True)
         cov.xml_report(outfile=str(results / "coverage.xml"))
         _repo_relative_xml(results / "coverage.xml", project)
-        cov.json_report(outfile=str(results / "coverage.json"), show_contexts=True)
         if html:
             cov.html_report(directory=str(results / "html"), show_contexts=True)
-        by_context = _lines_by_context(combined_file)
-        files: List[FileCoverage] = []
-        for filename in sorted(cov.get_data().measured_files()):
-            try:
-                _, statements, _, missing, _ = cov.analysis2(filename)
-            except Exception:
-                continue
-            stmts = set(statements)
-            unit = by_context.get(filename, {}).get("unit", set()) & stmts
-            integration = by_context.get(filename, {}).get("integration", set()) & stmts
-            files.append(FileCoverage(
-                path=project.repo_relative(filename),
-                statements=len(stmts),
-                percent=round(100.0 * (len(stmts) - len(missing)) / len(stmts), 2) if stmts else 100.0,
-                unit_only=tuple(sorted(unit - integration)),
-                integration_only=tuple(sorted(integration - unit)),
-                both=tuple(sorted(unit & integration)),
-                neither=tuple(sorted(stmts - unit - integration)),
-            ))
-        return Coverage(unit=figures["unit"], integration=figures["integration"], combined=combined,
-                        files=tuple(files))
+        if combined_report is None:
+            return Coverage(unit=figures["unit"], integration=figures["integration"])
+        return Coverage(unit=figures["unit"], integration=figures["integration"],
+                        combined=_figure(combined_report), files=_split(combined_report, project))
     finally:
         os.chdir(old_cwd)
+
+
+def _split(report: Dict[str, Any], project: Project) -> Tuple[FileCoverage, ...]:
+    """Per file: the statements only unit tests ran, only integration tests, both, neither."""
+    files: List[FileCoverage] = []
+    by_path = {str(project.root / name): entry for name, entry in report["files"].items()}
+    for path in sorted(by_path):
+        entry = by_path[path]
+        executed, missing = set(entry["executed_lines"]), set(entry["missing_lines"])
+        stmts = executed | missing
+        ran: Dict[str, Set[int]] = {kind: set() for kind in PASSES}
+        for line, contexts in entry.get("contexts", {}).items():
+            for kind in PASSES:
+                if kind in contexts:
+                    ran[kind].add(int(line))
+        unit, integration = ran["unit"] & stmts, ran["integration"] & stmts
+        files.append(FileCoverage(
+            path=project.repo_relative(path),
+            statements=len(stmts),
+            percent=round(100.0 * (len(stmts) - len(missing)) / len(stmts), 2) if stmts else 100.0,
+            unit_only=tuple(sorted(unit - integration)),
+            integration_only=tuple(sorted(integration - unit)),
+            both=tuple(sorted(unit & integration)),
+            neither=tuple(sorted(stmts - unit - integration)),
+        ))
+    return tuple(files)
 
 
 def write_html(results: Path, project: Project) -> Path:
