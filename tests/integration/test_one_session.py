@@ -204,8 +204,23 @@ def test_xdist_in_one_session_splits_coverage_as_two_processes_do(tmp_path, env,
     one = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "run", str(project), "--results-dir",
                           str(tmp_path / "one"), "--cov-source", "app", "--", "-p", "no:randomly", "-n", "2"],
                          env=env, capture_output=True, text=True, timeout=300)
-    two = run(project, env, tmp_path / "two", "--separate-passes")
+    run(project, env, tmp_path / "two", "--separate-passes")
     assert "(one pytest session)" in one.stdout and "2 workers" in one.stdout, one.stdout[-3000:]
     a, b = comparable(tmp_path / "one"), comparable(tmp_path / "two")
     assert a["lines"] == b["lines"] and a["coverage"] == b["coverage"] and a["files"] == b["files"]
     assert {k: p["counts"] for k, p in a["passes"].items()} == {k: p["counts"] for k, p in b["passes"].items()}
+
+
+def test_without_postgresql_the_unit_tests_still_run_and_the_integration_pass_says_why(tmp_path, env):
+    """The session waits for the server after its own start-up; a server that never comes stops it
+    before its first conftest, and the unit tests then run on their own, as before."""
+    project = project_at(tmp_path / "svc")
+    done = run(project, dict(env, ASYNC_TEST_PG_BIN_DIR=str(tmp_path / "no-postgres-here")), tmp_path / "results")
+    s = json.loads((tmp_path / "results" / "summary.json").read_text())
+    unit, integration = s["passes"]["unit"], s["passes"]["integration"]
+    assert unit["counts"]["passed"] == 2 and unit["counts"]["failed"] == 1, done.stdout[-3000:]
+    assert integration["status"] == "error" and integration["counts"]["total"] == 0
+    assert s["infrastructure_error"]["phase"] == "database"
+    assert "PostgreSQL did not start" in s["infrastructure_error"]["message"]
+    assert done.returncode == 3
+    assert not (tmp_path / "results" / ".server.json").exists()

@@ -266,7 +266,8 @@ import pytest
 
 @pytest.mark.asyncio
 async def test_the_pass_gets_a_server_of_the_harness(db_url, async_engine):
-    assert "_ASYNC_TEST_SERVER" not in os.environ  # handed over and taken: a nested pytest cannot attach
+    # handed over and taken: a nested pytest cannot attach
+    assert "_ASYNC_TEST_SERVER" not in os.environ and "_ASYNC_TEST_SERVER_FILE" not in os.environ
     assert "?" not in db_url and "?" not in os.environ["DATABASE_URL"]  # what projects see stays plain
     assert async_engine.url.query.get("ssl") == "disable"  # the harness's engine skips the SSL upgrade
     assert not db_url.rsplit("/", 1)[1].startswith("async_test_")  # not a foreign server's random prefix

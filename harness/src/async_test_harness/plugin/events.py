@@ -25,7 +25,7 @@ from typing import IO, Any, Dict, List, Optional, Sequence
 
 import pytest
 
-from .. import compat
+from .. import compat, versions
 from ..masking import mask_data, mask_text
 from ..server.address import parse_url
 
@@ -315,6 +315,7 @@ class EventRecorder:
             "deselected": self.deselected,
             "duration": round(time.monotonic() - self.started, 4),
         })
+        self._emit({"type": "environment", "versions": versions.installed()})  # the runner's summary
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         handle = _open.pop(self.path, None)

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from .. import __version__
+from .. import __version__, versions
 from ..masking import mask_stream, mask_text
 from ..messages import one_line
 from ..settings import Settings, SettingsError, from_environment
@@ -69,12 +69,13 @@ EXIT_REASONS = {
 
 PASSES = ("unit", "integration")
 THRESHOLD_FLAGS = {"unit": "--fail-under-unit", "integration": "--fail-under-integration", "combined": "--fail-under"}
+SERVER_FILE = ".server.json"  # the server handed to a session that started before it was ready
 OUR_OUTPUTS = (
     "junit-unit.xml", "junit-integration.xml", "coverage-unit.xml", "coverage-integration.xml", "coverage.xml",
     "coverage.json", "summary.json", "summary.md", "events-unit.jsonl", "events-integration.jsonl",
     ".coverage", ".coverage.unit", ".coverage.integration", "unit.log", "integration.log",
     # one session for both passes (session.py): split into the files above, the events kept
-    "events-all.jsonl", "junit-all.xml", ".coverage.all",
+    "events-all.jsonl", "junit-all.xml", ".coverage.all", SERVER_FILE, SERVER_FILE + ".partial",
 )
 # What each pass runs: ``python -m pytest``, except that a Ctrl-C landing while pytest still imports
 # and configures itself (before it handles KeyboardInterrupt) ends it with one line, not a traceback
@@ -163,7 +164,7 @@ class BackgroundServer:
         self.info: Optional[ServerInfo] = None
         self.error: Optional[str] = None
         self.seconds = 0.0
-        self.waited = False
+        self.waited = False  # by the runner (Run._wait_for_server), which then records the phases
         self._thread = threading.Thread(target=self._start, name="async-test-postgres", daemon=True)
         self._thread.start()
 
@@ -181,7 +182,6 @@ class BackgroundServer:
 
     def wait(self) -> Optional[ServerInfo]:
         self._thread.join()
-        self.waited = True
         return self.info
 
     def alive(self) -> bool:
@@ -319,19 +319,14 @@ class Run:
             return False
         return done.returncode == 0
 
-    def _versions(self) -> Dict[str, Optional[str]]:
-        script = (
-            "import json, platform\n"
-            "from importlib.metadata import version, PackageNotFoundError\n"
-            "def v(n):\n"
-            "    try: return version(n)\n"
-            "    except PackageNotFoundError: return None\n"
-            "print(json.dumps({'python': platform.python_version(), 'pytest': v('pytest'),"
-            " 'pytest_asyncio': v('pytest-asyncio'), 'sqlalchemy': v('sqlalchemy'), 'asyncpg': v('asyncpg'),"
-            " 'coverage': v('coverage'), 'pytest_cov': v('pytest-cov'), 'harness': v('async-test-harness')}))"
-        )
+    def _versions(self) -> Dict[str, Any]:
+        """The versions the passes reported (versions.py); the interpreter asked only if none did."""
+        for result in self.passes.values():
+            if result.versions:
+                return dict(result.versions)
         try:
-            out = subprocess.run([self.options.python, "-c", script], capture_output=True, text=True, timeout=60)
+            out = subprocess.run([self.options.python, "-c", versions.SCRIPT], capture_output=True, text=True,
+                                 timeout=60)
             return dict(json.loads(out.stdout))
         except (OSError, ValueError, subprocess.SubprocessError):
             return {"python": None}
@@ -409,10 +404,13 @@ class Run:
             "COVERAGE_FILE": str(results / f".coverage.{kind}"),
             "PYTHONDONTWRITEBYTECODE": "1",  # never write __pycache__ into the user's tree
         })
-        if kind in ("integration", session.KIND) and self.server is not None and self.server.info is not None:
-            from ..server.provision import describe_owned_server
+        if kind in ("integration", session.KIND) and self.server is not None:
+            from ..server import provision
 
-            env.update(describe_owned_server(self.server.info))
+            if self.server.info is not None:
+                env.update(provision.describe_owned_server(self.server.info))
+            elif kind == session.KIND:  # still starting: the session waits for it, after its own start-up
+                env.update(provision.describe_owned_server_later(self._hand_over(results)))
         if kind == session.KIND:
             env.update(session.environment(results))
         return env
@@ -552,16 +550,42 @@ class Run:
         return (f"pytest exited {rc}, which is none of pytest's exit codes: a test or plugin called sys.exit({rc}) "
                 f"or os._exit({rc}); see {where}")
 
+    def _hand_over(self, results: Path) -> Path:
+        """Where the server starting in the background will be described for the session, once it is
+        ready (server/provision.py): pytest imports itself and the project meanwhile."""
+        from ..server import provision
+
+        path = results / SERVER_FILE
+        path.unlink(missing_ok=True)
+        server = self.server
+        assert server is not None
+
+        def publish() -> None:
+            server.wait()
+            try:
+                provision.publish_owned_server(path, server.info, server.error)
+            except OSError:
+                pass  # the session then reports that it waited in vain
+
+        threading.Thread(target=publish, name="async-test-hand-over", daemon=True).start()
+        return path
+
     def _one_session(self, project: Project, results: Path) -> bool:
         """Both passes in one pytest process (session.py); False when the server did not start
         (the unit pass then runs on its own, as it would without a database)."""
-        if self._wait_for_server() is not None:
-            return False
         if self.interrupted:
             self.passes = {k: PassResult(k, status="interrupted") for k in PASSES}
             return True
         self.console.rule("unit then integration tests (one pytest session)")
         whole = self._run_pass(session.KIND, project, results, False)
+        (results / SERVER_FILE).unlink(missing_ok=True)
+        if self._wait_for_server() is not None:
+            # The session stopped before its first conftest (the plugin could not get its database):
+            # the unit tests get a process of their own, as a run without PostgreSQL gave them.
+            for name in (f"events-{session.KIND}.jsonl", f"junit-{session.KIND}.xml", f".coverage.{session.KIND}"):
+                (results / name).unlink(missing_ok=True)
+            self.phases.pop(f"{session.KIND}_pass", None)
+            return False
         rc = whole.exit_code
         events = results / f"events-{session.KIND}.jsonl"
         tally = session.tally(events)
@@ -618,6 +642,7 @@ class Run:
             return self.server.error if self.server is not None else None
         waited = time.monotonic()
         self.server.wait()
+        self.server.waited = True
         self.phases["database_wait"] = round(time.monotonic() - waited, 3)
         self.phases["database_start"] = round(self.server.seconds, 3)
         if self.server.error:
@@ -704,10 +729,6 @@ class Run:
         if "integration" in selected and not settings.database_url:
             self.server = BackgroundServer(settings)
         self._header(project, settings, results, selected)
-        # The probe starts an interpreter (~0.1 s); it runs beside the passes instead of before them.
-        probed: Dict[str, Dict[str, Optional[str]]] = {}
-        probe = threading.Thread(target=lambda: probed.setdefault("versions", self._versions()), daemon=True)
-        probe.start()
         log = opts.parallel and len(selected) == 2  # one pass alone runs in the foreground, output shown
         together = self.two_processes_because is None and self._one_session(project, results)
         if together:
@@ -759,9 +780,7 @@ class Run:
                 coverage = Coverage(error=f"{type(exc).__name__}: {exc}")
         self.phases["coverage"] = round(time.monotonic() - began, 3)
         code, below = self._exit_code(coverage)
-        probe.join()
-        versions = probed.get("versions", {"python": None})
-        summary = self._summary(project, settings, results, versions, coverage, code, below)
+        summary = self._summary(project, settings, results, self._versions(), coverage, code, below)
         try:
             write_summary(results, summary)
             written = True

@@ -36,6 +36,7 @@ class PassResult:
     warnings: List[str] = field(default_factory=list)
     # Why the status is what it is when the tests do not say so, e.g. pytest exited 1 with no test failing.
     status_reason: Optional[str] = None
+    versions: Optional[Dict[str, Optional[str]]] = None  # what the pytest process ran with (versions.py)
 
     def to_model(self) -> Pass:
         return Pass(
@@ -93,6 +94,8 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
             result.infrastructure_error = InfrastructureError(event.get("phase"), event.get("message"))
         elif etype == "usage_error":
             result.usage_error = event.get("message")
+        elif etype == "environment" and isinstance(event.get("versions"), dict):
+            result.versions = event["versions"]
         elif etype == "warning":
             message = str(event.get("message"))
             if message not in result.warnings:  # xdist workers may each report the same one

@@ -28,9 +28,12 @@ from .databases import clone_database, drop_database, drop_databases_with_prefix
 from .postgres import PostgresError, ServerInfo, SupervisedServer
 from .template import build_template
 
-# The server `async-test run` started, described for the pass it runs (JSON of ServerInfo). Popped by
-# the plugin when it reads it, so a pytest the tests start does not attach to it as well.
+# The server `async-test run` started, described for the pass it runs (JSON of ServerInfo), or the
+# file it will be described in once it is ready (so pytest starts while PostgreSQL does). Popped by
+# the plugin when it reads them, so a pytest the tests start does not attach to the server as well.
 OWNED_SERVER_ENV = "_ASYNC_TEST_SERVER"
+OWNED_SERVER_FILE_ENV = "_ASYNC_TEST_SERVER_FILE"
+SERVER_FILE_WAIT = 300.0  # seconds; the runner's own start-up limits are shorter
 
 
 def describe_owned_server(info: ServerInfo) -> Dict[str, str]:
@@ -38,17 +41,54 @@ def describe_owned_server(info: ServerInfo) -> Dict[str, str]:
     return {OWNED_SERVER_ENV: json.dumps(asdict(info))}
 
 
+def describe_owned_server_later(path: Path) -> Dict[str, str]:
+    """The environment that hands a server still starting: ``publish_owned_server`` writes ``path``."""
+    return {OWNED_SERVER_FILE_ENV: str(path)}
+
+
+def publish_owned_server(path: Path, info: Optional[ServerInfo], error: Optional[str]) -> None:
+    """Write the server (or why it did not start) where the pass waits for it: whole or not at all,
+    readable by its owner only (it holds the password)."""
+    document = {"ok": asdict(info)} if info is not None else {"error": error or "PostgreSQL did not start"}
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(document, handle)
+    os.replace(partial, path)
+
+
 def take_owned_server() -> Optional[ServerInfo]:
-    """The server handed by ``describe_owned_server``, removed from the environment (the plugin's side)."""
+    """The server handed by ``describe_owned_server`` (or ``..._later``: waited for), removed from the
+    environment (the plugin's side). Raises PostgresError when the runner's server did not start."""
     text = os.environ.pop(OWNED_SERVER_ENV, None)
+    later = os.environ.pop(OWNED_SERVER_FILE_ENV, None)
+    if not text and later:
+        text = _wait_for(Path(later))
     if not text:
         return None
     try:
-        return ServerInfo(**json.loads(text))
-    except (TypeError, ValueError) as exc:
+        document = json.loads(text)
+        if "error" in document:
+            raise PostgresError(f"PostgreSQL did not start: {document['error']}")
+        return ServerInfo(**document.get("ok", document))
+    except (TypeError, ValueError, AttributeError) as exc:
         raise PostgresError(
             f"{OWNED_SERVER_ENV} does not describe a server ({exc}); only async-test run sets it, unset it"
         ) from None
+
+
+def _wait_for(path: Path) -> str:
+    deadline = time.monotonic() + SERVER_FILE_WAIT
+    while True:
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if time.monotonic() > deadline:
+                raise PostgresError(
+                    f"async-test run did not hand over its PostgreSQL server within {SERVER_FILE_WAIT:.0f} s "
+                    f"({path} never appeared)"
+                ) from None
+            time.sleep(0.005)
 
 
 @dataclass

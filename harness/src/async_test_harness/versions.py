@@ -1,0 +1,43 @@
+"""Which versions of Python and the test tools a run used, for summary.json's ``environment``.
+
+The pytest process reports them in its events (it has imported most of them already, so asking
+costs nothing extra); the runner asks the interpreter itself only when no pass reported them,
+which used to be a second interpreter started beside every run. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from typing import Dict, Optional
+
+# summary.json key -> distribution name
+PACKAGES = {
+    "pytest": "pytest", "pytest_asyncio": "pytest-asyncio", "sqlalchemy": "sqlalchemy", "asyncpg": "asyncpg",
+    "coverage": "coverage", "pytest_cov": "pytest-cov", "harness": "async-test-harness",
+}
+
+
+def installed() -> Dict[str, Optional[str]]:
+    """The versions in this interpreter (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: Dict[str, Optional[str]] = {"python": platform.python_version()}
+    for key, distribution in PACKAGES.items():
+        try:
+            found[key] = version(distribution)
+        except PackageNotFoundError:
+            found[key] = None
+    return found
+
+
+# For another interpreter (``async-test run --python``): this module's ``installed`` as a script.
+SCRIPT = (
+    "import json, platform\n"
+    "from importlib.metadata import version, PackageNotFoundError\n"
+    "def v(n):\n"
+    "    try: return version(n)\n"
+    "    except PackageNotFoundError: return None\n"
+    f"packages = {json.dumps(PACKAGES)}\n"
+    "print(json.dumps(dict(python=platform.python_version(), **{k: v(d) for k, d in packages.items()})))\n"
+)
