@@ -144,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         pass_args={"unit": split_arguments("--unit-args", args.unit_args),
                    "integration": split_arguments("--integration-args", args.integration_args)},
         pytest_args=args.pytest_args, python=args.python or sys.executable,
-        recorded_phases=dict(_phase(p) for p in args.record_phase or []),
+        recorded_phases=dict(_phase(p) for p in args.record_phase or []), install_source=args.install_source,
     )
     return Run(options).execute()
 
@@ -193,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra pytest arguments for the integration pass, e.g. '-n auto'")
     p.add_argument("--python", help="the interpreter that runs pytest (default: this one)")
     p.add_argument("--record-phase", action="append", help=argparse.SUPPRESS)  # NAME=SECONDS, from the container
+    p.add_argument("--install-source", help=argparse.SUPPRESS)  # where the container installed from, for the header
     p.set_defaults(pytest_args=[])
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("init-cluster", help="make a pre-initialised cluster for the pg_cluster option (fast start)")

@@ -5,10 +5,11 @@ failure:
 
 1. If started as root, switch to the uid/gid that owns ``/workspace`` so
    nothing written there is root-owned (a root-owned workspace keeps root).
-2. Create a virtual environment outside the workspace and install, in one uv
-   resolution, the harness wheel and the project's dependencies: the user's
-   pins are constraints of that resolution, so they win over the harness's
-   own ranges (an impossible combination is reported, not silently changed).
+2. Create a virtual environment outside the workspace and install the harness
+   wheel and the project's dependencies from the best source it has: a lock file
+   (uv.lock, poetry.lock, pdm.lock), hashed or plain requirements files, the
+   ``[project]`` dependencies (``dependencies.py`` says how). Locked versions are
+   never changed; one that conflicts with the harness's ranges is reported (exit 6).
    ``ASYNC_TEST_INSTALL`` replaces the automatic choice with a command.
 3. ``async-test run`` with the arguments given to ``docker run``, pytest
    running in that environment.
@@ -20,19 +21,20 @@ import grp
 import os
 import pwd
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..settings import ContainerSettings, SettingsError, container_settings
+from . import dependencies
+from .dependencies import EXIT_DEPENDENCIES, DependencyError, install_failure
 from .project import ProjectError, find_project
 
-EXIT_DEPENDENCIES = 6
 HARNESS_HOME = Path(os.environ.get("HARNESS_HOME", "/opt/async-test"))  # set by the Dockerfile
-REQUIREMENT_FILES = ("requirements.txt", "requirements-dev.txt", "requirements-test.txt", "test-requirements.txt",
-                     "dev-requirements.txt")
 PASSTHROUGH = {"settings", "postgres", "init-cluster", "--version", "-h", "--help"}
 
 
@@ -100,55 +102,8 @@ def cache_dir() -> str:
         return fallback
 
 
-def install_command(root: Path, venv_python: str, wheel: str, settings: ContainerSettings) -> List[str]:
-    cmd = ["uv", "pip", "install", "--python", venv_python, wheel]
-    names = settings.requirements or [n for n in REQUIREMENT_FILES if (root / n).is_file()]
-    for name in names:
-        cmd += ["-r", str(root / name)]
-    pyproject = root / "pyproject.toml"
-    extras, groups = settings.extras, settings.groups
-    if pyproject.is_file() and "[project]" in pyproject.read_text(encoding="utf-8", errors="replace"):
-        cmd += ["-r", str(pyproject)]  # its dependencies only: nothing is built in the user's tree
-        for extra in extras:
-            cmd += ["--extra", extra]
-        for group in groups:
-            cmd += ["--group", f"{pyproject}:{group}"]
-    return cmd
-
-
-# What uv and pip print when the package index cannot be reached or its certificate not verified:
-# the requirements are fine, the network (or its TLS-inspecting proxy) is not.
-TLS_ERRORS = ("invalid peer certificate", "unknownissuer", "certificate verify failed", "self-signed certificate",
-              "self signed certificate", "unable to get local issuer certificate", "sslerror", "ssl:")
-NETWORK_ERRORS = ("failed to fetch", "connection refused", "dns error", "failed to lookup address",
-                  "name or service not known", "temporary failure in name resolution", "network is unreachable",
-                  "connection reset", "timed out", "could not connect")
-
-
-def install_failure(code: int, output: str) -> str:
-    """One paragraph on why the install failed and what to do: the fix for a certificate or a network
-    differs from the fix for requirements, and telling the user to fix their requirements sent them
-    the wrong way."""
-    text = output.lower()
-    if any(marker in text for marker in TLS_ERRORS):
-        return (f"installing the project's dependencies failed (exit {code}, see above): the package index's TLS "
-                "certificate could not be verified. Behind a TLS-inspecting proxy, give the container your CA "
-                "bundle: docker run -v /path/ca.crt:/etc/ssl/certs/proxy-ca.crt:ro -e "
-                "SSL_CERT_FILE=/etc/ssl/certs/proxy-ca.crt ..., or the action's ca-bundle input. Your requirements "
-                f"are not the problem. Exit code {EXIT_DEPENDENCIES}.")
-    if any(marker in text for marker in NETWORK_ERRORS):
-        return (f"installing the project's dependencies failed (exit {code}, see above): the package index could "
-                "not be reached from the container. Check its network (docker run --network, a proxy through "
-                "HTTPS_PROXY, or UV_INDEX_URL for a mirror); your requirements are not the problem. "
-                f"Exit code {EXIT_DEPENDENCIES}.")
-    return (f"installing the project's dependencies failed (exit {code}, see above). Fix the requirements "
-            "(versions that cannot be installed together with the harness's pytest >= 7.4, pytest-asyncio >= 0.23, "
-            "SQLAlchemy >= 2.0 are reported here), or set ASYNC_TEST_INSTALL to your own install command. "
-            f"Exit code {EXIT_DEPENDENCIES}.")
-
-
-def install(root: Path, settings: ContainerSettings) -> tuple[str, float]:
-    """Create the test environment; returns its python and the seconds it took."""
+def install(root: Path, settings: ContainerSettings) -> tuple[str, float, str]:
+    """Create the test environment; returns its python, the seconds it took and the source it came from."""
     began = time.monotonic()
     venv = Path(settings.venv)
     env = dict(os.environ, UV_CACHE_DIR=cache_dir(), VIRTUAL_ENV=str(venv))
@@ -156,14 +111,14 @@ def install(root: Path, settings: ContainerSettings) -> tuple[str, float]:
     wheels = sorted((HARNESS_HOME / "wheels").glob("async_test_harness-*.whl"))
     if not wheels:
         raise SystemExit("async-test: the image has no harness wheel in /opt/async-test/wheels (a broken build?)")
+    python = str(venv / "bin" / "python")
     steps: List[List[str]] = [["uv", "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(venv)]]
     custom = settings.install
-    python = str(venv / "bin" / "python")
     if custom:
         steps.append(["uv", "pip", "install", "--python", python, str(wheels[-1])])
         steps.append(["sh", "-c", custom])
-    else:
-        steps.append(install_command(root, python, str(wheels[-1]), settings))
+        source = "ASYNC_TEST_INSTALL (your command)"
+        say(f"installing with {source}")
     for step in steps:
         say("$ " + " ".join(shlex.quote(part) for part in step))
         done = subprocess.run(step, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -172,9 +127,18 @@ def install(root: Path, settings: ContainerSettings) -> tuple[str, float]:
             print(tail, flush=True)
             say(install_failure(done.returncode, done.stdout))
             raise SystemExit(EXIT_DEPENDENCIES)
+    if not custom:
+        workdir = Path(tempfile.mkdtemp(prefix="async-test-deps-"))  # generated files: never in the user's tree
+        try:
+            source = dependencies.install(root, python, str(wheels[-1]), settings, workdir, env=env, say=say).source
+        except DependencyError as exc:
+            say(str(exc))
+            raise SystemExit(EXIT_DEPENDENCIES) from None
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.monotonic() - began
     say(f"dependencies installed in {seconds:.1f}s")
-    return python, seconds
+    return python, seconds, source
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -196,8 +160,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ProjectError as exc:
         say(str(exc))
         return 2
-    python, seconds = install(root, settings)
-    command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}", *args]
+    python, seconds, source = install(root, settings)
+    command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}",
+               "--install-source", source, *args]
     env: Dict[str, str] = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     os.execvpe("async-test", command, env)
     return 0  # not reached

@@ -121,6 +121,7 @@ class RunOptions:
     pytest_args: List[str] = field(default_factory=list)
     python: str = sys.executable
     recorded_phases: Dict[str, float] = field(default_factory=dict)  # e.g. the container's dependency install
+    install_source: Optional[str] = None  # the container's: which source the dependencies came from
 
 
 class Console:
@@ -906,6 +907,8 @@ class Run:
         if limits:
             c.line(f"  threshold   {', '.join(limits)}; checked after the run, never inside one pass")
         c.line(f"  results     {results}")
+        if self.options.install_source:
+            c.line(f"  installed   from {self.options.install_source}")
         if settings.database_url:
             c.line(f"  database    {mask_text(settings.database_url, self.secrets)} (database_url)")
         elif self.server is not None:

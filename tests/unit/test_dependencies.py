@@ -1,0 +1,229 @@
+"""The container's install plan: which source wins, the lock readers, the pin check (no network)."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from async_test_harness.cli import build_parser
+from async_test_harness.runner import dependencies
+from async_test_harness.runner.dependencies import (
+    DependencyError,
+    conflicts,
+    constraint_lines,
+    declared_requirements,
+    detect,
+    plan,
+    read_lock,
+    read_pins,
+)
+from async_test_harness.runner.passes import Console, Run, RunOptions
+from async_test_harness.runner.project import find_project
+from async_test_harness.settings import ContainerSettings, Settings
+
+HARNESS_RANGES = ["pytest>=7.4", "pytest-asyncio>=0.23", "sqlalchemy[asyncio]>=2.0", "asyncpg>=0.28",
+                  "coverage[toml]>=7.3", "pytest-cov>=4.1", "tomli>=2.0; python_version < '3.11'"]
+PYPROJECT = '[project]\nname = "app"\nversion = "0"\ndependencies = ["six"]\n'
+POETRY_PYPROJECT = textwrap.dedent("""
+    [tool.poetry]
+    name = "app"
+    version = "0.1.0"
+
+    [tool.poetry.dependencies]
+    python = "^3.9"
+    six = "^1.15"
+    requests = { version = "^2.0", extras = ["socks"] }
+    redis = { version = "*", optional = true }
+    mylib = { path = "../mylib", develop = true }
+
+    [tool.poetry.extras]
+    cache = ["redis"]
+
+    [tool.poetry.group.test.dependencies]
+    faker = "^20"
+
+    [tool.poetry.group.docs.dependencies]
+    mkdocs = "*"
+""")
+POETRY_LOCK = textwrap.dedent("""
+    [[package]]
+    name = "six"
+    version = "1.15.0"
+    description = ""
+    optional = false
+    python-versions = ">=2.7"
+    files = []
+
+    [[package]]
+    name = "Faker"
+    version = "20.1.0"
+    optional = false
+    python-versions = ">=3.8"
+    files = []
+
+    [[package]]
+    name = "colorama"
+    version = "0.4.6"
+    markers = "sys_platform == \\"win32\\""
+    files = []
+
+    [[package]]
+    name = "SQLAlchemy"
+    version = "1.4.52"
+    files = []
+
+    [metadata]
+    lock-version = "2.0"
+    python-versions = "^3.9"
+    content-hash = "0"
+""")
+
+
+def write(root: Path, files: dict) -> Path:
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize(("files", "kind"), [
+    ({"uv.lock": "", "poetry.lock": "", "pdm.lock": "", "requirements.txt": "six==1 --hash=sha256:0",
+      "pyproject.toml": PYPROJECT}, "uv.lock"),
+    ({"poetry.lock": "", "pdm.lock": "", "requirements.txt": "six", "pyproject.toml": PYPROJECT}, "poetry.lock"),
+    ({"pdm.lock": "", "requirements.txt": "six", "pyproject.toml": PYPROJECT}, "pdm.lock"),
+    ({"requirements.txt": "six==1.16.0 \\\n    --hash=sha256:00\n", "requirements-dev.txt": "pytest\n",
+      "pyproject.toml": PYPROJECT}, "hashed-requirements"),
+    ({"requirements-dev.txt": "pytest\n", "pyproject.toml": PYPROJECT}, "requirements"),
+    ({"pyproject.toml": PYPROJECT}, "pyproject"),
+    ({"uv.lock": ""}, "none"),  # a lock without its pyproject.toml cannot be exported
+    ({}, "none"),
+])
+def test_detection_order(tmp_path: Path, files: dict, kind: str) -> None:
+    assert detect(write(tmp_path, files), ContainerSettings()) == kind
+
+
+def test_explicit_requirements_win_over_a_lock(tmp_path: Path) -> None:
+    write(tmp_path, {"uv.lock": "", "pyproject.toml": PYPROJECT, "ci.txt": "six\n"})
+    assert detect(tmp_path, ContainerSettings(requirements=["ci.txt"])) == "requirements"
+
+
+def test_uv_lock_plan_exports_every_group_outside_the_tree(tmp_path: Path) -> None:
+    root, work = tmp_path / "p", tmp_path / "w"
+    root.mkdir(), work.mkdir()
+    write(root, {"uv.lock": "", "pyproject.toml": PYPROJECT})
+    p = plan(root, "/venv/bin/python", "harness.whl", ContainerSettings(), work)
+    assert p.source == "uv.lock (frozen; all groups)"
+    export = p.prepare[0]
+    assert export[:5] == ["uv", "export", "--frozen", "--no-emit-project", "--project"]
+    assert "--all-groups" in export and str(work / "uv-lock-requirements.txt") in export
+    assert p.install == [["uv", "pip", "install", "--python", "/venv/bin/python", "-r",
+                          str(work / "uv-lock-requirements.txt"), "harness.whl"]]
+    narrowed = plan(root, "py", "h", ContainerSettings(groups=["test"], extras=["pg"]), work)
+    assert narrowed.source == "uv.lock (frozen; groups: test; extras: pg)"
+    assert narrowed.prepare[0][-5:] == ["--no-default-groups", "--group", "test", "--extra", "pg"]
+    assert sorted(p.name for p in root.iterdir()) == ["pyproject.toml", "uv.lock"]
+
+
+def test_poetry_lock_reader(tmp_path: Path) -> None:
+    (tmp_path / "poetry.lock").write_text(POETRY_LOCK)
+    locked = read_lock(tmp_path / "poetry.lock")
+    assert [(p.name, p.version) for p in locked] == [("six", "1.15.0"), ("Faker", "20.1.0"), ("colorama", "0.4.6"),
+                                                    ("SQLAlchemy", "1.4.52")]
+    assert constraint_lines(locked) == ['colorama==0.4.6 ; sys_platform == "win32"', "faker==20.1.0",
+                                        "six==1.15.0", "sqlalchemy==1.4.52"]
+
+
+def test_poetry_declared_dependencies_and_groups() -> None:
+    pyproject = dependencies.tomllib.loads(POETRY_PYPROJECT)
+    reqs, groups, skipped = declared_requirements(pyproject, "poetry.lock", [], [], {})
+    assert reqs == ["six", "requests[socks]", "mkdocs", "faker"] and groups == ["docs", "test"]
+    assert skipped == ["mylib (a local path dependency)"]
+    reqs, groups, _ = declared_requirements(pyproject, "poetry.lock", ["test"], ["cache"], {})
+    assert reqs == ["six", "requests[socks]", "redis", "faker"] and groups == ["test"]
+    with pytest.raises(DependencyError, match=r"group\(s\) tests asked for .* \(it has: docs, test\)"):
+        declared_requirements(pyproject, "poetry.lock", ["tests"], [], {})
+
+
+def test_pdm_declared_dependencies() -> None:
+    pyproject = {"project": {"name": "app", "dependencies": ["six>=1"], "optional-dependencies": {"pg": ["asyncpg"]}},
+                 "tool": {"pdm": {"dev-dependencies": {"lint": ["ruff"], "test": ["-e file:///${PROJECT_ROOT}/x",
+                                                                                    "pytest>=7"]}}},
+                 "dependency-groups": {"docs": ["mkdocs"]}}
+    reqs, groups, skipped = declared_requirements(pyproject, "pdm.lock", [], ["pg"], {})
+    assert reqs == ["six>=1", "asyncpg", "mkdocs", "ruff", "pytest>=7"] and groups == ["docs", "lint", "test"]
+    assert skipped == ["-e file:///${PROJECT_ROOT}/x (a local path dependency)"]
+
+
+def test_poetry_plan_pins_every_locked_version(tmp_path: Path) -> None:
+    root, work = tmp_path / "p", tmp_path / "w"
+    root.mkdir(), work.mkdir()
+    write(root, {"poetry.lock": POETRY_LOCK, "pyproject.toml": POETRY_PYPROJECT})
+    p = plan(root, "py", "h.whl", ContainerSettings(groups=["test"]), work)
+    assert p.source == "poetry.lock (locked versions as constraints; groups: test)"
+    assert p.install == [["uv", "pip", "install", "--python", "py", "-r", str(work / "poetry-lock-requirements.txt"),
+                          "-c", str(work / "poetry-lock-constraints.txt"), "h.whl"]]
+    assert (work / "poetry-lock-requirements.txt").read_text() == "six\nrequests[socks]\nfaker\n"
+    assert "six==1.15.0" in (work / "poetry-lock-constraints.txt").read_text()
+    assert p.notes and "mylib" in p.notes[0]
+
+
+def test_a_lock_below_the_harness_ranges_exits_before_installing(tmp_path: Path) -> None:
+    """sqlalchemy 1.4 locked: one paragraph naming both pins; nothing is run."""
+    root, work = tmp_path / "p", tmp_path / "w"
+    root.mkdir(), work.mkdir()
+    write(root, {"poetry.lock": POETRY_LOCK, "pyproject.toml": POETRY_PYPROJECT})
+    said = []
+    with pytest.raises(DependencyError) as caught:
+        dependencies.install(root, "/nonexistent/python", "h.whl", ContainerSettings(), work, say=said.append,
+                             harness_ranges=HARNESS_RANGES)
+    message = str(caught.value)
+    assert "sqlalchemy==1.4.52 (poetry.lock) against sqlalchemy[asyncio]>=2.0 (async-test-harness)" in message
+    assert "poetry update NAME" in message and message.endswith("Exit code 6.")
+    assert not any(line.startswith("$ ") for line in said), said  # no install started
+
+
+def test_read_pins_of_an_exported_lock(tmp_path: Path) -> None:
+    (tmp_path / "r.txt").write_text(textwrap.dedent("""\
+        # a comment
+        -e ./local
+        colorama==0.4.6 ; sys_platform == 'win32' \\
+            --hash=sha256:08 \\
+            --hash=sha256:4f
+            # via pytest
+        pytest==7.0.0 \\
+            --hash=sha256:aa
+        SQLAlchemy[asyncio]==1.4.52
+        requests>=2
+    """))
+    assert read_pins(tmp_path / "r.txt") == [("colorama", "0.4.6", "sys_platform == 'win32'"),
+                                             ("pytest", "7.0.0", ""), ("sqlalchemy", "1.4.52", "")]
+
+
+def test_conflicts_name_both_sides_and_respect_markers() -> None:
+    pins = [("pytest", "7.0.0", ""), ("sqlalchemy", "2.0.30", ""), ("coverage", "6.0", "sys_platform == 'nope'"),
+            ("tomli", "1.0", ""), ("six", "1.0", "")]
+    found = conflicts(pins, "uv.lock", HARNESS_RANGES, environment={"python_version": "3.12"})
+    assert found == ["pytest==7.0.0 (uv.lock) against pytest>=7.4 (async-test-harness)"]
+    older = conflicts([("tomli", "1.0", "")], "uv.lock", HARNESS_RANGES, environment={"python_version": "3.10"})
+    assert older == ["tomli==1.0 (uv.lock) against tomli>=2.0 (async-test-harness)"]
+
+
+def test_harness_ranges_come_from_its_metadata() -> None:
+    assert any(r.startswith("sqlalchemy") for r in dependencies.harness_requirements())
+
+
+def test_the_run_header_names_the_install_source(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    args = build_parser().parse_args(["run", "--install-source", "uv.lock (frozen; all groups)"])
+    assert args.install_source == "uv.lock (frozen; all groups)"
+    out = io.StringIO()
+    run = Run(RunOptions(project_dir=str(tmp_path), coverage=False, install_source=args.install_source),
+              Console(out))
+    run._header(find_project(str(tmp_path)), Settings(), tmp_path / ".async-test", ["unit"])
+    assert "  installed   from uv.lock (frozen; all groups)\n" in out.getvalue()
+    out = io.StringIO()
+    Run(RunOptions(project_dir=str(tmp_path), coverage=False), Console(out))._header(
+        find_project(str(tmp_path)), Settings(), tmp_path / ".async-test", ["unit"])
+    assert "installed" not in out.getvalue()
