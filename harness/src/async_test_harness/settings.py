@@ -336,10 +336,14 @@ class ContainerSettings(_Values):
         "pip/uv install into it), replacing the automatic choice below.")
     requirements: List[str] = option(
         [],
-        "Requirements files to install, relative to the project; default: whichever of requirements.txt, "
-        "requirements-dev.txt, requirements-test.txt, test-requirements.txt, dev-requirements.txt exist.")
-    extras: List[str] = option([], "Extras of the project's pyproject.toml to install with its dependencies.")
-    groups: List[str] = option([], "Dependency groups of the project's pyproject.toml to install.")
+        "Requirements files to install, relative to the project (set, they are used instead of a lock file); "
+        "default: whichever of requirements.txt, requirements-dev.txt, requirements-test.txt, "
+        "test-requirements.txt, dev-requirements.txt exist, when the project has no uv.lock, poetry.lock or "
+        "pdm.lock.")
+    extras: List[str] = option([], "Extras of the project's pyproject.toml to install with its dependencies "
+                                   "(from its lock file, if it has one).")
+    groups: List[str] = option([], "Dependency groups to install: PEP 735 [dependency-groups], poetry's or pdm's "
+                                   "groups. With a lock file the default is all of them; without one, none.")
     venv: str = option("/tmp/async-test-venv", "Where the test environment is created (outside the workspace).")
     workspace: str = option("/workspace", "Where the repository is mounted.")
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
