@@ -111,7 +111,7 @@ def test_uv_lock_with_groups_narrowed(tmp_path: Path, harness_wheel: str) -> Non
         test = ["iniconfig==1.1.1"]
     """})
     subprocess.run(["uv", "lock", "--quiet", "--project", str(root)], check=True)
-    python, plan, said = install(tmp_path, root, harness_wheel, ContainerSettings(groups=["test"]))
+    python, _plan, said = install(tmp_path, root, harness_wheel, ContainerSettings(groups=["test"]))
     got = installed(python)
     assert "six" not in got and got["iniconfig"] == "1.1.1", got
     assert said[0] == "installing from uv.lock (frozen; groups: test)"
@@ -178,6 +178,7 @@ def test_poetry_lock_versions_win(tmp_path: Path, harness_wheel: str) -> None:
         """,
     })
     python, plan, said = install(tmp_path, root, harness_wheel)
+    assert plan.kind == "poetry.lock"
     got = installed(python)
     assert got["six"] == "1.15.0" and got["faker"] == "20.1.0", got
     assert got["python-dateutil"] == "2.8.2" and got["iniconfig"] == "1.1.1", got

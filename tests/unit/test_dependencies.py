@@ -227,3 +227,38 @@ def test_the_run_header_names_the_install_source(tmp_path: Path) -> None:
     Run(RunOptions(project_dir=str(tmp_path), coverage=False), Console(out))._header(
         find_project(str(tmp_path)), Settings(), tmp_path / ".async-test", ["unit"])
     assert "installed" not in out.getvalue()
+
+
+def test_the_container_passes_the_source_and_a_custom_command_wins(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """ASYNC_TEST_INSTALL beats every lock; otherwise dependencies.install chooses, its source goes to the run."""
+    import subprocess
+
+    from async_test_harness.runner import container
+
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "async_test_harness-0.1.0-py3-none-any.whl").write_text("")
+    write(tmp_path, {"uv.lock": "", "pyproject.toml": PYPROJECT})
+    monkeypatch.setattr(container, "HARNESS_HOME", tmp_path)
+    monkeypatch.setattr(container, "cache_dir", lambda: str(tmp_path / "cache"))
+    ran: list = []
+    monkeypatch.setattr(container.subprocess, "run",
+                        lambda cmd, **kw: ran.append(cmd) or subprocess.CompletedProcess(cmd, 0, "", ""))
+    chose: list = []
+    monkeypatch.setattr(container.dependencies, "install",
+                        lambda root, python, wheel, settings, workdir, env, say: chose.append(wheel) or
+                        dependencies.Plan(source="uv.lock (frozen; all groups)", kind="uv.lock"))
+    venv = str(tmp_path / "venv")
+    _, _, source = container.install(tmp_path, ContainerSettings(install="make deps", venv=venv))
+    assert source == "ASYNC_TEST_INSTALL (your command)" and not chose and ran[-1] == ["sh", "-c", "make deps"]
+    _, _, source = container.install(tmp_path, ContainerSettings(venv=venv))
+    assert source == "uv.lock (frozen; all groups)" and chose
+
+    executed: list = []
+    monkeypatch.setattr(container, "install", lambda root, settings: ("/venv/bin/python", 1.0, source))
+    monkeypatch.setattr(container.os, "execvpe", lambda file, args, env: executed.append(args))
+    monkeypatch.setattr(container, "become_workspace_owner", lambda workspace: None)  # never setuid in a test
+    monkeypatch.setenv("ASYNC_TEST_WORKSPACE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    container.main([])
+    assert executed[0][executed[0].index("--install-source") + 1] == "uv.lock (frozen; all groups)"
