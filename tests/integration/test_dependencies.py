@@ -61,6 +61,22 @@ def project(tmp_path: Path, files: Dict[str, str]) -> Path:
     return root
 
 
+def uv_project(tmp_path: Path, dependencies: str, groups: str) -> Path:
+    """A tiny project with a [dependency-groups] table, locked by ``uv lock``."""
+    root = project(tmp_path, {"pyproject.toml": f"""
+        [project]
+        name = "tiny"
+        version = "0"
+        requires-python = ">=3.9"
+        dependencies = {dependencies}
+
+        [dependency-groups]
+        {groups}
+    """})
+    subprocess.run(["uv", "lock", "--quiet", "--project", str(root)], check=True)
+    return root
+
+
 def install(tmp_path: Path, root: Path, wheel: str, settings: ContainerSettings = ContainerSettings()):
     python = venv(tmp_path)
     work = tmp_path / "work"
@@ -75,18 +91,8 @@ def install(tmp_path: Path, root: Path, wheel: str, settings: ContainerSettings 
 def test_uv_lock_wins_over_a_fresh_resolve(tmp_path: Path, harness_wheel: str) -> None:
     """Locked with SQLAlchemy 2.0.x; the pyproject then allows 2.1 (the newest): the lock's version is installed,
     with its groups (six, pytest at their locked versions although the harness would take newer ones)."""
-    root = project(tmp_path, {"pyproject.toml": """
-        [project]
-        name = "tiny"
-        version = "0"
-        requires-python = ">=3.9"
-        dependencies = ["sqlalchemy>=2.0,<2.1"]
-
-        [dependency-groups]
-        dev = ["six==1.16.0"]
-        test = ["pytest>=7.4,<8.4"]
-    """})
-    subprocess.run(["uv", "lock", "--quiet", "--project", str(root)], check=True)
+    root = uv_project(tmp_path, '["sqlalchemy>=2.0,<2.1"]',
+                      'dev = ["six==1.16.0"]\n        test = ["pytest>=7.4,<8.4"]')
     text = (root / "pyproject.toml").read_text()
     (root / "pyproject.toml").write_text(text.replace('"sqlalchemy>=2.0,<2.1"', '"sqlalchemy>=2.0"'))
     python, plan, said = install(tmp_path, root, harness_wheel)
@@ -99,18 +105,7 @@ def test_uv_lock_wins_over_a_fresh_resolve(tmp_path: Path, harness_wheel: str) -
 
 
 def test_uv_lock_with_groups_narrowed(tmp_path: Path, harness_wheel: str) -> None:
-    root = project(tmp_path, {"pyproject.toml": """
-        [project]
-        name = "tiny"
-        version = "0"
-        requires-python = ">=3.9"
-        dependencies = []
-
-        [dependency-groups]
-        dev = ["six==1.16.0"]
-        test = ["iniconfig==1.1.1"]
-    """})
-    subprocess.run(["uv", "lock", "--quiet", "--project", str(root)], check=True)
+    root = uv_project(tmp_path, "[]", 'dev = ["six==1.16.0"]\n        test = ["iniconfig==1.1.1"]')
     python, _plan, said = install(tmp_path, root, harness_wheel, ContainerSettings(groups=["test"]))
     got = installed(python)
     assert "six" not in got and got["iniconfig"] == "1.1.1", got
@@ -208,17 +203,7 @@ def test_a_tampered_hash_fails(tmp_path: Path, harness_wheel: str) -> None:
 
 
 def test_a_lock_below_the_harness_ranges_exits_6_naming_both(tmp_path: Path, harness_wheel: str) -> None:
-    root = project(tmp_path, {"pyproject.toml": """
-        [project]
-        name = "tiny"
-        version = "0"
-        requires-python = ">=3.9"
-        dependencies = []
-
-        [dependency-groups]
-        test = ["pytest==7.0.0"]
-    """})
-    subprocess.run(["uv", "lock", "--quiet", "--project", str(root)], check=True)
+    root = uv_project(tmp_path, "[]", 'test = ["pytest==7.0.0"]')
     with pytest.raises(DependencyError) as caught:
         install(tmp_path, root, harness_wheel)
     message = str(caught.value)
