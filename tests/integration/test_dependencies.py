@@ -181,6 +181,44 @@ def test_poetry_lock_versions_win(tmp_path: Path, harness_wheel: str) -> None:
     assert said[0] == "installing from poetry.lock (locked versions as constraints; groups: test)"
 
 
+def test_pdm_lock_versions_win(tmp_path: Path, harness_wheel: str) -> None:
+    root = project(tmp_path, {
+        "pyproject.toml": """
+            [project]
+            name = "tiny"
+            version = "0"
+            requires-python = ">=3.9"
+            dependencies = ["six>=1.15"]
+
+            [dependency-groups]
+            test = ["iniconfig"]
+        """,
+        "pdm.lock": """
+            [metadata]
+            groups = ["default", "test"]
+            strategy = ["inherit_metadata"]
+            lock_version = "4.5.0"
+
+            [[package]]
+            name = "six"
+            version = "1.15.0"
+            requires_python = ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*"
+            groups = ["default"]
+            files = []
+
+            [[package]]
+            name = "iniconfig"
+            version = "1.1.1"
+            groups = ["test"]
+            files = []
+        """,
+    })
+    python, _plan, said = install(tmp_path, root, harness_wheel)
+    got = installed(python)
+    assert got["six"] == "1.15.0" and got["iniconfig"] == "1.1.1", got
+    assert said[0] == "installing from pdm.lock (locked versions as constraints; groups: test)"
+
+
 def test_hashed_requirements_installed_as_given(tmp_path: Path, harness_wheel: str) -> None:
     """A --hash file: installed with --require-hashes; the harness added without changing its pins."""
     (tmp_path / "in.txt").write_text("six==1.16.0\niniconfig==1.1.1\n")
