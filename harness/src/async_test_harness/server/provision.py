@@ -18,6 +18,7 @@ import os
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -106,7 +107,7 @@ class Provision:
     socket_dir: str = ""
     timings: Dict[str, float] = field(default_factory=dict)
 
-    @property
+    @cached_property  # read for every event the plugin writes (its password is masked there)
     def admin(self) -> DatabaseAddress:
         return parse_url(self.admin_url)  # the URL carries the driver options (no SSL on our servers)
 
