@@ -46,6 +46,18 @@ def _json(cov: Any, path: Path, show_contexts: bool = False) -> Optional[Dict[st
     return report
 
 
+def _figure_of_xml(path: Path) -> CoverageFigure:
+    """A pass's figure from the Cobertura totals its XML report carries (one analysis less a pass
+    than a report of its own): coverage.py's percentage, statements and branches together, as
+    ``report()`` computes it (checked equal with and without branch coverage)."""
+    root = ET.parse(path).getroot()
+    lines, covered = int(root.get("lines-valid", 0)), int(root.get("lines-covered", 0))
+    branches, taken = int(root.get("branches-valid", 0)), int(root.get("branches-covered", 0))
+    total = lines + branches
+    percent = 100.0 * (covered + taken) / total if total else 100.0
+    return CoverageFigure(round(percent, 2), covered, lines)
+
+
 def _figure(report: Dict[str, Any]) -> CoverageFigure:
     totals = report["totals"]
     return CoverageFigure(round(float(totals["percent_covered"]), 2), int(totals["covered_lines"]),
@@ -107,8 +119,8 @@ def build_reports(results: Path, project: Project, html: bool = False) -> Covera
     """Per-pass and combined reports and numbers; the ``coverage`` part of summary.json, thresholds aside.
 
     Each report analyses every file again (coverage.py parses the source each time), so every figure
-    comes from the JSON report written anyway: per pass a JSON report (its figure) and the XML, for
-    the combined data the JSON (figure and the per-file split) and the XML. The HTML report only on
+    comes from a report written anyway: per pass the XML (its totals), for the combined data the
+    JSON (figure and the per-file split) and the XML. The HTML report only on
     request (``--html``, or ``async-test html`` afterwards): on a large project it was most of the
     coverage phase, which every run paid and few runs looked at.
     """
@@ -123,14 +135,13 @@ def build_reports(results: Path, project: Project, html: bool = False) -> Covera
             cov = _coverage(data_file, project)
             if not cov.get_data().measured_files():
                 continue
-            scratch = results / f".coverage-{kind}.json"
-            report = _json(cov, scratch)
-            scratch.unlink(missing_ok=True)
-            if report is None:
-                continue
-            figures[kind] = _figure(report)
             xml = results / f"coverage-{kind}.xml"
-            cov.xml_report(outfile=str(xml))
+            try:
+                cov.xml_report(outfile=str(xml))
+            except Exception:  # coverage raises NoDataError when nothing was measured
+                xml.unlink(missing_ok=True)
+                continue
+            figures[kind] = _figure_of_xml(xml)
             _repo_relative_xml(xml, project)
         combined_file = combine(results, project)
         if combined_file is None:
