@@ -204,3 +204,13 @@ def test_pyproject_dependencies_extras_and_groups(tmp_path):
     done = docker_run(ws, env={"ASYNC_TEST_EXTRAS": "yaml", "ASYNC_TEST_GROUPS": "test"})
     assert done.returncode == 0, done.stdout[-4000:]
     assert not list(ws.glob("*.egg-info")) and not (ws / "build").exists(), "the project was built in the workspace"
+
+
+def test_a_project_that_needs_another_python_is_refused_before_anything_installs(tmp_path):
+    ws = workspace(SUITES / "unit_only", tmp_path)
+    (ws / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\nrequires-python = ">=3.13"\n')
+    done = docker_run(ws)
+    assert done.returncode == 2, done.stdout[-3000:]
+    out = " ".join(done.stdout.split())
+    assert "requires Python >=3.13" in out and "this image runs Python 3." in out, out[-2000:]
+    assert "$ uv" not in done.stdout  # refused before any install step

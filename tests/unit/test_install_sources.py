@@ -262,3 +262,21 @@ def test_the_container_passes_the_source_and_a_custom_command_wins(tmp_path: Pat
     monkeypatch.chdir(tmp_path)
     container.main([])
     assert executed[0][executed[0].index("--install-source") + 1] == "uv.lock (frozen; all groups)"
+
+
+@pytest.mark.parametrize(("requires", "running", "refused"), [
+    (">=3.13", "3.11.7", True),
+    (">=3.9", "3.11.7", False),
+    (">=3.10,<3.11", "3.11.7", True),
+    ("~=3.11", "3.11.7", False),
+    (None, "3.11.7", False),
+])
+def test_a_project_whose_requires_python_excludes_the_images_python_is_refused(tmp_path, requires, running, refused):
+    from async_test_harness.runner.dependencies import python_mismatch
+
+    project = "[project]\nname = 'x'\nversion = '1'\n" + (f"requires-python = '{requires}'\n" if requires else "")
+    (tmp_path / "pyproject.toml").write_text(project)
+    message = python_mismatch(tmp_path, running)
+    assert bool(message) == refused
+    if refused:
+        assert requires in message and running in message and "Exit code 2" in message

@@ -160,6 +160,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ProjectError as exc:
         say(str(exc))
         return 2
+    mismatch = dependencies.python_mismatch(root)
+    if mismatch:
+        say(mismatch)
+        return 2
     python, seconds, source = install(root, settings)
     command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}",
                "--install-source", source, *args]

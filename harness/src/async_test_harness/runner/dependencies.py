@@ -45,6 +45,37 @@ REQUIREMENT_FILES = ("requirements.txt", "requirements-dev.txt", "requirements-t
 LOCK_FILES = ("uv.lock", "poetry.lock", "pdm.lock")
 
 
+def python_mismatch(root: Path, running: Optional[str] = None) -> Optional[str]:
+    """Why this interpreter cannot run the project, from its ``requires-python``; None if it can.
+
+    A project that declares ``>=3.13`` was installed and tested on the image's Python without a
+    word, and failed (or, worse, passed) on a Python it does not support.
+    """
+    import platform
+
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    pyproject = root / "pyproject.toml"
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    wanted = (data.get("project") or {}).get("requires-python")
+    if not isinstance(wanted, str) or not wanted.strip():
+        return None
+    try:
+        spec = SpecifierSet(wanted)
+    except InvalidSpecifier:
+        return None  # pip and uv report it themselves, with their own words
+    version = running or platform.python_version()
+    if spec.contains(version, prereleases=True):
+        return None
+    return (f"the project requires Python {wanted} (requires-python in {pyproject}), and this image runs "
+            f"Python {version}. Images for other Pythons are not available yet; run the tests on the host "
+            "with a matching Python (pip install async-test-harness, then async-test run), or widen "
+            "requires-python if the project does support this one. Exit code 2.")
+
+
 class DependencyError(Exception):
     """The install cannot go on: the message is one paragraph for the user (the container exits 6)."""
 
