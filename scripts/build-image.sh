@@ -12,10 +12,13 @@ DOCKER=${DOCKER:-/usr/bin/docker}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 LOCAL_BASE=async-test-base:bookworm
 
+say() { echo "build-image: $* ($(date -u +%H:%M:%S))"; }
 if ! command -v "$DOCKER" >/dev/null || ! command -v mmdebstrap >/dev/null; then
+  say "installing docker.io and mmdebstrap"
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io mmdebstrap
 fi
 if ! "$DOCKER" info >/dev/null 2>&1; then
+  say "starting the Docker engine (log: /tmp/dockerd.log)"
   (dockerd >/tmp/dockerd.log 2>&1 &)
   for _ in $(seq 1 60); do "$DOCKER" info >/dev/null 2>&1 && break; sleep 1; done
   "$DOCKER" info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/dockerd.log" >&2; exit 1; }
@@ -24,12 +27,16 @@ if [ -z "${BASE_IMAGE:-}" ]; then
   BASE_IMAGE=$LOCAL_BASE
   if ! "$DOCKER" image inspect "$LOCAL_BASE" >/dev/null 2>&1; then
     tmp=$(mktemp -d)
-    mmdebstrap --quiet --variant=minbase --include=ca-certificates,python3,python3-venv bookworm "$tmp/base.tar"
+    say "making the base image $LOCAL_BASE with mmdebstrap: Debian bookworm minbase, once (a few minutes)"
+    mmdebstrap --variant=minbase --include=ca-certificates,python3,python3-venv bookworm "$tmp/base.tar"
+    say "importing the base image"
     "$DOCKER" import "$tmp/base.tar" "$LOCAL_BASE" >/dev/null
     rm -rf "$tmp"
+    say "base image $LOCAL_BASE ready"
   fi
 fi
 secret=()
 [ -s "$CA_BUNDLE" ] && secret=(--secret "id=ca,src=$CA_BUNDLE")
+say "building $TAG on $BASE_IMAGE"
 DOCKER_BUILDKIT=1 "$DOCKER" build --network host "${secret[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$TAG" .
 "$DOCKER" image inspect "$TAG" --format 'built {{index .RepoTags 0}}: {{.Size}} bytes'
