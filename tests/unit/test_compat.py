@@ -346,10 +346,14 @@ def _private_accesses(source: str, filename: str) -> Iterator[tuple[int, str]]:
         yield node.lineno, name
 
 
+# compat.py for the test process; runner/coverage_compat.py for the runner, which never imports pytest.
+COMPAT_MODULES = ("compat.py", "coverage_compat.py")
+
+
 def test_only_compat_touches_private_attributes_of_libraries():
     found = [
         f"{path.relative_to(PACKAGE)}:{line}: {name}"
-        for path in sorted(PACKAGE.rglob("*.py")) if path.name != "compat.py"
+        for path in sorted(PACKAGE.rglob("*.py")) if path.name not in COMPAT_MODULES
         for line, name in _private_accesses(path.read_text(encoding="utf-8"), path.name)
     ]
     assert found == [], "move these into compat.py (or allow-list the harness's own attributes):\n" + "\n".join(found)
@@ -411,3 +415,25 @@ def test_xdist_workers_degradations_reach_the_controllers_summary(pytester):
     result.assert_outcomes(passed=2)
     lines = [line for line in result.stdout.lines if "Something._private is gone" in line]
     assert len(lines) == 1 and lines[0].startswith("async-test: warning: asyncpg "), lines
+
+
+# --------------------------------------------------------------------------- coverage.py (the runner's)
+
+
+def test_coverage_parses_each_file_once_across_reports_and_restores(tmp_path):
+    """runner/coverage_compat.py: coverage.py's PythonFileReporter.parser, shared per file and patterns."""
+    import coverage
+    from coverage.python import PythonFileReporter
+
+    from async_test_harness.runner.coverage_compat import parse_each_file_once
+
+    source = tmp_path / "mod.py"
+    source.write_text("def f(x):\n    if x:\n        return 1\n    return 2\n")
+    before = PythonFileReporter.__dict__["parser"]
+    first, second = coverage.Coverage(data_file=None), coverage.Coverage(data_file=None)
+    with parse_each_file_once() as on:
+        assert on, "coverage.py no longer has PythonFileReporter.parser as this module expects"
+        a, b = PythonFileReporter(str(source), first), PythonFileReporter(str(source), second)
+        assert a.parser is b.parser and a.lines() == b.lines() == {1, 2, 3, 4}
+    assert PythonFileReporter.__dict__["parser"] is before
+    assert PythonFileReporter(str(source), first).parser is not a.parser  # outside the block: as before

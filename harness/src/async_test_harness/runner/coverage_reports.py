@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ..summary.model import Coverage, CoverageFigure, FileCoverage
+from .coverage_compat import parse_each_file_once
 from .project import Project
 
 PASSES = ("unit", "integration")
@@ -127,37 +128,42 @@ def build_reports(results: Path, project: Project, html: bool = False) -> Covera
     old_cwd = os.getcwd()
     os.chdir(project.root)  # coverage resolves config-relative paths from here
     try:
-        figures: Dict[str, Optional[CoverageFigure]] = dict.fromkeys(PASSES)
-        for kind in PASSES:
-            data_file = results / f".coverage.{kind}"
-            if not data_file.exists():
-                continue
-            cov = _coverage(data_file, project)
-            if not cov.get_data().measured_files():
-                continue
-            xml = results / f"coverage-{kind}.xml"
-            try:
-                cov.xml_report(outfile=str(xml))
-            except Exception:  # coverage raises NoDataError when nothing was measured
-                xml.unlink(missing_ok=True)
-                continue
-            figures[kind] = _figure_of_xml(xml)
-            _repo_relative_xml(xml, project)
-        combined_file = combine(results, project)
-        if combined_file is None:
-            return Coverage(unit=figures["unit"], integration=figures["integration"])
-        cov = _coverage(combined_file, project)
-        combined_report = _json(cov, results / "coverage.json", show_contexts=True)
-        cov.xml_report(outfile=str(results / "coverage.xml"))
-        _repo_relative_xml(results / "coverage.xml", project)
-        if html:
-            cov.html_report(directory=str(results / "html"), show_contexts=True)
-        if combined_report is None:
-            return Coverage(unit=figures["unit"], integration=figures["integration"])
-        return Coverage(unit=figures["unit"], integration=figures["integration"],
-                        combined=_figure(combined_report), files=_split(combined_report, project))
+        with parse_each_file_once():
+            return _build(results, project, html)
     finally:
         os.chdir(old_cwd)
+
+
+def _build(results: Path, project: Project, html: bool) -> Coverage:
+    figures: Dict[str, Optional[CoverageFigure]] = dict.fromkeys(PASSES)
+    for kind in PASSES:
+        data_file = results / f".coverage.{kind}"
+        if not data_file.exists():
+            continue
+        cov = _coverage(data_file, project)
+        if not cov.get_data().measured_files():
+            continue
+        xml = results / f"coverage-{kind}.xml"
+        try:
+            cov.xml_report(outfile=str(xml))
+        except Exception:  # coverage raises NoDataError when nothing was measured
+            xml.unlink(missing_ok=True)
+            continue
+        figures[kind] = _figure_of_xml(xml)
+        _repo_relative_xml(xml, project)
+    combined_file = combine(results, project)
+    if combined_file is None:
+        return Coverage(unit=figures["unit"], integration=figures["integration"])
+    cov = _coverage(combined_file, project)
+    combined_report = _json(cov, results / "coverage.json", show_contexts=True)
+    cov.xml_report(outfile=str(results / "coverage.xml"))
+    _repo_relative_xml(results / "coverage.xml", project)
+    if html:
+        cov.html_report(directory=str(results / "html"), show_contexts=True)
+    if combined_report is None:
+        return Coverage(unit=figures["unit"], integration=figures["integration"])
+    return Coverage(unit=figures["unit"], integration=figures["integration"],
+                    combined=_figure(combined_report), files=_split(combined_report, project))
 
 
 def _split(report: Dict[str, Any], project: Project) -> Tuple[FileCoverage, ...]:
