@@ -224,3 +224,4 @@ def test_without_postgresql_the_unit_tests_still_run_and_the_integration_pass_sa
     assert "PostgreSQL did not start" in s["infrastructure_error"]["message"]
     assert done.returncode == 3
     assert not (tmp_path / "results" / ".server.json").exists()
+

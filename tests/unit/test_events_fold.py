@@ -51,3 +51,15 @@ def test_every_outcome_survives_one_line_per_passing_test(pytester, monkeypatch)
     assert result.counts["xpassed"] == 1 and result.counts["xfailed"] == 1 and result.counts["skipped"] == 1
     assert result.counts["total"] == 6
     assert {f.nodeid.split("::")[1] for f in result.failures} == {"test_fails", "test_passes_then_teardown_errors"}
+
+
+def test_generated_code_is_not_a_project_file(tmp_path):
+    """SQLAlchemy's generated ``<string>`` frames resolve under the project root; a failure located
+    there was annotated in pull requests at ``<string>:2``, a file that does not exist."""
+    from async_test_harness.plugin.events import _inside
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("")
+    assert _inside("tests/test_x.py", tmp_path) and _inside(str(tmp_path / "tests" / "test_x.py"), tmp_path)
+    assert not _inside("<string>", tmp_path) and not _inside("tests/<string>", tmp_path)
+    assert not _inside("tests/gone.py", tmp_path)

@@ -104,12 +104,15 @@ def _tail(text: str, limit: int) -> str:
 
 
 def _inside(path: str, root: Path) -> bool:
+    """A project file: under the root, not an installed package, and a real file. Code generated
+    at run time (SQLAlchemy's ``<string>`` frames) resolves under the root too; a failure located
+    there was annotated in pull requests at ``<string>:2``, a file that does not exist."""
     try:
         resolved = (root / path).resolve() if not os.path.isabs(path) else Path(path).resolve()
         resolved.relative_to(root)
     except (ValueError, OSError):
         return False
-    return "site-packages" not in resolved.parts and ".venv" not in resolved.parts
+    return "site-packages" not in resolved.parts and ".venv" not in resolved.parts and resolved.is_file()
 
 
 def failure_location(report: pytest.TestReport, root: Path) -> tuple[str, int]:
