@@ -285,3 +285,17 @@ def test_the_integration_pass_runs_on_the_runners_server_as_its_own(tmp_path, en
     log = done.stdout
     header = next(line for line in log.splitlines() if line.startswith("async-test: PostgreSQL"))
     assert ", ready in " in header and "(url" not in header, header  # its source and start time, as if started here
+
+
+def test_only_one_pass_does_not_check_the_suites_own_minimum(tmp_path, env):
+    """`--only unit` on a project whose integration tests bring coverage over its fail_under."""
+    project = write(tmp_path / "svc", {"pyproject.toml": PYPROJECT_FAIL_UNDER_95, "app/__init__.py": "",
+                                       "app/core.py": CORE, "tests/unit/test_core_unit.py": TEST_UNIT,
+                                       "tests/integration/test_core_integration.py": TEST_INTEGRATION})
+    done = run(project, env, "--only", "unit")
+    assert done.returncode == 0, output(done)
+    s = summary_of(project)
+    assert s["coverage"]["thresholds"]["combined"] is None and s["coverage"]["below_threshold"] == []
+    assert "is for its whole suite: not checked with --only unit, which left 1 test(s) out" in done.stdout
+    explicit = run(project, env, "--only", "unit", "--fail-under", "95")
+    assert explicit.returncode == 4, output(explicit)  # asked for on the command line: checked

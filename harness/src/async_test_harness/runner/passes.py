@@ -780,6 +780,7 @@ class Run:
             except Exception as exc:
                 coverage = Coverage(error=f"{type(exc).__name__}: {exc}")
         self.phases["coverage"] = round(time.monotonic() - began, 3)
+        self._suite_threshold_for_one_pass()
         code, below = self._exit_code(coverage)
         summary = self._summary(project, settings, results, self._versions(), coverage, code, below)
         try:
@@ -815,6 +816,20 @@ class Run:
             except OSError:
                 pass
         shutil.rmtree(results / "html", ignore_errors=True)
+
+    def _suite_threshold_for_one_pass(self) -> None:
+        """``--only KIND`` left the other kind's tests out: the project's own minimum is for its whole
+        suite, so it is not checked (one pass alone was failed with exit 4, no test failing and nothing
+        asked of it). ``--fail-under`` still is, and a suite with nothing left out still is."""
+        threshold, only = self.thresholds.get("combined"), self.options.only
+        if threshold is None or only is None or threshold.origin == THRESHOLD_FLAGS["combined"]:
+            return
+        if not self.passes.get(only) or not self.passes[only].deselected:
+            return
+        self.thresholds["combined"] = None
+        self.console.line(f"async-test: the project's minimum coverage {threshold.percent:g}% ({threshold.origin}) "
+                          f"is for its whole suite: not checked with --only {only}, which left "
+                          f"{self.passes[only].deselected} test(s) out", "yellow")
 
     def _exit_code(self, coverage: Coverage) -> tuple[int, List[str]]:
         below = []
