@@ -3,6 +3,7 @@ the database before the first conftest is imported (issue 11, items 1 and 5)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Dict
 
@@ -188,3 +189,33 @@ def test_anyio_tests_use_async_db_session(pytester, run_pytest):
     result = run_pytest("-rA", "-p", "no:randomly")
     assert result.ret == 0, result.stdout.str()
     result.assert_outcomes(passed=2)
+
+
+def test_an_app_that_needs_an_async_url_in_database_url_gets_a_hint(pytester, run_pytest, tmp_path, monkeypatch):
+    """SQLAlchemy 2.0's create_async_engine("postgresql://...") imports psycopg2: the conftest fails
+    at import with nothing about DATABASE_URL. The harness's export is the cause: it says so."""
+    pytester.makeconftest("""
+        import os
+
+        if os.environ["DATABASE_URL"].startswith("postgresql://"):  # what create_async_engine would do
+            raise ModuleNotFoundError("No module named 'psycopg2'", name="psycopg2")
+    """)
+    pytester.makepyfile(test_app="def test_nothing():\n    pass\n")
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv("ASYNC_TEST_EVENTS", str(events))
+    result = run_pytest()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*async-test: hint: DATABASE_URL is set by async-test in the libpq form*"])
+    assert "async_test_env = DATABASE_URL={async_url}" in result.stderr.str()
+    recorded = [json.loads(line) for line in events.read_text().splitlines()]
+    assert "async_test_env = DATABASE_URL={async_url}" in recorded[0]["message"]
+
+
+def test_no_hint_when_database_url_is_the_projects_own(pytester, run_pytest, monkeypatch):
+    pytester.makeconftest("""
+        raise ModuleNotFoundError("No module named 'psycopg2'", name="psycopg2")
+    """)
+    pytester.makepyfile(test_app="def test_nothing():\n    pass\n")
+    monkeypatch.delenv("ASYNC_TEST_BLOCK_DB")  # unconfigured: the harness exports nothing
+    result = run_pytest()
+    assert result.ret == 4 and "async-test: hint" not in result.stderr.str()

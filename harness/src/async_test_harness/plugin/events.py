@@ -18,6 +18,7 @@ import functools
 import html
 import json
 import os
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -75,14 +76,45 @@ class ConftestErrors:
         if cause is None and getattr(exc, "excinfo", None):  # pytest < 8
             cause = exc.excinfo[1]
         root = Path(str(early_config.rootpath))
+        hint = _sync_url_hint(early_config, cause)
+        if hint:
+            sys.stderr.write(f"async-test: hint: {hint}\n")
+        message = f"could not import this conftest: {type(cause).__name__}: {cause}" + (f". {hint}" if hint else "")
         write_event(os.environ.get(ENV_VAR), {
             "type": "collect_error",
             "nodeid": _relative(path, root) if path else "conftest.py",
-            "file": _relative(path, root) if path else None,
+            "file": _relative(path, root) if path else "conftest.py",
             "line": _line_in(path, cause),
-            "message": _tail(f"could not import this conftest: {type(cause).__name__}: {cause}", MAX_MESSAGE),
+            "message": _tail(message, MAX_MESSAGE),
             "traceback": _tail(str(exc), MAX_TRACEBACK),
         })
+
+
+SYNC_DRIVERS = ("psycopg2", "psycopg")
+
+
+def _sync_url_hint(config: pytest.Config, cause: Any) -> Optional[str]:
+    """The most common first failure of an async app under the harness, explained.
+
+    ``DATABASE_URL`` is exported in the libpq form (``postgresql://``), which sync drivers and
+    most tools take; an app that builds ``create_async_engine(DATABASE_URL)`` at import then
+    needs psycopg2 (SQLAlchemy 2.0's default driver) or finds it is not async, and the conftest
+    fails with no word about the variable.
+    """
+    from .state import STATE_KEY  # not at import: state imports the server code
+
+    state = config.stash.get(STATE_KEY, None)
+    exported = state.exported.get("DATABASE_URL", "") if state is not None else ""
+    if not exported.startswith("postgresql://") or os.environ.get("DATABASE_URL") != exported:
+        return None
+    missing = isinstance(cause, ModuleNotFoundError) and cause.name in SYNC_DRIVERS
+    not_async = type(cause).__name__ == "InvalidRequestError" and "is not async" in str(cause)
+    if not (missing or not_async):
+        return None
+    return ("DATABASE_URL is set by async-test in the libpq form (postgresql://...), for sync drivers and "
+            "tools; an app that builds an async engine from it needs the asyncpg form. Set "
+            "async_test_env = DATABASE_URL={async_url} (ini, or ASYNC_TEST_ENV='DATABASE_URL={async_url}'); "
+            "see docs/shapes.md")
 
 
 def _line_in(path: str, cause: Any) -> int:
