@@ -93,7 +93,8 @@ def test_green_service_writes_every_result_and_leaves_the_tree_alone(tmp_path, e
     assert "async-test summary" in done.stdout and "combined" in done.stdout
     assert not (results / "html").exists() and "coverage_html" not in s["files"]  # on request only
     # ... then written from the results folder, lines marked by the pass that ran them
-    html = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "html", str(results)],
+    # from the repository's top, as async-test run itself finds backend/ from there
+    html = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "html"], cwd=project.parent,
                           capture_output=True, text=True, timeout=120)
     assert html.returncode == 0 and html.stdout.strip() == str(results / "html" / "index.html"), html.stderr
     page = next(p for p in (results / "html").glob("*users_py.html"))

@@ -43,7 +43,7 @@ def cmd_html(args: argparse.Namespace) -> int:
     from .runner.coverage_reports import write_html
     from .runner.project import ProjectError, find_project
 
-    results = Path(args.results_dir).resolve()
+    results = Path(args.results_dir).resolve() if args.results_dir else _default_results()
     summary = results / "summary.json"
     try:
         root = json.loads(summary.read_text(encoding="utf-8"))["project"]["root"]
@@ -56,6 +56,20 @@ def cmd_html(args: argparse.Namespace) -> int:
         ) from None
     print(index)
     return 0
+
+
+def _default_results() -> Path:
+    """The results folder ``async-test run`` wrote from here: ``.async-test`` of the project it found
+    (a ``backend/`` under the repository root included), else ``./.async-test``."""
+    from .runner.project import ProjectError, find_project
+
+    here = Path(".async-test").resolve()
+    if (here / "summary.json").is_file():
+        return here
+    try:
+        return find_project(".").root / ".async-test"
+    except ProjectError:
+        return here
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
@@ -158,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_settings)
     p = sub.add_parser("html", help="write the coverage HTML report of a finished run (lines marked by the pass "
                                     "that ran them) into its results folder; prints the index's path")
-    p.add_argument("results_dir", nargs="?", default=".async-test", help="the run's results folder")
+    p.add_argument("results_dir", nargs="?", default=None,
+                   help="the run's results folder (default: the .async-test folder async-test run wrote from here)")
     p.set_defaults(func=cmd_html)
     p = sub.add_parser("postgres", help="start a throwaway PostgreSQL with the project's schema; print its variables")
     p.add_argument("project", nargs="?", default=".")
