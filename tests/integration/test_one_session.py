@@ -225,3 +225,10 @@ def test_without_postgresql_the_unit_tests_still_run_and_the_integration_pass_sa
     assert done.returncode == 3
     assert not (tmp_path / "results" / ".server.json").exists()
 
+
+
+def test_a_cov_context_in_the_projects_addopts_means_two_processes(tmp_path, env, pg_cluster):
+    project = project_at(tmp_path / "svc")
+    (project / "pytest.ini").write_text("[pytest]\nasyncio_mode = strict\naddopts = --cov-context=test\n")
+    done = run(project, dict(env, ASYNC_TEST_PG_CLUSTER=pg_cluster), tmp_path / "results")
+    assert "(two processes: --cov-context sets the project's own coverage contexts)" in done.stdout, done.stdout[-2000:]

@@ -589,22 +589,20 @@ class Run:
             return False
         rc = whole.exit_code
         events = results / f"events-{session.KIND}.jsonl"
-        tally = session.tally(events)
-        shares = session.share_time(whole.duration_seconds, {k: t.seconds for k, t in tally.items()})
+        split = {kind: read_events(events, kind, project, only_kind=True) for kind in PASSES}
+        shares = session.share_time(whole.duration_seconds, {k: r.test_seconds for k, r in split.items()})
         self.phases["session"] = self.phases.pop(f"{session.KIND}_pass", round(whole.duration_seconds, 3))
-        failed_any = False
-        split: Dict[str, PassResult] = {}
-        for kind in PASSES:
-            result = read_events(events, kind, project, only_kind=True)
-            result.deselected = whole.deselected + tally[session.other(kind)].count
+        for kind, result in split.items():
+            other = split["integration" if kind == "unit" else "unit"]
+            result.deselected = whole.deselected + other.counts["total"]
             result.duration_seconds = shares[kind]
             self.phases[f"{kind}_pass"] = round(shares[kind], 3)
-            failed_any = failed_any or bool(result.failures)
-            split[kind] = result
+        failed_any = any(result.failures for result in split.values())
         beyond_tests = rc is None or rc not in (0, 1, 5) or (rc == 1 and not failed_any)
         # Unit tests run first: once an integration test has reported, the unit tests were all done,
         # and a crash, pytest.exit() or a lost server after that is the integration pass's alone.
-        unit_done = (tally["unit"].done or tally["integration"].count > 0) and not (rc == 1 and not failed_any)
+        unit_done = ((split["unit"].all_reported or split["integration"].counts["total"] > 0)
+                     and not (rc == 1 and not failed_any))
         for kind, result in split.items():
             if beyond_tests and not (kind == "unit" and unit_done):  # the session's own exit: this pass shows it
                 result.exit_code = rc
@@ -726,7 +724,8 @@ class Run:
         selected = [k for k in PASSES if opts.only in (None, k)]
         self.thresholds = self._resolve_thresholds(project)
         self.two_processes_because = "--separate-passes" if opts.separate_passes else session.fits(
-            opts.pass_args, opts.pytest_args, project.coverage_config, opts.parallel, selected)
+            opts.pass_args, project.addopts + self._env_addopts() + opts.pytest_args, project.coverage_config,
+            opts.parallel, selected)
         if "integration" in selected and not settings.database_url:
             self.server = BackgroundServer(settings)
         self._header(project, settings, results, selected)

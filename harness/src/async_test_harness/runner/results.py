@@ -37,6 +37,14 @@ class PassResult:
     # Why the status is what it is when the tests do not say so, e.g. pytest exited 1 with no test failing.
     status_reason: Optional[str] = None
     versions: Optional[Dict[str, Optional[str]]] = None  # what the pytest process ran with (versions.py)
+    test_seconds: float = 0.0  # the tests' set-up, call and teardown durations, summed
+    # How many tests of this kind the session selected (read_events with only_kind; None under xdist,
+    # whose controller does not collect): fewer reported means the session ended before they all ran.
+    selected_count: Optional[int] = None
+
+    @property
+    def all_reported(self) -> bool:
+        return self.selected_count is not None and self.counts["total"] >= self.selected_count
 
     def to_model(self) -> Pass:
         return Pass(
@@ -90,6 +98,9 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
             ))
         elif etype == "session":
             result.deselected = int(event.get("deselected", 0))
+        elif etype == "selected" and only_kind and isinstance(event.get("kinds"), dict):
+            count = event["kinds"].get(kind)
+            result.selected_count = count if isinstance(count, int) else None
         elif etype == "infrastructure_error":
             result.infrastructure_error = InfrastructureError(event.get("phase"), event.get("message"))
         elif etype == "usage_error":
@@ -103,6 +114,7 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
     for status in outcome.values():
         result.counts[status] += 1
     result.counts["total"] = len(outcome)
+    result.test_seconds = sum(durations.values())
     result.slowest = [
         SlowTest(n, round(d, 4)) for n, d in sorted(durations.items(), key=lambda kv: kv[1], reverse=True)[:SLOWEST]
     ]

@@ -14,12 +14,10 @@ downstream (coverage reports, summary.json, the GitHub report) is unchanged.
 
 from __future__ import annotations
 
-import json
 import os
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Dict, List, Optional, Sequence
 
 PASSES = ("unit", "integration")
 KIND = "all"
@@ -27,9 +25,13 @@ CONTEXTS_ENV = "_ASYNC_TEST_COVERAGE_CONTEXTS"  # read by plugin/coverage_contex
 KIND_PROPERTY = "async_test_kind"  # the JUnit property the plugin gives every test
 
 
-def fits(pass_args: Dict[str, List[str]], pytest_args: Sequence[str], coverage_config: Optional[Path],
+def fits(pass_args: Dict[str, List[str]], pytest_words: Sequence[str], coverage_config: Optional[Path],
          parallel: bool, selected: Sequence[str]) -> Optional[str]:
-    """None when one session can run both passes; otherwise why not (shown in the header)."""
+    """None when one session can run both passes; otherwise why not (shown in the header).
+
+    ``pytest_words``: every argument pytest will see (the project's addopts, PYTEST_ADDOPTS, the
+    arguments after --); ``coverage_config``: the file coverage.py will read, if any.
+    """
     if len(selected) != 2:
         return "one pass selected"
     if parallel:
@@ -38,8 +40,7 @@ def fits(pass_args: Dict[str, List[str]], pytest_args: Sequence[str], coverage_c
         return "--unit-args/--integration-args give each pass its own arguments"
     if os.environ.get("COVERAGE_CORE", "") == "sysmon":
         return "COVERAGE_CORE=sysmon records no dynamic contexts"
-    words = list(pytest_args) + os.environ.get("PYTEST_ADDOPTS", "").split()
-    if any(w.startswith("--cov-context") for w in words):
+    if any(w.startswith("--cov-context") for w in pytest_words):
         return "--cov-context sets the project's own coverage contexts"
     if _dynamic_context(coverage_config):
         return "the project's coverage configuration sets dynamic_context"
@@ -48,10 +49,12 @@ def fits(pass_args: Dict[str, List[str]], pytest_args: Sequence[str], coverage_c
 
 def _dynamic_context(config_file: Optional[Path]) -> bool:
     """Does the project's coverage configuration set its own dynamic contexts?"""
+    if config_file is None:
+        return False  # (config_file=True would search the current directory, not the project's)
     try:
         import coverage
 
-        cov = coverage.Coverage(config_file=str(config_file) if config_file else True)
+        cov = coverage.Coverage(config_file=str(config_file))
         return bool(cov.get_option("run:dynamic_context"))
     except Exception:
         return False
@@ -158,45 +161,3 @@ def share_time(wall: float, durations: Dict[str, float]) -> Dict[str, float]:
         return {kind: wall / len(PASSES) for kind in PASSES}
     return {kind: wall * durations.get(kind, 0.0) / total for kind in PASSES}
 
-
-def other(kind: str) -> str:
-    return PASSES[1 - PASSES.index(kind)]
-
-
-@dataclass
-class Tally:
-    count: int = 0  # tests of the kind that reported (any phase)
-    seconds: float = 0.0  # their set-up, call and teardown durations
-    expected: Optional[int] = None  # selected at collection (not known under xdist)
-
-    @property
-    def done(self) -> bool:
-        return self.expected is not None and self.count >= self.expected
-
-
-def tally(events: Path) -> Dict[str, Tally]:
-    """Tests and their time per kind, from the session's events file (``expected``: as selected)."""
-    found = {kind: Tally() for kind in PASSES}
-    seen: Set[str] = set()
-    try:
-        lines = events.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return found
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if event.get("type") == "selected" and isinstance(event.get("kinds"), dict):
-            for kind, count in event["kinds"].items():
-                if kind in found and isinstance(count, int):
-                    found[kind].expected = count
-            continue
-        kind = event.get("kind")
-        if event.get("type") != "test" or kind not in found:
-            continue
-        found[kind].seconds += float(event.get("duration") or 0.0)
-        if event.get("nodeid") not in seen:
-            seen.add(event.get("nodeid"))
-            found[kind].count += 1
-    return found
