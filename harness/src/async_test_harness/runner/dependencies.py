@@ -444,12 +444,45 @@ NETWORK_ERRORS = ("failed to fetch", "connection refused", "dns error", "failed 
                   "name or service not known", "temporary failure in name resolution", "network is unreachable",
                   "connection reset", "timed out", "could not connect")
 
+BUILD_TOOL_ERRORS = ("gcc: no such file", "linux-gnu-gcc'", "command 'gcc' failed", "unable to execute 'gcc'", "-gcc' failed",
+                     "cc: not found", "no such file or directory: 'cc'", "no such file or directory: 'gcc'",
+                     "pg_config executable not found", "python.h: no such file", "error: command 'cc' failed",
+                     "could not find a c compiler", "you need a c compiler", "failed to find a c compiler",
+                     "c compiler cannot create executables", "libpq-fe.h: no such file")
+FAILED_BUILD = (re.compile(r"Failed to build `([A-Za-z0-9._-]+)"),
+                re.compile(r"Failed building wheel for ([A-Za-z0-9._-]+)"),
+                re.compile(r"Building wheel for ([A-Za-z0-9._-]+) \(pyproject\.toml\) did not run successfully"))
+
+
+def source_build_failure(code: int, output: str) -> Optional[str]:
+    """The paragraph for a package that had to be built from source without a compiler; None if not that.
+
+    ``x86_64-linux-gnu-gcc: No such file`` in the middle of uv's output sent users to their
+    requirements; what they need is the package's name and the two ways out.
+    """
+    text = output.lower()
+    if not any(marker in text for marker in BUILD_TOOL_ERRORS):
+        return None
+    names: List[str] = []
+    for pattern in FAILED_BUILD:
+        names += [n for n in pattern.findall(output) if n not in names]
+    what = ", ".join(names) if names else "a dependency"
+    binary = " (psycopg2-binary instead of psycopg2)" if any(normalize(n) == "psycopg2" for n in names) else ""
+    return (f"installing the project's dependencies failed (exit {code}, see above): {what} has no wheel for this "
+            "Python and platform, so it was built from source, and the image has no C compiler or headers for "
+            f"that. Depend on a release that ships wheels{binary}, or use the image with build tools: the action's "
+            "build-tools: true input, or docker build --build-arg BUILD_TOOLS=true (scripts/build-image.sh: "
+            f"BUILD_TOOLS=true), which adds gcc and the Python and libpq headers. Exit code {EXIT_DEPENDENCIES}.")
+
 
 def install_failure(code: int, output: str) -> str:
     """One paragraph on why the install failed and what to do: the fix for a certificate or a network
     differs from the fix for requirements, and telling the user to fix their requirements sent them
     the wrong way."""
     text = output.lower()
+    built = source_build_failure(code, output)
+    if built:
+        return built
     if any(marker in text for marker in TLS_ERRORS):
         return (f"installing the project's dependencies failed (exit {code}, see above): the package index's TLS "
                 "certificate could not be verified. Behind a TLS-inspecting proxy, give the container your CA "
