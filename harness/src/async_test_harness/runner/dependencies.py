@@ -444,7 +444,8 @@ NETWORK_ERRORS = ("failed to fetch", "connection refused", "dns error", "failed 
                   "name or service not known", "temporary failure in name resolution", "network is unreachable",
                   "connection reset", "timed out", "could not connect")
 
-BUILD_TOOL_ERRORS = ("gcc: no such file", "linux-gnu-gcc'", "command 'gcc' failed", "unable to execute 'gcc'", "-gcc' failed",
+BUILD_TOOL_ERRORS = ("gcc: no such file", "linux-gnu-gcc'", "command 'gcc' failed", "unable to execute 'gcc'",
+                     "-gcc' failed",
                      "cc: not found", "no such file or directory: 'cc'", "no such file or directory: 'gcc'",
                      "pg_config executable not found", "python.h: no such file", "error: command 'cc' failed",
                      "could not find a c compiler", "you need a c compiler", "failed to find a c compiler",
