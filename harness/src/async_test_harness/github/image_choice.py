@@ -30,7 +30,7 @@ class ChoiceError(Exception):
 
 @dataclass(frozen=True)
 class ImageChoice:
-    python: str
+    python: str  # X.Y; empty with a base-image input (the Python that image has)
     python_from: str  # where the version came from, for the log
     postgres: str
     build_tools: bool
@@ -43,7 +43,9 @@ class ImageChoice:
 
     def describe(self) -> str:
         tools = ", with build tools" if self.build_tools else ""
-        return f"Python {self.python} ({self.python_from}), PostgreSQL {self.postgres}{tools}, on {self.base}"
+        python = (f"Python {self.python} ({self.python_from})" if self.python else
+                  "the base image's Python")
+        return f"{python}, PostgreSQL {self.postgres}{tools}, on {self.base}"
 
 
 def _release(text: str) -> Tuple[int, ...]:
@@ -146,7 +148,9 @@ def _requires_python(pyproject: Path) -> Optional[str]:
 def choose(project: Path, python: str = "", postgres: str = "", build_tools: bool = False,
            base: str = "") -> ImageChoice:
     """The image for these inputs (empty: from the project, then the defaults)."""
-    if python:
+    if base:
+        version, source = "", "the base-image input"  # its Python is whatever that image has
+    elif python:
         version, source = _supported(python.strip(), "python-version"), "python-version input"
     else:
         version, source = project_python(project)
@@ -156,5 +160,5 @@ def choose(project: Path, python: str = "", postgres: str = "", build_tools: boo
                           f"{', '.join(POSTGRES_MAJORS)} (15 from bookworm's packages, 17 from trixie's, 18 from "
                           "the embedded wheel); for another, run your own server and pass its URL as "
                           "ASYNC_TEST_DATABASE_URL in the env input")
-    return ImageChoice(python=version, python_from=source if not base else "the base-image input", postgres=major,
+    return ImageChoice(python=version, python_from=source, postgres=major,
                        build_tools=build_tools, base=base or f"python:{version}-slim-{POSTGRES_MAJORS[major]}")
