@@ -311,3 +311,16 @@ def test_pip_wording_and_a_missing_pg_config_are_recognised_too():
     assert "asyncpg-ext has no wheel" in install_failure(1, pip)
     assert "a dependency has no wheel" in install_failure(1, "Error: pg_config executable not found.\n")
     assert "Fix the requirements" in install_failure(1, "No solution found when resolving dependencies\n")
+
+
+@pytest.mark.parametrize(("pinned", "noted"), [("3.12\n", True), ("3.11.4\n", False), ("# dev\ncpython-3.13\n", True),
+                                               ("pypy3.10\n", False), (None, False)])
+def test_a_python_version_pin_that_differs_is_noted_not_refused(tmp_path, pinned, noted):
+    from async_test_harness.runner.dependencies import python_version_note
+
+    if pinned is not None:
+        (tmp_path / ".python-version").write_text(pinned)
+    note = python_version_note(tmp_path, "3.11.2")
+    assert bool(note) == noted
+    if noted:
+        assert "this image runs Python 3.11.2" in note

@@ -222,6 +222,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if mismatch:
         say(mismatch)
         return 2
+    note = dependencies.python_version_note(root)
+    if note:
+        say(note)
     python, seconds, source = install(root, settings)
     command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}",
                "--install-source", source, *args]

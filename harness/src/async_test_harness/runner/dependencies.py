@@ -70,10 +70,40 @@ def python_mismatch(root: Path, running: Optional[str] = None) -> Optional[str]:
     version = running or platform.python_version()
     if spec.contains(version, prereleases=True):
         return None
+    fits = [c for c in ("3.10", "3.11", "3.12", "3.13") if any(spec.contains(f"{c}.{z}") for z in (0, 99))]
+    if fits:
+        newest = fits[-1]
+        base = f"python:{newest}-slim-bookworm" if newest != "3.13" else "python:3.13-slim-trixie"
+        how = (f"run an image built for Python {newest}: docker build --build-arg BASE_IMAGE={base} (without a "
+               "registry: " + ("SUITE=trixie scripts/build-image.sh" if newest == "3.13" else
+                               "a base image with that Python") + "); the action chooses it from requires-python "
+               "by itself")
+    else:
+        how = "no image is built for the Pythons it allows; run the tests on the host (pip install async-test-harness)"
     return (f"the project requires Python {wanted} (requires-python in {pyproject}), and this image runs "
-            f"Python {version}. Images for other Pythons are not available yet; run the tests on the host "
-            "with a matching Python (pip install async-test-harness, then async-test run), or widen "
-            "requires-python if the project does support this one. Exit code 2.")
+            f"Python {version}: {how}, or widen requires-python if the project does support {version}. "
+            "Exit code 2.")
+
+
+def python_version_note(root: Path, running: Optional[str] = None) -> Optional[str]:
+    """A warning when ``.python-version`` pins another X.Y than this interpreter's; None otherwise.
+
+    Not a refusal: ``.python-version`` is the developers' interpreter, not a support range (that is
+    ``requires-python``), but a difference is worth a line before the results are trusted.
+    """
+    import platform
+
+    try:
+        lines = (root / ".python-version").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    pinned = next((line.strip() for line in lines if line.strip() and not line.strip().startswith("#")), "")
+    match = re.fullmatch(r"(?:cpython-|python)?(\d+\.\d+)(?:\.\d+)?\S*", pinned)
+    version = running or platform.python_version()
+    if not match or version.startswith(match.group(1) + "."):
+        return None
+    return (f"note: .python-version says {match.group(1)}, and this image runs Python {version}; the tests run on "
+            f"{version} (an image for {match.group(1)}: docs/container.md, Variants; the action picks it by itself)")
 
 
 class DependencyError(Exception):
