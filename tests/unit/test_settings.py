@@ -175,4 +175,5 @@ def test_container_settings_are_typed_and_read_from_the_environment():
     c = container_settings({"ASYNC_TEST_EXTRAS": "dev, test", "ASYNC_TEST_VENV": "/opt/venv"})
     assert (c.extras, c.venv, c.workspace, c.install) == (["dev", "test"], "/opt/venv", "/workspace", None)
     assert c.sources == {"install": "default", "requirements": "default", "extras": "ASYNC_TEST_EXTRAS",
-                         "groups": "default", "venv": "ASYNC_TEST_VENV", "workspace": "default"}
+                         "groups": "default", "venv": "ASYNC_TEST_VENV", "workspace": "default",
+                         "host_workspace": "default", "color": "default"}

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from .. import phases
 from ..settings import ContainerSettings, SettingsError, container_settings
 from . import dependencies
 from .dependencies import EXIT_DEPENDENCIES, DependencyError, install_failure
@@ -164,6 +165,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if mismatch:
         say(mismatch)
         return 2
+    print(phases.line(phases.INSTALL), flush=True)  # the action's first group (phases.py)
     python, seconds, source = install(root, settings)
     command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}",
                "--install-source", source, *args]

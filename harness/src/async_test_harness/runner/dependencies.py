@@ -448,8 +448,9 @@ NETWORK_ERRORS = ("failed to fetch", "connection refused", "dns error", "failed 
 def install_failure(code: int, output: str) -> str:
     """One paragraph on why the install failed and what to do: the fix for a certificate or a network
     differs from the fix for requirements, and telling the user to fix their requirements sent them
-    the wrong way."""
-    text = output.lower()
+    the wrong way. Colour codes (FORCE_COLOR in GitHub Actions colours uv's output) are removed first:
+    they split the words looked for."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", output).lower()
     if any(marker in text for marker in TLS_ERRORS):
         return (f"installing the project's dependencies failed (exit {code}, see above): the package index's TLS "
                 "certificate could not be verified. Behind a TLS-inspecting proxy, give the container your CA "

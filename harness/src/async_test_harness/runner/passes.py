@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from .. import __version__, versions
+from .. import __version__, phases, versions
 from ..masking import mask_stream, mask_text
 from ..messages import one_line
 from ..settings import Settings, SettingsError, from_environment
@@ -124,12 +124,41 @@ class RunOptions:
     install_source: Optional[str] = None  # the container's: which source the dependencies came from
 
 
+def colour_asked() -> Optional[bool]:
+    """ASYNC_TEST_COLOR (the action sets yes: GitHub's log shows colours, though written to a pipe),
+    then FORCE_COLOR; NO_COLOR wins. None: not asked either way (a terminal decides)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    asked = os.environ.get("ASYNC_TEST_COLOR", "").strip().lower()
+    if asked in ("yes", "no"):
+        return asked == "yes"
+    return True if os.environ.get("FORCE_COLOR") else None
+
+
+def colour_wanted(stream: Any) -> bool:
+    asked = colour_asked()
+    return asked if asked is not None else bool(hasattr(stream, "isatty") and stream.isatty())
+
+
+def shown(path: Any) -> str:
+    """A path as the user sees it: under ``docker run`` the runner sees the repository at /workspace
+    (ASYNC_TEST_WORKSPACE), the user at ASYNC_TEST_HOST_WORKSPACE (the action sets it to
+    GITHUB_WORKSPACE; docs/container.md tells docker run users to pass "$PWD"). Only the runner's own
+    messages use it; summary.json and the tests' output keep the paths the run saw."""
+    text = str(path)
+    host = os.environ.get("ASYNC_TEST_HOST_WORKSPACE", "").rstrip("/")
+    mount = (os.environ.get("ASYNC_TEST_WORKSPACE") or "/workspace").rstrip("/")
+    if host and mount and (text == mount or text.startswith(mount + "/")):
+        return host + text[len(mount):]
+    return text
+
+
 class Console:
-    """Plain text for CI logs; a little emphasis on a terminal."""
+    """Plain text for CI logs; a little emphasis on a terminal, or in a log that asks for colour."""
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream or sys.stdout
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty() and not os.environ.get("NO_COLOR")
+        self.tty = colour_wanted(self.stream)
 
     def line(self, text: str = "", style: str = "") -> None:
         codes = {"bold": "1", "red": "1;31", "green": "1;32", "yellow": "1;33", "dim": "2"}
@@ -151,8 +180,13 @@ class Console:
             self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
         self.stream.flush()
 
-    def rule(self, title: str) -> None:
-        self.line(f"── {title} " + "─" * max(4, 66 - len(title)), "bold")
+    def rule(self, phase: str) -> None:
+        """A phase line (phases.py): the action makes each one a collapsible group on GitHub."""
+        self.line(phases.line(phase), "bold")
+
+    def elapsed(self, what: str, seconds: float) -> None:
+        """The line that ends a phase, with its time: progress in a log that shows no clock."""
+        self.line(f"async-test: {what} in {seconds:.1f}s", "dim")
 
 
 class BackgroundServer:
@@ -345,6 +379,8 @@ class Run:
                 # The project's own --cov=SRC measures in every pass already; naming SRC again adds nothing.
                 cmd += [f"--cov={s}" for s in project.source_arguments()] or ["--cov"]
             cmd += ["--cov-report="]
+        if colour_asked() and os.environ.get("ASYNC_TEST_COLOR", "").strip().lower() == "yes":
+            cmd += ["--color=yes"]  # pytest's output is piped or captured: it would not colour itself
         user = self.options.pass_args.get(kind, []) + self.options.pytest_args
         # Last, so it beats the project's addopts, PYTEST_ADDOPTS and the user's arguments (pytest puts
         # both addopts before the command line; argparse keeps the last value). See _resolve_thresholds.
@@ -577,10 +613,11 @@ class Run:
         if self.interrupted:
             self.passes = {k: PassResult(k, status="interrupted") for k in PASSES}
             return True
-        self.console.rule("unit then integration tests (one pytest session)")
+        self.console.rule(phases.SESSION)
         whole = self._run_pass(session.KIND, project, results, False)
         (results / SERVER_FILE).unlink(missing_ok=True)
-        if self._wait_for_server() is not None:
+        self.console.elapsed("the session ended", whole.duration_seconds)
+        if self._announce_server(rule=False) is not None:
             # The session stopped before its first conftest (the plugin could not get its database):
             # the unit tests get a process of their own, as a run without PostgreSQL gave them.
             for name in (f"events-{session.KIND}.jsonl", f"junit-{session.KIND}.xml", f".coverage.{session.KIND}"):
@@ -620,7 +657,7 @@ class Run:
         if crashed_early:
             # The session ended before any integration test ran: they get a process of their own, as
             # a crash in the unit pass never cost the integration pass its results.
-            self.console.rule("integration pass (after the session ended early)")
+            self.console.rule(phases.INTEGRATION_AGAIN)
             split["integration"] = self._integration(project, results, False)
         else:
             self._note_lost_server(split["integration"])
@@ -649,6 +686,23 @@ class Run:
         assert self.server.info is not None
         self.secrets.append(self.server.info.password)
         return None
+
+    def _announce_server(self, rule: bool) -> Optional[str]:
+        """Wait for the background server and say how its start went, with its time (the log's only
+        sign of PostgreSQL otherwise is a failure); ``rule``: as a phase of its own."""
+        first = self.server is not None and not self.server.waited
+        error = self._wait_for_server()
+        if not first or self.server is None:
+            return error
+        if rule:
+            self.console.rule(phases.POSTGRES)
+        if error is not None:
+            self.console.line(f"async-test: PostgreSQL did not start ({self.server.seconds:.1f}s): {one_line(error)}",
+                              "red")
+        elif self.server.info is not None:
+            self.console.elapsed(f"PostgreSQL {self.server.info.version} ready (started in the background; "
+                                 f"waited {self.phases.get('database_wait', 0.0):.1f}s for it)", self.server.seconds)
+        return error
 
     def _integration(self, project: Project, results: Path, log: bool) -> PassResult:
         error = self._wait_for_server()
@@ -749,19 +803,22 @@ class Run:
                     t.join(0.2)  # keep the main thread responsive to signals
             self.passes = outcome
             for kind in selected:
-                self.console.rule(f"{kind} pass (log)")
+                self.console.rule(phases.UNIT_LOG if kind == "unit" else phases.INTEGRATION_LOG)
                 try:
                     self.console.write((results / f"{kind}.log").read_text(errors="replace"))
                 except OSError as exc:
-                    self.console.line(f"async-test: could not read {results / f'{kind}.log'}: {exc}", "red")
+                    self.console.line(f"async-test: could not read {shown(results / f'{kind}.log')}: {exc}", "red")
         else:
             for kind in selected:
                 if self.interrupted:
                     self.passes[kind] = PassResult(kind, status="interrupted")
                     continue
-                self.console.rule(f"{kind} pass")
+                if kind == "integration":
+                    self._announce_server(rule=True)
+                self.console.rule(phases.UNIT if kind == "unit" else phases.INTEGRATION)
                 self.passes[kind] = (self._run_pass(kind, project, results, log) if kind == "unit"
                                      else self._integration(project, results, log))
+                self.console.elapsed(f"{kind} pass {self.passes[kind].status}", self.passes[kind].duration_seconds)
         for kind in PASSES:
             self.passes.setdefault(kind, PassResult(kind, selected=False, status="not-run"))
         if self.server is not None:
@@ -769,6 +826,7 @@ class Run:
         began = time.monotonic()
         coverage = Coverage()
         if opts.coverage:
+            self.console.rule(phases.COVERAGE)
             try:
                 coverage = build_reports(results, project, html=opts.html)
             except OSError as exc:  # a full disk: coverage.py leaves its reports half-written
@@ -779,6 +837,11 @@ class Run:
             except Exception as exc:
                 coverage = Coverage(error=f"{type(exc).__name__}: {exc}")
         self.phases["coverage"] = round(time.monotonic() - began, 3)
+        if opts.coverage:
+            if opts.html and (results / "html" / "index.html").is_file():
+                self.console.line(f"async-test: coverage HTML report: {shown(results / 'html' / 'index.html')}")
+            self.console.elapsed("coverage reports written" if coverage.error is None else "coverage failed",
+                                 self.phases["coverage"])
         self._suite_threshold_for_one_pass()
         code, below = self._exit_code(coverage)
         summary = self._summary(project, settings, results, self._versions(), coverage, code, below)
@@ -911,8 +974,9 @@ class Run:
 
     def _header(self, project: Project, settings: Settings, results: Path, selected: List[str]) -> None:
         c = self.console
-        c.line(f"async-test run {__version__}: {project.root}", "bold")
-        c.line(f"  config      {project.config_file or '(none: pytest defaults)'}")
+        c.rule(phases.SETTINGS)
+        c.line(f"async-test run {__version__}: {shown(project.root)}", "bold")
+        c.line(f"  config      {shown(project.config_file) if project.config_file else '(none: pytest defaults)'}")
         sources = ", ".join(project.coverage_sources) or f"from {project.coverage_config}"
         if project.coverage_sources_origin and project.coverage_sources_origin != "--cov-source":
             sources += f" ({project.coverage_sources_origin})"
@@ -920,7 +984,7 @@ class Run:
         limits = [f"{k} {t.percent:g}% ({t.origin})" for k, t in self.thresholds.items() if t is not None]
         if limits:
             c.line(f"  threshold   {', '.join(limits)}; checked after the run, never inside one pass")
-        c.line(f"  results     {results}")
+        c.line(f"  results     {shown(results)}")
         if self.options.install_source:
             c.line(f"  installed   from {self.options.install_source}")
         if settings.database_url:
@@ -937,7 +1001,7 @@ class Run:
 
     def _table(self, summary: Summary, written: bool = True) -> None:
         c = self.console
-        c.rule("async-test summary")
+        c.rule(phases.SUMMARY)
         cov = summary.coverage
         c.line(f"{'pass':<12} {'status':<12} {'tests':>5} {'passed':>6} {'failed':>6} {'errors':>6} "
                f"{'skipped':>7} {'time':>8} {'coverage':>9}")
@@ -959,5 +1023,5 @@ class Run:
             c.line(f"infrastructure ({infra.phase}): {infra.message}", "red")
         exit_info = summary.exit
         style = "green" if exit_info.code == 0 else "red"
-        details = f"; details in {summary.project.results_dir}/summary.md" if written else ""
+        details = f"; details in {shown(summary.project.results_dir)}/summary.md" if written else ""
         c.line(f"result: {exit_info.reason} (exit {exit_info.code}){details}", style)
