@@ -616,8 +616,8 @@ class Run:
         self.console.rule(phases.SESSION)
         whole = self._run_pass(session.KIND, project, results, False)
         (results / SERVER_FILE).unlink(missing_ok=True)
-        self.console.elapsed("the session ended", whole.duration_seconds)
-        if self._announce_server(rule=False) is not None:
+        self.console.elapsed("unit then integration tests ended", whole.duration_seconds)
+        if self._wait_for_server() is not None:  # the session itself said how PostgreSQL started
             # The session stopped before its first conftest (the plugin could not get its database):
             # the unit tests get a process of their own, as a run without PostgreSQL gave them.
             for name in (f"events-{session.KIND}.jsonl", f"junit-{session.KIND}.xml", f".coverage.{session.KIND}"):
@@ -687,22 +687,20 @@ class Run:
         self.secrets.append(self.server.info.password)
         return None
 
-    def _announce_server(self, rule: bool) -> Optional[str]:
-        """Wait for the background server and say how its start went, with its time (the log's only
-        sign of PostgreSQL otherwise is a failure); ``rule``: as a phase of its own."""
-        first = self.server is not None and not self.server.waited
+    def _announce_server(self) -> None:
+        """Before the integration pass: wait for the server started in the background and say how its
+        start went, with its times, as a phase of its own (a slow or failed start is seen there)."""
+        if self.server is None or self.server.waited:
+            return
+        self.console.rule(phases.POSTGRES)
         error = self._wait_for_server()
-        if not first or self.server is None:
-            return error
-        if rule:
-            self.console.rule(phases.POSTGRES)
+        waited = self.phases.get("database_wait", 0.0)
         if error is not None:
             self.console.line(f"async-test: PostgreSQL did not start ({self.server.seconds:.1f}s): {one_line(error)}",
                               "red")
         elif self.server.info is not None:
-            self.console.elapsed(f"PostgreSQL {self.server.info.version} ready (started in the background; "
-                                 f"waited {self.phases.get('database_wait', 0.0):.1f}s for it)", self.server.seconds)
-        return error
+            self.console.line(f"async-test: PostgreSQL {self.server.info.version} started in the background in "
+                              f"{self.server.seconds:.1f}s; the integration pass waited {waited:.1f}s for it", "dim")
 
     def _integration(self, project: Project, results: Path, log: bool) -> PassResult:
         error = self._wait_for_server()
@@ -814,7 +812,7 @@ class Run:
                     self.passes[kind] = PassResult(kind, status="interrupted")
                     continue
                 if kind == "integration":
-                    self._announce_server(rule=True)
+                    self._announce_server()
                 self.console.rule(phases.UNIT if kind == "unit" else phases.INTEGRATION)
                 self.passes[kind] = (self._run_pass(kind, project, results, log) if kind == "unit"
                                      else self._integration(project, results, log))
