@@ -997,6 +997,8 @@ class Run:
         c.line("  unit        tests classified unit (marker, */unit/* path, no database fixture); database blocked")
         c.line("  integration tests classified integration; real database, one isolated session per test")
 
+    TABLE_FAILURES = 20  # failures listed under the results table; summary.md has them all
+
     def _table(self, summary: Summary, written: bool = True) -> None:
         c = self.console
         c.rule(phases.SUMMARY)
@@ -1016,6 +1018,13 @@ class Run:
                 c.line(f"{p.kind} pass {p.status}: {p.status_reason}", "red")
             for warning in p.warnings:
                 c.line(f"warning ({p.kind}): {warning}", "yellow")
+        failures = [f for p in summary.passes for f in p.failures]
+        for failure in failures[:self.TABLE_FAILURES]:
+            # After the last phase: in GitHub Actions outside every group, the failures seen without a click.
+            where = "" if failure.when == "call" else f" ({failure.when})"
+            c.line(f"FAILED {failure.nodeid}{where}: {one_line(failure.message)[:200]}", "red")
+        if len(failures) > self.TABLE_FAILURES:
+            c.line(f"... and {len(failures) - self.TABLE_FAILURES} more failure(s) in summary.md", "red")
         infra = summary.infrastructure_error
         if infra:
             c.line(f"infrastructure ({infra.phase}): {infra.message}", "red")
