@@ -143,10 +143,25 @@ def test_a_partial_line_that_looks_like_a_phase_waits_only_until_it_ends():
     log.close()
 
 
+def test_coloured_progress_is_shown_as_it_comes():
+    out = io.StringIO()
+    log = FencedLog(out)
+    log.start()
+    log.feed(b"\x1b[32m.\x1b[0m\x1b[32m.")
+    assert out.getvalue().endswith("\x1b[32m.\x1b[0m\x1b[32m.")
+    log.close()
+    for partial in ("\x1b", "\x1b[1", "\x1b[1m", "\x1b[1m─", "── ", "── unit"):
+        assert phases.may_become_phase(partial), partial
+    for partial in ("\x1b[32m.", "tests/x.py ..", "─x", "x──"):
+        assert not phases.may_become_phase(partial), partial
+
+
 def test_an_endless_line_is_not_held_forever():
     out = io.StringIO()
     log = FencedLog(out)
     log.start()
-    log.feed(b"\x1b" + b"x" * (FencedLog.HOLD_LIMIT + 10))
+    log.feed("── ".encode() + b"x" * 100)
+    assert "xxxx" not in out.getvalue()  # it may still become a phase line
+    log.feed(b"x" * FencedLog.HOLD_LIMIT)
     assert "xxxx" in out.getvalue()
     log.close()

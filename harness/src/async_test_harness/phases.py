@@ -50,6 +50,14 @@ def line(name: str) -> str:
     return f"{RULE}{RULE} {name} " + RULE * max(4, 66 - len(name))
 
 
+def may_become_phase(partial: str) -> bool:
+    """Whether the start of a line could still turn into a phase line (the reader then waits for the
+    rest); coloured progress dots (``\x1b[32m.``) cannot, and are shown as they come."""
+    plain = re.sub(r"\x1b(\[[0-9;]*)?$", "", _SGR.sub("", partial))  # an escape still arriving
+    start = f"{RULE}{RULE} "
+    return plain.startswith(start) or start.startswith(plain)
+
+
 def phase_of(text: str) -> Optional[str]:
     """The phase a line of output announces (a key of GROUPS), or None.
 

@@ -271,7 +271,7 @@ class FencedLog:
         for whole in lines:
             self._line(whole + "\n")
         if last:
-            if self.at_line_start and last[:1] in ("\x1b", phases.RULE) and len(last) < self.HOLD_LIMIT:
+            if self.at_line_start and len(last) < self.HOLD_LIMIT and phases.may_become_phase(last):
                 self.held = last
             else:
                 self._line(last)
