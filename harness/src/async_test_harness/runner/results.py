@@ -41,6 +41,8 @@ class PassResult:
     # How many tests of this kind the session selected (read_events with only_kind; None under xdist,
     # whose controller does not collect): fewer reported means the session ended before they all ran.
     selected_count: Optional[int] = None
+    durations: Dict[str, float] = field(default_factory=dict)  # node id -> seconds (set-up, call, teardown)
+    shard: Optional[Dict[str, Any]] = None  # the plugin's "shard" event: what this shard selected of what
 
     @property
     def all_reported(self) -> bool:
@@ -105,6 +107,8 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
             result.infrastructure_error = InfrastructureError(event.get("phase"), event.get("message"))
         elif etype == "usage_error":
             result.usage_error = event.get("message")
+        elif etype == "shard":
+            result.shard = event
         elif etype == "environment" and isinstance(event.get("versions"), dict):
             result.versions = event["versions"]
         elif etype == "warning":
@@ -115,6 +119,7 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
         result.counts[status] += 1
     result.counts["total"] = len(outcome)
     result.test_seconds = sum(durations.values())
+    result.durations = durations
     result.slowest = [
         SlowTest(n, round(d, 4)) for n, d in sorted(durations.items(), key=lambda kv: kv[1], reverse=True)[:SLOWEST]
     ]
