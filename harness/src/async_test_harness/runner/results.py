@@ -198,11 +198,29 @@ def _threshold_lines(coverage: Coverage) -> List[str]:
     return ["", "Coverage thresholds, checked on the figures above (never inside one pass):", "", *lines]
 
 
+def _shard_lines(summary: Summary) -> List[str]:
+    """Which shard a run was (its thresholds are not checked), or which folders were combined."""
+    shard = summary.shard
+    if shard is not None:
+        of = f": {shard.selected} of {shard.collected} tests" if shard.selected is not None else ""
+        return ["", f"Shard {shard.index}/{shard.total}{of}. Coverage thresholds are not checked in a shard run: "
+                    "`async-test combine` checks them on the combined figures."]
+    if not summary.shards:
+        return []
+    lines = ["", "Combined from:", "", "| shard | tests | time | exit | results folder |", "|---|---:|---:|---:|---|"]
+    for run in summary.shards:
+        name = f"{run.index}/{run.total}" if run.index is not None else "-"
+        lines.append(f"| {name} | {run.tests} | {run.duration_seconds:.1f}s | {run.exit_code} | "
+                     f"`{printable(run.results_dir)}` |")
+    return lines
+
+
 def render_markdown(summary: Summary) -> str:
     exit_info = summary.exit
     lines = [f"# async-test: {printable(exit_info.reason)} (exit {exit_info.code})", ""]
     lines += results_table(summary)
-    lines += _threshold_lines(summary.coverage)
+    lines += _shard_lines(summary)
+    lines += [] if summary.shard is not None else _threshold_lines(summary.coverage)
     reasons = [f"**{kind} pass {p.status}**: {printable(p.status_reason)}"
                for kind, p in summary.passes.items() if p.status_reason]
     if reasons:
