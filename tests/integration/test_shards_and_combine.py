@@ -18,7 +18,7 @@ import sys
 import xml.etree.ElementTree as ET
 from itertools import combinations
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Dict, List
 
 import pytest
 
@@ -176,7 +176,8 @@ def comparable(results: Path) -> Dict[str, object]:
 def assert_each_test_once(shards: List[List[str]], whole: List[str]) -> None:
     assert len(whole) == len(set(whole))
     for a, b in combinations(range(len(shards)), 2):
-        assert not set(shards[a]) & set(shards[b]), f"shards {a + 1} and {b + 1} both ran {set(shards[a]) & set(shards[b])}"
+        both = set(shards[a]) & set(shards[b])
+        assert not both, f"shards {a + 1} and {b + 1} both ran {both}"
     assert sorted(t for part in shards for t in part) == sorted(whole)
 
 

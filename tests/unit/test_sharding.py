@@ -90,7 +90,7 @@ def test_known_durations_balance_the_shards_longest_first() -> None:
 
 
 def test_one_module_longer_than_the_ideal_gets_a_shard_of_its_own() -> None:
-    ids = ["tests/test_slow.py::test_a", "tests/test_slow.py::test_b"] + suite(6, 1)
+    ids = ["tests/test_slow.py::test_a", "tests/test_slow.py::test_b", *suite(6, 1)]
     durations = {"tests/test_slow.py::test_a": 50.0, "tests/test_slow.py::test_b": 50.0}
     durations.update({n: 1.0 for n in suite(6, 1)})
     placed = assign(ids, durations, 2)
