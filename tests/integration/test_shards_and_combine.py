@@ -304,3 +304,29 @@ def test_combine_refuses_to_write_into_an_input_or_a_foreign_folder(tmp_path, en
     not_results = cli(env, "combine", str(tmp_path / "out"), str(tmp_path / "s1"), str(tmp_path / "svc"))
     assert not_results.returncode == 2 and "is not a finished run's results folder" in not_results.stderr
     assert snapshot(tmp_path / "s1") == before
+
+
+def test_a_shard_is_the_same_in_one_session_in_two_processes_and_under_xdist(tmp_path, env):
+    """The plugin selects inside every pytest process (each pass's, each xdist worker's) alike."""
+    project = project_at(tmp_path / "svc")
+    seen = []
+    for name, args in (("session", ()), ("separate", ("--separate-passes",)),
+                       ("xdist", ("--unit-args", "-n 2", "--integration-args", "-n 2"))):
+        done = run(project, env, tmp_path / name, "--shard", "2/3", *args)
+        assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-2000:]
+        seen.append(sorted(case_ids(tmp_path / name)))
+    assert seen[0] and seen[0] == seen[1] == seen[2]
+
+
+def test_a_collection_error_every_shard_reports_is_counted_once(tmp_path, env):
+    project = project_at(tmp_path / "svc", integration=False, failing=False)
+    (project / "tests" / "unit" / "test_broken.py").write_text("def test_x(:\n    pass\n")
+    whole = run(project, env, tmp_path / "whole", "--only", "unit")
+    for k in (1, 2):
+        done = run(project, env, tmp_path / f"s{k}", "--only", "unit", "--shard", f"{k}/2")
+        assert done.returncode == 1, done.stdout[-3000:]
+    combined = cli(env, "combine", str(tmp_path / "combined"), str(tmp_path / "s1"), str(tmp_path / "s2"))
+    assert whole.returncode == combined.returncode == 1, combined.stdout[-3000:] + combined.stderr[-2000:]
+    a, b = comparable(tmp_path / "whole"), comparable(tmp_path / "combined")
+    assert a["passes"] == b["passes"] and a["junit"] == b["junit"]
+    assert a["passes"]["unit"]["counts"]["errors"] == 1 and len(a["passes"]["unit"]["failures"]) == 1

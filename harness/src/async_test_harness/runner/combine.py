@@ -368,14 +368,20 @@ def _collection_reports(kind: str, summaries: Sequence[Summary]) -> Dict[Tuple[s
 def _deselected(passes: Sequence[Pass], summaries: Sequence[Summary]) -> int:
     """What an unsharded run of the pass would have deselected (the other kind, -k, -m).
 
-    Each of N shards deselects those D tests plus the pass's tests the other shards run: summed,
-    N*D + (N-1)*T for the T tests of the pass all shards ran, so D follows. Whole runs: summed.
+    Each of N shards deselects those D tests (split among them) plus every collected test the other
+    shards own: summed, D + (N-1)*C for the C tests each shard collected (its ``shard.collected``),
+    in one session and in two processes alike. Without that count (xdist's controller collects
+    nothing) the tests the pass ran stand in for C; whole runs are summed.
     """
     n = len(passes)
-    if any(s.shard is None for s in summaries):
-        return sum(p.deselected for p in passes)
-    total = sum(p.counts.total for p in passes)
-    return max(0, (sum(p.deselected for p in passes) - (n - 1) * total) // n)
+    shards = [s.shard for s in summaries]
+    summed = sum(p.deselected for p in passes)
+    if any(s is None for s in shards):
+        return summed
+    collected = {s.collected for s in shards if s is not None}
+    if len(collected) == 1 and None not in collected:
+        return max(0, summed - (n - 1) * int(collected.pop() or 0))
+    return max(0, (summed - (n - 1) * sum(p.counts.total for p in passes)) // n)
 
 
 def _thresholds(options: CombineOptions, summaries: Sequence[Summary]) -> Tuple[PerFigure[float], PerFigure[str]]:
