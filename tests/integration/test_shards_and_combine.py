@@ -330,3 +330,21 @@ def test_a_collection_error_every_shard_reports_is_counted_once(tmp_path, env):
     a, b = comparable(tmp_path / "whole"), comparable(tmp_path / "combined")
     assert a["passes"] == b["passes"] and a["junit"] == b["junit"]
     assert a["passes"]["unit"]["counts"]["errors"] == 1 and len(a["passes"]["unit"]["failures"]) == 1
+
+
+def test_a_broken_durations_file_is_refused_before_anything_runs(tmp_path, env):
+    project = project_at(tmp_path / "svc", integration=False)
+    (project / ".async-test-durations.json").write_text("{not json")
+    done = run(project, env, tmp_path / "r", "--only", "unit", "--shard", "1/2")
+    assert done.returncode == 2 and ".async-test-durations.json is not JSON" in done.stdout, done.stdout[-2000:]
+    assert not (tmp_path / "r" / "summary.json").exists()
+    missing = run(project, env, tmp_path / "r", "--only", "unit", "--shard", "1/2", "--durations-file", "nope.json")
+    assert missing.returncode == 2 and "--durations-file nope.json: no such file" in missing.stdout
+
+
+def test_a_project_without_tests_still_exits_5_when_sharded(tmp_path, env):
+    project = write_files(tmp_path / "svc", {"pytest.ini": "[pytest]\n", "app/__init__.py": "",
+                                             "tests/unit/test_nothing.py": "X = 1\n"})
+    done = run(project, env, tmp_path / "r", "--only", "unit", "--shard", "1/2")
+    assert done.returncode == 5, done.stdout[-2000:]
+    assert "nothing to run" not in done.stdout

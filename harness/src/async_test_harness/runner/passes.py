@@ -28,7 +28,7 @@ from .. import __version__, versions
 from ..masking import mask_stream, mask_text
 from ..messages import one_line
 from ..settings import Settings, SettingsError, from_environment
-from ..sharding import DURATIONS_FILE, RESULTS_DURATIONS, Shard, durations_text
+from ..sharding import DURATIONS_FILE, RESULTS_DURATIONS, Shard, ShardError, durations_text, read_durations
 from ..summary.format import pct
 from ..summary.model import (
     TOOL_NAME,
@@ -273,6 +273,11 @@ class Run:
                     f"{DURATIONS_FILE}), or leave the option out: shards are then balanced by test count.")
         elif opts.shard is not None and (project.root / DURATIONS_FILE).is_file():
             self.durations_path = project.root / DURATIONS_FILE
+        if opts.shard is not None and self.durations_path is not None:
+            try:  # read again by the plugin in every pass; a broken file is refused before anything runs
+                read_durations(self.durations_path)
+            except ShardError as exc:
+                raise UsageError(str(exc)) from None
         results = Path(opts.results_dir) if opts.results_dir else project.root / ".async-test"
         if not results.is_absolute():
             results = (Path.cwd() / results).resolve()
