@@ -204,7 +204,7 @@ def test_three_shards_run_every_test_once_and_combine_to_the_unsharded_results(t
 
     inputs = [tmp_path / f"shard{k}" for k in (1, 2, 3)]
     before = {str(p): snapshot(p) for p in inputs}
-    combined = cli(env, "combine", str(tmp_path / "combined"), *map(str, inputs))
+    combined = cli(env, "combine", str(tmp_path / "combined"), *map(str, inputs), "--cov-source", "app")
     assert combined.returncode == 1, combined.stdout[-3000:] + combined.stderr[-2000:]
     assert {str(p): snapshot(p) for p in inputs} == before, "combine changed an input folder"
     a, b = comparable(tmp_path / "whole"), comparable(tmp_path / "combined")

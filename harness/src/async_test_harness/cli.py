@@ -185,6 +185,7 @@ def cmd_combine(args: argparse.Namespace) -> int:
 
     options = CombineOptions(
         output=args.output, inputs=list(args.results_dirs), html=args.html, project=args.project,
+        cov_source=args.cov_source or [],
         fail_under={"unit": args.fail_under_unit, "integration": args.fail_under_integration,
                     "combined": args.fail_under},
     )
@@ -267,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", metavar="DIR",
                    help="the project whose sources the coverage reports read (default: the first shard's, if it "
                         "exists here, else the one in the current folder)")
+    p.add_argument("--cov-source", action="append", metavar="PATH",
+                   help="what the shards measured, if you gave them --cov-source (repeatable; default as for run)")
     p.add_argument("--fail-under", type=_percent, metavar="PCT",
                    help="minimum combined coverage (default: the threshold the shards recorded)")
     p.add_argument("--fail-under-unit", type=_percent, metavar="PCT", help="minimum unit-pass coverage")

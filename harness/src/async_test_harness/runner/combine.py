@@ -74,6 +74,7 @@ class CombineOptions:
     html: bool = False
     fail_under: Dict[str, Optional[float]] = field(default_factory=dict)
     project: Optional[str] = None  # where the sources are; default: the first shard's, if it is here
+    cov_source: List[str] = field(default_factory=list)  # what the shards measured, if given to them
 
 
 @dataclass
@@ -148,7 +149,7 @@ def _project(options: CombineOptions, inputs: Sequence[Input]) -> Project:
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
             try:
-                return find_project(candidate, None)
+                return find_project(candidate, options.cov_source or None)
             except ProjectError as exc:
                 errors.append(str(exc))
     why = "; ".join(errors) or "none of their folders exist here"
