@@ -42,7 +42,7 @@ from ..summary.model import (
     Summary,
     Tool,
 )
-from . import session
+from . import coverage_reports, session
 from .coverage_reports import build_reports
 from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
 from .results import PassResult, merge_collection_errors, read_events, write_summary
@@ -457,6 +457,8 @@ class Run:
             if self.interrupted:  # the signal came after this pass was decided on, before it started
                 threading.Thread(target=self._stop_children, name="async-test-stop", daemon=True).start()
             pump = self._mask_output(proc, out)
+            if self.options.coverage:
+                coverage_reports.prepare_in_background()
             rc = proc.wait()
             if pump is not None:
                 pump.join(timeout=5)  # a process the tests left behind may hold the pipe: do not wait for it
