@@ -409,33 +409,66 @@ def bench_xdist(n: int, repeats: int, work: Path) -> Dict[str, Any]:
 # ----------------------------------------------------------------------------- 5. image
 
 
+IMAGE_MODES = ("cold", "warm uv cache", "kept environment")
+
+
+def _image_project(kind: str, work: Path) -> Path:
+    """The example service as it is (requirements.txt), or locked by ``uv lock`` (uv.lock, no requirements)."""
+    ws = work / f"ws-{kind}"
+    if not ws.exists():
+        shutil.copytree(ROOT / "examples" / "service", ws)
+        if kind == "uv.lock":
+            backend = ws / "backend"
+            deps = [line.strip() for line in (backend / "requirements.txt").read_text().splitlines() if line.strip()]
+            (backend / "pyproject.toml").write_text(
+                '[project]\nname = "service"\nversion = "0"\nrequires-python = ">=3.11"\n'
+                f"dependencies = {json.dumps(deps)}\n")
+            (backend / "requirements.txt").unlink()
+            subprocess.run(["uv", "lock", "--quiet", "--project", str(backend)], check=True)
+    for path in [ws, *ws.rglob("*")]:
+        os.lchown(path, 1000, 1000)
+    return ws
+
+
 def bench_image(image: str, repeats: int, work: Path) -> Dict[str, Any]:
+    """``docker run`` of the example service (requirements.txt) and the same service locked (uv.lock):
+    cold (empty cache), warm uv cache (the environment installed again from it), kept environment
+    (reused as it is). Rounds alternate the three modes so a slow minute of this VM hits all of them."""
     docker = shutil.which("docker", path="/usr/bin") or "docker"
-    results: Dict[str, Any] = {"image": image}
-    for label in ("cold dependency cache", "warm dependency cache"):
-        runs = []
-        for r in range(repeats):
-            ws = work / f"ws-{label[:4]}-{r}"
-            shutil.copytree(ROOT / "examples" / "service", ws)
-            for path in [ws, *ws.rglob("*")]:
-                os.lchown(path, 1000, 1000)
-            cache = work / ("cache-warm" if label.startswith("warm") else f"cache-cold-{r}")
-            cache.mkdir(exist_ok=True)
-            os.chown(cache, 1000, 1000)
-            if label.startswith("warm") and r == 0:  # fill it once
-                subprocess.run([docker, "run", "--rm", "--shm-size=1g", "-v", f"{ws}:/workspace", "-v", f"{cache}:/cache",
-                                *ca_args(), image, "backend", "--only", "unit"], capture_output=True)
+    results: Dict[str, Any] = {"image": image, "modes": list(IMAGE_MODES)}
+    for kind in ("requirements.txt", "uv.lock"):
+        ws = _image_project(kind, work)
+        warm = work / f"cache-warm-{kind}"
+        warm.mkdir(exist_ok=True)
+        os.chown(warm, 1000, 1000)
+
+        def docker_run(cache: Path, *env: str, ws: Path = ws) -> Dict[str, float]:
             began = time.perf_counter()
             done = subprocess.run([docker, "run", "--rm", "--shm-size=1g", "-v", f"{ws}:/workspace",
-                                   "-v", f"{cache}:/cache", *ca_args(), image, "backend"], capture_output=True, text=True)
+                                   "-v", f"{cache}:/cache", *ca_args(), *env, image, "backend"],
+                                  capture_output=True, text=True)
             total = time.perf_counter() - began
             if done.returncode != 0:
                 raise RuntimeError(f"docker run failed ({done.returncode}): {done.stdout[-2000:]}")
             phases = json.loads((ws / "backend" / ".async-test" / "summary.json").read_text())["phases"]
-            inside = phases.get("dependency_install", 0.0) + phases.get("total", 0.0)
-            runs.append({"wall": total, "container start and exit": max(total - inside, 0.0), **phases})
-        keys = runs[0].keys()
-        results[label] = {key: stats([run[key] for run in runs]) for key in keys}
+            return {"wall": total, "dependency_install": phases.get("dependency_install", 0.0),
+                    "tests and reports": phases.get("total", 0.0)}
+
+        docker_run(warm)  # fills the uv cache and keeps the environment
+        runs: Dict[str, List[Dict[str, float]]] = {mode: [] for mode in IMAGE_MODES}
+        for r in range(repeats):
+            cold = work / f"cache-cold-{kind}-{r}"
+            cold.mkdir()
+            os.chown(cold, 1000, 1000)
+            runs["cold"].append(docker_run(cold))
+            runs["warm uv cache"].append(docker_run(warm, "-e", "ASYNC_TEST_VENV_CACHE=false"))
+            runs["kept environment"].append(docker_run(warm))
+            shutil.rmtree(cold, ignore_errors=True)
+        figures = {mode: {key: stats([run[key] for run in rs]) for key in rs[0]} for mode, rs in runs.items()}
+        figures["install ratio kept/warm"] = round(
+            statistics.median(r["dependency_install"] for r in runs["kept environment"])
+            / statistics.median(r["dependency_install"] for r in runs["warm uv cache"]), 3)
+        results[kind] = figures
     return results
 
 
@@ -457,6 +490,11 @@ def bench_run(repeats: int, work: Path, unit: int = RUN_UNIT, integration: int =
 
     from async_test_harness.server.postgres import SupervisedServer
 
+    # The harness here is an editable install, whose modules have no bytecode, and both commands run
+    # with PYTHONDONTWRITEBYTECODE: each run compiled about 40 harness modules from source (0.1-0.2 s,
+    # mostly in the runner). An installed wheel has its bytecode (pip compiles it; the image too).
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "harness" / "src")], check=True,
+                   capture_output=True)
     server = SupervisedServer()
     info = server.start()
     url = f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/postgres"

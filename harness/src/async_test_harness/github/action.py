@@ -22,11 +22,12 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO, Dict, List, Mapping, Optional, TextIO
+from typing import IO, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from .. import phases
 from .commands import command, write_outputs
 from .gitconfig import cleanup, git_mounts
+from .image_choice import ChoiceError, ImageChoice, choose
 
 FORBIDDEN_PREFIXES = ("GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -34,7 +35,7 @@ SETTINGS_INPUTS = {  # action input -> harness variable
     "metadata": "ASYNC_TEST_METADATA", "alembic-ini": "ASYNC_TEST_ALEMBIC_INI",
     "schema-sql": "ASYNC_TEST_SCHEMA_SQL", "extensions": "ASYNC_TEST_EXTENSIONS",
     "timeout": "ASYNC_TEST_TIMEOUT", "install": "ASYNC_TEST_INSTALL", "requirements": "ASYNC_TEST_REQUIREMENTS",
-    "extras": "ASYNC_TEST_EXTRAS", "groups": "ASYNC_TEST_GROUPS",
+    "extras": "ASYNC_TEST_EXTRAS", "groups": "ASYNC_TEST_GROUPS", "postgres-version": "ASYNC_TEST_PG_VERSION",
 }
 
 
@@ -135,8 +136,10 @@ def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[s
     return cmd
 
 
-def image_tag(action_path: Path, base_image: str) -> str:
+def image_tag(action_path: Path, base_image: str, build_args: Sequence[str] = ()) -> str:
     digest = hashlib.sha256(base_image.encode())
+    for arg in build_args:
+        digest.update(b"\0" + arg.encode())
     for path in sorted([action_path / "Dockerfile", action_path / "entrypoint.sh",
                         *(action_path / "harness").rglob("*.py"), action_path / "harness" / "pyproject.toml"]):
         if path.is_file() and "__pycache__" not in path.parts:
@@ -145,14 +148,25 @@ def image_tag(action_path: Path, base_image: str) -> str:
     return f"async-test-action:{digest.hexdigest()[:16]}"
 
 
-def _base_and_tag(env: Mapping[str, str]) -> tuple[str, str]:
-    base = inp(env, "base-image") or f"python:{inp(env, 'python-version', '3.11')}-slim-bookworm"
-    return base, image_tag(Path(env.get("GITHUB_ACTION_PATH", ".")), base)
+def image_for(env: Mapping[str, str]) -> Tuple[ImageChoice, str]:
+    """The image these inputs and the project ask for, and its tag (a hash of everything that builds it)."""
+    project = Path(env.get("GITHUB_WORKSPACE") or ".") / inp(env, "working-directory", ".")
+    tools = inp(env, "build-tools", "false").lower()
+    if tools not in ("true", "false"):
+        raise ChoiceError(f"build-tools: {tools!r} is not true or false")
+    choice = choose(project, python=inp(env, "python-version"), postgres=inp(env, "postgres-version"),
+                    build_tools=tools == "true", base=inp(env, "base-image"))
+    return choice, image_tag(Path(env.get("GITHUB_ACTION_PATH", ".")), choice.base, choice.build_args[1:])
 
 
 def tag_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
-    """The cache key of the image: a hash of the action's build inputs."""
-    _, tag = _base_and_tag(env)
+    """The cache key of the image: a hash of the action's build inputs; a bad choice fails here, first."""
+    try:
+        choice, tag = image_for(env)
+    except ChoiceError as exc:
+        out.write(command("error", str(exc), {"title": "async-test: image"}) + "\n")
+        return 2
+    out.write(f"test image: {choice.describe()}\n")
     write_outputs(env.get("GITHUB_OUTPUT"), {"key": tag.split(":", 1)[1]})
     return 0
 
@@ -164,7 +178,7 @@ def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         write_outputs(env.get("GITHUB_OUTPUT"), {"image": prebuilt})
         return 0
     action_path = Path(env.get("GITHUB_ACTION_PATH", "."))
-    base, tag = _base_and_tag(env)
+    choice, tag = image_for(env)
     archive = Path(os.path.expanduser(env["ASYNC_TEST_IMAGE_ARCHIVE"])) if env.get("ASYNC_TEST_IMAGE_ARCHIVE") else None
     exists = subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
     if exists:
@@ -175,12 +189,14 @@ def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
                                                            capture_output=True).returncode == 0
         out.write(f"loaded {tag} from the cache\n" if exists else "the cached image did not load; rebuilding\n")
     if not exists:
-        cmd = ["docker", "build", "--build-arg", f"BASE_IMAGE={base}", "-t", tag]
+        cmd = ["docker", "build", "-t", tag]
+        for arg in choice.build_args:
+            cmd += ["--build-arg", arg]
         ca = inp(env, "ca-bundle")
         if ca:
             cmd += ["--secret", f"id=ca,src={ca}", "--network", "host"]
         cmd.append(str(action_path))
-        out.write(f"building {tag} from {base}\n")
+        out.write(f"building {tag} from {choice.base}: {choice.describe()}\n")
         out.flush()
         done = subprocess.run(cmd, env=dict(os.environ, DOCKER_BUILDKIT="1"))
         if done.returncode != 0:

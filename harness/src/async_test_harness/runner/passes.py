@@ -28,6 +28,7 @@ from .. import __version__, phases, versions
 from ..masking import mask_stream, mask_text
 from ..messages import one_line
 from ..settings import Settings, SettingsError, from_environment
+from ..sharding import DURATIONS_FILE, RESULTS_DURATIONS, Shard, ShardError, durations_text, read_durations
 from ..summary.format import pct
 from ..summary.model import (
     TOOL_NAME,
@@ -37,14 +38,15 @@ from ..summary.model import (
     Passes,
     PerFigure,
     ProjectPaths,
+    ShardInfo,
     Summary,
     Tool,
 )
-from . import session
+from . import coverage_reports, session
 from .coverage_reports import build_reports
 from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
 from .results import PassResult, merge_collection_errors, read_events, write_summary
-from .results_folder import ResultsDirError, ResultsFolder, claim, clean_text
+from .results_folder import ResultsDirError, ResultsFolder, claim, clean_text, write_atomically
 
 if TYPE_CHECKING:  # postgres.py (and asyncio with it) is imported only when a pass needs the server
     from ..server.postgres import ServerInfo
@@ -76,6 +78,7 @@ OUR_OUTPUTS = (
     ".coverage", ".coverage.unit", ".coverage.integration", "unit.log", "integration.log",
     # one session for both passes (session.py): split into the files above, the events kept
     "events-all.jsonl", "junit-all.xml", ".coverage.all", SERVER_FILE, SERVER_FILE + ".partial",
+    RESULTS_DURATIONS,  # the tests' durations, for the next sharded run (sharding.py)
 )
 # What each pass runs: ``python -m pytest``, except that a Ctrl-C landing while pytest still imports
 # and configures itself (before it handles KeyboardInterrupt) ends it with one line, not a traceback
@@ -122,6 +125,9 @@ class RunOptions:
     python: str = sys.executable
     recorded_phases: Dict[str, float] = field(default_factory=dict)  # e.g. the container's dependency install
     install_source: Optional[str] = None  # the container's: which source the dependencies came from
+    shard: Optional[Shard] = None  # --shard K/N: this run's part of the suite (plugin/shard.py selects it)
+    durations_file: Optional[str] = None  # --durations-file: balances the shards (default: the project's)
+    shard_split_modules: bool = False  # --shard-split-modules: single tests are assigned, not modules
 
 
 def colour_asked() -> Optional[bool]:
@@ -269,6 +275,8 @@ class Run:
         self.thresholds: Dict[str, Optional[Threshold]] = dict.fromkeys(THRESHOLD_FLAGS)
         self.results_folder: Optional[ResultsFolder] = None
         self.results_error: Optional[str] = None  # results that could not be written (a full disk)
+        self.durations_path: Optional[Path] = None  # the durations file the shards are balanced by
+        self.empty_shard = False  # this shard had nothing to run (more shards than modules): not a failure
 
     # ------------------------------------------------------------------ setup
 
@@ -289,6 +297,21 @@ class Run:
         self._check_python()
         if opts.coverage:
             self._check_cov_sources(project)
+        if opts.durations_file:
+            given = Path(opts.durations_file)
+            self.durations_path = given if given.is_absolute() else (Path.cwd() / given).resolve()
+            if not self.durations_path.is_file():
+                raise UsageError(
+                    f"--durations-file {opts.durations_file}: no such file ({self.durations_path}). Give the "
+                    f"durations file of an earlier run (its results folder's {RESULTS_DURATIONS}, or the project's "
+                    f"{DURATIONS_FILE}), or leave the option out: shards are then balanced by test count.")
+        elif opts.shard is not None and (project.root / DURATIONS_FILE).is_file():
+            self.durations_path = project.root / DURATIONS_FILE
+        if opts.shard is not None and self.durations_path is not None:
+            try:  # read again by the plugin in every pass; a broken file is refused before anything runs
+                read_durations(self.durations_path)
+            except ShardError as exc:
+                raise UsageError(str(exc)) from None
         results = Path(opts.results_dir) if opts.results_dir else project.root / ".async-test"
         if not results.is_absolute():
             results = (Path.cwd() / results).resolve()
@@ -374,6 +397,12 @@ class Run:
                "-o", f"cache_dir={results / '.pytest_cache'}"]
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
             cmd += ["-p", "async_test_harness.plugin.hooks", "-p", "pytest_asyncio", "-p", "pytest_cov"]
+        if self.options.shard is not None:
+            cmd += [f"--async-test-shard={self.options.shard}"]
+            if self.durations_path is not None:
+                cmd += [f"--async-test-durations={self.durations_path}"]
+            if self.options.shard_split_modules:
+                cmd += ["--async-test-shard-split-modules"]
         if self.options.coverage:
             if not project.sources_from_addopts:
                 # The project's own --cov=SRC measures in every pass already; naming SRC again adds nothing.
@@ -464,6 +493,8 @@ class Run:
             if self.interrupted:  # the signal came after this pass was decided on, before it started
                 threading.Thread(target=self._stop_children, name="async-test-stop", daemon=True).start()
             pump = self._mask_output(proc, out)
+            if self.options.coverage:
+                coverage_reports.prepare_in_background()
             rc = proc.wait()
             if pump is not None:
                 pump.join(timeout=5)  # a process the tests left behind may hold the pipe: do not wait for it
@@ -840,6 +871,7 @@ class Run:
                 self.console.line(f"async-test: coverage HTML report: {shown(results / 'html' / 'index.html')}")
             self.console.elapsed("coverage reports written" if coverage.error is None else "coverage failed",
                                  self.phases["coverage"])
+        self._write_durations(results)
         self._suite_threshold_for_one_pass()
         code, below = self._exit_code(coverage)
         summary = self._summary(project, settings, results, self._versions(), coverage, code, below)
@@ -876,6 +908,33 @@ class Run:
             except OSError:
                 pass
         shutil.rmtree(results / "html", ignore_errors=True)
+
+    def _write_durations(self, results: Path) -> None:
+        """The tests' durations in the results folder (``durations.json``), for the next sharded run to
+        balance by: the action caches it, a user may commit it as the project's durations file."""
+        measured: Dict[str, float] = {}
+        for result in self.passes.values():
+            measured.update(result.durations)
+        if not measured:
+            return
+        try:
+            write_atomically({results / RESULTS_DURATIONS: durations_text(measured)})
+        except OSError as exc:
+            self.console.line(f"async-test: could not write {results / RESULTS_DURATIONS}: {exc.strerror or exc}",
+                              "yellow")
+
+    def _shard_collected(self) -> Optional[int]:
+        """How many tests all shards together collected, as the plugin reported it (None: unknown, xdist)."""
+        for result in self.passes.values():
+            if result.shard and isinstance(result.shard.get("collected"), int):
+                return int(result.shard["collected"])
+        return None
+
+    def _shard_selected(self) -> Optional[int]:
+        for result in self.passes.values():
+            if result.shard and isinstance(result.shard.get("selected"), int):
+                return int(result.shard["selected"])
+        return None
 
     def _suite_threshold_for_one_pass(self) -> None:
         """``--only KIND`` left the other kind's tests out: the project's own minimum is for its whole
@@ -914,15 +973,23 @@ class Run:
             return EXIT_USAGE, below
         if any(p.status in ("failed", "error") for p in passes):
             return EXIT_TESTS_FAILED, below
-        if below:
+        if below and self.options.shard is None:
             return EXIT_COVERAGE, below
         if all(p.status == "empty" for p in passes):
+            if self.options.shard is not None and self._shard_collected() != 0:
+                self.empty_shard = True  # more shards than modules: another shard runs every test
+                return EXIT_OK, below
             return EXIT_NO_TESTS, below
         return EXIT_OK, below
 
     def _summary(self, project: Project, settings: Settings, results: Path, versions: Dict[str, Any],
                  coverage: Coverage, code: int, below: List[str]) -> Summary:
         name, reason = EXIT_REASONS[code]
+        if self.empty_shard:
+            reason = f"shard {self.options.shard} had nothing to run: the other shards run every test"
+        if self.options.shard is not None and below:
+            # Not applied here (a shard holds part of the suite): async-test combine checks them.
+            below = []
         if code == EXIT_INFRASTRUCTURE and self.infrastructure_error:
             reason = f"infrastructure failure: {one_line(self.infrastructure_error.message)}"
         elif code == EXIT_COVERAGE:
@@ -962,7 +1029,10 @@ class Run:
                 "coverage": "coverage.xml", "coverage_json": "coverage.json",
                 **({"coverage_html": "html/index.html"} if self.options.html else {}),
                 "coverage_data": ".coverage", "summary_markdown": "summary.md",
+                **({"durations": RESULTS_DURATIONS} if (results / RESULTS_DURATIONS).exists() else {}),
             },
+            shard=(ShardInfo(self.options.shard.index, self.options.shard.total, self._shard_selected(),
+                             self._shard_collected()) if self.options.shard is not None else None),
         )
         # clean_text: test output and ids may hold text no writer accepts (lone surrogates from undecodable
         # bytes); then every secret masked, in every string (mask_data on the document did the same).
@@ -980,9 +1050,17 @@ class Run:
             sources += f" ({project.coverage_sources_origin})"
         c.line(f"  coverage    {'off' if not self.options.coverage else sources}")
         limits = [f"{k} {t.percent:g}% ({t.origin})" for k, t in self.thresholds.items() if t is not None]
-        if limits:
+        if limits and self.options.shard is not None:
+            c.line(f"  threshold   {', '.join(limits)}; not checked in a shard run: async-test combine checks "
+                   "them on the combined figures")
+        elif limits:
             c.line(f"  threshold   {', '.join(limits)}; checked after the run, never inside one pass")
         c.line(f"  results     {shown(results)}")
+        if self.options.shard is not None:
+            balance = (f"balanced by {self.durations_path}" if self.durations_path is not None
+                       else f"no durations file ({DURATIONS_FILE}): balanced by test count")
+            unit = "single tests" if self.options.shard_split_modules else "whole modules"
+            c.line(f"  shard       {self.options.shard} ({unit}; {balance}); coverage thresholds not checked")
         if self.options.install_source:
             c.line(f"  installed   from {self.options.install_source}")
         if settings.database_url:
@@ -1013,6 +1091,9 @@ class Run:
         if cov.combined:
             c.line(f"{'combined':<12} {'':<12} {'':>5} {'':>6} {'':>6} {'':>6} {'':>7} {'':>8} "
                    f"{pct(cov.combined):>9}")
+        if self.empty_shard:
+            c.line(f"shard {self.options.shard} had nothing to run: there are more shards than test modules, and "
+                   "the other shards run every test (not a failure)", "yellow")
         for p in summary.passes:
             if p.status_reason:
                 c.line(f"{p.kind} pass {p.status}: {p.status_reason}", "red")
