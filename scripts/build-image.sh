@@ -22,7 +22,22 @@ if [ -z "${SUITE:-}" ]; then
 fi
 LOCAL_BASE=async-test-base:$SUITE
 
-say() { echo "build-image: $* ($(date -u +%H:%M:%S))"; }
+START=$SECONDS
+say() { echo "build-image: $* ($(date -u +%H:%M:%S), $((SECONDS - START))s in)"; }
+# A step that prints little for minutes (mmdebstrap's download): a line every 20 s says it still runs.
+heartbeat() {
+  local what=$1; shift
+  "$@" &
+  local pid=$! began=$SECONDS next=$((SECONDS + 20))
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if (( SECONDS >= next )) && kill -0 "$pid" 2>/dev/null; then
+      say "still $what ($((SECONDS - began))s)"
+      next=$((next + 20))
+    fi
+  done
+  wait "$pid"
+}
 if ! command -v "$DOCKER" >/dev/null || ! command -v mmdebstrap >/dev/null; then
   say "installing docker.io and mmdebstrap"
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io mmdebstrap
@@ -38,7 +53,8 @@ if [ -z "${BASE_IMAGE:-}" ]; then
   if ! "$DOCKER" image inspect "$LOCAL_BASE" >/dev/null 2>&1; then
     tmp=$(mktemp -d)
     say "making the base image $LOCAL_BASE with mmdebstrap: Debian $SUITE minbase, once (a few minutes)"
-    mmdebstrap --variant=minbase --include=ca-certificates,python3,python3-venv "$SUITE" "$tmp/base.tar"
+    heartbeat "making the base image" \
+      mmdebstrap --variant=minbase --include=ca-certificates,python3,python3-venv "$SUITE" "$tmp/base.tar"
     say "importing the base image"
     "$DOCKER" import "$tmp/base.tar" "$LOCAL_BASE" >/dev/null
     rm -rf "$tmp"
@@ -47,7 +63,10 @@ if [ -z "${BASE_IMAGE:-}" ]; then
 fi
 secret=()
 [ -s "$CA_BUNDLE" ] && secret=(--secret "id=ca,src=$CA_BUNDLE")
-say "building $TAG on $BASE_IMAGE (PostgreSQL $PG_MAJOR, build tools: $BUILD_TOOLS)"
-DOCKER_BUILDKIT=1 "$DOCKER" build --network host "${secret[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+# plain progress (each step's output, with its time) unless on a terminal; BUILD_PROGRESS overrides it
+progress=${BUILD_PROGRESS:-$([ -t 1 ] && echo auto || echo plain)}
+say "building $TAG on $BASE_IMAGE (PostgreSQL $PG_MAJOR, build tools: $BUILD_TOOLS, progress: $progress)"
+DOCKER_BUILDKIT=1 "$DOCKER" build --progress="$progress" --network host "${secret[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
   --build-arg "PG_MAJOR=$PG_MAJOR" --build-arg "BUILD_TOOLS=$BUILD_TOOLS" -t "$TAG" .
+say "built $TAG"
 "$DOCKER" image inspect "$TAG" --format 'built {{index .RepoTags 0}}: {{.Size}} bytes'

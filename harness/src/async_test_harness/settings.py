@@ -365,6 +365,15 @@ class ContainerSettings(_Values):
         "while they are unchanged (no resolution, no install). Not with ASYNC_TEST_INSTALL. false: install "
         "every run (from uv's cache).")
     workspace: str = option("/workspace", "Where the repository is mounted.")
+    host_workspace: Optional[str] = option(
+        None, "The repository's path on the host (pass -e ASYNC_TEST_HOST_WORKSPACE=\"$PWD\"; the action sets it): "
+              "paths in the runner's own messages (results folder, HTML report) are printed as that path, not "
+              "/workspace/...; summary.json and the tests' output are unchanged.")
+    color: Literal["auto", "yes", "no"] = option(
+        "auto", "Colour in the log: yes colours the runner's lines and pytest's (--color=yes), as the action sets "
+                "it in GitHub Actions, whose log shows colours although the container writes to a pipe; no: none; "
+                "auto: on a terminal only. NO_COLOR wins. The tests' environment gets no FORCE_COLOR, so output "
+                "the tests check is unchanged. async-test run honours it outside the container too.")
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 

@@ -5,13 +5,16 @@
             directory and the variables the workflow chose, nothing else: no token, no
             GITHUB_ENV / GITHUB_OUTPUT / GITHUB_STEP_SUMMARY / RUNNER_TEMP. Its output is shown
             between stop-commands fences with a fresh token, so the project's tests cannot issue
-            workflow commands. The exit code becomes a step output; a later step fails the job.
+            workflow commands. It is read as it comes (live), and each phase the runner announces
+            (phases.py) becomes a collapsible group: see FencedLog. The exit code becomes a step
+            output; a later step fails the job.
 Inputs arrive as ``INPUT_*`` variables set in action.yml; only the standard library is used, so
 the runner needs no installation.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -19,8 +22,9 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
+from typing import IO, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
+from .. import phases
 from .commands import command, write_outputs
 from .gitconfig import cleanup, git_mounts
 from .image_choice import ChoiceError, ImageChoice, choose
@@ -86,6 +90,9 @@ def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[s
                 "SSL_CERT_FILE=/etc/ssl/certs/async-test-ca.crt"]
     for host in parse_hosts(inp(env, "hosts")):
         cmd += ["--add-host", f"{host}:127.0.0.1"]
+    cmd += colour_variables(env)
+    # Paths in the runner's messages as the user knows them (its results folder, not /workspace/...).
+    cmd += ["-e", f"ASYNC_TEST_HOST_WORKSPACE={workspace}"]
     variables = {var: inp(env, name) for name, var in SETTINGS_INPUTS.items() if inp(env, name)}
     variables.update(parse_env_lines(env.get("INPUT_ENV", "")))
     for name, value in variables.items():
@@ -203,6 +210,126 @@ def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     return 0
 
 
+class FencedLog:
+    """The container's output in the step's log: always inside a stop-commands fence, one
+    collapsible group per phase.
+
+    GitHub reads ``::group::`` only outside a fence, so at a phase line (phases.phase_of) the
+    fence is closed, the previous group ended, a group opened with the title from phases.GROUPS
+    (never text from the line: the tests can print a phase line too, and then choose at most which
+    of our titles comes next) and a new fence opened with a new token, before the phase line is
+    shown inside it. A fence is only ever closed at the start of a line, so ``::TOKEN::`` is a
+    line of its own even after output without a final newline. The tests never see a token: the
+    log is written by this process, the container only writes to our pipe.
+    """
+
+    HOLD_LIMIT = 4096  # a held partial line longer than this cannot be a phase line
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.token: Optional[str] = None
+        self.grouped = False
+        self.phase: Optional[str] = None  # the last phase announced
+        self.at_line_start = True
+        self.held = ""  # the start of a line that may still turn out to be a phase line
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def _emit(self, text: str) -> None:
+        try:
+            self.out.write(text)
+        except UnicodeEncodeError:
+            encoding = getattr(self.out, "encoding", None) or "ascii"
+            self.out.write(text.encode(encoding, "backslashreplace").decode(encoding))
+
+    def _open_fence(self) -> None:
+        self.token = secrets.token_hex(16)
+        self._emit(f"::stop-commands::{self.token}\n")
+
+    def _close_fence(self) -> None:
+        if self.token is None:
+            return
+        if not self.at_line_start:
+            self._emit("\n")
+            self.at_line_start = True
+        self._emit(f"::{self.token}::\n")
+        self.token = None
+
+    def start(self) -> None:
+        self._open_fence()
+        self.out.flush()
+
+    def _switch(self, phase: str) -> None:
+        self._close_fence()
+        if self.grouped:
+            self._emit("::endgroup::\n")
+            self.grouped = False
+        title = phases.GROUPS[phase]
+        if title is not None:
+            self._emit(command("group", title) + "\n")
+            self.grouped = True
+        self.phase = phase
+        self._open_fence()
+
+    def _line(self, text: str) -> None:
+        """One piece of output: a whole line (ends with LF) or the start of one."""
+        if self.at_line_start and text.endswith("\n"):
+            phase = phases.phase_of(text)
+            if phase is not None:
+                self._switch(phase)
+        self._emit(text)
+        self.at_line_start = text.endswith("\n")
+
+    def feed(self, data: bytes) -> None:
+        """Output as it arrives: whole lines go out at once, and so does a partial one (pytest's
+        progress dots) unless it starts like a phase line, which waits for its end."""
+        *lines, last = (self.held + self._decoder.decode(data)).split("\n")  # LF only: CR is part of a line
+        self.held = ""
+        for whole in lines:
+            self._line(whole + "\n")
+        if last:
+            if self.at_line_start and len(last) < self.HOLD_LIMIT and phases.may_become_phase(last):
+                self.held = last
+            else:
+                self._line(last)
+        self.out.flush()
+
+    def close(self) -> None:
+        """The end of the output: what is held goes out, the fence closes, the group ends."""
+        rest = self.held + self._decoder.decode(b"", final=True)
+        self.held = ""
+        if rest:
+            self._line(rest)
+        self._close_fence()
+        if self.grouped:
+            self._emit("::endgroup::\n")
+            self.grouped = False
+        self.out.flush()
+
+
+def pump(source: IO[bytes], log: FencedLog) -> None:
+    """Copy the container's output into the log as it comes (read1: whatever is there, no waiting
+    for a full buffer), so a long pass shows its progress live."""
+    read = getattr(source, "read1", None) or source.read
+    while True:
+        data = read(65536)
+        if not data:
+            return
+        log.feed(data)
+
+
+def colour_variables(env: Mapping[str, str]) -> List[str]:
+    """Colour in GitHub's log, which shows ANSI colours although the container writes to a pipe.
+
+    ASYNC_TEST_COLOR, not FORCE_COLOR: the runner colours its lines and passes pytest --color=yes,
+    while the tests' own environment stays as it was (a FORCE_COLOR there changes what rich or
+    click print, and so what the tests assert). Given before the env input's variables, so
+    ``ASYNC_TEST_COLOR=no`` or ``NO_COLOR=1`` there switches it off.
+    """
+    if env.get("GITHUB_ACTIONS") != "true":
+        return []
+    return ["-e", "ASYNC_TEST_COLOR=yes"]
+
+
 def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     image = env.get("ASYNC_TEST_IMAGE", "")
     try:
@@ -214,16 +341,25 @@ def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         out.write(command("error", str(exc), {"title": "async-test: input"}) + "\n")
         write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": "2"})
         return 0
-    token = secrets.token_hex(16)
-    out.write(f"::stop-commands::{token}\n")
-    out.flush()
+    log = FencedLog(out)
+    log.start()
+    code = -1
     try:
-        code = subprocess.run(cmd, env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST",
-                                                                                      "DOCKER_CONFIG")}).returncode
+        # stderr too through the pipe: text written past the fence (between two phases) could be a command.
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={
+            k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG")})
+        assert proc.stdout is not None
+        with proc.stdout:
+            pump(proc.stdout, log)
+        code = proc.wait()
     finally:
+        log.close()
         cleanup()  # the scrubbed git configs, once the container is gone
-    out.write(f"::{token}::\n")
-    out.flush()
+    if code not in (0, 1) and log.phase is not None and phases.GROUPS.get(log.phase):
+        # Stopped before the results table: say where, outside every group, so nobody has to guess.
+        out.write(f"async-test exited {code} during \"{phases.GROUPS[log.phase]}\": expand that group above "
+                  "for its output\n")
+        out.flush()
     write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": str(code)})
     return 0
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from .. import phases
 from ..server.postgres import PostgresError, find_binaries
 from ..settings import ContainerSettings, SettingsError, container_settings, from_environment
 from . import dependencies, venv_cache
@@ -225,6 +226,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     note = dependencies.python_version_note(root)
     if note:
         say(note)
+    print(phases.line(phases.INSTALL), flush=True)  # the action's first group (phases.py)
     python, seconds, source = install(root, settings)
     command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}",
                "--install-source", source, *args]

@@ -509,7 +509,9 @@ def source_build_failure(code: int, output: str) -> Optional[str]:
 def install_failure(code: int, output: str) -> str:
     """One paragraph on why the install failed and what to do: the fix for a certificate or a network
     differs from the fix for requirements, and telling the user to fix their requirements sent them
-    the wrong way."""
+    the wrong way. Colour codes (FORCE_COLOR in GitHub Actions colours uv's output) are removed first:
+    they split the words looked for."""
+    output = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", output)
     text = output.lower()
     built = source_build_failure(code, output)
     if built:
@@ -531,6 +533,25 @@ def install_failure(code: int, output: str) -> str:
             f"Exit code {EXIT_DEPENDENCIES}.")
 
 
+def run_shown(step: Sequence[str], cwd: Path, env: Optional[Mapping[str, str]] = None) -> Tuple[int, str]:
+    """Run one install step with its output shown as it comes, and kept for install_failure.
+
+    uv's own progress (``Resolved 31 packages in 0.4s``, ``Installed ...``, the versions) is the
+    install's progress in the log: a cold install takes a minute that used to pass in silence,
+    and a failure's full output is already on screen, not only its tail.
+    """
+    proc = subprocess.Popen(list(step), cwd=cwd, env=None if env is None else dict(env), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, errors="replace")
+    assert proc.stdout is not None
+    kept: List[str] = []
+    with proc.stdout:
+        for line in proc.stdout:
+            kept.append(line)
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    return proc.wait(), "".join(kept)
+
+
 def install(root: Path, python: str, harness: str, settings: ContainerSettings, workdir: Path,
             env: Optional[Mapping[str, str]] = None, say: Callable[[str], None] = print,
             harness_ranges: Optional[Sequence[str]] = None) -> Plan:
@@ -545,11 +566,9 @@ def install(root: Path, python: str, harness: str, settings: ContainerSettings, 
 
     def run(step: List[str]) -> None:
         say("$ " + " ".join(shlex.quote(part) for part in step))
-        done = subprocess.run(step, cwd=root, env=None if env is None else dict(env), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-        if done.returncode != 0:
-            print("\n".join(done.stdout.strip().splitlines()[-25:]), flush=True)
-            raise DependencyError(install_failure(done.returncode, done.stdout))
+        code, output = run_shown(step, root, env)
+        if code != 0:
+            raise DependencyError(install_failure(code, output))
 
     for step in the_plan.prepare:
         run(step)
