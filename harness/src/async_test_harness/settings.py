@@ -302,6 +302,12 @@ class Settings(_Values):
         "Fail a test that runs longer than this many seconds (setup, call and teardown), with the stacks of "
         "all threads; 0 turns it off.",
         seconds_or_off)
+    bytecode_cache: Optional[str] = option(
+        None,
+        "Where async-test run keeps the tests' Python bytecode (PYTHONPYCACHEPREFIX for pytest): nothing is "
+        "written into the project, and imports are compiled once, not every run. Default: "
+        "$XDG_CACHE_HOME/async-test/pycache (~/.cache/...); 'off' compiles every run (PYTHONDONTWRITEBYTECODE). "
+        "Your own PYTHONPYCACHEPREFIX or PYTHONDONTWRITEBYTECODE wins.")
     env: List[str] = option(
         [],
         "Extra environment variables to export, as NAME=template over {user} {password} {host} {port} "

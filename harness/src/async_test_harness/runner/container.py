@@ -19,6 +19,7 @@ failure:
 
 from __future__ import annotations
 
+import functools
 import grp
 import os
 import pwd
@@ -91,6 +92,7 @@ def project_argument(args: Sequence[str]) -> str:
     return "."
 
 
+@functools.cache
 def cache_dir() -> str:
     wanted = Path(os.environ.get("UV_CACHE_DIR", "/cache"))
     try:
@@ -131,7 +133,7 @@ def install(root: Path, settings: ContainerSettings) -> tuple[str, float, str]:
                     return kept.python, time.monotonic() - began, source
                 kept.clear()
                 try:
-                    source = install_into(kept.path, root, settings, wheels[-1], dict(env, UV_COMPILE_BYTECODE="1"))
+                    source = install_into(kept.path, root, settings, wheels[-1], env)
                 except BaseException:
                     kept.clear()  # never a half-installed environment for the next run
                     raise
@@ -230,7 +232,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     python, seconds, source = install(root, settings)
     command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}",
                "--install-source", source, *args]
-    env: Dict[str, str] = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env: Dict[str, str] = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # The tests' bytecode goes to the cache (runner/bytecode.py): compiled once, kept with the cache mount.
+    env.setdefault("ASYNC_TEST_BYTECODE_CACHE", str(Path(cache_dir()) / "pycache"))
     os.execvpe("async-test", command, env)
     return 0  # not reached
 

@@ -42,7 +42,7 @@ from ..summary.model import (
     Summary,
     Tool,
 )
-from . import coverage_reports, session
+from . import bytecode, coverage_reports, session
 from .coverage_reports import build_reports
 from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
 from .results import PassResult, merge_collection_errors, read_events, write_summary
@@ -273,6 +273,7 @@ class Run:
         # Passwords that outlive the run (database_url's): the passes' output is masked for them too.
         self.console_secrets: List[str] = []
         self.thresholds: Dict[str, Optional[Threshold]] = dict.fromkeys(THRESHOLD_FLAGS)
+        self.bytecode: Dict[str, str] = {"PYTHONDONTWRITEBYTECODE": "1"}  # until the settings say where
         self.results_folder: Optional[ResultsFolder] = None
         self.results_error: Optional[str] = None  # results that could not be written (a full disk)
         self.durations_path: Optional[Path] = None  # the durations file the shards are balanced by
@@ -287,6 +288,7 @@ class Run:
         try:
             project = find_project(opts.project_dir, opts.cov_source or None)
             settings = from_environment(os.environ, project.root)
+            self.bytecode = bytecode.environment(os.environ, settings.bytecode_cache)
         except (ProjectError, SettingsError) as exc:
             raise UsageError(str(exc)) from None
         if settings.database_url:
@@ -468,8 +470,8 @@ class Run:
             "ASYNC_TEST_KIND": kind,
             "ASYNC_TEST_EVENTS": str(results / f"events-{kind}.jsonl"),
             "COVERAGE_FILE": str(results / f".coverage.{kind}"),
-            "PYTHONDONTWRITEBYTECODE": "1",  # never write __pycache__ into the user's tree
         })
+        env.update(self.bytecode)  # never a __pycache__ in the user's tree; compiled once (bytecode.py)
         if kind in ("integration", session.KIND) and self.server is not None:
             from ..server import provision
 

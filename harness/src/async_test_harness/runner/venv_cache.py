@@ -156,6 +156,7 @@ def prune(cache: Path, keep_key: str, keep: int = KEEP) -> List[str]:
             with open(lock, "a") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # in use by another container: leave it
                 shutil.rmtree(path, ignore_errors=True)
+                shutil.rmtree(cache / "pycache" / str(path).lstrip("/"), ignore_errors=True)  # its bytecode
                 lock.unlink(missing_ok=True)
                 removed.append(path.name)
         except OSError:
