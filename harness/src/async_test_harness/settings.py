@@ -304,10 +304,11 @@ class Settings(_Values):
         seconds_or_off)
     bytecode_cache: Optional[str] = option(
         None,
-        "Where async-test run keeps the tests' Python bytecode (PYTHONPYCACHEPREFIX for pytest): nothing is "
-        "written into the project, and imports are compiled once, not every run. Default: "
-        "$XDG_CACHE_HOME/async-test/pycache (~/.cache/...); 'off' compiles every run (PYTHONDONTWRITEBYTECODE). "
-        "Your own PYTHONPYCACHEPREFIX or PYTHONDONTWRITEBYTECODE wins.")
+        "Where async-test run keeps the tests' Python bytecode (PYTHONPYCACHEPREFIX for pytest), so that nothing "
+        "is written into the project and imports are compiled once. Unset: $XDG_CACHE_HOME/async-test/pycache "
+        "(~/.cache/...) when the environment was installed without bytecode (uv's default), else none is written "
+        "and the environment's own is read; 'off': none written. Your PYTHONPYCACHEPREFIX or "
+        "PYTHONDONTWRITEBYTECODE wins.")
     env: List[str] = option(
         [],
         "Extra environment variables to export, as NAME=template over {user} {password} {host} {port} "

@@ -288,7 +288,7 @@ class Run:
         try:
             project = find_project(opts.project_dir, opts.cov_source or None)
             settings = from_environment(os.environ, project.root)
-            self.bytecode = bytecode.environment(os.environ, settings.bytecode_cache)
+            self.bytecode = bytecode.environment(os.environ, settings.bytecode_cache, opts.python)
         except (ProjectError, SettingsError) as exc:
             raise UsageError(str(exc)) from None
         if settings.database_url:
