@@ -533,6 +533,62 @@ def bench_run(repeats: int, work: Path, unit: int = RUN_UNIT, integration: int =
         server.stop()
 
 
+def bench_uncompiled(repeats: int, work: Path) -> Dict[str, Any]:
+    """The service in an environment installed the way uv installs (no bytecode), as a user runs it again
+    and again: plain pytest (it writes __pycache__ into the environment and the project on its first run),
+    async-test run (bytecode under its cache: runner/bytecode.py) and async-test run with bytecode off (what
+    every run was before: PYTHONDONTWRITEBYTECODE, so every import compiled from source each time). Each
+    command has its own copy of the environment, so one's bytecode never serves another. Rounds after the
+    first (which compiles for all) alternate the commands."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from service_project import generate
+
+    from async_test_harness.server.postgres import SupervisedServer
+
+    work.mkdir(parents=True, exist_ok=True)
+    requirements = ["fastapi", "sqlalchemy[asyncio]", "asyncpg", "pydantic", "httpx", "pytest", "pytest-asyncio",
+                    "pytest-cov", "coverage"]
+    pythons = {}
+    for name in ("plain", "ours", "off"):
+        venv = work / f"venv-{name}"
+        subprocess.run(["uv", "venv", "-q", "--python", PYTHON, str(venv)], check=True)
+        subprocess.run(["uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *requirements,
+                        "-e", str(ROOT / "harness")], check=True)
+        pythons[name] = str(venv / "bin" / "python")
+    server = SupervisedServer()
+    info = server.start()
+    url = f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/postgres"
+    try:
+        project = generate(work / "service", unit=RUN_UNIT, integration=RUN_INTEGRATION)
+        env = {k: v for k, v in clean_env(ASYNC_TEST_DATABASE_URL=url, XDG_CACHE_HOME=str(work / "xdg")).items()
+               if k != "PYTHONDONTWRITEBYTECODE"}
+
+        def ours(python: str, results: str) -> List[str]:
+            return [python, "-m", "async_test_harness.cli", "run", str(project), "--results-dir",
+                    str(work / results), "--", "-p", "no:randomly"]
+
+        commands = {"plain pytest --cov": ([pythons["plain"], "-m", "pytest", "-q", "-p", "no:randomly",
+                                            "--cov=src/app"], env),
+                    "async-test run": (ours(pythons["ours"], "results-ours"), env),
+                    "async-test run, bytecode off": (ours(pythons["off"], "results-off"),
+                                                     dict(env, ASYNC_TEST_BYTECODE_CACHE="off"))}
+        first = {name: wall(cmd, project, e) for name, (cmd, e) in commands.items()}
+        times: Dict[str, List[float]] = {name: [] for name in commands}
+        names = list(commands)
+        for round_no in range(repeats):
+            for name in names[round_no % len(names):] + names[:round_no % len(names)]:
+                cmd, e = commands[name]
+                times[name].append(wall(cmd, project, e))
+        row: Dict[str, Any] = {name: stats(samples) for name, samples in times.items()}
+        row["first run"] = {name: round(seconds, 3) for name, seconds in first.items()}
+        base = times["plain pytest --cov"]
+        for name in names[1:]:
+            row[f"ratio, {name}"] = round(statistics.median([m / b for m, b in zip(times[name], base)]), 3)
+        return row
+    finally:
+        server.stop()
+
+
 def ca_args() -> List[str]:
     ca = "/etc/ssl/certs/ca-certificates.crt"
     return ["-v", f"{ca}:/etc/ssl/certs/host-ca.crt:ro", "-e", "SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt"] \
@@ -587,6 +643,13 @@ def targets(r: Dict[str, Any]) -> List[List[str]]:
         old = row_.get("ratio, async-test run --separate-passes")
         if old is not None:
             row(f"(info) the same with --separate-passes (two processes), {what}", "-", old, "×", None)
+    unc = r.get("uncompiled", {})
+    if "ratio, async-test run" in unc:
+        ratio = unc["ratio, async-test run"]
+        row("async-test run vs plain pytest --cov, service in a venv without bytecode (uv), repeated runs",
+            "≤ 1.10×", ratio, "×", ratio <= 1.10)
+        row("(info) the same with bytecode off (every run before session 7)", "-",
+            unc.get("ratio, async-test run, bytecode off"), "×", None)
     xd = r.get("xdist", {})
     if "speedup" in xd:
         row(f"xdist, 2 workers vs 1, DB-heavy suite ({xd['n']} tests)", "≥ 1.6×", xd["speedup"], "×",
@@ -629,12 +692,13 @@ def _rows(data: Any, prefix: str = "") -> Any:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small N and few repeats (CI)")
-    parser.add_argument("--only", action="append", choices=["ready", "isolation", "unit_pass", "xdist", "run", "image"])
+    parser.add_argument("--only", action="append", choices=["ready", "isolation", "unit_pass", "xdist", "run", "uncompiled",
+                                                              "image"])
     parser.add_argument("--image", default=os.environ.get("ASYNC_TEST_IMAGE"), help="image for the docker run figures")
     args = parser.parse_args()
     repeats = 2 if args.quick else 3
     n = 100 if args.quick else 500
-    chosen = args.only or ["ready", "isolation", "unit_pass", "xdist", "run", "image"]
+    chosen = args.only or ["ready", "isolation", "unit_pass", "xdist", "run", "uncompiled", "image"]
     name_out = "quick" if args.quick else "latest"
     results: Dict[str, Any] = {}
     previous = RESULTS / f"{name_out}.json"
@@ -687,6 +751,8 @@ def run_section(name: str, args: argparse.Namespace, n: int, repeats: int, work:
     elif name == "run":
         results["run"] = (bench_run(repeats, work / "run", unit=40, integration=40) if args.quick
                           else bench_run(5, work / "run"))
+    elif name == "uncompiled":
+        results["uncompiled"] = bench_uncompiled(2 if args.quick else 5, work / "uncompiled")
     elif name == "image":
         if not args.image:
             results["image"] = {"skipped": "no image: pass --image or set ASYNC_TEST_IMAGE"}
