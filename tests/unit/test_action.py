@@ -38,6 +38,19 @@ def test_workflow_pins_actions_by_sha_and_keeps_permissions_minimal():
     assert yaml.safe_load(workflow)["permissions"] == {"contents": "read"}
 
 
+@pytest.mark.parametrize("path", ["action.yml", "docs/examples/matrix.yml"])
+def test_action_and_examples_pin_actions_by_sha_with_the_version_beside_it(path):
+    """A tag can be moved to other code; a SHA cannot. The comment says which release it is."""
+    text = (REPO / path).read_text()
+    refs = re.findall(r"uses: ([^\s#]+)(.*)", text)
+    assert refs
+    for ref, rest in refs:
+        if ref.startswith("./") or ref.startswith("your-org/"):
+            continue
+        assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", ref), ref
+        assert re.fullmatch(r"\s+# v\d+(\.\d+)*", rest), f"{ref}: say the version, e.g. '  # v4.6.2'"
+
+
 def test_readme_tables_match_action_yml():
     expected = subprocess.run([sys.executable, str(REPO / "scripts/action-docs.py")], capture_output=True,
                               text=True, check=True).stdout.strip()
@@ -161,3 +174,110 @@ def test_args_inputs_that_are_not_shell_syntax_are_input_errors(name):
     env = dict(ENV, **{"INPUT_" + name.upper().replace("-", "_"): "-k it's"})
     with pytest.raises(ActionError, match=rf"^{name}: .* is not valid shell syntax \(No closing quotation\)"):
         docker_command(env, "img:1", "/cache-dir")
+
+
+# --- a matrix of shard jobs and one report job (github/matrix.py) ---
+
+from async_test_harness.github.action import combine_step, tag_step  # noqa: E402
+from async_test_harness.github.matrix import MatrixError, combine_command, plan  # noqa: E402
+from async_test_harness.github.report import main as report_main  # noqa: E402
+
+
+@pytest.mark.parametrize("shard, mode, message", [
+    ("4/3", "", r"^shard: '4/3' is not K/N, .* shard: \$\{\{ matrix.shard \}\}/3"),
+    ("a/b", "", "is not K/N"), ("0/3", "test", "is not K/N"),
+    ("1/3", "report", r"^shard: '1/3' was given with mode: report"),
+    ("", "reprot", r"^mode: 'reprot' is not test or report\."),
+])
+def test_bad_shard_or_mode_is_one_paragraph_naming_the_fix(shard, mode, message):
+    with pytest.raises(MatrixError, match=message) as raised:
+        plan({"INPUT_SHARD": shard, "INPUT_MODE": mode})
+    assert "\n" not in str(raised.value)
+
+
+def test_tag_step_refuses_a_bad_shard_first_with_an_error_annotation(tmp_path):
+    buffer = io.StringIO()
+    assert tag_step({"INPUT_SHARD": "3/2", "GITHUB_OUTPUT": str(tmp_path / "out")}, out=buffer) == 2
+    assert buffer.getvalue().startswith("::error title=async-test%3A input::shard: '3/2' is not K/N")
+
+
+def test_a_shard_job_names_its_artifact_and_passes_the_shard_to_the_container(tmp_path):
+    job = plan({"INPUT_SHARD": " 2/3 "})
+    assert job.shard_job and job.outputs() == {"mode": "test", "shard-job": "true",
+                                               "artifact": "async-test-shard-2-of-3", "shards-dir": ".async-test-shards"}
+    cmd = docker_command(dict(ENV, INPUT_SHARD="2/3"), "img:1", "/cache-dir")
+    assert cmd[cmd.index("--shard") + 1] == "2/3" and cmd.index("--shard") < cmd.index("--")
+    assert "--shard" not in docker_command(ENV, "img:1", "/cache-dir")
+    assert not plan({}).shard_job and plan({"INPUT_MODE": "report"}).outputs()["artifact"] == ""
+
+
+def test_tag_step_outputs_the_results_folder_and_the_artifact(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.chdir(tmp_path)
+    env = {"INPUT_SHARD": "1/2", "INPUT_WORKING_DIRECTORY": "./backend/", "GITHUB_OUTPUT": str(out),
+           "GITHUB_WORKSPACE": str(tmp_path), "GITHUB_ACTION_PATH": str(REPO)}
+    assert tag_step(env, out=io.StringIO()) == 0
+    text = out.read_text()
+    for name, value in (("results", "backend/.async-test"), ("artifact", "async-test-shard-1-of-2"),
+                        ("shard-job", "true"), ("mode", "test")):
+        assert re.search(rf"^{name}<<(\S+)\n{re.escape(value)}\n\1$", text, re.M), (name, text)
+
+
+def shards_in(tmp_path, *names):
+    for name in names:
+        (tmp_path / ".async-test-shards" / name).mkdir(parents=True)
+    return {"GITHUB_WORKSPACE": str(tmp_path), "GITHUB_TOKEN": "ghs_secret", "INPUT_WORKING_DIRECTORY": "backend",
+            "INPUT_FAIL_UNDER": "85"}
+
+
+def test_combine_command_merges_every_downloaded_shard_in_the_image_without_the_token(tmp_path):
+    env = shards_in(tmp_path, "async-test-shard-10-of-10", "async-test-shard-2-of-10", "not-ours")
+    cmd = combine_command(env, "img:1", "backend/.async-test")
+    assert cmd[:4] == ["docker", "run", "--rm", "-v"] and f"{tmp_path}:/workspace" in cmd
+    start = cmd.index("img:1")
+    assert cmd[start:start + 5] == ["img:1", "combine", "/workspace/backend/.async-test",
+                                    "/workspace/.async-test-shards/async-test-shard-2-of-10",
+                                    "/workspace/.async-test-shards/async-test-shard-10-of-10"]
+    assert cmd[-4:] == ["--project", "/workspace/backend", "--fail-under", "85"]
+    assert "ghs_secret" not in " ".join(cmd) and "GITHUB_" not in " ".join(cmd)
+
+
+def test_report_mode_without_shard_results_says_what_the_workflow_lacks(tmp_path):
+    with pytest.raises(MatrixError, match=r"^mode: report found no shard results in .* needs: .* if: always\(\)"):
+        combine_command({"GITHUB_WORKSPACE": str(tmp_path)}, "img:1", ".async-test")
+    out = tmp_path / "out"
+    buffer = io.StringIO()
+    assert combine_step({"GITHUB_WORKSPACE": str(tmp_path), "GITHUB_OUTPUT": str(out)}, out=buffer) == 0
+    assert buffer.getvalue().startswith("::error title=async-test%3A report::mode: report found no shard results")
+    assert re.search(r"exit-code<<(\S+)\n2\n\1", out.read_text())
+
+
+def test_combine_step_fences_the_containers_output_and_records_combines_exit_code(tmp_path, monkeypatch):
+    fake = fake_docker(tmp_path, monkeypatch, "echo \"$@\" > \"$(dirname \"$0\")/args.txt\"\n"
+                                              "echo '::set-env name=PATH::/evil'\nexit 4\n")
+    env = dict(shards_in(tmp_path, "async-test-shard-1-of-1"), ASYNC_TEST_IMAGE="img:1",
+               GITHUB_OUTPUT=str(tmp_path / "out"))
+    buffer = io.StringIO()
+    assert combine_step(env, out=buffer) == 0
+    assert workflow_commands(buffer.getvalue()) == []
+    assert re.search(r"exit-code<<(\S+)\n4\n\1", (tmp_path / "out").read_text())
+    assert " combine /workspace/backend/.async-test " in (fake.parent / "args.txt").read_text()
+    assert "ghs_secret" not in (fake.parent / "env.txt").read_text()
+
+
+def test_a_shard_jobs_report_step_sets_outputs_and_writes_nothing_people_read(tmp_path, monkeypatch, capsys):
+    import json
+
+    from reports import failure, summary as a_summary
+
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps(a_summary(failures=[failure("svc/tests/test_a.py::test_x")])))
+    step_summary, out = tmp_path / "step-summary.md", tmp_path / "out"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    assert report_main([str(summary), "--outputs-only", "--comment"]) == 0
+    assert capsys.readouterr().out == "" and not step_summary.exists()
+    assert re.search(r"^tests<<", out.read_text(), re.M)
+    (tmp_path / "bad.json").write_text("{")
+    assert report_main([str(tmp_path / "bad.json"), "--outputs-only"]) == 0  # said once, by the report job
+    assert capsys.readouterr().out == "" and not step_summary.exists()

@@ -1,13 +1,17 @@
 """The composite action's steps, so action.yml stays thin glue.
 
 ``build``   builds (or reuses) the image.
-``test``    runs the tests in the container. The container gets the workspace, a uv cache
-            directory and the variables the workflow chose, nothing else: no token, no
-            GITHUB_ENV / GITHUB_OUTPUT / GITHUB_STEP_SUMMARY / RUNNER_TEMP. Its output is shown
+``test``    runs the tests in the container (one shard of them with the ``shard`` input). The
+            container gets the workspace, a uv cache directory and the variables the workflow
+            chose, nothing else: no token, no GITHUB_ENV / GITHUB_OUTPUT / GITHUB_STEP_SUMMARY /
+            RUNNER_TEMP. Its output is shown
             between stop-commands fences with a fresh token, so the project's tests cannot issue
             workflow commands. It is read as it comes (live), and each phase the runner announces
             (phases.py) becomes a collapsible group: see FencedLog. The exit code becomes a step
             output; a later step fails the job.
+``combine`` (``mode: report``) merges the shards' results folders, downloaded by action.yml, with
+            ``async-test combine`` in the image (the runner has no coverage.py), so the report
+            step annotates, summarises and comments once for the whole matrix (matrix.py).
 Inputs arrive as ``INPUT_*`` variables set in action.yml; only the standard library is used, so
 the runner needs no installation.
 """
@@ -28,6 +32,7 @@ from .. import phases
 from .commands import command, write_outputs
 from .gitconfig import cleanup, git_mounts
 from .image_choice import ChoiceError, ImageChoice, choose
+from .matrix import MatrixError, combine_command, plan
 
 FORBIDDEN_PREFIXES = ("GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -110,30 +115,42 @@ def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[s
             raise ActionError(f"{name}: {value!r} is not valid shell syntax ({exc}); balance the quotes as in a "
                               f"shell, e.g. {name}: -k \"it's\" or {name}: -k 'not slow'") from None
 
-    results = inp(env, "results-dir")
-    if results:
-        # The container sees only the repository (at /workspace), and the report step reads
-        # $GITHUB_WORKSPACE/<results-dir>: an absolute path, or one leaving the repository, was written
-        # inside the container and lost with it.
-        parts = [p for p in results.replace("\\", "/").split("/") if p not in ("", ".")]
-        if results.startswith(("/", "~")) or re.match(r"[A-Za-z]:", results):
-            raise ActionError(f"results-dir: {results!r} is absolute, but the tests run in a container that sees "
-                              "only the repository, so results written there are lost; give a path relative to "
-                              "the repository, e.g. results-dir: backend/test-results")
-        if ".." in parts:
-            raise ActionError(f"results-dir: {results!r} leaves the repository, which is all the test container "
-                              "sees; give a path inside it, e.g. results-dir: backend/test-results")
-        cmd += ["--results-dir", "/workspace/" + "/".join(parts)]
+    if inp(env, "results-dir"):
+        cmd += ["--results-dir", "/workspace/" + results_dir(env)]
     for name in ("fail-under", "fail-under-unit", "fail-under-integration", "unit-args", "integration-args"):
         value = inp(env, name)
         if value:
             if name.endswith("-args"):
                 split(name, value)  # async-test splits it again in the container; refuse it here, early
             cmd += [f"--{name}", value]
+    shard = plan(env).shard
+    if shard is not None:
+        cmd += ["--shard", str(shard)]
     pytest_args = inp(env, "pytest-args")
     if pytest_args:
         cmd += ["--", *split("pytest-args", pytest_args)]
     return cmd
+
+
+def results_dir(env: Mapping[str, str]) -> str:
+    """The results folder relative to the repository: the ``results-dir`` input, else
+    WORKING-DIRECTORY/.async-test (what the run writes by default)."""
+    results = inp(env, "results-dir")
+    if not results:
+        project = [p for p in inp(env, "working-directory", ".").replace("\\", "/").split("/") if p not in ("", ".")]
+        return "/".join([*project, ".async-test"])
+    # The container sees only the repository (at /workspace), and the report step reads
+    # $GITHUB_WORKSPACE/<results-dir>: an absolute path, or one leaving the repository, was written
+    # inside the container and lost with it.
+    parts = [p for p in results.replace("\\", "/").split("/") if p not in ("", ".")]
+    if results.startswith(("/", "~")) or re.match(r"[A-Za-z]:", results):
+        raise ActionError(f"results-dir: {results!r} is absolute, but the tests run in a container that sees "
+                          "only the repository, so results written there are lost; give a path relative to "
+                          "the repository, e.g. results-dir: backend/test-results")
+    if ".." in parts:
+        raise ActionError(f"results-dir: {results!r} leaves the repository, which is all the test container "
+                          "sees; give a path inside it, e.g. results-dir: backend/test-results")
+    return "/".join(parts)
 
 
 def image_tag(action_path: Path, base_image: str, build_args: Sequence[str] = ()) -> str:
@@ -160,14 +177,22 @@ def image_for(env: Mapping[str, str]) -> Tuple[ImageChoice, str]:
 
 
 def tag_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
-    """The cache key of the image: a hash of the action's build inputs; a bad choice fails here, first."""
+    """The cache key of the image: a hash of the action's build inputs; a bad choice, mode or shard
+    fails here, first, before minutes of building. Also names the matrix's artifacts (matrix.py)."""
+    try:
+        matrix = plan(env)
+        results = results_dir(env)
+    except (MatrixError, ActionError) as exc:
+        out.write(command("error", str(exc), {"title": "async-test: input"}) + "\n")
+        return 2
     try:
         choice, tag = image_for(env)
     except ChoiceError as exc:
         out.write(command("error", str(exc), {"title": "async-test: image"}) + "\n")
         return 2
     out.write(f"test image: {choice.describe()}\n")
-    write_outputs(env.get("GITHUB_OUTPUT"), {"key": tag.split(":", 1)[1]})
+    write_outputs(env.get("GITHUB_OUTPUT"), {"key": tag.split(":", 1)[1], "results": results,
+                                                **matrix.outputs()})
     return 0
 
 
@@ -330,23 +355,14 @@ def colour_variables(env: Mapping[str, str]) -> List[str]:
     return ["-e", "ASYNC_TEST_COLOR=yes"]
 
 
-def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
-    image = env.get("ASYNC_TEST_IMAGE", "")
-    try:
-        cache = Path(os.path.expanduser("~/.cache/async-test/uv"))
-        cache.mkdir(parents=True, exist_ok=True)
-        cmd = docker_command(env, image, str(cache))
-    except ActionError as exc:
-        cleanup()
-        out.write(command("error", str(exc), {"title": "async-test: input"}) + "\n")
-        write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": "2"})
-        return 0
-    log = FencedLog(out)
+def fenced_run(cmd: Sequence[str], log: FencedLog) -> int:
+    """Run a container with its output in ``log``; its exit code. Only docker's own variables pass
+    to the docker client: never the token, never the runner's files."""
     log.start()
     code = -1
     try:
         # stderr too through the pipe: text written past the fence (between two phases) could be a command.
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={
+        proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={
             k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG")})
         assert proc.stdout is not None
         with proc.stdout:
@@ -354,6 +370,39 @@ def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         code = proc.wait()
     finally:
         log.close()
+    return code
+
+
+def combine_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    """``mode: report``: the shards' downloaded results folders merged into the results folder by
+    ``async-test combine`` in the image; its exit code becomes the step's ``exit-code`` output
+    (1 when a test failed in any shard, 4 when a combined threshold is missed)."""
+    try:
+        cmd = combine_command(env, env.get("ASYNC_TEST_IMAGE", ""), results_dir(env))
+    except (MatrixError, ActionError) as exc:
+        out.write(command("error", str(exc), {"title": "async-test: report"}) + "\n")
+        write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": "2"})
+        return 0
+    code = fenced_run(cmd, FencedLog(out))
+    write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": str(code)})
+    return 0
+
+
+def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    image = env.get("ASYNC_TEST_IMAGE", "")
+    try:
+        cache = Path(os.path.expanduser("~/.cache/async-test/uv"))
+        cache.mkdir(parents=True, exist_ok=True)
+        cmd = docker_command(env, image, str(cache))
+    except (ActionError, MatrixError) as exc:
+        cleanup()
+        out.write(command("error", str(exc), {"title": "async-test: input"}) + "\n")
+        write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": "2"})
+        return 0
+    log = FencedLog(out)
+    try:
+        code = fenced_run(cmd, log)
+    finally:
         cleanup()  # the scrubbed git configs, once the container is gone
     if code not in (0, 1) and log.phase is not None and phases.GROUPS.get(log.phase):
         # Stopped before the results table: say where, outside every group, so nobody has to guess.
@@ -366,9 +415,9 @@ def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    steps = {"tag": tag_step, "build": build_image, "test": run_tests}
+    steps = {"tag": tag_step, "build": build_image, "test": run_tests, "combine": combine_step}
     if len(args) != 1 or args[0] not in steps:
-        print("usage: python -m async_test_harness.github.action tag|build|test", file=sys.stderr)
+        print("usage: python -m async_test_harness.github.action tag|build|test|combine", file=sys.stderr)
         return 2
     return steps[args[0]](dict(os.environ))
 

@@ -92,6 +92,22 @@ def _part(stream: TextIO, what: str, write: Callable[[], None]) -> bool:
         return False
 
 
+def outputs_only(summary_path: Path, env: Dict[str, str], stream: TextIO) -> int:
+    """A shard job of a matrix: the step outputs of its part, nothing people read.
+
+    The report job (``mode: report``) annotates, summarises and comments once for the combined
+    results; N shard jobs doing it too would repeat each failure and write N partial summaries.
+    """
+    try:
+        summary = Summary.read(summary_path)
+    except (Invalid, OSError, ValueError):
+        # Said once by the report job, which combines this folder; here only the outputs are empty.
+        write_outputs(env.get("GITHUB_OUTPUT"), NO_RESULTS)
+        return 0
+    return 0 if _part(stream, "step outputs", lambda: write_outputs(env.get("GITHUB_OUTPUT"),
+                                                                 _outputs(summary, summary_path, None))) else 1
+
+
 def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bool = True,
            comment: bool = False, token: str = "", repo: Optional[Path] = None) -> int:
     summary = _load(summary_path, env, stream)
@@ -170,7 +186,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--no-annotate", action="store_true")
     parser.add_argument("--comment", action="store_true")
     parser.add_argument("--repo", help="the repository checkout (default: $GITHUB_WORKSPACE)")
+    parser.add_argument("--outputs-only", action="store_true",
+                        help="a shard job: step outputs only (the report job annotates and summarises once)")
     args = parser.parse_args(argv)
+    if args.outputs_only:
+        return outputs_only(Path(args.summary), dict(os.environ), sys.stdout)
     token = os.environ.get("ASYNC_TEST_GITHUB_TOKEN", "")
     # A runner whose locale is not UTF-8 must not crash the step on a test id in another script.
     for stream in (sys.stdout, sys.stderr):

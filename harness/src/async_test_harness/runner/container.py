@@ -41,6 +41,9 @@ from .project import ProjectError, find_project
 
 HARNESS_HOME = Path(os.environ.get("HARNESS_HOME", "/opt/async-test"))  # set by the Dockerfile
 PASSTHROUGH = {"settings", "postgres", "init-cluster", "--version", "-h", "--help"}
+# Commands on finished results folders (the action's report job combines the shards' folders here, where
+# coverage.py is): run as the workspace's owner like a run, so what they write is not root's.
+RESULTS_COMMANDS = {"combine", "html"}
 
 
 def say(message: str) -> None:
@@ -213,6 +216,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SettingsError as exc:
         say(str(exc))
         return 2
+    if args and args[0] in RESULTS_COMMANDS:
+        become_workspace_owner(Path(settings.workspace))
+        os.execvp("async-test", ["async-test", *args])
     workspace = Path(settings.workspace)
     become_workspace_owner(workspace)
     os.chdir(workspace if workspace.is_dir() else Path.cwd())
