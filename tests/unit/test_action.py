@@ -12,7 +12,16 @@ import pytest
 import yaml
 
 from async_test_harness import phases
-from async_test_harness.github.action import ActionError, docker_command, parse_env_lines, run_tests
+from async_test_harness.github.action import (
+    ActionError,
+    combine_step,
+    docker_command,
+    parse_env_lines,
+    run_tests,
+    tag_step,
+)
+from async_test_harness.github.matrix import MatrixError, combine_command, plan
+from async_test_harness.github.report import main as report_main
 from helpers import REPO
 from reports import workflow_commands
 
@@ -45,7 +54,7 @@ def test_action_and_examples_pin_actions_by_sha_with_the_version_beside_it(path)
     refs = re.findall(r"uses: ([^\s#]+)(.*)", text)
     assert refs
     for ref, rest in refs:
-        if ref.startswith("./") or ref.startswith("your-org/"):
+        if ref == "org/async-test-action@v1":  # this action, as README shows it
             continue
         assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", ref), ref
         assert re.fullmatch(r"\s+# v\d+(\.\d+)*", rest), f"{ref}: say the version, e.g. '  # v4.6.2'"
@@ -178,11 +187,6 @@ def test_args_inputs_that_are_not_shell_syntax_are_input_errors(name):
 
 # --- a matrix of shard jobs and one report job (github/matrix.py) ---
 
-from async_test_harness.github.action import combine_step, tag_step  # noqa: E402
-from async_test_harness.github.matrix import MatrixError, combine_command, plan  # noqa: E402
-from async_test_harness.github.report import main as report_main  # noqa: E402
-
-
 @pytest.mark.parametrize("shard, mode, message", [
     ("4/3", "", r"^shard: '4/3' is not K/N, .* shard: \$\{\{ matrix.shard \}\}/3"),
     ("a/b", "", "is not K/N"), ("0/3", "test", "is not K/N"),
@@ -204,7 +208,8 @@ def test_tag_step_refuses_a_bad_shard_first_with_an_error_annotation(tmp_path):
 def test_a_shard_job_names_its_artifact_and_passes_the_shard_to_the_container(tmp_path):
     job = plan({"INPUT_SHARD": " 2/3 "})
     assert job.shard_job and job.outputs() == {"mode": "test", "shard-job": "true",
-                                               "artifact": "async-test-shard-2-of-3", "shards-dir": ".async-test-shards"}
+                                               "artifact": "async-test-shard-2-of-3",
+                                               "shards-dir": ".async-test-shards"}
     cmd = docker_command(dict(ENV, INPUT_SHARD="2/3"), "img:1", "/cache-dir")
     assert cmd[cmd.index("--shard") + 1] == "2/3" and cmd.index("--shard") < cmd.index("--")
     assert "--shard" not in docker_command(ENV, "img:1", "/cache-dir")
@@ -268,7 +273,8 @@ def test_combine_step_fences_the_containers_output_and_records_combines_exit_cod
 def test_a_shard_jobs_report_step_sets_outputs_and_writes_nothing_people_read(tmp_path, monkeypatch, capsys):
     import json
 
-    from reports import failure, summary as a_summary
+    from reports import failure
+    from reports import summary as a_summary
 
     summary = tmp_path / "summary.json"
     summary.write_text(json.dumps(a_summary(failures=[failure("svc/tests/test_a.py::test_x")])))
@@ -281,3 +287,21 @@ def test_a_shard_jobs_report_step_sets_outputs_and_writes_nothing_people_read(tm
     (tmp_path / "bad.json").write_text("{")
     assert report_main([str(tmp_path / "bad.json"), "--outputs-only"]) == 0  # said once, by the report job
     assert capsys.readouterr().out == "" and not step_summary.exists()
+
+
+def test_docs_show_the_tested_matrix_workflow_as_it_is():
+    """docs/action.md's matrix workflow is docs/examples/matrix.yml, which tests/e2e/test_act_matrix.py runs."""
+    example = (REPO / "docs" / "examples" / "matrix.yml").read_text()
+    docs = (REPO / "docs" / "action.md").read_text()
+    found = re.search(r"<!-- matrix-example:start -->\n```yaml\n(.*?)```\n<!-- matrix-example:end -->", docs, re.S)
+    assert found and found.group(1) == example, "copy docs/examples/matrix.yml into docs/action.md"
+    assert "docs/action.md#sharding-across-a-matrix" in (REPO / "README.md").read_text()
+
+
+def test_matrix_example_is_a_valid_workflow_that_actionlint_accepts():
+    done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           str(REPO / "docs/examples/matrix.yml")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    actionlint = shutil.which("actionlint") or os.path.join(os.path.dirname(sys.executable), "actionlint")
+    done = subprocess.run([actionlint, str(REPO / "docs/examples/matrix.yml")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
