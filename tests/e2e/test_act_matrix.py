@@ -102,12 +102,13 @@ def test_a_matrix_of_three_shards_and_a_report_job_equals_one_unsharded_run(tmp_
 
     # The unsharded run: the same project, the same image, straight through docker.
     whole = tmp_path / "whole"
-    shutil.copytree(repo, whole, ignore=shutil.ignore_patterns(".git"))
+    shutil.copytree(repo, whole)  # with .git: paths relative to the repository, as in the jobs
     cache = Path.home() / ".cache" / "async-test" / "uv"  # the action's dependency cache
     cache.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([DOCKER, "run", "--rm", "-v", f"{whole}:/workspace", "-v", f"{cache}:/cache",
                            "-v", f"{CA}:/etc/ssl/certs/async-test-ca.crt:ro",
                            "-e", "SSL_CERT_FILE=/etc/ssl/certs/async-test-ca.crt",
+                           "-e", "ASYNC_TEST_COLOR=yes",  # as the action runs under GitHub (and act)
                            IMAGE, "backend", "--fail-under", "80"], capture_output=True, text=True, timeout=900)
     assert done.returncode in (1, 4), done.stdout[-4000:] + done.stderr[-2000:]
 
@@ -143,7 +144,7 @@ def test_a_matrix_of_three_shards_and_a_report_job_equals_one_unsharded_run(tmp_
     combined = keep / "combined"
     assert comparable(combined) == comparable(whole_results)
     summary = json.loads((combined / "summary.json").read_text())
-    assert len(summary["shards"]) == 3, summary["shards"]
+    assert [(r["index"], r["total"]) for r in summary["shards"]] == [(1, 3), (2, 3), (3, 3)]
     failing = [i for i, ids in enumerate(shard_ids, 1) if any("test_deliberately_fails" in t for t in ids)]
     assert len(failing) == 1
     tests = sum(p["counts"]["total"] for p in summary["passes"].values())

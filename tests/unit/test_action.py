@@ -209,7 +209,7 @@ def test_a_shard_job_names_its_artifact_and_passes_the_shard_to_the_container(tm
     job = plan({"INPUT_SHARD": " 2/3 "})
     assert job.shard_job and job.outputs() == {"mode": "test", "shard-job": "true",
                                                "artifact": "async-test-shard-2-of-3",
-                                               "shards-dir": ".async-test-shards"}
+                                               "shards-dir": ".async-test-shards", "results-artifact": ""}
     cmd = docker_command(dict(ENV, INPUT_SHARD="2/3"), "img:1", "/cache-dir")
     assert cmd[cmd.index("--shard") + 1] == "2/3" and cmd.index("--shard") < cmd.index("--")
     assert "--shard" not in docker_command(ENV, "img:1", "/cache-dir")
@@ -243,7 +243,8 @@ def test_combine_command_merges_every_downloaded_shard_in_the_image_without_the_
     assert cmd[start:start + 5] == ["img:1", "combine", "/workspace/backend/.async-test",
                                     "/workspace/.async-test-shards/async-test-shard-2-of-10",
                                     "/workspace/.async-test-shards/async-test-shard-10-of-10"]
-    assert cmd[-4:] == ["--project", "/workspace/backend", "--fail-under", "85"]
+    assert cmd[start + 5:] == ["--project", "/workspace/backend", "--html", "--fail-under", "85"]
+    assert "--html" not in combine_command(dict(env, INPUT_RESULTS_ARTIFACT="false"), "img:1", "r")
     assert "ghs_secret" not in " ".join(cmd) and "GITHUB_" not in " ".join(cmd)
 
 

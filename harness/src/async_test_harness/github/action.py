@@ -9,6 +9,7 @@
             workflow commands. It is read as it comes (live), and each phase the runner announces
             (phases.py) becomes a collapsible group: see FencedLog. The exit code becomes a step
             output; a later step fails the job.
+``badge``   writes badge.svg (badge.py) into the results folder, before it is uploaded.
 ``combine`` (``mode: report``) merges the shards' results folders, downloaded by action.yml, with
             ``async-test combine`` in the image (the runner has no coverage.py), so the report
             step annotates, summarises and comments once for the whole matrix (matrix.py).
@@ -123,9 +124,11 @@ def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[s
             if name.endswith("-args"):
                 split(name, value)  # async-test splits it again in the container; refuse it here, early
             cmd += [f"--{name}", value]
-    shard = plan(env).shard
-    if shard is not None:
-        cmd += ["--shard", str(shard)]
+    job = plan(env)
+    if job.shard is not None:
+        cmd += ["--shard", str(job.shard)]
+    elif job.results_artifact:
+        cmd.append("--html")  # uploaded with the folder
     pytest_args = inp(env, "pytest-args")
     if pytest_args:
         cmd += ["--", *split("pytest-args", pytest_args)]
@@ -373,6 +376,27 @@ def fenced_run(cmd: Sequence[str], log: FencedLog) -> int:
     return code
 
 
+def badge_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    """badge.svg in the results folder (uploaded with it) and the outputs badge-color, badge-message
+    and coverage-badge. The colour is the combined coverage's (badge.py). Before the upload, so the
+    badge is in the artifact; a summary.json that does not read is left to the report step to say."""
+    from ..summary.model import Summary
+    from .badge import coverage_badge
+
+    try:
+        folder = Path(env.get("GITHUB_WORKSPACE") or ".") / results_dir(env)
+        summary = Summary.read(folder / "summary.json")
+    except Exception:
+        return 0
+    combined = summary.coverage.combined
+    text, colour, message = coverage_badge(combined.percent if combined else None)
+    path = folder / "badge.svg"
+    path.write_text(text, encoding="utf-8")
+    write_outputs(env.get("GITHUB_OUTPUT"), {"badge-color": colour, "badge-message": message,
+                                             "coverage-badge": str(path)})
+    return 0
+
+
 def combine_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     """``mode: report``: the shards' downloaded results folders merged into the results folder by
     ``async-test combine`` in the image; its exit code becomes the step's ``exit-code`` output
@@ -415,9 +439,9 @@ def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    steps = {"tag": tag_step, "build": build_image, "test": run_tests, "combine": combine_step}
+    steps = {"tag": tag_step, "build": build_image, "test": run_tests, "combine": combine_step, "badge": badge_step}
     if len(args) != 1 or args[0] not in steps:
-        print("usage: python -m async_test_harness.github.action tag|build|test|combine", file=sys.stderr)
+        print("usage: python -m async_test_harness.github.action tag|build|test|combine|badge", file=sys.stderr)
         return 2
     return steps[args[0]](dict(os.environ))
 

@@ -40,12 +40,41 @@ def artifact_name(shard: Shard) -> str:
     return f"{ARTIFACT_PREFIX}{shard.index}-of-{shard.total}"
 
 
+RESULTS_ARTIFACT = "async-test-results"
+_ARTIFACT_NAME = re.compile(r"[^\x00-\x1f\"<>|*?:\\/]{1,200}")  # what upload-artifact v4 accepts
+
+
+def results_artifact(env: Mapping[str, str]) -> str:
+    """The name of the artifact with the whole results folder (HTML report and badge included);
+    empty for none (``results-artifact: false``, and shard jobs, whose folders are parts).
+
+    Names are unique in a workflow run, so the default holds the job's id, and its place in a
+    matrix (``strategy.job-index``, passed by action.yml): a matrix of whole runs (Python versions)
+    does not collide with itself.
+    """
+    given = _input(env, "results-artifact")
+    if given.lower() == "false":
+        return ""
+    if given:
+        if not _ARTIFACT_NAME.fullmatch(given):
+            raise MatrixError(f"results-artifact: {given[:80]!r} is not an artifact name (at most 200 characters, "
+                              "none of \" : < > | * ? \\ /); give a name, e.g. results-artifact: backend-tests, or "
+                              "false to upload nothing.")
+        return given
+    name = RESULTS_ARTIFACT + "".join(f"-{c}" for c in re.findall(r"[A-Za-z0-9_.-]+", env.get("GITHUB_JOB", "")))
+    total, index = env.get("STRATEGY_JOB_TOTAL", ""), env.get("STRATEGY_JOB_INDEX", "")
+    if total.isdigit() and index.isdigit() and int(total) > 1:
+        name += f"-{int(index) + 1}-of-{total}"
+    return name
+
+
 @dataclass(frozen=True)
 class Plan:
     """What this job of the matrix does: ``test`` (all tests, or one shard of them) or ``report``."""
 
     mode: str
     shard: Optional[Shard]
+    results_artifact: str = ""
 
     @property
     def shard_job(self) -> bool:
@@ -55,7 +84,7 @@ class Plan:
         """Step outputs action.yml's conditions and the artifact steps read."""
         return {"mode": self.mode, "shard-job": "true" if self.shard_job else "false",
                 "artifact": artifact_name(self.shard) if self.shard is not None else "",
-                "shards-dir": SHARDS_DIR}
+                "shards-dir": SHARDS_DIR, "results-artifact": "" if self.shard_job else self.results_artifact}
 
 
 def plan(env: Mapping[str, str]) -> Plan:
@@ -66,14 +95,15 @@ def plan(env: Mapping[str, str]) -> Plan:
                           "that run tests, and mode: report in one job that needs: the matrix of shard jobs, to "
                           "report their combined results once.")
     text = _input(env, "shard")
+    results = results_artifact(env)
     if not text:
-        return Plan(mode, None)
+        return Plan(mode, None, results)
     if mode == "report":
         raise MatrixError(f"shard: {text[:80]!r} was given with mode: report, which runs no tests: it combines "
                           "the results of every shard. Give shard only to the matrix's test jobs, e.g. "
                           "shard: ${{ matrix.shard }}/3.")
     try:
-        return Plan(mode, parse_shard(text))
+        return Plan(mode, parse_shard(text), results)
     except ShardError:
         raise MatrixError(f"shard: {text[:80]!r} is not K/N, this job's shard K of N with 1 <= K <= N. In a "
                           "matrix of three jobs write strategy.matrix.shard: [1, 2, 3] and "
@@ -109,6 +139,8 @@ def combine_command(env: Mapping[str, str], image: str, results: str) -> List[st
            image, "combine", f"/workspace/{results}",
            *(f"/workspace/{SHARDS_DIR}/{folder.name}" for folder in folders),
            "--project", f"/workspace/{project}".rstrip("/") or "/workspace"]
+    if results_artifact(env):
+        cmd.append("--html")  # uploaded with the folder
     for name in FIGURES:
         value = _input(env, name)
         if value:

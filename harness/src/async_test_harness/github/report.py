@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, TextIO
@@ -108,6 +109,18 @@ def outputs_only(summary_path: Path, env: Dict[str, str], stream: TextIO) -> int
                                                                  _outputs(summary, summary_path, None))) else 1
 
 
+ARTIFACT_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/%?=&+-]*")
+
+
+def artifact_link(url: str) -> str:
+    """The job summary's last line: where the results folder was uploaded (upload-artifact's
+    ``artifact-url`` output). Only a plain https URL is linked; anything else is left out."""
+    if not ARTIFACT_URL.fullmatch(url):
+        return ""
+    return (f"\n**Results folder** (JUnit, coverage data, HTML report, badge.svg): "
+            f"[download the artifact]({url})\n")
+
+
 def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bool = True,
            comment: bool = False, token: str = "", repo: Optional[Path] = None) -> int:
     summary = _load(summary_path, env, stream)
@@ -149,8 +162,9 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
 
     def step_summary() -> None:
         if env.get("GITHUB_STEP_SUMMARY"):
+            link = artifact_link(env.get("ASYNC_TEST_ARTIFACT_URL", ""))
             with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
-                handle.write(fit(summary, JOB_SUMMARY_LIMIT, diff))
+                handle.write(fit(summary, JOB_SUMMARY_LIMIT - len(link.encode()), diff) + link)
 
     ok &= _part(stream, "job summary", step_summary)
     ok &= _part(stream, "step outputs", lambda: write_outputs(env.get("GITHUB_OUTPUT"),
