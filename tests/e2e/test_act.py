@@ -19,6 +19,7 @@ from async_test_harness.github.action import image_tag
 from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
+from test_act_shapes import offline_actions
 from test_github_comment import TOKEN, FakeGitHub
 
 IMAGE = os.environ.get("ASYNC_TEST_IMAGE")
@@ -89,7 +90,7 @@ def run_act(repo, event_name, api_url, event=None, build=False):
     images = ["--env", "IMAGE=", "--env", f"BASE_IMAGE={BASE_IMAGE}"] if build else ["--env", f"IMAGE={IMAGE}"]
     cmd = [ACT, event_name, "-P", "ubuntu-latest=-self-hosted", "-W", ".github/workflows/e2e.yml",
            "--env", f"SRC={repo}", *images, "--env", f"GITHUB_API_URL={api_url}",
-           "-s", f"GITHUB_TOKEN={TOKEN}"]
+           "-s", f"GITHUB_TOKEN={TOKEN}", *offline_actions(repo.parent)]
     if event:
         path = repo.parent / "event.json"
         path.write_text(json.dumps(event))

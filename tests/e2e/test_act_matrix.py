@@ -23,6 +23,7 @@ from typing import Dict, List
 import pytest
 import yaml
 
+from async_test_harness.github.badge import colour
 from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
@@ -40,7 +41,9 @@ pytestmark = [pytest.mark.slow,
 KEEP_STEP = {"name": "keep the combined results", "if": "always()", "run": (
     'cp -a backend/.async-test "$KEEP/combined"\n'
     'echo "OUTPUT tests=${{ steps.report.outputs.tests }} failures=${{ steps.report.outputs.failures }}'
-    ' exit-code=${{ steps.report.outputs.exit-code }}"')}
+    ' exit-code=${{ steps.report.outputs.exit-code }}"\n'
+    'echo "BADGE ${{ steps.report.outputs.badge-color }} ${{ steps.report.outputs.badge-message }}'
+    ' ${{ steps.report.outputs.coverage-badge }} url=${{ steps.report.outputs.results-artifact-url }}"')}
 
 
 def the_workflow() -> str:
@@ -124,6 +127,7 @@ def test_a_matrix_of_three_shards_and_a_report_job_equals_one_unsharded_run(tmp_
     run = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=1800,
                          env=dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}"))
     log = run.stdout + run.stderr
+    (tmp_path / "act.log").write_text(log)
     assert run.returncode != 0, "a failing test fails the workflow"
     jobs = jobs_lines(log)
     assert sorted(jobs) == ["report", "tests-1", "tests-2", "tests-3"], (sorted(jobs), log[-6000:])
@@ -150,6 +154,19 @@ def test_a_matrix_of_three_shards_and_a_report_job_equals_one_unsharded_run(tmp_
     tests = sum(p["counts"]["total"] for p in summary["passes"].values())
     assert f"OUTPUT tests={tests} failures=1 exit-code={summary['exit']['code']}" in log, log[-6000:]
 
+    # The report job published the combined folder (HTML report and badge) and linked it; shards did not.
+    assert sorted(p.name for p in artifacts.iterdir() if p.is_dir()) == [
+        "async-test-results-report", *(f"async-test-shard-{k}-of-3" for k in (1, 2, 3))]
+    published = artifacts / "async-test-results-report"
+    recorded = json.loads((artifacts / "async-test-results-report.inputs.json").read_text())
+    assert recorded == {"name": "async-test-results-report", "path": "backend/.async-test",
+                        "include-hidden-files": "true", "if-no-files-found": "warn", "retention-days": ""}
+    assert (published / "html" / "index.html").is_file() and (published / "badge.svg").is_file()
+    percent = summary["coverage"]["combined"]["percent"]
+    url = "https://github.invalid/artifacts/async-test-results-report"  # the upload stand-in's
+    assert re.search(rf"BADGE {colour(percent)} {int(percent)}% /\S+/backend/.async-test/badge.svg url={url}", log)
+    assert f"[download the artifact]({url})" in log
+
     # Once: one job summary, one annotation for the one failure, both from the report job.
     for job, lines in jobs.items():
         summaries = [line for line in lines if "Summary - " in line]
@@ -159,9 +176,9 @@ def test_a_matrix_of_three_shards_and_a_report_job_equals_one_unsharded_run(tmp_
             assert len(errors) == 1 and "file=backend/tests/unit/test_failing.py," in errors[0], errors
         else:
             assert summaries == [] and errors == [], (job, summaries, errors)
-    # The failing test's shard job fails, the others pass; the report job fails too.
-    results = {job: [line for line in lines if "🏁" in line] for job, lines in jobs.items()}
-    for k in (1, 2, 3):
-        expected = "Job failed" if k in failing else "Job succeeded"
-        assert any(expected in line for line in results[f"tests-{k}"]), (k, results)
-    assert any("Job failed" in line for line in results["report"]), results
+    # The failing test's shard job fails, the others pass; the report job fails too. (By the action's last
+    # step: act's own "Job failed" line marks every job of a matrix once one of them failed.)
+    for job, lines in jobs.items():
+        verdict = [line for line in lines if "Main Fail the job when the tests failed" in line and "-" in line]
+        failed = job == "report" or job == f"tests-{failing[0]}"
+        assert verdict and verdict[-1].strip().startswith("❌  Failure" if failed else "✅  Success"), (job, verdict)
