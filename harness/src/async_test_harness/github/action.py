@@ -9,6 +9,7 @@
             workflow commands. It is read as it comes (live), and each phase the runner announces
             (phases.py) becomes a collapsible group: see FencedLog. The exit code becomes a step
             output; a later step fails the job.
+``prepare-upload`` keeps only regular files in the results folder before an upload (artifact.py).
 ``badge``   writes badge.svg (badge.py) into the results folder, before it is uploaded.
 ``combine`` (``mode: report``) merges the shards' results folders, downloaded by action.yml, with
             ``async-test combine`` in the image (the runner has no coverage.py), so the report
@@ -381,19 +382,42 @@ def badge_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     and coverage-badge. The colour is the combined coverage's (badge.py). Before the upload, so the
     badge is in the artifact; a summary.json that does not read is left to the report step to say."""
     from ..summary.model import Summary
+    from .artifact import through_link, write_file
     from .badge import coverage_badge
 
     try:
-        folder = Path(env.get("GITHUB_WORKSPACE") or ".") / results_dir(env)
+        workspace, relative = Path(env.get("GITHUB_WORKSPACE") or "."), results_dir(env)
+        if through_link(workspace, relative) is not None:
+            return 0  # the upload step's check says so; nothing is written through a link the tests made
+        folder = workspace / relative
         summary = Summary.read(folder / "summary.json")
     except Exception:
         return 0
     combined = summary.coverage.combined
     text, colour, message = coverage_badge(combined.percent if combined else None)
-    path = folder / "badge.svg"
-    path.write_text(text, encoding="utf-8")
+    path = write_file(folder, "badge.svg", text)
     write_outputs(env.get("GITHUB_OUTPUT"), {"badge-color": colour, "badge-message": message,
                                              "coverage-badge": str(path)})
+    return 0
+
+
+def prepare_upload_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    """Before an upload: only the results folder's regular files leave the runner (artifact.py).
+    Output ``upload`` true or false; a refusal is a warning annotation, the tests' verdict stands."""
+    from .artifact import NotUploadable, prepare
+
+    try:
+        kept, removed = prepare(Path(env.get("GITHUB_WORKSPACE") or "."), results_dir(env))
+    except (NotUploadable, ActionError) as exc:
+        out.write(command("warning", str(exc), {"title": "async-test: artifact"}) + "\n")
+        write_outputs(env.get("GITHUB_OUTPUT"), {"upload": "false"})
+        return 0
+    if removed:
+        out.write(command("warning", f"{removed} symbolic link(s) or special file(s) in the results folder were "
+                          "removed before the upload: the tests wrote them, and the upload would have followed "
+                          "them to the runner's files.", {"title": "async-test: artifact"}) + "\n")
+    out.write(f"uploading {kept} files from {results_dir(env)}\n")
+    write_outputs(env.get("GITHUB_OUTPUT"), {"upload": "true"})
     return 0
 
 
@@ -439,9 +463,11 @@ def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    steps = {"tag": tag_step, "build": build_image, "test": run_tests, "combine": combine_step, "badge": badge_step}
+    steps = {"tag": tag_step, "build": build_image, "test": run_tests, "combine": combine_step, "badge": badge_step,
+             "prepare-upload": prepare_upload_step}
     if len(args) != 1 or args[0] not in steps:
-        print("usage: python -m async_test_harness.github.action tag|build|test|combine|badge", file=sys.stderr)
+        print("usage: python -m async_test_harness.github.action tag|build|test|combine|badge|prepare-upload",
+              file=sys.stderr)
         return 2
     return steps[args[0]](dict(os.environ))
 
