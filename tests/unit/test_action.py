@@ -306,3 +306,23 @@ def test_matrix_example_is_a_valid_workflow_that_actionlint_accepts():
     actionlint = shutil.which("actionlint") or os.path.join(os.path.dirname(sys.executable), "actionlint")
     done = subprocess.run([actionlint, str(REPO / "docs/examples/matrix.yml")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("command", ["combine", "html"])
+def test_the_image_runs_combine_and_html_as_the_workspace_owner_without_installing(tmp_path, monkeypatch, command):
+    """The report job's combine writes into the workspace: as its owner, like a run, not as root."""
+    from async_test_harness.runner import container
+
+    owner, executed = [], []
+    monkeypatch.setattr(container, "become_workspace_owner", lambda workspace: owner.append(workspace))
+
+    def execvp(file, args):
+        executed.append(args)
+        raise SystemExit(0)  # exec does not return
+
+    monkeypatch.setattr(container.os, "execvp", execvp)
+    monkeypatch.setattr(container, "install", lambda *a: pytest.fail("combine installs nothing"))
+    monkeypatch.setenv("ASYNC_TEST_WORKSPACE", str(tmp_path))
+    with pytest.raises(SystemExit):
+        container.main([command, "/workspace/out", "/workspace/in"])
+    assert owner == [tmp_path] and executed == [["async-test", command, "/workspace/out", "/workspace/in"]]
