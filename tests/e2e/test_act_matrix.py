@@ -174,6 +174,7 @@ def test_a_matrix_of_three_shards_and_a_report_job_equals_one_unsharded_run(tmp_
         if job == "report":
             assert len(summaries) == 1, "\n".join(lines[-80:])
             assert len(errors) == 1 and "file=backend/tests/unit/test_failing.py," in errors[0], errors
+            assert "\x1b" not in errors[0] and "- negative" in errors[0], "pytest's colours in the annotation"
         else:
             assert summaries == [] and errors == [], (job, summaries, errors)
     # The failing test's shard job fails, the others pass; the report job fails too. (By the action's last

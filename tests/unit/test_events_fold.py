@@ -63,3 +63,18 @@ def test_generated_code_is_not_a_project_file(tmp_path):
     assert _inside("tests/test_x.py", tmp_path) and _inside(str(tmp_path / "tests" / "test_x.py"), tmp_path)
     assert not _inside("<string>", tmp_path) and not _inside("tests/<string>", tmp_path)
     assert not _inside("tests/gone.py", tmp_path)
+
+
+def test_colours_of_a_coloured_run_stay_out_of_failure_messages(pytester, monkeypatch):
+    """Under the action pytest runs with --color=yes; its coloured assertion diff reached summary.json
+    and so the annotations, which GitHub shows raw ("[0m[91m- negative")."""
+    events = pytester.path / "events.jsonl"
+    monkeypatch.setenv("ASYNC_TEST_EVENTS", str(events))
+    monkeypatch.setenv("ASYNC_TEST_KIND", "unit")
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_colour='def test_words():\n    assert "positive" == "negative"\n')
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--color=yes")
+    assert "\\u001b[" in events.read_text()  # the events still carry them: the fold removes them
+    (failure,) = read_events(events, "unit", find_project(str(pytester.path))).failures
+    assert "\x1b" not in failure.message + failure.traceback
+    assert "- negative" in failure.message and "assert 'positive' == 'negative'" in failure.traceback

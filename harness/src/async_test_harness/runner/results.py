@@ -8,6 +8,7 @@ The document is ``summary.model.Summary``; ``summary.md`` is the same content fo
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -94,8 +95,8 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
             result.failures.append(Failure(
                 nodeid=event["nodeid"], kind=kind, when="collect",
                 file=event.get("file"), repo_path=project.repo_relative(event.get("file") or ""),
-                line=int(event.get("line") or 1), message=event.get("message", ""),
-                traceback=event.get("traceback", ""),
+                line=int(event.get("line") or 1), message=plain(event.get("message", "")),
+                traceback=plain(event.get("traceback", "")),
                 output="",
             ))
         elif etype == "session":
@@ -126,6 +127,16 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
     return result
 
 
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def plain(text: str) -> str:
+    """A failure's message or traceback without pytest's colours: under ``--color=yes`` (the action's
+    log) pytest colours the assertion diff, and the escapes would reach summary.json, the
+    annotations (shown raw) and the job summary."""
+    return _SGR.sub("", text)
+
+
 def _failure(event: Dict[str, Any], kind: str, project: Project) -> Failure:
     file = event.get("file") or ""
     return Failure(
@@ -135,8 +146,8 @@ def _failure(event: Dict[str, Any], kind: str, project: Project) -> Failure:
         file=file,
         repo_path=project.repo_relative(file) if file else "",
         line=int(event.get("line") or 1),
-        message=event.get("message", ""),
-        traceback=event.get("traceback", ""),
+        message=plain(event.get("message", "")),
+        traceback=plain(event.get("traceback", "")),
         output=event.get("output", ""),
     )
 
