@@ -74,7 +74,8 @@ def stand_ins(tmp_path: Path, action: Path) -> List[str]:
             folder = tmp_path / f"stub-{number}"
             folder.mkdir()
             (folder / "action.yml").write_text(
-                "name: stub\ndescription: never fetched here\nruns:\n  using: composite\n  steps: []\n")
+                "name: stub\ndescription: does nothing here\nruns:\n  using: composite\n"
+                "  steps:\n    - run: 'true'\n      shell: bash\n")
         args += ["--local-repository", f"{ref}={folder}"]
     return args
 

@@ -25,15 +25,17 @@ pytestmark = [pytest.mark.slow,
 
 def offline_actions(tmp_path: Path) -> List[str]:
     """act clones every remote action of the composite before it evaluates the step's ``if``, and
-    GitHub is out of reach here: the cache step (skipped under act, and with an ``image`` input)
-    gets a stand-in folder, so the job can succeed."""
+    GitHub is out of reach here: each (the cache step, skipped under act and with an ``image``
+    input; the results upload, which runs) gets a stand-in that does nothing, so the job can
+    succeed. One no-op step, not none: act fails the post stage of a composite without steps."""
     refs = re.findall(r"uses:\s*([\w.-]+/[\w.-]+@[0-9a-f]{40})", (REPO / "action.yml").read_text())
     args = []
     for number, ref in enumerate(refs):
         stub = tmp_path / f"action-stub-{number}"
         stub.mkdir()
         (stub / "action.yml").write_text(
-            "name: stub\ndescription: never runs here\nruns:\n  using: composite\n  steps: []\n")
+            "name: stub\ndescription: does nothing here\nruns:\n  using: composite\n"
+            "  steps:\n    - run: 'true'\n      shell: bash\n")
         args += ["--local-repository", f"{ref}={stub}"]
     return args
 
