@@ -84,7 +84,8 @@ def test_changed_files_first_then_the_worst():
     assert users[4] == "**3-5**, 9"  # only mocks reach 3-5 and 9; 4-5 changed
     assert users[5] == "7-8, 10 |"  # changed, no test runs them
     assert rows[1].endswith("| - | none |")  # changed, every changed line run
-    assert rows[3].endswith("| 1-3, 10-20 |  |")  # 4 is run by both: no statement in 11-20  # not changed: nothing in the last column
+    # not changed: nothing in the last column; 4 is run by both, 12-19 are no statements
+    assert rows[3].endswith("| 1-3, 10-20 |  |")
 
 
 def test_without_a_pull_request_worst_first_and_no_links():
