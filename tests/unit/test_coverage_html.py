@@ -131,6 +131,19 @@ def test_installed_coverage_pages_are_understood_and_tests_left_out(tmp_path, mo
     assert "test_calc" in index and "left out" not in index
 
 
+def test_a_report_of_ours_is_replaced_whole_and_another_folder_kept(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cov = _data(tmp_path)
+    write_html_report(cov, tmp_path / "html", tmp_path, include_tests=True)
+    assert list((tmp_path / "html").glob("*test_calc_py.html"))
+    report = write_html_report(cov, tmp_path / "html", tmp_path)
+    assert report.pages == 1 and not list((tmp_path / "html").glob("*test_calc_py.html"))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("not coverage's")
+    write_html_report(cov, tmp_path / "mine", tmp_path)
+    assert (tmp_path / "mine" / "keep.txt").is_file() and (tmp_path / "mine" / "index.html").is_file()
+
+
 def test_only_test_files_measured_are_kept(tmp_path, monkeypatch):
     import coverage
 

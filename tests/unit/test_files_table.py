@@ -96,8 +96,9 @@ def test_without_a_pull_request_worst_first_and_no_links():
 
 def test_bars():
     assert bar(0) == "▱▱▱▱▱▱▱▱▱▱ 0.0%"
-    assert bar(9.99) == "▱▱▱▱▱▱▱▱▱▱ 10.0%" and bar(10) == "▰▱▱▱▱▱▱▱▱▱ 10.0%"
-    assert bar(99.99) == "▰▰▰▰▰▰▰▰▰▱ 100.0%"  # only a full 100 % fills the bar
+    assert bar(9.99) == "▱▱▱▱▱▱▱▱▱▱ 9.9%" and bar(10) == "▰▱▱▱▱▱▱▱▱▱ 10.0%"
+    assert bar(99.99) == "▰▰▰▰▰▰▰▰▰▱ 99.9%"  # only a full 100 % fills the bar or reads 100.0%
+    assert bar(100 * 2 / 3) == "▰▰▰▰▰▰▱▱▱▱ 66.6%"
     assert bar(100) == "▰▰▰▰▰▰▰▰▰▰ 100.0%"
 
 

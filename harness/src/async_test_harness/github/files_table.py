@@ -16,6 +16,7 @@ Standard library only, like the rest of ``github``.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import AbstractSet, Any, Callable, List, Mapping, Optional, Sequence, Set, Tuple
@@ -67,11 +68,11 @@ def links_from(env: Mapping[str, str], event: Mapping[str, Any]) -> Optional[Lin
 
 
 def bar(percent: float) -> str:
-    """``▰▰▰▰▰▰▰▰▱▱ 81.2%``: a full cell per full 10 %, so only 100 % fills the bar and only 0 % empties it."""
-    full = min(BAR_CELLS, max(0, int(percent // (100 / BAR_CELLS))))
-    if full == BAR_CELLS and percent < 100:
-        full -= 1
-    return FULL * full + EMPTY * (BAR_CELLS - full) + f" {percent:.1f}%"
+    """``▰▰▰▰▰▰▰▰▱▱ 81.2%``: a cell per full 10 % and the figure rounded down, so only 100 % fills the bar
+    or reads 100.0%."""
+    percent = min(100.0, max(0.0, percent))
+    full = int(percent // (100 / BAR_CELLS))
+    return FULL * full + EMPTY * (BAR_CELLS - full) + f" {math.floor(percent * 10) / 10:.1f}%"
 
 
 def compress(lines: Sequence[int], statements: Set[int], bold: AbstractSet[int] = frozenset(),

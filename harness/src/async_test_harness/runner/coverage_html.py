@@ -106,14 +106,16 @@ def is_test_file(path: str, root: Path) -> bool:
 
 
 def write_html_report(cov: Any, directory: Path, root: Path, include_tests: bool = False) -> HtmlReport:
-    """coverage.py's HTML report of ``cov`` into ``directory`` (replaced whole), marked; test files left
-    out unless ``include_tests`` (or unless nothing else was measured)."""
+    """coverage.py's HTML report of ``cov`` into ``directory``, marked; test files left out unless
+    ``include_tests`` (or unless nothing else was measured). A report of ours already there is replaced
+    whole (its test files' pages would stay otherwise); any other folder coverage.py writes into as usual."""
     measured = sorted(cov.get_data().measured_files())
     tests = [f for f in measured if is_test_file(f, root)]
     morfs: Optional[List[str]] = None
     if tests and not include_tests and len(tests) < len(measured):
         morfs = [f for f in measured if f not in set(tests)]
-    shutil.rmtree(directory, ignore_errors=True)
+    if (directory / STYLESHEET).is_file():  # an earlier report of ours: none of its pages may stay behind
+        shutil.rmtree(directory, ignore_errors=True)
     cov.html_report(morfs=morfs, directory=str(directory), show_contexts=True)
     return mark_report(directory, test_files_left_out=len(tests) if morfs is not None else 0)
 
