@@ -60,7 +60,7 @@ def test_marking_twice_changes_nothing():
     assert mark_index(index, 3) == index
 
 
-def test_coverage_before_7_5_names_the_contexts_in_the_line():
+def test_coverage_6_names_the_contexts_in_the_line():
     page = ('<html><head>\n</head><body class="pyfile"><header></header>\n'
             '    <p class="run"><span class="n"><a id="t1" href="#t1">1</a></span><span class="t">x&nbsp;</span>'
             '<span class="ctxs"><span>unit</span></span></p>\n'
@@ -120,7 +120,7 @@ def test_installed_coverage_pages_are_understood_and_tests_left_out(tmp_path, mo
     assert "test_calc" not in index and '<span class="pc_cov">100%</span>' in index
     assert "1 test file(s) left out of this report and its total" in index
     assert (tmp_path / "html" / STYLESHEET).read_text() == CSS
-    for name in ("function_index.html", "class_index.html"):  # coverage.py 7.5+ writes these too
+    for name in ("function_index.html", "class_index.html"):  # newer coverage.py writes these too
         if (tmp_path / "html" / name).exists():
             assert "async-test-legend" in (tmp_path / "html" / name).read_text()
 

@@ -3,8 +3,8 @@
 The combined data file records every line under the static context of the pass that ran it
 (``unit``, ``integration``), and coverage.py's HTML with ``show_contexts`` writes each line's
 contexts into its page: a ``contexts`` map in the head (code -> name) and, per line, a
-``<span class="ctxs">`` of codes (coverage.py 7.5 and later; before that, one ``<span>`` per
-context name). After coverage.py has written the pages, each line's ``<p>`` gets one class,
+``<span class="ctxs">`` of codes (coverage.py 7.x; 6.x wrote one ``<span>`` per context name,
+also read here). After coverage.py has written the pages, each line's ``<p>`` gets one class,
 ``at-unit`` (reached only by mocked unit tests: amber), ``at-integration`` (only by integration
 tests: blue) or ``at-both`` (green); a stylesheet of our own (``async-test.css``) colours them, and a
 legend sits in the header of every page, the index's included. No script: the colours are in the
@@ -17,7 +17,7 @@ The index says how many were left out.
 
 Post-processing is idempotent (coverage.py leaves a page it need not rewrite as it was) and, where
 coverage.py's markup is not what this module knows, leaves the page alone and says so
-(``HtmlReport.recognised``). Checked on coverage.py 7.17.
+(``HtmlReport.recognised``). Checked on coverage.py 7.3.0 and 7.17.5.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def _contexts_map(text: str) -> Optional[Dict[str, str]]:
 
 def _names(ctxs: str, codes: Optional[Dict[str, str]]) -> Optional[List[str]]:
     """A line's context names from its ``ctxs`` span; None when the markup is not one this module knows."""
-    if "<span>" in ctxs:  # coverage.py before 7.5: the names themselves
+    if "<span>" in ctxs:  # coverage.py 6: the names themselves
         return [html.unescape(n) for n in _NAMED.findall(ctxs)]
     if codes is None or not ctxs or not ctxs[0].isdigit() or int(ctxs[0]) == 0:
         return None
