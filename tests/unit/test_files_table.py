@@ -186,6 +186,22 @@ def test_report_links_files_to_the_head_commit(tmp_path):
     assert "### Coverage by file" in step
 
 
+def test_a_long_path_shows_its_end_and_an_overlong_link_is_dropped():
+    path = "svc/" + "very/" * 100 + "deep.py"
+    row = table_rows(render(files=[entry(path, neither=[1])], changed=None))[0]
+    shown = re.search(r"<code>(.*?)</code>", row).group(1)
+    assert shown.startswith("…") and shown.endswith("very/deep.py") and len(shown) == 160 and "](https://" in row
+    path = "svc/" + "%" * 1000 + ".py"  # each % is 3 characters in the link
+    row = table_rows(render(files=[entry(path, neither=[1])], changed=None))[0]
+    assert row.startswith("| <code>…") and "https://" not in row
+
+
+def test_no_row_fits_says_so():
+    s = Summary.from_json(summary(files=FILES))
+    text = fit(s, 2000, None)
+    assert len(text.encode()) <= 2000 and "4 files, none of whose rows fits here" in text
+
+
 def test_order_is_stable_for_ties():
     s = Summary.from_json(summary(files=[entry("b.py", neither=[1]), entry("a.py", neither=[1])]))
     assert [f.path for f in ordered(s.coverage.files, set())] == ["a.py", "b.py"]

@@ -8,8 +8,9 @@ a changed line is bold.
 
 Paths are the summary's (repository-relative), so untrusted: the caller's ``cell`` escapes them,
 and a link to the file at the head commit is built only from a validated server URL, repository
-and commit, with the path percent-encoded. The table is cut at ``max_rows`` rows or ``budget``
-bytes (UTF-8), whichever comes first, with a line saying how many files were left out.
+and commit, with the path percent-encoded. A path longer than ``PATH_SHOWN`` shows its end. The
+table is cut at ``max_rows`` rows or ``budget`` bytes (UTF-8), whichever comes first, with a line
+saying how many files were left out.
 
 Standard library only, like the rest of ``github``.
 """
@@ -28,6 +29,8 @@ from .diffcov import DiffCoverage, FileDiff, ranges
 BAR_CELLS = 10
 FULL, EMPTY = "▰", "▱"
 RANGES_SHOWN = 12  # ranges in one cell before "… +N more"
+PATH_SHOWN = 160  # characters of a path shown; a longer one shows its end
+URL_LIMIT = 2000  # a longer link is left out (browsers and GitHub cut them)
 HEADER = ("| file | unit | integration | combined | lines only mocks reach | changed lines not run |",
           "|---|---|---|---|---|---|")
 
@@ -129,7 +132,8 @@ def files_section(summary: Summary, diff: Optional[DiffCoverage], cell: Callable
         used += _size(row)
         shown += 1
     if shown == 0:
-        return []
+        return ["", "### Coverage by file", "", f"{len(files)} files, none of whose rows fits here: the results "
+                "folder's coverage.json and HTML report have them all."]
     if shown < len(files):
         left = files[shown:]
         changed_left = sum(1 for f in left if f.path in changed)
@@ -143,9 +147,12 @@ def _row(entry: FileCoverage, changed: bool, diff: Optional[FileDiff], cell: Cal
          links: Optional[Links]) -> str:
     unit, integration, combined = _figures(entry)
     statements = set(entry.unit_only) | set(entry.integration_only) | set(entry.both) | set(entry.neither)
-    name = f"<code>{cell(entry.path)}</code>"
+    path = entry.path
+    if len(path) > PATH_SHOWN:  # the end of a path says most
+        path = "…" + path[-(PATH_SHOWN - 1):]
+    name = f"<code>{cell(path)}</code>"
     url = links.url(entry.path) if links else None
-    if url:
+    if url and len(url) <= URL_LIMIT:
         name = f"[{name}]({url})"
     changed_mocked = {n for a, b in (diff.unit_only if diff else []) for n in range(a, b + 1)}
     mocks = compress(entry.unit_only, statements, changed_mocked) or "-"
