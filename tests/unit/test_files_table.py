@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from async_test_harness.github.diffcov import diff_coverage
-from async_test_harness.github.files_table import Links, bar, compress, links_from, ordered
+from async_test_harness.github.files_table import Links, bar, compress, is_test, links_from, ordered
 from async_test_harness.github.markdown import COMMENT_LIMIT, COMMENT_MARKER, JOB_SUMMARY_LIMIT, fit
 from async_test_harness.github.report import report
 from async_test_harness.summary.model import Summary
@@ -49,6 +49,8 @@ FILES = [
     entry("svc/app/db.py", integration_only=[1, 2, 3], neither=[5, 6, 7, 8, 9]),
     entry("svc/app/__init__.py"),  # no statements: not listed
     entry("svc/app/mocked.py", unit_only=[1, 2, 3, 10, 11, 20], both=[4]),
+    entry("svc/tests/unit/test_users.py", unit_only=[1, 2]),  # test files: not listed, counted
+    entry("svc/app/conftest.py", both=[1]),
 ]
 CHANGED = {"svc/app/users.py": {4, 5, 7, 8, 10}, "svc/app/ok.py": {2}, "README.md": {1}}
 
@@ -200,6 +202,16 @@ def test_no_row_fits_says_so():
     s = Summary.from_json(summary(files=FILES))
     text = fit(s, 2000, None)
     assert len(text.encode()) <= 2000 and "4 files, none of whose rows fits here" in text
+
+
+@pytest.mark.parametrize("path, path_in_repo, expected", [
+    ("svc/tests/a.py", "svc", True), ("svc/app/test_a.py", "svc", True), ("svc/app/a_test.py", "svc", True),
+    ("svc/app/conftest.py", "svc", True), ("svc/app/a.py", "svc", False), ("tests/x/app.py", "", True),
+    ("tests/svc/app/a.py", "tests/svc", False),  # the project's own folder may be called tests
+    ("other/tests/a.py", "svc", False), ("other/test_a.py", "svc", True), ("app/testing.py", ".", False),
+])
+def test_which_files_are_tests(path, path_in_repo, expected):
+    assert is_test(path, path_in_repo) is expected
 
 
 def test_order_is_stable_for_ties():

@@ -1,6 +1,7 @@
 """Coverage per file for the job summary and the comment: changed files first, then the worst.
 
-One row a file: unit / integration / combined coverage, each as a figure and a bar of 10 cells
+One row a file (test files left out, as from the HTML report's total: ``summary.format.is_test_path``):
+unit / integration / combined coverage, each as a figure and a bar of 10 cells
 (``▰▰▰▰▰▰▰▰▱▱ 81.2%``, a cell per full 10 %), the lines only mocked unit tests reach and, for a
 file the pull request changed, its changed lines no test runs. Line lists are compressed into
 ranges (``12-15, 40``; a gap with no statement in it does not split a range), and a range holding
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import AbstractSet, Any, Callable, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import quote
 
+from ..summary.format import is_test_path
 from ..summary.model import FileCoverage, Summary
 from .diffcov import DiffCoverage, FileDiff, ranges
 
@@ -99,10 +101,20 @@ def _figures(entry: FileCoverage) -> Tuple[float, float, float]:
     return unit, integration, combined
 
 
-def ordered(files: Sequence[FileCoverage], changed: Set[str]) -> List[FileCoverage]:
-    """Files with statements: the changed ones first, each group worst first (lowest combined, most
-    lines no test runs), then by path."""
-    measured = [f for f in files if f.statements]
+def is_test(path: str, path_in_repo: str) -> bool:
+    """A test file of the project (``summary.format.is_test_path``), from its repository-relative path."""
+    prefix = path_in_repo.strip("/")
+    if prefix in ("", "."):
+        return is_test_path(path)
+    if path.startswith(prefix + "/"):
+        return is_test_path(path[len(prefix) + 1:])
+    return is_test_path(path.rsplit("/", 1)[-1])
+
+
+def ordered(files: Sequence[FileCoverage], changed: Set[str], path_in_repo: str = "") -> List[FileCoverage]:
+    """Files with statements that are not tests: the changed ones first, each group worst first (lowest
+    combined, most lines no test runs), then by path."""
+    measured = [f for f in files if f.statements and not is_test(f.path, path_in_repo)]
     return sorted(measured, key=lambda f: (f.path not in changed, _figures(f)[2], -len(f.neither), f.path))
 
 
@@ -114,12 +126,15 @@ def files_section(summary: Summary, diff: Optional[DiffCoverage], cell: Callable
                   links: Optional[Links], max_rows: int, budget: int) -> List[str]:
     """The ``Coverage by file`` section's lines (none when no file was measured), within ``budget`` bytes."""
     changed = diff.changed_files if diff is not None else set()
-    files = ordered(summary.coverage.files, changed)
+    files = ordered(summary.coverage.files, changed, summary.project.path_in_repo)
     if not files:
         return []
+    tests = sum(1 for f in summary.coverage.files if f.statements and is_test(f.path, summary.project.path_in_repo))
     diffs = {f.path: f for f in (diff.files if diff is not None else [])}
     intro = ("Changed files first, then the lowest combined coverage. Bold: lines this pull request changed."
              if changed else "Lowest combined coverage first.")
+    if tests:
+        intro += f" Test files ({tests}) are not listed."
     out = ["", "### Coverage by file", "", f"{intro} A bar's cell is 10 %.", "", *HEADER]
     used = sum(_size(line) for line in out)
     reserve = 200  # the "N more files" line

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from ..summary.format import is_test_path
+
 KINDS = ("unit", "integration")
 STYLESHEET = "async-test.css"
-TEST_FOLDERS = {"tests", "test"}
 CLASSES = {frozenset({"unit"}): "at-unit", frozenset({"integration"}): "at-integration",
            frozenset(KINDS): "at-both"}
 TITLES = {"at-unit": "reached only by mocked unit tests", "at-integration": "reached only by integration tests",
@@ -92,17 +93,14 @@ class HtmlReport:
 
 
 def is_test_file(path: str, root: Path) -> bool:
-    """A file of the project's tests: ``conftest.py``, ``test_*.py``, ``*_test.py``, or in a ``tests``/``test``
-    folder below ``root`` (a folder above the project of that name does not count)."""
+    """A file of the project's tests (``summary.format.is_test_path``), ``path`` absolute; of a file
+    outside ``root`` only the name counts (a folder above the project named ``tests`` does not)."""
     file = Path(path)
-    name = file.name
-    if name == "conftest.py" or (name.startswith("test_") and name.endswith(".py")) or name.endswith("_test.py"):
-        return True
     try:
-        folders = file.parent.relative_to(root).parts
+        relative = file.relative_to(root).as_posix()
     except ValueError:
-        return False
-    return any(part in TEST_FOLDERS for part in folders)
+        relative = file.name
+    return is_test_path(relative)
 
 
 def write_html_report(cov: Any, directory: Path, root: Path, include_tests: bool = False) -> HtmlReport:

@@ -9,6 +9,8 @@ from typing import Callable, List, Optional
 
 from .model import CoverageFigure, Summary
 
+TEST_FOLDERS = frozenset({"tests", "test"})
+
 TABLE_HEADER = ("| pass | status | tests | passed | failed | errors | skipped | time | coverage |",
                 "|---|---|---:|---:|---:|---:|---:|---:|---:|")
 
@@ -32,3 +34,15 @@ def results_table(summary: Summary, cell: Callable[[str], str] = str, emphasis: 
     combined = pct(summary.coverage.combined)
     lines.append(f"| {emphasis}combined{emphasis} | | | | | | | | {emphasis}{combined}{emphasis} |")
     return lines
+
+
+def is_test_path(relative: str) -> bool:
+    """A file of the project's tests, by its ``/``-separated path below the project's root:
+    ``conftest.py``, ``test_*.py``, ``*_test.py``, or anything in a ``tests`` or ``test`` folder.
+
+    The HTML report leaves these out of its total and the job summary's per-file table out of its
+    rows: a test file runs whenever its tests do.
+    """
+    *folders, name = relative.split("/")
+    return (name == "conftest.py" or (name.startswith("test_") and name.endswith(".py")) or name.endswith("_test.py")
+            or any(folder in TEST_FOLDERS for folder in folders))
