@@ -129,7 +129,7 @@ def files_section(summary: Summary, diff: Optional[DiffCoverage], cell: Callable
     files = ordered(summary.coverage.files, changed, summary.project.path_in_repo)
     if not files:
         return []
-    tests = sum(1 for f in summary.coverage.files if f.statements and is_test(f.path, summary.project.path_in_repo))
+    tests = sum(1 for f in summary.coverage.files if is_test(f.path, summary.project.path_in_repo))  # as the HTML
     diffs = {f.path: f for f in (diff.files if diff is not None else [])}
     intro = ("Changed files first, then the lowest combined coverage. Bold: lines this pull request changed."
              if changed else "Lowest combined coverage first.")
