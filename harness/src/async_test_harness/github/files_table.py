@@ -127,7 +127,7 @@ def files_section(summary: Summary, diff: Optional[DiffCoverage], cell: Callable
     """The ``Coverage by file`` section's lines (none when no file was measured), within ``budget`` bytes."""
     changed = diff.changed_files if diff is not None else set()
     files = ordered(summary.coverage.files, changed, summary.project.path_in_repo)
-    if not files:
+    if not files or max_rows <= 0:
         return []
     tests = sum(1 for f in summary.coverage.files if is_test(f.path, summary.project.path_in_repo))  # as the HTML
     diffs = {f.path: f for f in (diff.files if diff is not None else [])}

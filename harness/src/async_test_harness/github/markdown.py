@@ -66,8 +66,9 @@ def _pre(text: str) -> str:
 
 def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0,
            heading: str = "async-test", links: Optional[Links] = None,
-           files: Tuple[int, int] = (0, 0)) -> str:
-    """The document at trim ``level``; ``files``: the per-file table's most rows and bytes (``files_table``)."""
+           files: Optional[Tuple[int, int]] = None) -> str:
+    """The document at trim ``level``; ``files``: the per-file table's most rows and bytes (``files_table``;
+    default: the job summary's)."""
     exit_info = summary.exit
     icon = "✅" if exit_info.code == 0 else "❌"
     out: List[str] = [f"## {icon} {heading}: {_cell(exit_info.reason)}", ""]
@@ -75,7 +76,7 @@ def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0
     if diff is not None and diff.files:
         out += ["", f"**Changed lines covered: {diff.percent:.1f}%** of {diff.statements} changed statements"]
     if level < 4:
-        out += files_section(summary, diff, _cell, links, *files)
+        out += files_section(summary, diff, _cell, links, *(files or file_table_size(JOB_SUMMARY_LIMIT)))
     infra = summary.infrastructure_error
     if infra:
         out += ["", f"### Infrastructure failure ({_cell(infra.phase)})", _pre(infra.message)]
