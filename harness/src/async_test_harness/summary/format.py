@@ -1,4 +1,5 @@
-"""What summary.md, the console and the job summary show alike: a coverage figure, the results table.
+"""What summary.md, the console and the job summary show alike: a coverage figure, the results table,
+which files are tests.
 
 Standard library only, like the rest of ``summary``.
 """
