@@ -1,4 +1,5 @@
-"""What summary.md, the console and the job summary show alike: a coverage figure, the results table.
+"""What summary.md, the console and the job summary show alike: a coverage figure, the results table,
+the heaviest tests.
 
 Standard library only, like the rest of ``summary``.
 """
@@ -7,8 +8,10 @@ from __future__ import annotations
 
 from typing import Callable, List, Optional
 
-from .model import CoverageFigure, Summary
+from .model import CoverageFigure, HeavyTest, Summary
 
+HEAVIEST_TITLE = "Heaviest tests by SQL statements"
+HEAVIEST_HEADER = ("| test | statements |", "|---|---:|")
 TABLE_HEADER = ("| pass | status | tests | passed | failed | errors | skipped | time | coverage |",
                 "|---|---|---:|---:|---:|---:|---:|---:|---:|")
 
@@ -32,3 +35,9 @@ def results_table(summary: Summary, cell: Callable[[str], str] = str, emphasis: 
     combined = pct(summary.coverage.combined)
     lines.append(f"| {emphasis}combined{emphasis} | | | | | | | | {emphasis}{combined}{emphasis} |")
     return lines
+
+
+def heaviest(summary: Summary, limit: int = 10) -> List[HeavyTest]:
+    """The tests of both passes that executed the most SQL statements, most first (ties by name)."""
+    tests = [t for p in summary.passes for t in (p.heaviest or ())]
+    return sorted(tests, key=lambda t: (-t.statements, t.nodeid))[:limit]
