@@ -2,6 +2,7 @@
 
     python benchmarks/tricks.py send_ahead          # session loop (the harness's default)
     python benchmarks/tricks.py relay --pairs 9     # function-scoped loops
+    python benchmarks/tricks.py query_count         # what counting statements costs (negative: saved)
 
 Each pair runs the same 500 trivial tests (``async_db_session`` + ``SELECT 1``) twice, once as
 shipped and once with the trick turned off by ``benchmarks/tricks_off.py`` (a pytest plugin that
@@ -27,7 +28,7 @@ from typing import Any, Dict, List
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench
 
-CASES = {"send_ahead": "session", "relay": "function"}
+CASES = {"send_ahead": "session", "relay": "function", "query_count": "session"}
 
 
 def main() -> int:
