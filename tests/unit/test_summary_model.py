@@ -46,7 +46,8 @@ def built() -> Summary:
                 deselected=1, failures=(collect, failed), slowest=(SlowTest("tests/test_a.py::test_slow", 0.5),),
                 heaviest=(), warnings=("a transaction was left open",))
     integration = Pass("integration", True, "error", -9, 2.0, status_reason="pytest was killed by SIGKILL",
-                       heaviest=(HeavyTest("tests/test_db.py::test_list", 12), HeavyTest("tests/test_db.py::test_one", 2)))
+                       heaviest=(HeavyTest("tests/test_db.py::test_list", 12),
+                                 HeavyTest("tests/test_db.py::test_one", 2)))
     return Summary(
         tool=Tool("async-test", "0.1.0"), started_at="2026-11-25T00:00:00+00:00", duration_seconds=3.5,
         project=ProjectPaths("/w/svc", "/w", "svc", "/w/svc/.async-test"),
