@@ -75,8 +75,8 @@ def main() -> None:
     counted = paired(lambda: per_statement_us(plain), lambda: per_statement_us(watched))
     listener = paired(lambda: per_statement_us(plain), lambda: per_statement_us(listened))
     print(f"statement, plain engine:            {base:.2f} us")
-    print(f"counted (dialect wrapper):          +{counted:.2f} us")
-    print(f"before_cursor_execute listener:     +{listener:.2f} us")
+    print(f"counted (dialect wrapper):          {counted:+.2f} us")
+    print(f"before_cursor_execute listener:     {listener:+.2f} us")
     print(f"per test (test_started + record):   {statistics.median(per_test_us() for _ in range(7)):.2f} us")
 
 

@@ -39,7 +39,7 @@ def watch(engine: Any) -> None:
     ``do_execute_no_params``, ``do_executemany``, wrapped on this engine's own dialect instance,
     as isolation.py wraps its ``do_savepoint``), not by an engine event: any listener on an
     engine makes SQLAlchemy dispatch its execution events for every statement, about 30 Python
-    calls: 4.7-5.6 us a statement here against 0.05-0.45 us for the wrapper (SQLite ``SELECT 1``,
+    calls: 4.7-8.4 us a statement here against at most 0.45 us for the wrapper (SQLite ``SELECT 1``,
     ``benchmarks/query_count.py``, docs/performance.md). Installed after the engine's first connection: the
     dialect's own first-connect queries (server version, settings) go through the same methods.
     """
