@@ -409,33 +409,66 @@ def bench_xdist(n: int, repeats: int, work: Path) -> Dict[str, Any]:
 # ----------------------------------------------------------------------------- 5. image
 
 
+IMAGE_MODES = ("cold", "warm uv cache", "kept environment")
+
+
+def _image_project(kind: str, work: Path) -> Path:
+    """The example service as it is (requirements.txt), or locked by ``uv lock`` (uv.lock, no requirements)."""
+    ws = work / f"ws-{kind}"
+    if not ws.exists():
+        shutil.copytree(ROOT / "examples" / "service", ws)
+        if kind == "uv.lock":
+            backend = ws / "backend"
+            deps = [line.strip() for line in (backend / "requirements.txt").read_text().splitlines() if line.strip()]
+            (backend / "pyproject.toml").write_text(
+                '[project]\nname = "service"\nversion = "0"\nrequires-python = ">=3.11"\n'
+                f"dependencies = {json.dumps(deps)}\n")
+            (backend / "requirements.txt").unlink()
+            subprocess.run(["uv", "lock", "--quiet", "--project", str(backend)], check=True)
+    for path in [ws, *ws.rglob("*")]:
+        os.lchown(path, 1000, 1000)
+    return ws
+
+
 def bench_image(image: str, repeats: int, work: Path) -> Dict[str, Any]:
+    """``docker run`` of the example service (requirements.txt) and the same service locked (uv.lock):
+    cold (empty cache), warm uv cache (the environment installed again from it), kept environment
+    (reused as it is). Rounds alternate the three modes so a slow minute of this VM hits all of them."""
     docker = shutil.which("docker", path="/usr/bin") or "docker"
-    results: Dict[str, Any] = {"image": image}
-    for label in ("cold dependency cache", "warm dependency cache"):
-        runs = []
-        for r in range(repeats):
-            ws = work / f"ws-{label[:4]}-{r}"
-            shutil.copytree(ROOT / "examples" / "service", ws)
-            for path in [ws, *ws.rglob("*")]:
-                os.lchown(path, 1000, 1000)
-            cache = work / ("cache-warm" if label.startswith("warm") else f"cache-cold-{r}")
-            cache.mkdir(exist_ok=True)
-            os.chown(cache, 1000, 1000)
-            if label.startswith("warm") and r == 0:  # fill it once
-                subprocess.run([docker, "run", "--rm", "--shm-size=1g", "-v", f"{ws}:/workspace", "-v", f"{cache}:/cache",
-                                *ca_args(), image, "backend", "--only", "unit"], capture_output=True)
+    results: Dict[str, Any] = {"image": image, "modes": list(IMAGE_MODES)}
+    for kind in ("requirements.txt", "uv.lock"):
+        ws = _image_project(kind, work)
+        warm = work / f"cache-warm-{kind}"
+        warm.mkdir(exist_ok=True)
+        os.chown(warm, 1000, 1000)
+
+        def docker_run(cache: Path, *env: str, ws: Path = ws) -> Dict[str, float]:
             began = time.perf_counter()
             done = subprocess.run([docker, "run", "--rm", "--shm-size=1g", "-v", f"{ws}:/workspace",
-                                   "-v", f"{cache}:/cache", *ca_args(), image, "backend"], capture_output=True, text=True)
+                                   "-v", f"{cache}:/cache", *ca_args(), *env, image, "backend"],
+                                  capture_output=True, text=True)
             total = time.perf_counter() - began
             if done.returncode != 0:
                 raise RuntimeError(f"docker run failed ({done.returncode}): {done.stdout[-2000:]}")
             phases = json.loads((ws / "backend" / ".async-test" / "summary.json").read_text())["phases"]
-            inside = phases.get("dependency_install", 0.0) + phases.get("total", 0.0)
-            runs.append({"wall": total, "container start and exit": max(total - inside, 0.0), **phases})
-        keys = runs[0].keys()
-        results[label] = {key: stats([run[key] for run in runs]) for key in keys}
+            return {"wall": total, "dependency_install": phases.get("dependency_install", 0.0),
+                    "tests and reports": phases.get("total", 0.0)}
+
+        docker_run(warm)  # fills the uv cache and keeps the environment
+        runs: Dict[str, List[Dict[str, float]]] = {mode: [] for mode in IMAGE_MODES}
+        for r in range(repeats):
+            cold = work / f"cache-cold-{kind}-{r}"
+            cold.mkdir()
+            os.chown(cold, 1000, 1000)
+            runs["cold"].append(docker_run(cold))
+            runs["warm uv cache"].append(docker_run(warm, "-e", "ASYNC_TEST_VENV_CACHE=false"))
+            runs["kept environment"].append(docker_run(warm))
+            shutil.rmtree(cold, ignore_errors=True)
+        figures = {mode: {key: stats([run[key] for run in rs]) for key in rs[0]} for mode, rs in runs.items()}
+        figures["install ratio kept/warm"] = round(
+            statistics.median(r["dependency_install"] for r in runs["kept environment"])
+            / statistics.median(r["dependency_install"] for r in runs["warm uv cache"]), 3)
+        results[kind] = figures
     return results
 
 
@@ -457,6 +490,11 @@ def bench_run(repeats: int, work: Path, unit: int = RUN_UNIT, integration: int =
 
     from async_test_harness.server.postgres import SupervisedServer
 
+    # The harness here is an editable install, whose modules have no bytecode, and both commands run
+    # with PYTHONDONTWRITEBYTECODE: each run compiled about 40 harness modules from source (0.1-0.2 s,
+    # mostly in the runner). An installed wheel has its bytecode (pip compiles it; the image too).
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "harness" / "src")], check=True,
+                   capture_output=True)
     server = SupervisedServer()
     info = server.start()
     url = f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/postgres"
@@ -491,6 +529,62 @@ def bench_run(repeats: int, work: Path, unit: int = RUN_UNIT, integration: int =
                 row["coverage phase share"] = round(statistics.median(coverage_share), 3)
             results[label] = row
         return results
+    finally:
+        server.stop()
+
+
+def bench_uncompiled(repeats: int, work: Path) -> Dict[str, Any]:
+    """The service in an environment installed the way uv installs (no bytecode), as a user runs it again
+    and again: plain pytest (it writes __pycache__ into the environment and the project on its first run),
+    async-test run (bytecode under its cache: runner/bytecode.py) and async-test run with bytecode off (what
+    every run was before: PYTHONDONTWRITEBYTECODE, so every import compiled from source each time). Each
+    command has its own copy of the environment, so one's bytecode never serves another. Rounds after the
+    first (which compiles for all) alternate the commands."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from service_project import generate
+
+    from async_test_harness.server.postgres import SupervisedServer
+
+    work.mkdir(parents=True, exist_ok=True)
+    requirements = ["fastapi", "sqlalchemy[asyncio]", "asyncpg", "pydantic", "httpx", "pytest", "pytest-asyncio",
+                    "pytest-cov", "coverage"]
+    pythons = {}
+    for name in ("plain", "ours", "off"):
+        venv = work / f"venv-{name}"
+        subprocess.run(["uv", "venv", "-q", "--python", PYTHON, str(venv)], check=True)
+        subprocess.run(["uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *requirements,
+                        "-e", str(ROOT / "harness")], check=True)
+        pythons[name] = str(venv / "bin" / "python")
+    server = SupervisedServer()
+    info = server.start()
+    url = f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/postgres"
+    try:
+        project = generate(work / "service", unit=RUN_UNIT, integration=RUN_INTEGRATION)
+        env = {k: v for k, v in clean_env(ASYNC_TEST_DATABASE_URL=url, XDG_CACHE_HOME=str(work / "xdg")).items()
+               if k != "PYTHONDONTWRITEBYTECODE"}
+
+        def ours(python: str, results: str) -> List[str]:
+            return [python, "-m", "async_test_harness.cli", "run", str(project), "--results-dir",
+                    str(work / results), "--", "-p", "no:randomly"]
+
+        commands = {"plain pytest --cov": ([pythons["plain"], "-m", "pytest", "-q", "-p", "no:randomly",
+                                            "--cov=src/app"], env),
+                    "async-test run": (ours(pythons["ours"], "results-ours"), env),
+                    "async-test run, bytecode off": (ours(pythons["off"], "results-off"),
+                                                     dict(env, ASYNC_TEST_BYTECODE_CACHE="off"))}
+        first = {name: wall(cmd, project, e) for name, (cmd, e) in commands.items()}
+        times: Dict[str, List[float]] = {name: [] for name in commands}
+        names = list(commands)
+        for round_no in range(repeats):
+            for name in names[round_no % len(names):] + names[:round_no % len(names)]:
+                cmd, e = commands[name]
+                times[name].append(wall(cmd, project, e))
+        row: Dict[str, Any] = {name: stats(samples) for name, samples in times.items()}
+        row["first run"] = {name: round(seconds, 3) for name, seconds in first.items()}
+        base = times["plain pytest --cov"]
+        for name in names[1:]:
+            row[f"ratio, {name}"] = round(statistics.median([m / b for m, b in zip(times[name], base)]), 3)
+        return row
     finally:
         server.stop()
 
@@ -549,6 +643,13 @@ def targets(r: Dict[str, Any]) -> List[List[str]]:
         old = row_.get("ratio, async-test run --separate-passes")
         if old is not None:
             row(f"(info) the same with --separate-passes (two processes), {what}", "-", old, "×", None)
+    unc = r.get("uncompiled", {})
+    if "ratio, async-test run" in unc:
+        ratio = unc["ratio, async-test run"]
+        row("async-test run vs plain pytest --cov, service in a venv without bytecode (uv), repeated runs",
+            "≤ 1.10×", ratio, "×", ratio <= 1.10)
+        row("(info) the same with bytecode off (every run before session 7)", "-",
+            unc.get("ratio, async-test run, bytecode off"), "×", None)
     xd = r.get("xdist", {})
     if "speedup" in xd:
         row(f"xdist, 2 workers vs 1, DB-heavy suite ({xd['n']} tests)", "≥ 1.6×", xd["speedup"], "×",
@@ -591,12 +692,13 @@ def _rows(data: Any, prefix: str = "") -> Any:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small N and few repeats (CI)")
-    parser.add_argument("--only", action="append", choices=["ready", "isolation", "unit_pass", "xdist", "run", "image"])
+    parser.add_argument("--only", action="append", choices=["ready", "isolation", "unit_pass", "xdist", "run", "uncompiled",
+                                                              "image"])
     parser.add_argument("--image", default=os.environ.get("ASYNC_TEST_IMAGE"), help="image for the docker run figures")
     args = parser.parse_args()
     repeats = 2 if args.quick else 3
     n = 100 if args.quick else 500
-    chosen = args.only or ["ready", "isolation", "unit_pass", "xdist", "run", "image"]
+    chosen = args.only or ["ready", "isolation", "unit_pass", "xdist", "run", "uncompiled", "image"]
     name_out = "quick" if args.quick else "latest"
     results: Dict[str, Any] = {}
     previous = RESULTS / f"{name_out}.json"
@@ -649,6 +751,8 @@ def run_section(name: str, args: argparse.Namespace, n: int, repeats: int, work:
     elif name == "run":
         results["run"] = (bench_run(repeats, work / "run", unit=40, integration=40) if args.quick
                           else bench_run(5, work / "run"))
+    elif name == "uncompiled":
+        results["uncompiled"] = bench_uncompiled(2 if args.quick else 5, work / "uncompiled")
     elif name == "image":
         if not args.image:
             results["image"] = {"skipped": "no image: pass --image or set ASYNC_TEST_IMAGE"}

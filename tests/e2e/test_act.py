@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from async_test_harness import phases
 from async_test_harness.github.action import image_tag
 from helpers import REPO
 
@@ -118,6 +119,15 @@ def test_push_reports_failures_outputs_and_summary(repo):
     # The test printed ::set-env and put it in its assertion message; inside the stop-commands fence
     # and in escaped annotations it must stay text: the variable is not set for later steps.
     assert "| EVIL=unset" in log, "test output became a workflow command"
+    # Each phase of the container's output is a group titled from the action's table; the results table
+    # comes after the last group ends, visible without a click.
+    step = log.split("Run Main Run the tests in the container", 1)[1].split("Run Main Report", 1)[0]
+    groups = [text.split("::group::", 1)[1] for text in step.splitlines() if "::group::" in text]
+    assert groups == [phases.GROUPS[p] for p in (phases.INSTALL, phases.SETTINGS, phases.SESSION,
+                                                 phases.COVERAGE)], step[-5000:]
+    assert step.count("::endgroup::") == len(groups)
+    assert "result: tests failed (exit 1)" in step.rsplit("::endgroup::", 1)[1]
+    assert "/hostexecutor/project/.async-test" in step, "the results folder as the runner sees it, not /workspace/..."
     assert not github.ours(), "no pull request, no comment"
     seen = json.loads(next(text for text in log.splitlines() if "ENVSEEN " in text).split("ENVSEEN ", 1)[1])
     leaked = [name for name in seen if name.startswith(("GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_"))]
@@ -134,7 +144,7 @@ def test_pull_request_annotates_changed_lines_and_comments(repo):
              "repository": {"full_name": "org/repo"}}
     # The image tag is a hash of the action's files and the engine keeps images between runs (a CI
     # machine too): untag it so this run must build, whatever ran on this machine before.
-    tag = image_tag(repo, BASE_IMAGE)
+    tag = image_tag(repo, BASE_IMAGE, ["PG_MAJOR=15", "BUILD_TOOLS=false"])
     subprocess.run([DOCKER, "image", "rm", "--force", tag], capture_output=True)  # only untags if shared
     github = FakeGitHub()
     try:
@@ -153,7 +163,7 @@ def test_pull_request_annotates_changed_lines_and_comments(repo):
 
 def test_build_step_reuses_the_image_built_from_the_same_files(repo, tmp_path):
     """A second run on a runner that keeps its images (self-hosted, or act) does not build again."""
-    tag = image_tag(repo, BASE_IMAGE)
+    tag = image_tag(repo, BASE_IMAGE, ["PG_MAJOR=15", "BUILD_TOOLS=false"])
     if subprocess.run([DOCKER, "image", "inspect", tag], capture_output=True).returncode != 0:
         subprocess.run([DOCKER, "tag", IMAGE, tag], check=True)  # what build-image.sh built from these files
     outputs = tmp_path / "outputs"

@@ -3,8 +3,10 @@
 Skipped when ASYNC_TEST_IMAGE is not set (no Docker engine on a developer's machine); .ci/run sets it.
 """
 
+import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -214,3 +216,36 @@ def test_a_project_that_needs_another_python_is_refused_before_anything_installs
     out = " ".join(done.stdout.split())
     assert "requires Python >=3.13" in out and "this image runs Python 3." in out, out[-2000:]
     assert "$ uv" not in done.stdout  # refused before any install step
+
+
+def test_phase_lines_come_in_order_with_host_paths_and_colour_when_asked(tmp_path):
+    """What the action groups (github/action.py FencedLog): the phase lines of a real run, in order,
+    each phase ending with its time; the runner's paths as the host's; colour only when asked."""
+    from async_test_harness import phases
+    from async_test_harness.github.action import FencedLog
+
+    ws = workspace(EXAMPLE.parent, tmp_path)
+    done = docker_run(ws, "backend", "--separate-passes", env={"ASYNC_TEST_HOST_WORKSPACE": "/home/me/repo",
+                                                                  "ASYNC_TEST_COLOR": "yes"})
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    seen = [phases.phase_of(line) for line in done.stdout.splitlines()]
+    assert [p for p in seen if p] == [phases.INSTALL, phases.SETTINGS, phases.UNIT, phases.POSTGRES,
+                                      phases.INTEGRATION, phases.COVERAGE, phases.SUMMARY], done.stdout[-4000:]
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
+    for ending in (r"dependencies installed in \d+\.\ds", r"unit pass passed in \d+\.\ds",
+                   r"PostgreSQL \S+ started in the background in \d+\.\ds", r"integration pass passed in \d+\.\ds",
+                   r"coverage reports written in \d+\.\ds"):
+        assert re.search(ending, plain), ending
+    assert "results     /home/me/repo/backend/.async-test" in plain
+    assert "details in /home/me/repo/backend/.async-test/summary.md" in plain
+    assert "\x1b[" in done.stdout, "ASYNC_TEST_COLOR=yes: the runner's lines and pytest's are coloured"
+    summary = json.loads((ws / "backend" / ".async-test" / "summary.json").read_text())
+    assert summary["project"]["results_dir"] == "/workspace/backend/.async-test", "summary.json is not translated"
+    log = io.StringIO()
+    fenced = FencedLog(log)
+    fenced.start()
+    fenced.feed(done.stdout.encode())
+    fenced.close()
+    assert [line for line in log.getvalue().splitlines() if line.startswith("::group::")] == [
+        f"::group::{phases.GROUPS[p]}" for p in (phases.INSTALL, phases.SETTINGS, phases.UNIT, phases.POSTGRES,
+                                                 phases.INTEGRATION, phases.COVERAGE)]

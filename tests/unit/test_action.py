@@ -11,8 +11,10 @@ import sys
 import pytest
 import yaml
 
+from async_test_harness import phases
 from async_test_harness.github.action import ActionError, docker_command, parse_env_lines, run_tests
 from helpers import REPO
+from reports import workflow_commands
 
 
 def test_action_and_workflow_match_githubs_schemas():
@@ -81,33 +83,63 @@ def test_env_input_rejects_runner_variables_and_bad_lines(line, message):
         parse_env_lines(line)
 
 
-def test_test_step_fences_the_containers_output_and_records_its_exit_code(tmp_path, monkeypatch):
+def fake_docker(tmp_path, monkeypatch, script):
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\nenv > \"$(dirname \"$0\")/env.txt\"\necho '::set-env name=PATH::/evil'\nexit 3\n")
+    fake.write_text("#!/bin/sh\nenv > \"$(dirname \"$0\")/env.txt\"\n" + script)
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
     monkeypatch.setenv("HOME", str(tmp_path))
+    return fake
+
+
+def test_test_step_fences_the_containers_output_and_records_its_exit_code(tmp_path, monkeypatch):
+    fake = fake_docker(tmp_path, monkeypatch, "echo '::set-env name=PATH::/evil'\necho '::error::on stderr' >&2\n"
+                                              "printf 'no newline'\nexit 3\n")
     out_file = tmp_path / "out"
     env = dict(ENV, ASYNC_TEST_IMAGE="img:1", GITHUB_OUTPUT=str(out_file))
     buffer = io.StringIO()
-    # the fake writes to the real stdout; capture at the file descriptor level
-    read, write = os.pipe()
-    saved = os.dup(1)
-    os.dup2(write, 1)
-    try:
-        assert run_tests(env, out=buffer) == 0
-    finally:
-        os.dup2(saved, 1)
-        os.close(write)
-    child_output = os.read(read, 65536).decode()
-    os.close(read)
-    lines = buffer.getvalue().splitlines()
+    assert run_tests(env, out=buffer) == 0
+    log = buffer.getvalue()
+    lines = log.splitlines()
     token = lines[0].split("::stop-commands::")[1]
-    assert lines[-1] == f"::{token}::" and "::set-env" in child_output
+    assert lines[-1] == f"::{token}::" and lines[-2] == "no newline"
+    assert "::set-env name=PATH::/evil" in log and "::error::on stderr" in log  # stderr too, fenced
+    assert workflow_commands(log) == []
     assert "ghs_secret" not in (fake.parent / "env.txt").read_text()
     assert re.search(r"exit-code<<(\S+)\n3\n\1\n", out_file.read_text())
+
+
+def test_test_step_groups_each_phase_with_our_titles_and_keeps_the_results_visible(tmp_path, monkeypatch):
+    script = "".join(f"echo '{line}'\n" for line in (
+        phases.line(phases.INSTALL), "async-test: dependencies installed in 1.0s", phases.line(phases.UNIT),
+        "::error::from a test", phases.line(phases.SUMMARY), "result: tests failed (exit 1)")) + "exit 1\n"
+    fake_docker(tmp_path, monkeypatch, script)
+    buffer = io.StringIO()
+    assert run_tests(dict(ENV, ASYNC_TEST_IMAGE="img:1"), out=buffer) == 0
+    log = buffer.getvalue()
+    assert workflow_commands(log) == [f"::group::{phases.GROUPS[phases.INSTALL]}", "::endgroup::",
+                                      f"::group::{phases.GROUPS[phases.UNIT]}", "::endgroup::"]
+    assert "result: tests failed (exit 1)" in log.split("::endgroup::")[-1]
+
+
+def test_test_step_says_which_phase_a_run_stopped_in(tmp_path, monkeypatch):
+    fake_docker(tmp_path, monkeypatch, f"echo '{phases.line(phases.INSTALL)}'\necho 'uv: no such package'\nexit 6\n")
+    buffer = io.StringIO()
+    assert run_tests(dict(ENV, ASYNC_TEST_IMAGE="img:1"), out=buffer) == 0
+    last = buffer.getvalue().splitlines()[-1]
+    title = phases.GROUPS[phases.INSTALL]
+    assert last == f"async-test exited 6 during \"{title}\": expand that group above for its output"
+
+
+def test_colour_and_the_host_path_reach_the_container_not_the_tests_force_color():
+    cmd = docker_command(dict(ENV, GITHUB_ACTIONS="true", INPUT_ENV="ASYNC_TEST_COLOR=no"), "img:1", "/cache-dir")
+    values = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-e"]
+    assert "ASYNC_TEST_HOST_WORKSPACE=/ws" in values and not any(v.startswith("FORCE_COLOR") for v in values)
+    # ours first, the env input's after it: docker keeps the last, so the workflow can switch colour off
+    assert values.index("ASYNC_TEST_COLOR=yes") < values.index("ASYNC_TEST_COLOR=no")
+    assert "ASYNC_TEST_COLOR=yes" not in docker_command(ENV, "img:1", "/cache-dir")  # not in GitHub Actions
 
 
 @pytest.mark.parametrize("value", ["/home/runner/results", "~/results", "../results", "backend/../../results"])

@@ -280,3 +280,47 @@ def test_a_project_whose_requires_python_excludes_the_images_python_is_refused(t
     assert bool(message) == refused
     if refused:
         assert requires in message and running in message and "Exit code 2" in message
+
+
+UV_SOURCE_BUILD_FAILURE = """\
+Resolved 21 packages in 1.02s
+  x Failed to build `psycopg2==2.9.10`
+  |-> The build backend returned an error
+  `-> Call to `setuptools.build_meta.build_wheel` failed (exit status: 1)
+         It appears you are missing some prerequisite to build the package from source.
+         You may install a binary package by installing 'psycopg2-binary' from PyPI.
+         error: [Errno 2] No such file or directory: 'x86_64-linux-gnu-gcc'
+hint: Build failures usually indicate a problem with the package or the build environment
+"""
+
+
+def test_a_source_only_package_without_a_compiler_is_named_with_both_ways_out():
+    from async_test_harness.runner.dependencies import install_failure
+
+    message = " ".join(install_failure(1, UV_SOURCE_BUILD_FAILURE).split())
+    assert "psycopg2 has no wheel" in message and "psycopg2-binary instead of psycopg2" in message
+    assert "build-tools: true" in message and "BUILD_TOOLS=true" in message and "Exit code 6" in message
+    assert "Fix the requirements" not in message
+
+
+def test_pip_wording_and_a_missing_pg_config_are_recognised_too():
+    from async_test_harness.runner.dependencies import install_failure
+
+    pip = ("Building wheel for asyncpg-ext (pyproject.toml) did not run successfully.\n"
+           "  unable to execute 'gcc': No such file or directory\nFailed building wheel for asyncpg-ext\n")
+    assert "asyncpg-ext has no wheel" in install_failure(1, pip)
+    assert "a dependency has no wheel" in install_failure(1, "Error: pg_config executable not found.\n")
+    assert "Fix the requirements" in install_failure(1, "No solution found when resolving dependencies\n")
+
+
+@pytest.mark.parametrize(("pinned", "noted"), [("3.12\n", True), ("3.11.4\n", False), ("# dev\ncpython-3.13\n", True),
+                                               ("pypy3.10\n", False), (None, False)])
+def test_a_python_version_pin_that_differs_is_noted_not_refused(tmp_path, pinned, noted):
+    from async_test_harness.runner.dependencies import python_version_note
+
+    if pinned is not None:
+        (tmp_path / ".python-version").write_text(pinned)
+    note = python_version_note(tmp_path, "3.11.2")
+    assert bool(note) == noted
+    if noted:
+        assert "this image runs Python 3.11.2" in note

@@ -19,7 +19,8 @@ import pytest
 import async_test_harness
 
 PACKAGE = Path(async_test_harness.__file__).parent
-SHARED_STDLIB = {"masking", "messages", "versions"}  # leaves any package may use: standard library only
+# leaves any package may use: standard library only
+SHARED_STDLIB = {"masking", "messages", "versions", "phases", "sharding"}
 THIRD_PARTY_TEST_FRAMEWORK = {"pytest", "_pytest", "pytest_asyncio", "xdist", "pytest_cov"}
 
 # package (or top-level module) -> the harness packages/modules it may import
@@ -27,6 +28,8 @@ ALLOWED: Dict[str, Set[str]] = {
     "masking": set(),
     "messages": set(),
     "versions": set(),
+    "phases": set(),
+    "sharding": set(),
     "compat": set(),
     "settings": {"masking"},
     "summary": {"messages"},
@@ -39,8 +42,9 @@ ALLOWED: Dict[str, Set[str]] = {
     "__init__": set(),
 }
 # packages that must not import a test framework or any third-party library at all
-NO_TEST_FRAMEWORK = {"server", "engine", "runner", "summary", "github", "masking", "messages", "settings", "versions"}
-STDLIB_ONLY = {"summary", "github", "masking", "messages", "versions"}
+NO_TEST_FRAMEWORK = {"server", "engine", "runner", "summary", "github", "masking", "messages", "settings", "versions",
+                     "phases", "sharding"}
+STDLIB_ONLY = {"summary", "github", "masking", "messages", "versions", "phases", "sharding"}
 
 
 def modules() -> Iterator[Tuple[str, Path]]:

@@ -172,7 +172,11 @@ def test_typed_values_and_defaults():
 
 
 def test_container_settings_are_typed_and_read_from_the_environment():
-    c = container_settings({"ASYNC_TEST_EXTRAS": "dev, test", "ASYNC_TEST_VENV": "/opt/venv"})
-    assert (c.extras, c.venv, c.workspace, c.install) == (["dev", "test"], "/opt/venv", "/workspace", None)
+    c = container_settings({"ASYNC_TEST_EXTRAS": "dev, test", "ASYNC_TEST_VENV": "/opt/venv",
+                            "ASYNC_TEST_VENV_CACHE": "false"})
+    assert (c.extras, c.venv, c.workspace, c.install, c.venv_cache) == (["dev", "test"], "/opt/venv", "/workspace",
+                                                                        None, False)
     assert c.sources == {"install": "default", "requirements": "default", "extras": "ASYNC_TEST_EXTRAS",
-                         "groups": "default", "venv": "ASYNC_TEST_VENV", "workspace": "default"}
+                         "groups": "default", "venv": "ASYNC_TEST_VENV", "venv_cache": "ASYNC_TEST_VENV_CACHE",
+                         "workspace": "default", "host_workspace": "default", "color": "default"}
+    assert container_settings({}).venv_cache is True

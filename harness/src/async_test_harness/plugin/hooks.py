@@ -27,7 +27,7 @@ from ..server.postgres import PostgresError
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
-from . import blocker, coverage_contexts, current_test, event_loops, events, timeout
+from . import blocker, coverage_contexts, current_test, event_loops, events, shard, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -61,6 +61,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
             kwargs["choices"] = list(opt.choices)
         group.addoption(opt.cli, **kwargs)
         parser.addini(opt.ini, help=opt.help, default=None)
+    shard.add_options(parser)
 
 
 def _read_settings(config: pytest.Config) -> Settings:
@@ -178,6 +179,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "several connections).",
     )
     events.register(config)
+    shard.register(config)  # before anything else selects: a test's shard never depends on the pass
     _set_up(config)  # when the plugin was registered after the initial conftests (e.g. pytest_plugins)
     state = config.stash[STATE_KEY]
     settings = state.settings

@@ -10,13 +10,16 @@ failure:
    (uv.lock, poetry.lock, pdm.lock), hashed or plain requirements files, the
    ``[project]`` dependencies (``dependencies.py`` says how). Locked versions are
    never changed; one that conflicts with the harness's ranges is reported (exit 6).
-   ``ASYNC_TEST_INSTALL`` replaces the automatic choice with a command.
+   ``ASYNC_TEST_INSTALL`` replaces the automatic choice with a command. The
+   environment is kept in the cache and reused while nothing it was installed from
+   changes (``venv_cache.py``).
 3. ``async-test run`` with the arguments given to ``docker run``, pytest
    running in that environment.
 """
 
 from __future__ import annotations
 
+import functools
 import grp
 import os
 import pwd
@@ -29,8 +32,10 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from ..settings import ContainerSettings, SettingsError, container_settings
-from . import dependencies
+from .. import phases
+from ..server.postgres import PostgresError, find_binaries
+from ..settings import ContainerSettings, SettingsError, container_settings, from_environment
+from . import dependencies, venv_cache
 from .dependencies import EXIT_DEPENDENCIES, DependencyError, install_failure
 from .project import ProjectError, find_project
 
@@ -87,6 +92,7 @@ def project_argument(args: Sequence[str]) -> str:
     return "."
 
 
+@functools.cache
 def cache_dir() -> str:
     wanted = Path(os.environ.get("UV_CACHE_DIR", "/cache"))
     try:
@@ -103,19 +109,57 @@ def cache_dir() -> str:
 
 
 def install(root: Path, settings: ContainerSettings) -> tuple[str, float, str]:
-    """Create the test environment; returns its python, the seconds it took and the source it came from."""
+    """Create or reuse the test environment; returns its python, the seconds it took and its source."""
     began = time.monotonic()
-    venv = Path(settings.venv)
-    env = dict(os.environ, UV_CACHE_DIR=cache_dir(), VIRTUAL_ENV=str(venv))
-    env["PATH"] = f"{venv}/bin:{env.get('PATH', '')}"
     wheels = sorted((HARNESS_HOME / "wheels").glob("async_test_harness-*.whl"))
     if not wheels:
         raise SystemExit("async-test: the image has no harness wheel in /opt/async-test/wheels (a broken build?)")
+    cache = Path(cache_dir())
+    env = dict(os.environ, UV_CACHE_DIR=str(cache))
+    kept: Optional[venv_cache.Entry] = None
+    if settings.venv_cache and not settings.install:
+        kept = venv_cache.entry(cache, venv_cache.key(root, settings, wheels[-1], os.environ))
+    if kept is None:
+        source = install_into(Path(settings.venv), root, settings, wheels[-1], env)
+    else:
+        try:
+            with venv_cache.locked(kept):
+                ready = kept.ready()
+                if ready:
+                    kept.touch()
+                    source = f"{ready.get('source', '?')}, kept environment reused"
+                    say(f"reusing the test environment installed from {ready.get('source', '?')}: nothing it was "
+                        f"installed from has changed ({kept.path}; ASYNC_TEST_VENV_CACHE=false installs afresh)")
+                    return kept.python, time.monotonic() - began, source
+                kept.clear()
+                try:
+                    source = install_into(kept.path, root, settings, wheels[-1], env)
+                except BaseException:
+                    kept.clear()  # never a half-installed environment for the next run
+                    raise
+                kept.mark_ready(source)
+            removed = venv_cache.prune(cache, kept.path.name)
+            if removed:
+                say(f"removed {len(removed)} test environment(s) not used recently from the cache")
+        except OSError as exc:
+            say(f"the test environment cannot be kept in {cache} ({exc}); installing without keeping it")
+            source = install_into(Path(settings.venv), root, settings, wheels[-1], env)
+            kept = None
+    seconds = time.monotonic() - began
+    say(f"dependencies installed in {seconds:.1f}s")
+    return (kept.python if kept else str(Path(settings.venv) / "bin" / "python")), seconds, source
+
+
+def install_into(venv: Path, root: Path, settings: ContainerSettings, wheel: Path, env: Dict[str, str]) -> str:
+    """Create ``venv`` and install the harness and the project's dependencies; returns the source used."""
+    env = dict(env, VIRTUAL_ENV=str(venv))
+    env["PATH"] = f"{venv}/bin:{env.get('PATH', '')}"
     python = str(venv / "bin" / "python")
     steps: List[List[str]] = [["uv", "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(venv)]]
     custom = settings.install
+    source = ""
     if custom:
-        steps.append(["uv", "pip", "install", "--python", python, str(wheels[-1])])
+        steps.append(["uv", "pip", "install", "--python", python, str(wheel)])
         steps.append(["sh", "-c", custom])
         source = "ASYNC_TEST_INSTALL (your command)"
         say(f"installing with {source}")
@@ -130,15 +174,32 @@ def install(root: Path, settings: ContainerSettings) -> tuple[str, float, str]:
     if not custom:
         workdir = Path(tempfile.mkdtemp(prefix="async-test-deps-"))  # generated files: never in the user's tree
         try:
-            source = dependencies.install(root, python, str(wheels[-1]), settings, workdir, env=env, say=say).source
+            source = dependencies.install(root, python, str(wheel), settings, workdir, env=env, say=say).source
         except DependencyError as exc:
             say(str(exc))
             raise SystemExit(EXIT_DEPENDENCIES) from None
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-    seconds = time.monotonic() - began
-    say(f"dependencies installed in {seconds:.1f}s")
-    return python, seconds, source
+    return source
+
+
+def server_mismatch(root: Path) -> Optional[str]:
+    """Why the image cannot give the project the PostgreSQL major it asks for; None if it can.
+
+    Checked before the install, so a project that wants 17 from an image with 15 hears it in a
+    second, not after minutes of installing and a failed integration pass.
+    """
+    try:
+        settings = from_environment(os.environ, root)
+    except SettingsError:
+        return None  # the run reports bad settings itself, with the same words
+    if settings.pg_version is None or settings.database_url:
+        return None
+    try:
+        find_binaries(settings.pg_source, settings.pg_bin_dir, settings.pg_version)
+    except PostgresError as exc:
+        return f"{exc} Exit code 2."
+    return None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -160,14 +221,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ProjectError as exc:
         say(str(exc))
         return 2
-    mismatch = dependencies.python_mismatch(root)
+    mismatch = dependencies.python_mismatch(root) or server_mismatch(root)
     if mismatch:
         say(mismatch)
         return 2
+    note = dependencies.python_version_note(root)
+    if note:
+        say(note)
+    print(phases.line(phases.INSTALL), flush=True)  # the action's first group (phases.py)
     python, seconds, source = install(root, settings)
     command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}",
                "--install-source", source, *args]
-    env: Dict[str, str] = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env: Dict[str, str] = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # The tests' bytecode goes to the cache (runner/bytecode.py): compiled once, kept with the cache mount.
+    env.setdefault("ASYNC_TEST_BYTECODE_CACHE", str(Path(cache_dir()) / "pycache"))
     os.execvpe("async-test", command, env)
     return 0  # not reached
 

@@ -70,10 +70,40 @@ def python_mismatch(root: Path, running: Optional[str] = None) -> Optional[str]:
     version = running or platform.python_version()
     if spec.contains(version, prereleases=True):
         return None
+    fits = [c for c in ("3.10", "3.11", "3.12", "3.13") if any(spec.contains(f"{c}.{z}") for z in (0, 99))]
+    if fits:
+        newest = fits[-1]
+        base = f"python:{newest}-slim-bookworm" if newest != "3.13" else "python:3.13-slim-trixie"
+        how = (f"run an image built for Python {newest}: docker build --build-arg BASE_IMAGE={base} (without a "
+               "registry: " + ("SUITE=trixie scripts/build-image.sh" if newest == "3.13" else
+                               "a base image with that Python") + "); the action chooses it from requires-python "
+               "by itself")
+    else:
+        how = "no image is built for the Pythons it allows; run the tests on the host (pip install async-test-harness)"
     return (f"the project requires Python {wanted} (requires-python in {pyproject}), and this image runs "
-            f"Python {version}. Images for other Pythons are not available yet; run the tests on the host "
-            "with a matching Python (pip install async-test-harness, then async-test run), or widen "
-            "requires-python if the project does support this one. Exit code 2.")
+            f"Python {version}: {how}, or widen requires-python if the project does support {version}. "
+            "Exit code 2.")
+
+
+def python_version_note(root: Path, running: Optional[str] = None) -> Optional[str]:
+    """A warning when ``.python-version`` pins another X.Y than this interpreter's; None otherwise.
+
+    Not a refusal: ``.python-version`` is the developers' interpreter, not a support range (that is
+    ``requires-python``), but a difference is worth a line before the results are trusted.
+    """
+    import platform
+
+    try:
+        lines = (root / ".python-version").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    pinned = next((line.strip() for line in lines if line.strip() and not line.strip().startswith("#")), "")
+    match = re.fullmatch(r"(?:cpython-|python)?(\d+\.\d+)(?:\.\d+)?\S*", pinned)
+    version = running or platform.python_version()
+    if not match or version.startswith(match.group(1) + "."):
+        return None
+    return (f"note: .python-version says {match.group(1)}, and this image runs Python {version}; the tests run on "
+            f"{version} (an image for {match.group(1)}: docs/container.md, Variants; the action picks it by itself)")
 
 
 class DependencyError(Exception):
@@ -444,12 +474,48 @@ NETWORK_ERRORS = ("failed to fetch", "connection refused", "dns error", "failed 
                   "name or service not known", "temporary failure in name resolution", "network is unreachable",
                   "connection reset", "timed out", "could not connect")
 
+BUILD_TOOL_ERRORS = ("gcc: no such file", "linux-gnu-gcc'", "command 'gcc' failed", "unable to execute 'gcc'",
+                     "-gcc' failed",
+                     "cc: not found", "no such file or directory: 'cc'", "no such file or directory: 'gcc'",
+                     "pg_config executable not found", "python.h: no such file", "error: command 'cc' failed",
+                     "could not find a c compiler", "you need a c compiler", "failed to find a c compiler",
+                     "c compiler cannot create executables", "libpq-fe.h: no such file")
+FAILED_BUILD = (re.compile(r"Failed to build `([A-Za-z0-9._-]+)"),
+                re.compile(r"Failed building wheel for ([A-Za-z0-9._-]+)"),
+                re.compile(r"Building wheel for ([A-Za-z0-9._-]+) \(pyproject\.toml\) did not run successfully"))
+
+
+def source_build_failure(code: int, output: str) -> Optional[str]:
+    """The paragraph for a package that had to be built from source without a compiler; None if not that.
+
+    ``x86_64-linux-gnu-gcc: No such file`` in the middle of uv's output sent users to their
+    requirements; what they need is the package's name and the two ways out.
+    """
+    text = output.lower()
+    if not any(marker in text for marker in BUILD_TOOL_ERRORS):
+        return None
+    names: List[str] = []
+    for pattern in FAILED_BUILD:
+        names += [n for n in pattern.findall(output) if n not in names]
+    what = ", ".join(names) if names else "a dependency"
+    binary = " (psycopg2-binary instead of psycopg2)" if any(normalize(n) == "psycopg2" for n in names) else ""
+    return (f"installing the project's dependencies failed (exit {code}, see above): {what} has no wheel for this "
+            "Python and platform, so it was built from source, and the image has no C compiler or headers for "
+            f"that. Depend on a release that ships wheels{binary}, or use the image with build tools: the action's "
+            "build-tools: true input, or docker build --build-arg BUILD_TOOLS=true (scripts/build-image.sh: "
+            f"BUILD_TOOLS=true), which adds gcc and the Python and libpq headers. Exit code {EXIT_DEPENDENCIES}.")
+
 
 def install_failure(code: int, output: str) -> str:
     """One paragraph on why the install failed and what to do: the fix for a certificate or a network
     differs from the fix for requirements, and telling the user to fix their requirements sent them
-    the wrong way."""
+    the wrong way. Colour codes (FORCE_COLOR in GitHub Actions colours uv's output) are removed first:
+    they split the words looked for."""
+    output = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", output)
     text = output.lower()
+    built = source_build_failure(code, output)
+    if built:
+        return built
     if any(marker in text for marker in TLS_ERRORS):
         return (f"installing the project's dependencies failed (exit {code}, see above): the package index's TLS "
                 "certificate could not be verified. Behind a TLS-inspecting proxy, give the container your CA "
@@ -467,6 +533,25 @@ def install_failure(code: int, output: str) -> str:
             f"Exit code {EXIT_DEPENDENCIES}.")
 
 
+def run_shown(step: Sequence[str], cwd: Path, env: Optional[Mapping[str, str]] = None) -> Tuple[int, str]:
+    """Run one install step with its output shown as it comes, and kept for install_failure.
+
+    uv's own progress (``Resolved 31 packages in 0.4s``, ``Installed ...``, the versions) is the
+    install's progress in the log: a cold install takes a minute that used to pass in silence,
+    and a failure's full output is already on screen, not only its tail.
+    """
+    proc = subprocess.Popen(list(step), cwd=cwd, env=None if env is None else dict(env), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, errors="replace")
+    assert proc.stdout is not None
+    kept: List[str] = []
+    with proc.stdout:
+        for line in proc.stdout:
+            kept.append(line)
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    return proc.wait(), "".join(kept)
+
+
 def install(root: Path, python: str, harness: str, settings: ContainerSettings, workdir: Path,
             env: Optional[Mapping[str, str]] = None, say: Callable[[str], None] = print,
             harness_ranges: Optional[Sequence[str]] = None) -> Plan:
@@ -481,11 +566,9 @@ def install(root: Path, python: str, harness: str, settings: ContainerSettings, 
 
     def run(step: List[str]) -> None:
         say("$ " + " ".join(shlex.quote(part) for part in step))
-        done = subprocess.run(step, cwd=root, env=None if env is None else dict(env), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-        if done.returncode != 0:
-            print("\n".join(done.stdout.strip().splitlines()[-25:]), flush=True)
-            raise DependencyError(install_failure(done.returncode, done.stdout))
+        code, output = run_shown(step, root, env)
+        if code != 0:
+            raise DependencyError(install_failure(code, output))
 
     for step in the_plan.prepare:
         run(step)

@@ -24,10 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from .. import __version__, versions
+from .. import __version__, phases, versions
 from ..masking import mask_stream, mask_text
 from ..messages import one_line
 from ..settings import Settings, SettingsError, from_environment
+from ..sharding import DURATIONS_FILE, RESULTS_DURATIONS, Shard, ShardError, durations_text, read_durations
 from ..summary.format import pct
 from ..summary.model import (
     TOOL_NAME,
@@ -37,14 +38,15 @@ from ..summary.model import (
     Passes,
     PerFigure,
     ProjectPaths,
+    ShardInfo,
     Summary,
     Tool,
 )
-from . import session
+from . import bytecode, coverage_reports, session
 from .coverage_reports import build_reports
 from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
 from .results import PassResult, merge_collection_errors, read_events, write_summary
-from .results_folder import ResultsDirError, ResultsFolder, claim, clean_text
+from .results_folder import ResultsDirError, ResultsFolder, claim, clean_text, write_atomically
 
 if TYPE_CHECKING:  # postgres.py (and asyncio with it) is imported only when a pass needs the server
     from ..server.postgres import ServerInfo
@@ -76,6 +78,7 @@ OUR_OUTPUTS = (
     ".coverage", ".coverage.unit", ".coverage.integration", "unit.log", "integration.log",
     # one session for both passes (session.py): split into the files above, the events kept
     "events-all.jsonl", "junit-all.xml", ".coverage.all", SERVER_FILE, SERVER_FILE + ".partial",
+    RESULTS_DURATIONS,  # the tests' durations, for the next sharded run (sharding.py)
 )
 # What each pass runs: ``python -m pytest``, except that a Ctrl-C landing while pytest still imports
 # and configures itself (before it handles KeyboardInterrupt) ends it with one line, not a traceback
@@ -122,14 +125,46 @@ class RunOptions:
     python: str = sys.executable
     recorded_phases: Dict[str, float] = field(default_factory=dict)  # e.g. the container's dependency install
     install_source: Optional[str] = None  # the container's: which source the dependencies came from
+    shard: Optional[Shard] = None  # --shard K/N: this run's part of the suite (plugin/shard.py selects it)
+    durations_file: Optional[str] = None  # --durations-file: balances the shards (default: the project's)
+    shard_split_modules: bool = False  # --shard-split-modules: single tests are assigned, not modules
+
+
+def colour_asked() -> Optional[bool]:
+    """ASYNC_TEST_COLOR (the action sets yes: GitHub's log shows colours, though written to a pipe),
+    then FORCE_COLOR; NO_COLOR wins. None: not asked either way (a terminal decides)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    asked = os.environ.get("ASYNC_TEST_COLOR", "").strip().lower()
+    if asked in ("yes", "no"):
+        return asked == "yes"
+    return True if os.environ.get("FORCE_COLOR") else None
+
+
+def colour_wanted(stream: Any) -> bool:
+    asked = colour_asked()
+    return asked if asked is not None else bool(hasattr(stream, "isatty") and stream.isatty())
+
+
+def shown(path: Any) -> str:
+    """A path as the user sees it: under ``docker run`` the runner sees the repository at /workspace
+    (ASYNC_TEST_WORKSPACE), the user at ASYNC_TEST_HOST_WORKSPACE (the action sets it to
+    GITHUB_WORKSPACE; docs/container.md tells docker run users to pass "$PWD"). Only the runner's own
+    messages use it; summary.json and the tests' output keep the paths the run saw."""
+    text = str(path)
+    host = os.environ.get("ASYNC_TEST_HOST_WORKSPACE", "").rstrip("/")
+    mount = (os.environ.get("ASYNC_TEST_WORKSPACE") or "/workspace").rstrip("/")
+    if host and mount and (text == mount or text.startswith(mount + "/")):
+        return host + text[len(mount):]
+    return text
 
 
 class Console:
-    """Plain text for CI logs; a little emphasis on a terminal."""
+    """Plain text for CI logs; a little emphasis on a terminal, or in a log that asks for colour."""
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream or sys.stdout
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty() and not os.environ.get("NO_COLOR")
+        self.tty = colour_wanted(self.stream)
 
     def line(self, text: str = "", style: str = "") -> None:
         codes = {"bold": "1", "red": "1;31", "green": "1;32", "yellow": "1;33", "dim": "2"}
@@ -151,8 +186,13 @@ class Console:
             self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
         self.stream.flush()
 
-    def rule(self, title: str) -> None:
-        self.line(f"── {title} " + "─" * max(4, 66 - len(title)), "bold")
+    def rule(self, phase: str) -> None:
+        """A phase line (phases.py): the action makes each one a collapsible group on GitHub."""
+        self.line(phases.line(phase), "bold")
+
+    def elapsed(self, what: str, seconds: float) -> None:
+        """The line that ends a phase, with its time: progress in a log that shows no clock."""
+        self.line(f"async-test: {what} in {seconds:.1f}s", "dim")
 
 
 class BackgroundServer:
@@ -233,8 +273,11 @@ class Run:
         # Passwords that outlive the run (database_url's): the passes' output is masked for them too.
         self.console_secrets: List[str] = []
         self.thresholds: Dict[str, Optional[Threshold]] = dict.fromkeys(THRESHOLD_FLAGS)
+        self.bytecode: Dict[str, str] = {"PYTHONDONTWRITEBYTECODE": "1"}  # until the settings say where
         self.results_folder: Optional[ResultsFolder] = None
         self.results_error: Optional[str] = None  # results that could not be written (a full disk)
+        self.durations_path: Optional[Path] = None  # the durations file the shards are balanced by
+        self.empty_shard = False  # this shard had nothing to run (more shards than modules): not a failure
 
     # ------------------------------------------------------------------ setup
 
@@ -245,6 +288,7 @@ class Run:
         try:
             project = find_project(opts.project_dir, opts.cov_source or None)
             settings = from_environment(os.environ, project.root)
+            self.bytecode = bytecode.environment(os.environ, settings.bytecode_cache, opts.python)
         except (ProjectError, SettingsError) as exc:
             raise UsageError(str(exc)) from None
         if settings.database_url:
@@ -255,6 +299,21 @@ class Run:
         self._check_python()
         if opts.coverage:
             self._check_cov_sources(project)
+        if opts.durations_file:
+            given = Path(opts.durations_file)
+            self.durations_path = given if given.is_absolute() else (Path.cwd() / given).resolve()
+            if not self.durations_path.is_file():
+                raise UsageError(
+                    f"--durations-file {opts.durations_file}: no such file ({self.durations_path}). Give the "
+                    f"durations file of an earlier run (its results folder's {RESULTS_DURATIONS}, or the project's "
+                    f"{DURATIONS_FILE}), or leave the option out: shards are then balanced by test count.")
+        elif opts.shard is not None and (project.root / DURATIONS_FILE).is_file():
+            self.durations_path = project.root / DURATIONS_FILE
+        if opts.shard is not None and self.durations_path is not None:
+            try:  # read again by the plugin in every pass; a broken file is refused before anything runs
+                read_durations(self.durations_path)
+            except ShardError as exc:
+                raise UsageError(str(exc)) from None
         results = Path(opts.results_dir) if opts.results_dir else project.root / ".async-test"
         if not results.is_absolute():
             results = (Path.cwd() / results).resolve()
@@ -340,11 +399,19 @@ class Run:
                "-o", f"cache_dir={results / '.pytest_cache'}"]
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
             cmd += ["-p", "async_test_harness.plugin.hooks", "-p", "pytest_asyncio", "-p", "pytest_cov"]
+        if self.options.shard is not None:
+            cmd += [f"--async-test-shard={self.options.shard}"]
+            if self.durations_path is not None:
+                cmd += [f"--async-test-durations={self.durations_path}"]
+            if self.options.shard_split_modules:
+                cmd += ["--async-test-shard-split-modules"]
         if self.options.coverage:
             if not project.sources_from_addopts:
                 # The project's own --cov=SRC measures in every pass already; naming SRC again adds nothing.
                 cmd += [f"--cov={s}" for s in project.source_arguments()] or ["--cov"]
             cmd += ["--cov-report="]
+        if colour_asked() and os.environ.get("ASYNC_TEST_COLOR", "").strip().lower() == "yes":
+            cmd += ["--color=yes"]  # pytest's output is piped or captured: it would not colour itself
         user = self.options.pass_args.get(kind, []) + self.options.pytest_args
         # Last, so it beats the project's addopts, PYTEST_ADDOPTS and the user's arguments (pytest puts
         # both addopts before the command line; argparse keeps the last value). See _resolve_thresholds.
@@ -403,8 +470,8 @@ class Run:
             "ASYNC_TEST_KIND": kind,
             "ASYNC_TEST_EVENTS": str(results / f"events-{kind}.jsonl"),
             "COVERAGE_FILE": str(results / f".coverage.{kind}"),
-            "PYTHONDONTWRITEBYTECODE": "1",  # never write __pycache__ into the user's tree
         })
+        env.update(self.bytecode)  # never a __pycache__ in the user's tree; compiled once (bytecode.py)
         if kind in ("integration", session.KIND) and self.server is not None:
             from ..server import provision
 
@@ -428,6 +495,8 @@ class Run:
             if self.interrupted:  # the signal came after this pass was decided on, before it started
                 threading.Thread(target=self._stop_children, name="async-test-stop", daemon=True).start()
             pump = self._mask_output(proc, out)
+            if self.options.coverage:
+                coverage_reports.prepare_in_background()
             rc = proc.wait()
             if pump is not None:
                 pump.join(timeout=5)  # a process the tests left behind may hold the pipe: do not wait for it
@@ -577,10 +646,11 @@ class Run:
         if self.interrupted:
             self.passes = {k: PassResult(k, status="interrupted") for k in PASSES}
             return True
-        self.console.rule("unit then integration tests (one pytest session)")
+        self.console.rule(phases.SESSION)
         whole = self._run_pass(session.KIND, project, results, False)
         (results / SERVER_FILE).unlink(missing_ok=True)
-        if self._wait_for_server() is not None:
+        self.console.elapsed("unit then integration tests ended", whole.duration_seconds)
+        if self._wait_for_server() is not None:  # the session itself said how PostgreSQL started
             # The session stopped before its first conftest (the plugin could not get its database):
             # the unit tests get a process of their own, as a run without PostgreSQL gave them.
             for name in (f"events-{session.KIND}.jsonl", f"junit-{session.KIND}.xml", f".coverage.{session.KIND}"):
@@ -620,7 +690,7 @@ class Run:
         if crashed_early:
             # The session ended before any integration test ran: they get a process of their own, as
             # a crash in the unit pass never cost the integration pass its results.
-            self.console.rule("integration pass (after the session ended early)")
+            self.console.rule(phases.INTEGRATION_AGAIN)
             split["integration"] = self._integration(project, results, False)
         else:
             self._note_lost_server(split["integration"])
@@ -649,6 +719,21 @@ class Run:
         assert self.server.info is not None
         self.secrets.append(self.server.info.password)
         return None
+
+    def _announce_server(self) -> None:
+        """Before the integration pass: wait for the server started in the background and say how its
+        start went, with its times, as a phase of its own (a slow or failed start is seen there)."""
+        if self.server is None or self.server.waited:
+            return
+        self.console.rule(phases.POSTGRES)
+        error = self._wait_for_server()
+        waited = self.phases.get("database_wait", 0.0)
+        if error is not None:
+            self.console.line(f"async-test: PostgreSQL did not start ({self.server.seconds:.1f}s): {one_line(error)}",
+                              "red")
+        elif self.server.info is not None:
+            self.console.line(f"async-test: PostgreSQL {self.server.info.version} started in the background in "
+                              f"{self.server.seconds:.1f}s; the integration pass waited {waited:.1f}s for it", "dim")
 
     def _integration(self, project: Project, results: Path, log: bool) -> PassResult:
         error = self._wait_for_server()
@@ -749,19 +834,22 @@ class Run:
                     t.join(0.2)  # keep the main thread responsive to signals
             self.passes = outcome
             for kind in selected:
-                self.console.rule(f"{kind} pass (log)")
+                self.console.rule(phases.UNIT_LOG if kind == "unit" else phases.INTEGRATION_LOG)
                 try:
                     self.console.write((results / f"{kind}.log").read_text(errors="replace"))
                 except OSError as exc:
-                    self.console.line(f"async-test: could not read {results / f'{kind}.log'}: {exc}", "red")
+                    self.console.line(f"async-test: could not read {shown(results / f'{kind}.log')}: {exc}", "red")
         else:
             for kind in selected:
                 if self.interrupted:
                     self.passes[kind] = PassResult(kind, status="interrupted")
                     continue
-                self.console.rule(f"{kind} pass")
+                if kind == "integration":
+                    self._announce_server()
+                self.console.rule(phases.UNIT if kind == "unit" else phases.INTEGRATION)
                 self.passes[kind] = (self._run_pass(kind, project, results, log) if kind == "unit"
                                      else self._integration(project, results, log))
+                self.console.elapsed(f"{kind} pass {self.passes[kind].status}", self.passes[kind].duration_seconds)
         for kind in PASSES:
             self.passes.setdefault(kind, PassResult(kind, selected=False, status="not-run"))
         if self.server is not None:
@@ -769,6 +857,7 @@ class Run:
         began = time.monotonic()
         coverage = Coverage()
         if opts.coverage:
+            self.console.rule(phases.COVERAGE)
             try:
                 coverage = build_reports(results, project, html=opts.html)
             except OSError as exc:  # a full disk: coverage.py leaves its reports half-written
@@ -779,6 +868,12 @@ class Run:
             except Exception as exc:
                 coverage = Coverage(error=f"{type(exc).__name__}: {exc}")
         self.phases["coverage"] = round(time.monotonic() - began, 3)
+        if opts.coverage:
+            if opts.html and (results / "html" / "index.html").is_file():
+                self.console.line(f"async-test: coverage HTML report: {shown(results / 'html' / 'index.html')}")
+            self.console.elapsed("coverage reports written" if coverage.error is None else "coverage failed",
+                                 self.phases["coverage"])
+        self._write_durations(results)
         self._suite_threshold_for_one_pass()
         code, below = self._exit_code(coverage)
         summary = self._summary(project, settings, results, self._versions(), coverage, code, below)
@@ -815,6 +910,33 @@ class Run:
             except OSError:
                 pass
         shutil.rmtree(results / "html", ignore_errors=True)
+
+    def _write_durations(self, results: Path) -> None:
+        """The tests' durations in the results folder (``durations.json``), for the next sharded run to
+        balance by: the action caches it, a user may commit it as the project's durations file."""
+        measured: Dict[str, float] = {}
+        for result in self.passes.values():
+            measured.update(result.durations)
+        if not measured:
+            return
+        try:
+            write_atomically({results / RESULTS_DURATIONS: durations_text(measured)})
+        except OSError as exc:
+            self.console.line(f"async-test: could not write {results / RESULTS_DURATIONS}: {exc.strerror or exc}",
+                              "yellow")
+
+    def _shard_collected(self) -> Optional[int]:
+        """How many tests all shards together collected, as the plugin reported it (None: unknown, xdist)."""
+        for result in self.passes.values():
+            if result.shard and isinstance(result.shard.get("collected"), int):
+                return int(result.shard["collected"])
+        return None
+
+    def _shard_selected(self) -> Optional[int]:
+        for result in self.passes.values():
+            if result.shard and isinstance(result.shard.get("selected"), int):
+                return int(result.shard["selected"])
+        return None
 
     def _suite_threshold_for_one_pass(self) -> None:
         """``--only KIND`` left the other kind's tests out: the project's own minimum is for its whole
@@ -853,15 +975,23 @@ class Run:
             return EXIT_USAGE, below
         if any(p.status in ("failed", "error") for p in passes):
             return EXIT_TESTS_FAILED, below
-        if below:
+        if below and self.options.shard is None:
             return EXIT_COVERAGE, below
         if all(p.status == "empty" for p in passes):
+            if self.options.shard is not None and self._shard_collected() != 0:
+                self.empty_shard = True  # more shards than modules: another shard runs every test
+                return EXIT_OK, below
             return EXIT_NO_TESTS, below
         return EXIT_OK, below
 
     def _summary(self, project: Project, settings: Settings, results: Path, versions: Dict[str, Any],
                  coverage: Coverage, code: int, below: List[str]) -> Summary:
         name, reason = EXIT_REASONS[code]
+        if self.empty_shard:
+            reason = f"shard {self.options.shard} had nothing to run: the other shards run every test"
+        if self.options.shard is not None and below:
+            # Not applied here (a shard holds part of the suite): async-test combine checks them.
+            below = []
         if code == EXIT_INFRASTRUCTURE and self.infrastructure_error:
             reason = f"infrastructure failure: {one_line(self.infrastructure_error.message)}"
         elif code == EXIT_COVERAGE:
@@ -901,7 +1031,10 @@ class Run:
                 "coverage": "coverage.xml", "coverage_json": "coverage.json",
                 **({"coverage_html": "html/index.html"} if self.options.html else {}),
                 "coverage_data": ".coverage", "summary_markdown": "summary.md",
+                **({"durations": RESULTS_DURATIONS} if (results / RESULTS_DURATIONS).exists() else {}),
             },
+            shard=(ShardInfo(self.options.shard.index, self.options.shard.total, self._shard_selected(),
+                             self._shard_collected()) if self.options.shard is not None else None),
         )
         # clean_text: test output and ids may hold text no writer accepts (lone surrogates from undecodable
         # bytes); then every secret masked, in every string (mask_data on the document did the same).
@@ -911,16 +1044,25 @@ class Run:
 
     def _header(self, project: Project, settings: Settings, results: Path, selected: List[str]) -> None:
         c = self.console
-        c.line(f"async-test run {__version__}: {project.root}", "bold")
-        c.line(f"  config      {project.config_file or '(none: pytest defaults)'}")
+        c.rule(phases.SETTINGS)
+        c.line(f"async-test run {__version__}: {shown(project.root)}", "bold")
+        c.line(f"  config      {shown(project.config_file) if project.config_file else '(none: pytest defaults)'}")
         sources = ", ".join(project.coverage_sources) or f"from {project.coverage_config}"
         if project.coverage_sources_origin and project.coverage_sources_origin != "--cov-source":
             sources += f" ({project.coverage_sources_origin})"
         c.line(f"  coverage    {'off' if not self.options.coverage else sources}")
         limits = [f"{k} {t.percent:g}% ({t.origin})" for k, t in self.thresholds.items() if t is not None]
-        if limits:
+        if limits and self.options.shard is not None:
+            c.line(f"  threshold   {', '.join(limits)}; not checked in a shard run: async-test combine checks "
+                   "them on the combined figures")
+        elif limits:
             c.line(f"  threshold   {', '.join(limits)}; checked after the run, never inside one pass")
-        c.line(f"  results     {results}")
+        c.line(f"  results     {shown(results)}")
+        if self.options.shard is not None:
+            balance = (f"balanced by {self.durations_path}" if self.durations_path is not None
+                       else f"no durations file ({DURATIONS_FILE}): balanced by test count")
+            unit = "single tests" if self.options.shard_split_modules else "whole modules"
+            c.line(f"  shard       {self.options.shard} ({unit}; {balance}); coverage thresholds not checked")
         if self.options.install_source:
             c.line(f"  installed   from {self.options.install_source}")
         if settings.database_url:
@@ -935,9 +1077,11 @@ class Run:
         c.line("  unit        tests classified unit (marker, */unit/* path, no database fixture); database blocked")
         c.line("  integration tests classified integration; real database, one isolated session per test")
 
+    TABLE_FAILURES = 20  # failures listed under the results table; summary.md has them all
+
     def _table(self, summary: Summary, written: bool = True) -> None:
         c = self.console
-        c.rule("async-test summary")
+        c.rule(phases.SUMMARY)
         cov = summary.coverage
         c.line(f"{'pass':<12} {'status':<12} {'tests':>5} {'passed':>6} {'failed':>6} {'errors':>6} "
                f"{'skipped':>7} {'time':>8} {'coverage':>9}")
@@ -949,15 +1093,25 @@ class Run:
         if cov.combined:
             c.line(f"{'combined':<12} {'':<12} {'':>5} {'':>6} {'':>6} {'':>6} {'':>7} {'':>8} "
                    f"{pct(cov.combined):>9}")
+        if self.empty_shard:
+            c.line(f"shard {self.options.shard} had nothing to run: there are more shards than test modules, and "
+                   "the other shards run every test (not a failure)", "yellow")
         for p in summary.passes:
             if p.status_reason:
                 c.line(f"{p.kind} pass {p.status}: {p.status_reason}", "red")
             for warning in p.warnings:
                 c.line(f"warning ({p.kind}): {warning}", "yellow")
+        failures = [f for p in summary.passes for f in p.failures]
+        for failure in failures[:self.TABLE_FAILURES]:
+            # After the last phase: in GitHub Actions outside every group, the failures seen without a click.
+            where = "" if failure.when == "call" else f" ({failure.when})"
+            c.line(f"FAILED {failure.nodeid}{where}: {one_line(failure.message)[:200]}", "red")
+        if len(failures) > self.TABLE_FAILURES:
+            c.line(f"... and {len(failures) - self.TABLE_FAILURES} more failure(s) in summary.md", "red")
         infra = summary.infrastructure_error
         if infra:
             c.line(f"infrastructure ({infra.phase}): {infra.message}", "red")
         exit_info = summary.exit
         style = "green" if exit_info.code == 0 else "red"
-        details = f"; details in {summary.project.results_dir}/summary.md" if written else ""
+        details = f"; details in {shown(summary.project.results_dir)}/summary.md" if written else ""
         c.line(f"result: {exit_info.reason} (exit {exit_info.code}){details}", style)

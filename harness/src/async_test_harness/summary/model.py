@@ -220,6 +220,34 @@ class InfrastructureError(_Part):
 
 
 @dataclass(frozen=True)
+class ShardInfo(_Part):
+    """The shard a run ran (``async-test run --shard K/N``): shard ``index`` of ``total``.
+
+    ``selected`` of ``collected`` tests, as the plugin counted them (null when it could not: under
+    xdist the controller collects nothing). A shard's exit code ignores coverage thresholds:
+    ``async-test combine`` checks them on the combined figures.
+    """
+
+    index: int
+    total: int
+    selected: Optional[int] = None
+    collected: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ShardRun(_Part):
+    """One results folder ``async-test combine`` merged, with its time (shards run side by side)."""
+
+    index: Optional[int]  # null for a folder of a run that was not sharded
+    total: Optional[int]
+    results_dir: str
+    started_at: str
+    duration_seconds: float
+    exit_code: int
+    tests: int  # tests run, both passes
+
+
+@dataclass(frozen=True)
 class Summary(_Part):
     """One ``async-test run``: the document summary.json holds (schema version ``SCHEMA_VERSION``)."""
 
@@ -234,6 +262,8 @@ class Summary(_Part):
     coverage: Coverage
     infrastructure_error: Optional[InfrastructureError]
     files: Dict[str, str]  # what each result file is called in the results folder
+    shard: Optional[ShardInfo] = field(default=None, metadata=ABSENT_WHEN_NONE)  # a run of one shard
+    shards: Optional[Tuple[ShardRun, ...]] = field(default=None, metadata=ABSENT_WHEN_NONE)  # a combined folder
 
     @property
     def failures(self) -> List[Failure]:
@@ -264,6 +294,8 @@ class Summary(_Part):
             coverage=_coverage(doc["coverage"]),
             infrastructure_error=None if infra is None else InfrastructureError(infra["phase"], infra["message"]),
             files=dict(doc["files"]),
+            shard=_shard(doc.get("shard")),
+            shards=None if doc.get("shards") is None else tuple(_shard_run(r) for r in doc["shards"]),
         )
 
     @classmethod
@@ -340,6 +372,18 @@ def _file(doc: Json) -> FileCoverage:
 
 def _per_figure(doc: Json) -> PerFigure[Any]:
     return PerFigure(doc.get("unit"), doc.get("integration"), doc.get("combined"))
+
+
+def _shard(doc: Optional[Json]) -> Optional[ShardInfo]:
+    if doc is None:
+        return None
+    return ShardInfo(_int(doc["index"]), _int(doc["total"]), _optional_int(doc.get("selected")),
+                     _optional_int(doc.get("collected")))
+
+
+def _shard_run(doc: Json) -> ShardRun:
+    return ShardRun(_optional_int(doc["index"]), _optional_int(doc["total"]), doc["results_dir"], doc["started_at"],
+                    doc["duration_seconds"], _int(doc["exit_code"]), _int(doc["tests"]))
 
 
 def _coverage(doc: Json) -> Coverage:
