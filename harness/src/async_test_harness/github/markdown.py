@@ -21,7 +21,7 @@ import re
 from typing import Any, List, Optional, Tuple
 
 from ..messages import one_line
-from ..summary.format import results_table
+from ..summary.format import HEAVIEST_HEADER, HEAVIEST_TITLE, heaviest, results_table
 from ..summary.model import Summary
 from .diffcov import DiffCoverage
 from .files_table import Links, files_section
@@ -101,6 +101,11 @@ def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0
         out += ["", "<details><summary>Slowest tests</summary>\n", "| test | seconds |", "|---|---:|"]
         for s in sorted(slowest, key=lambda s: s.duration_seconds, reverse=True)[:10]:
             out.append(f"| <code>{_cell(s.nodeid)}</code> | {s.duration_seconds:.3f} |")
+        out.append("\n</details>")
+    heavy = heaviest(summary)
+    if heavy and level < 4:
+        out += ["", f"<details><summary>{HEAVIEST_TITLE}</summary>\n", *HEAVIEST_HEADER]
+        out += [f"| <code>{_cell(t.nodeid)}</code> | {t.statements} |" for t in heavy]
         out.append("\n</details>")
     for w in summary.warnings:
         out += ["", f"> ⚠️ {_cell(w)}"]

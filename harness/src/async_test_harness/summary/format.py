@@ -1,5 +1,5 @@
 """What summary.md, the console and the job summary show alike: a coverage figure, the results table,
-which files are tests.
+the heaviest tests, which files are tests.
 
 Standard library only, like the rest of ``summary``.
 """
@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Callable, List, Optional
 
-from .model import CoverageFigure, Summary
+from .model import CoverageFigure, HeavyTest, Summary
 
 TEST_FOLDERS = frozenset({"tests", "test"})
 
+HEAVIEST_TITLE = "Heaviest tests by SQL statements"
+HEAVIEST_HEADER = ("| test | statements |", "|---|---:|")
 TABLE_HEADER = ("| pass | status | tests | passed | failed | errors | skipped | time | coverage |",
                 "|---|---|---:|---:|---:|---:|---:|---:|---:|")
 
@@ -47,3 +49,7 @@ def is_test_path(relative: str) -> bool:
     *folders, name = relative.split("/")
     return (name == "conftest.py" or (name.startswith("test_") and name.endswith(".py")) or name.endswith("_test.py")
             or any(folder in TEST_FOLDERS for folder in folders))
+def heaviest(summary: Summary, limit: int = 10) -> List[HeavyTest]:
+    """The tests of both passes that executed the most SQL statements, most first (ties by name)."""
+    tests = [t for p in summary.passes for t in (p.heaviest or ())]
+    return sorted(tests, key=lambda t: (-t.statements, t.nodeid))[:limit]
