@@ -2,6 +2,7 @@
 
     python benchmarks/tricks.py send_ahead          # session loop (the harness's default)
     python benchmarks/tricks.py relay --pairs 9     # function-scoped loops
+    python benchmarks/tricks.py query_count --clock process  # what counting costs (negative: saved), CPU time
 
 Each pair runs the same 500 trivial tests (``async_db_session`` + ``SELECT 1``) twice, once as
 shipped and once with the trick turned off by ``benchmarks/tricks_off.py`` (a pytest plugin that
@@ -27,7 +28,7 @@ from typing import Any, Dict, List
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench
 
-CASES = {"send_ahead": "session", "relay": "function"}
+CASES = {"send_ahead": "session", "relay": "function", "query_count": "session"}
 
 
 def main() -> int:
@@ -36,6 +37,8 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=9)
     parser.add_argument("-n", type=int, default=500, help="tests per run")
     parser.add_argument("--out", type=Path, help="append each pair as a JSON line")
+    parser.add_argument("--clock", choices=["wall", "process"], default="wall",
+                        help="process: the test process's CPU time a test (benchmarks/pertest.py)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="async-test-tricks-"))
     work.chmod(0o755)  # as root the server runs as postgres and must reach the cluster in here
@@ -58,10 +61,11 @@ def pairs(args: argparse.Namespace, project: Path) -> List[Dict[str, Any]]:
         order = [("on", ""), ("off", args.trick)]
         if i % 2:
             order.reverse()
-        row: Dict[str, Any] = {"trick": args.trick, "pair": i + 1, "first": order[0][0],
+        row: Dict[str, Any] = {"trick": args.trick, "clock": args.clock, "pair": i + 1, "first": order[0][0],
                                "time": time.strftime("%Y-%m-%d %H:%M:%S")}
         for label, off in order:
-            ms = bench.per_test_ms(project, args.n, dict(env, BENCH_TRICKS_OFF=off), ["-p", "tricks_off"])
+            ms = bench.per_test_ms(project, args.n, dict(env, BENCH_TRICKS_OFF=off, BENCH_PERTEST_CLOCK=args.clock),
+                                   ["-p", "tricks_off"])
             row[label] = round(ms, 4)
         row["saved_ms"] = round(row["off"] - row["on"], 4)
         row["saved_pct"] = round(100 * row["saved_ms"] / row["off"], 2)

@@ -6,14 +6,17 @@ the harness itself. Used to measure what each trick saves (docs/performance.md, 
 
 - ``send_ahead``: the between-tests message is sent and its reply read before the test ends.
 - ``relay``: function-scoped loops open a connection per test instead of using the loop bridge.
+- ``query_count``: no statement counting (issue 17 item 5): no listener on the harness's engines,
+  no count read at a test's start or recorded at its end (what the harness did before it).
 """
 
 import os
 
-from async_test_harness.engine import isolation, relay
+from async_test_harness.engine import isolation, query_count, relay
+from async_test_harness.plugin import queries
 
 OFF = {name.strip() for name in os.environ.get("BENCH_TRICKS_OFF", "").split(",") if name.strip()}
-KNOWN = {"send_ahead", "relay"}
+KNOWN = {"send_ahead", "relay", "query_count"}
 if OFF - KNOWN:
     raise ValueError(f"BENCH_TRICKS_OFF: unknown {sorted(OFF - KNOWN)}; known: {sorted(KNOWN)}")
 
@@ -22,3 +25,8 @@ if "send_ahead" in OFF:
 
 if "relay" in OFF:
     relay.available = lambda: False
+
+if "query_count" in OFF:
+    query_count.watch = lambda engine: None
+    query_count.test_started = lambda: None
+    queries.record = lambda item: None

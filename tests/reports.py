@@ -10,7 +10,8 @@ def failure(nodeid: str, kind: str = "unit", path: str = "svc/tests/test_a.py", 
             "line": line, "message": message, "traceback": f"{path}:{line}: {message}", "output": output}
 
 
-def summary(failures: List[Dict[str, Any]] = (), infra: Any = None, files: List[Dict[str, Any]] = ()) -> Dict[str, Any]:
+def summary(failures: List[Dict[str, Any]] = (), infra: Any = None, files: List[Dict[str, Any]] = (),
+            heaviest: Any = None) -> Dict[str, Any]:
     def one(kind: str) -> Dict[str, Any]:
         mine = [f for f in failures if f["kind"] == kind]
         return {"kind": kind, "selected": True, "status": "failed" if mine else "passed",
@@ -18,7 +19,10 @@ def summary(failures: List[Dict[str, Any]] = (), infra: Any = None, files: List[
                 "counts": {"passed": 5, "failed": len(mine), "errors": 0, "skipped": 0, "xfailed": 0,
                            "xpassed": 0, "total": 5 + len(mine)},
                 "failures": mine, "slowest": [{"nodeid": f"svc/tests/test_{kind}.py::test_slow",
-                                               "duration_seconds": 0.25}], "warnings": []}
+                                               "duration_seconds": 0.25}], "warnings": [],
+                "heaviest": [] if kind == "unit" else heaviest if heaviest is not None else [
+                    {"nodeid": "svc/tests/test_integration.py::test_list_users", "statements": 12},
+                    {"nodeid": "svc/tests/test_integration.py::test_create", "statements": 3}]}
 
     code = 3 if infra else (1 if failures else 0)
     name = {0: "ok", 1: "tests_failed", 3: "infrastructure_error"}[code]

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Optional
 
 import pytest
 from shapes import BY_NAME
@@ -40,14 +40,17 @@ def offline_actions(tmp_path: Path) -> List[str]:
     return args
 
 
-def run_action(tmp_path: Path, project: Path, workflow: str, *env: str) -> subprocess.CompletedProcess:
-    """A repository holding the action and ``project``, pushed through ``workflow`` under act."""
+def run_action(tmp_path: Path, project: Optional[Path], workflow: str, *env: str,
+               projects: Optional[Dict[str, Path]] = None) -> subprocess.CompletedProcess:
+    """A repository holding the action and ``project`` (or ``projects`` by folder), pushed through ``workflow``
+    under act."""
     repo = tmp_path / "repo"
     repo.mkdir()
     for name in ("action.yml", "Dockerfile", "entrypoint.sh"):
         shutil.copy2(REPO / name, repo / name)
     shutil.copytree(REPO / "harness", repo / "harness", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    shutil.copytree(project, repo / "project", ignore=shutil.ignore_patterns("__pycache__", ".async-test"))
+    for folder, source in ({"project": project} if project is not None else {}) | (projects or {}).items():
+        shutil.copytree(source, repo / folder, ignore=shutil.ignore_patterns("__pycache__", ".async-test"))
     (repo / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(REPO / "tests" / "e2e" / "act" / workflow, repo / ".github" / "workflows" / workflow)
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):  # act reads the revision
@@ -112,3 +115,58 @@ def test_a_locked_project_on_postgres_18_through_the_action(tmp_path: Path):
     assert "SERVER 18." in log and " embedded" in log, log[-6000:]
     assert "PostgreSQL 18, on async-test-base:bookworm" in log, "the tag step says what it builds"
     assert "installing from uv.lock (frozen; groups: test)" in log, log[-6000:]
+
+
+POETRY = {
+    "pyproject.toml": ('[tool.poetry]\nname = "tiny"\nversion = "0.1.0"\n\n[tool.poetry.dependencies]\n'
+                       'python = "^3.9"\nsix = "^1.15"\n\n[tool.poetry.group.test.dependencies]\niniconfig = "*"\n'),
+    "poetry.lock": ('[[package]]\nname = "six"\nversion = "1.15.0"\noptional = false\npython-versions = "*"\n'
+                    'files = []\n\n[[package]]\nname = "iniconfig"\nversion = "1.1.1"\noptional = false\n'
+                    'python-versions = "*"\nfiles = []\n\n[metadata]\nlock-version = "2.0"\n'
+                    'python-versions = "^3.9"\ncontent-hash = "0"\n'),
+    "tests/test_versions.py": ("from importlib.metadata import version\n\n\ndef test_locked():\n"
+                               "    assert (version('six'), version('iniconfig')) == ('1.15.0', '1.1.1')\n"),
+}
+
+
+def write_tree(root: Path, files: Dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.network
+def test_each_install_kind_through_the_action(tmp_path: Path):
+    """poetry.lock, hashed requirements, a source-only dependency (build-tools image), requires-python >= 3.12
+    (the PostgreSQL 17 / Python 3.13 image, postgres-version 17): each one step of one workflow."""
+    from test_image_variants import variant
+
+    (tmp_path / "in.txt").write_text("six==1.15.0\niniconfig==1.1.1\n")
+    hashed = subprocess.run(["uv", "pip", "compile", "--quiet", "--generate-hashes", "--no-header",
+                             str(tmp_path / "in.txt")], check=True, capture_output=True, text=True).stdout
+    projects = {
+        "poetry": write_tree(tmp_path / "poetry", POETRY),
+        "hashed": write_tree(tmp_path / "hashed", {"requirements.txt": hashed,
+                                                   "tests/test_versions.py": POETRY["tests/test_versions.py"]}),
+        "source-only": write_tree(tmp_path / "source-only", {
+            "requirements.txt": "psycopg2==2.9.10\n",
+            "tests/test_built.py": "import psycopg2\n\n\ndef test_built():\n    assert psycopg2.__version__\n"}),
+        "needs-312": write_tree(tmp_path / "needs-312", {
+            "pyproject.toml": '[project]\nname = "n"\nversion = "0"\nrequires-python = ">=3.12"\n',
+            "pytest.ini": "[pytest]\nasyncio_mode = auto\n",
+            "tests/test_db.py": ("import sys\n\nfrom sqlalchemy import text\n\n\n"
+                                 "async def test_server(async_db_session):\n    assert sys.version_info >= (3, 12)\n"
+                                 "    assert (await async_db_session.scalar(text('SHOW server_version')))"
+                                 ".startswith('17')\n")}),
+    }
+    done = run_action(tmp_path, None, "kinds.yml", f"IMAGE={IMAGE}", f"BUILD_IMAGE={variant('build')}",
+                      f"PG17_IMAGE={variant('pg17')}", projects=projects)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-8000:]
+    kinds = dict(re.findall(r"KIND (\S+) (\d+ \S+ \S+)", log))
+    assert kinds["poetry"].startswith("0 3.11") and kinds["hashed"].startswith("0 3.11"), kinds
+    assert kinds["source-only"].startswith("0 "), kinds
+    code, python, server = kinds["needs-312"].split()
+    assert (code, python[:4], server[:3]) == ("0", "3.13", "17."), kinds
+    assert "installing from poetry.lock" in log and "installing from requirements.txt (hashes required" in log

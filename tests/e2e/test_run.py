@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -99,6 +100,16 @@ def test_green_service_writes_every_result_and_leaves_the_tree_alone(tmp_path, e
     assert html.returncode == 0 and html.stdout.strip() == str(results / "html" / "index.html"), html.stderr
     page = next(p for p in (results / "html").glob("*users_py.html"))
     assert "integration" in page.read_text() and "unit" in page.read_text()
+    # each line classed by who ran it (coverage_html), the test files out of the report and its total
+    assert re.search(r'<p class="[^"]*\bat-unit\b', page.read_text()), "deactivate_all: mocked unit tests only"
+    assert re.search(r'<p class="[^"]*\bat-integration\b', page.read_text()), "create(): integration tests only"
+    index = (results / "html" / "index.html").read_text()
+    assert "async-test-legend" in index and "test file(s) left out" in index and "test_auth_service" not in index
+    with_tests = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "html", "--include-tests"],
+                                cwd=project.parent, capture_output=True, text=True, timeout=120)
+    assert with_tests.returncode == 0, with_tests.stderr
+    index = (results / "html" / "index.html").read_text()
+    assert "test_auth_service" in index and "left out" not in index
     assert tree_hash(project) == before, "async-test run changed files outside its results folder"
 
 

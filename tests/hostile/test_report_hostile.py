@@ -146,8 +146,11 @@ def test_valid_text_cannot_add_markup_mentions_or_lines(tmp_path):
     doc["passes"]["unit"]["slowest"][0]["nodeid"] = "svc/t.py::test_slow[" + MARKUP + "|]"
     doc["exit"]["reason"] = MARKUP
     doc["infrastructure_error"] = {"phase": MARKUP, "message": MARKUP}
+    doc["coverage"]["files"] = [{"path": "svc/" + MARKUP + " | cell.py", "statements": 2, "percent": 50.0,
+                                 "unit_only": [1], "integration_only": [], "both": [], "neither": [2]}]
     jsonschema.validate(doc, SCHEMA)
     code, _, step, _ = run(tmp_path, doc)
+    assert "### Coverage by file" in step
     assert code == 0
     lines = re.split(r"\r\n|\r|\n", step)
     assert not [line for line in lines if "All green" in line and line.lstrip().startswith("#")], "a heading of theirs"
@@ -168,6 +171,22 @@ def test_valid_text_cannot_add_markup_mentions_or_lines(tmp_path):
         assert not unescaped.search(line), line
     rows = [line for line in lines if line.startswith("| ")]
     assert all(line.count("|") - line.count("\\|") == rows[0].count("|") for line in rows[:3])
+
+
+def test_a_file_link_is_ours_whatever_the_path(tmp_path):
+    sha = "ab" * 20
+    # (a path with "//" is shown unlinked: MARKUP's addresses lose theirs here)
+    path = "svc/" + MARKUP.replace("https://", "") + "](javascript:alert(1)) | x.py"
+    doc = summary(files=[{"path": path, "statements": 1,
+                          "percent": 0.0, "unit_only": [], "integration_only": [], "both": [], "neither": [1]}])
+    code, _, step, _ = run(tmp_path, doc, env={"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "o/r",
+                                               "GITHUB_SHA": sha})
+    assert code == 0
+    row = next(line for line in step.splitlines() if line.startswith("| [<code>svc/"))
+    links = re.findall(r"(?<![\\])\]\(([^)]*)\)", row)
+    assert len(links) == 1 and links[0].startswith(f"https://github.com/o/r/blob/{sha}/svc/"), row
+    assert re.fullmatch(r"[A-Za-z0-9/%._~:-]+", links[0]) and "javascript:" not in links[0].replace("%3A", "")
+    assert "<img" not in step and "<h1>" not in step
 
 
 def _raw_summary(replace: dict[str, bytes]) -> bytes:

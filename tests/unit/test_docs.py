@@ -18,7 +18,7 @@ def test_configuration_doc_lists_every_option_as_the_code_defines_it():
 def test_fixtures_doc_covers_every_public_fixture():
     text = (REPO / "docs" / "fixtures.md").read_text()
     for name in ("async_db_session", "async_engine", "db_url", "db_sync_url", "mock_db", "patch_boundary",
-                 "api_client", "async_test_database"):
+                 "api_client", "async_test_database", "assert_num_queries", "assert_max_queries"):
         assert f"`{name}`" in text, name
 
 

@@ -78,3 +78,34 @@ def test_colours_of_a_coloured_run_stay_out_of_failure_messages(pytester, monkey
     (failure,) = read_events(events, "unit", find_project(str(pytester.path))).failures
     assert "\x1b" not in failure.message + failure.traceback
     assert "- negative" in failure.message and "assert 'positive' == 'negative'" in failure.traceback
+
+
+def test_statements_fold_into_the_heaviest_tests(tmp_path):
+    """A test's count rides on its one line, or on a line of its own when it failed before its
+    teardown; one session's file gives each kind its own; ten at most, most first, ties by name."""
+    import json
+
+    from async_test_harness.runner.results import HEAVIEST
+
+    lines = [
+        {"type": "test", "nodeid": "t.py::light", "when": "call", "outcome": "passed", "kind": "integration",
+         "statements": 2},
+        {"type": "test", "nodeid": "t.py::failed", "when": "call", "outcome": "failed", "kind": "integration"},
+        {"type": "statements", "nodeid": "t.py::failed", "kind": "integration", "statements": 9},
+        {"type": "test", "nodeid": "t.py::none", "when": "call", "outcome": "passed", "kind": "integration"},
+        {"type": "test", "nodeid": "u.py::unit", "when": "call", "outcome": "passed", "kind": "unit", "statements": 50},
+        {"type": "statements", "nodeid": "u.py::other", "kind": "unit", "statements": 60},
+        *({"type": "test", "nodeid": f"m.py::t{n:02}", "when": "call", "outcome": "passed", "kind": "integration",
+           "statements": 2} for n in range(12)),
+    ]
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    project = find_project(str(tmp_path))
+    result = read_events(events, "integration", project, only_kind=True)
+    got = [(t.nodeid, t.statements) for t in result.heaviest]
+    assert len(got) == HEAVIEST == 10
+    assert got[0] == ("t.py::failed", 9) and got[1:] == [(f"m.py::t{n:02}", 2) for n in range(9)]
+    assert result.counts["total"] == 15
+    unit = read_events(events, "unit", project, only_kind=True)
+    assert [(t.nodeid, t.statements) for t in unit.heaviest] == [("u.py::other", 60), ("u.py::unit", 50)]
+    assert read_events(events, "integration", project).to_model().heaviest[0].statements == 60

@@ -11,7 +11,7 @@ from dataclasses import replace
 import jsonschema
 import pytest
 
-from async_test_harness.summary.format import pct, results_table
+from async_test_harness.summary.format import heaviest, pct, results_table
 from async_test_harness.summary.model import (
     Counts,
     Coverage,
@@ -19,6 +19,7 @@ from async_test_harness.summary.model import (
     Exit,
     Failure,
     FileCoverage,
+    HeavyTest,
     InfrastructureError,
     Pass,
     Passes,
@@ -43,8 +44,10 @@ def built() -> Summary:
                      "AssertionError: assert 1 == 2", "tests/test_a.py:3: AssertionError", "captured")
     unit = Pass("unit", True, "failed", 1, 1.234, Counts(passed=4, failed=1, errors=1, skipped=2, total=8),
                 deselected=1, failures=(collect, failed), slowest=(SlowTest("tests/test_a.py::test_slow", 0.5),),
-                warnings=("a transaction was left open",))
-    integration = Pass("integration", True, "error", -9, 2.0, status_reason="pytest was killed by SIGKILL")
+                heaviest=(), warnings=("a transaction was left open",))
+    integration = Pass("integration", True, "error", -9, 2.0, status_reason="pytest was killed by SIGKILL",
+                       heaviest=(HeavyTest("tests/test_db.py::test_list", 12),
+                                 HeavyTest("tests/test_db.py::test_one", 2)))
     return Summary(
         tool=Tool("async-test", "0.1.0"), started_at="2026-11-25T00:00:00+00:00", duration_seconds=3.5,
         project=ProjectPaths("/w/svc", "/w", "svc", "/w/svc/.async-test"),
@@ -77,7 +80,11 @@ def test_to_json_writes_the_runners_keys_in_the_runners_order():
     assert list(doc) == ["schema_version", "tool", "started_at", "duration_seconds", "project", "exit", "environment",
                          "phases", "passes", "coverage", "infrastructure_error", "files"]
     assert list(doc["passes"]["unit"]) == ["kind", "selected", "status", "exit_code", "duration_seconds", "counts",
-                                           "deselected", "failures", "slowest", "warnings", "status_reason"]
+                                           "deselected", "failures", "slowest", "heaviest", "warnings",
+                                           "status_reason"]
+    assert doc["passes"]["unit"]["heaviest"] == []
+    assert doc["passes"]["integration"]["heaviest"] == [{"nodeid": "tests/test_db.py::test_list", "statements": 12},
+                                                        {"nodeid": "tests/test_db.py::test_one", "statements": 2}]
     assert list(doc["passes"]["unit"]["counts"]) == ["passed", "failed", "errors", "skipped", "xfailed", "xpassed",
                                                      "total"]
     assert list(doc["passes"]["unit"]["failures"][0])[-1] == "passes"
@@ -94,13 +101,15 @@ def test_to_json_writes_the_runners_keys_in_the_runners_order():
 ], ids=["passing", "failing"])
 def test_a_document_without_the_optional_keys_reads_with_their_defaults(doc):
     """The reporting tests' documents (and older summaries) lack status_reason, threshold_sources and error."""
+    doc = copy.deepcopy(doc)
+    doc["passes"]["unit"].pop("heaviest", None)  # summaries before issue 17 item 5 lack it
     read = Summary.from_json(doc)
     assert read.passes.unit.status_reason is None and read.coverage.threshold_sources is None
-    assert read.coverage.error is None
+    assert read.coverage.error is None and read.passes.unit.heaviest is None
     again = read.to_json()
     jsonschema.validate(again, SCHEMA)
     assert Summary.from_json(again) == read
-    assert "threshold_sources" not in again["coverage"]
+    assert "threshold_sources" not in again["coverage"] and "heaviest" not in again["passes"]["unit"]
     assert again["passes"]["unit"]["status_reason"] is None and again["coverage"]["error"] is None
     assert again["passes"] == {kind: {**p, "status_reason": None} for kind, p in doc["passes"].items()}
 
@@ -131,6 +140,10 @@ def _invalid_message(doc) -> str:
     (lambda d: d["passes"]["unit"]["failures"][0].update(line=0),
      "passes.unit.failures[0].line: is below the minimum 1"),
     (lambda d: d.update(schema_version=2), "schema_version: is not 1"),
+    (lambda d: d["passes"]["unit"].update(heaviest=[{"nodeid": "t.py::t", "statements": 0}]),
+     "passes.unit.heaviest[0].statements: is below the minimum 1"),
+    (lambda d: d["passes"]["unit"].update(heaviest=[{"statements": 3}]),
+     "passes.unit.heaviest[0]: lacks the required 'nodeid'"),
     (lambda d: d.pop("coverage"), "the document: lacks the required 'coverage'"),
     (lambda d: d["passes"].update(third=d["passes"]["unit"]), "passes.third: is not allowed here"),
 ])
@@ -192,3 +205,14 @@ def test_the_table_and_pct_are_shared_by_summary_md_and_the_job_summary():
         "| INTEGRATION | PASSED | 5 | 5 | 0 | 0 | 0 | 1.5s | 80.0% |",
         "| **combined** | | | | | | | | **80.0%** |",
     ]
+
+
+def test_heaviest_merges_the_passes_most_first_ties_by_name_and_keeps_ten():
+    doc = summary()
+    doc["passes"]["unit"]["heaviest"] = [{"nodeid": "u::b", "statements": 5}]
+    doc["passes"]["integration"]["heaviest"] = [{"nodeid": f"i::t{n:02}", "statements": n} for n in range(20, 1, -1)]
+    doc["passes"]["integration"]["heaviest"].append({"nodeid": "i::a", "statements": 5})
+    got = [(t.nodeid, t.statements) for t in heaviest(Summary.from_json(doc))]
+    assert got[:2] == [("i::t20", 20), ("i::t19", 19)] and len(got) == 10
+    assert [(t.nodeid, t.statements) for t in heaviest(Summary.from_json(doc), limit=30)][-6:] == [
+        ("i::a", 5), ("i::t05", 5), ("u::b", 5), ("i::t04", 4), ("i::t03", 3), ("i::t02", 2)]

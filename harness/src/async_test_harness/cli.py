@@ -30,6 +30,8 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INFRA = 3
 EXIT_INTERRUPTED = 130
+HTML_TESTS_HELP = ("keep the test files (conftest.py, test_*.py, *_test.py, tests/ and test/ folders) in the HTML "
+                   "report and its total; by default they are left out")
 
 
 def _settings(project: str) -> Tuple[Path, Settings]:
@@ -51,7 +53,7 @@ def cmd_html(args: argparse.Namespace) -> int:
     try:
         root = json.loads(summary.read_text(encoding="utf-8"))["project"]["root"]
         project = find_project(root, None)
-        index = write_html(results, project)
+        index = write_html(results, project, include_tests=args.include_tests)
     except (OSError, ValueError, KeyError, TypeError, ProjectError) as exc:
         raise ArgumentsError(
             f"cannot write the HTML report from {results}: {exc}. Give the results folder of a finished "
@@ -167,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     options = RunOptions(
         project_dir=args.project, results_dir=args.results_dir, only=args.only, parallel=args.parallel,
-        separate_passes=args.separate_passes, html=args.html,
+        separate_passes=args.separate_passes, html=args.html, html_include_tests=args.html_include_tests,
         coverage=not args.no_coverage, cov_source=args.cov_source or [],
         fail_under={"unit": args.fail_under_unit, "integration": args.fail_under_integration,
                     "combined": args.fail_under},
@@ -184,7 +186,8 @@ def cmd_combine(args: argparse.Namespace) -> int:
     from .runner.combine import CombineError, CombineOptions, combine
 
     options = CombineOptions(
-        output=args.output, inputs=list(args.results_dirs), html=args.html, project=args.project,
+        output=args.output, inputs=list(args.results_dirs), html=args.html,
+        html_include_tests=args.html_include_tests, project=args.project,
         cov_source=args.cov_source or [],
         fail_under={"unit": args.fail_under_unit, "integration": args.fail_under_integration,
                     "combined": args.fail_under},
@@ -206,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "that ran them) into its results folder; prints the index's path")
     p.add_argument("results_dir", nargs="?", default=None,
                    help="the run's results folder (default: the .async-test folder async-test run wrote from here)")
+    p.add_argument("--include-tests", action="store_true", help=HTML_TESTS_HELP)
     p.set_defaults(func=cmd_html)
     p = sub.add_parser("postgres", help="start a throwaway PostgreSQL with the project's schema; print its variables")
     p.add_argument("project", nargs="?", default=".")
@@ -229,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", action="store_true",
                    help="also write the coverage HTML report (html/ in the results folder; "
                         "`async-test html` writes it after a run)")
+    p.add_argument("--html-include-tests", action="store_true", help=HTML_TESTS_HELP)
     p.add_argument("--cov-source", action="append", metavar="PATH",
                    help="what coverage measures (repeatable; default: the coverage config, else src/ or packages)")
     p.add_argument("--fail-under", type=_percent, metavar="PCT", help="minimum combined coverage")
@@ -265,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="the combined results folder (new, empty, or an earlier async-test results folder)")
     p.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR", help="a shard's results folder (one or more)")
     p.add_argument("--html", action="store_true", help="also write the combined coverage HTML report")
+    p.add_argument("--html-include-tests", action="store_true", help=HTML_TESTS_HELP)
     p.add_argument("--project", metavar="DIR",
                    help="the project whose sources the coverage reports read (default: the first shard's, if it "
                         "exists here, else the one in the current folder)")

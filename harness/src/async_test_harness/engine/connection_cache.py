@@ -20,6 +20,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional
 
 from .. import compat
+from . import query_count
 
 if TYPE_CHECKING:  # SQLAlchemy is imported on first use: a unit-only run never pays for it
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,6 +37,7 @@ def shared_engine(url: str) -> AsyncEngine:
 
         # Driver options (no SSL on the harness's servers) come in the URL: server/address.py.
         engine = _engines[url] = create_async_engine(url, poolclass=NullPool)
+        query_count.watch(engine)
     return engine
 
 

@@ -43,6 +43,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Optional, Set, Tuple, TypeVar
 
 from .. import compat
+from . import query_count
 from .connection_cache import ConnectionCache, driver_of, for_running_loop
 
 if TYPE_CHECKING:
@@ -269,7 +270,9 @@ class Bridge(ConnectionCache):
         async def connect() -> Any:
             return Relay(await home.run(asyncpg.connect(*args, **kwargs)), home)
 
-        return create_async_engine(url, poolclass=NullPool, async_creator=connect)
+        engine = create_async_engine(url, poolclass=NullPool, async_creator=connect)
+        query_count.watch(engine)
+        return engine
 
     async def connection(self, url: str) -> AsyncConnection:
         conn = await super().connection(url)

@@ -200,8 +200,29 @@ def tag_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     return 0
 
 
+def published_image(env: Mapping[str, str], choice: ImageChoice) -> Optional[str]:
+    """The image the release workflow published for this version of the action and this choice, if any.
+
+    Only for an action used from its repository (``uses: owner/repo@ref``: a local ``uses: ./`` has no
+    release) and the published combinations: a Python of the table, PostgreSQL 15/17/18, no build tools
+    and no base-image input. The version is the harness's, from the action's own files.
+    """
+    repository = env.get("ASYNC_TEST_ACTION_REPOSITORY", "").strip()
+    if not repository or choice.build_tools or not choice.python or inp(env, "base-image"):
+        return None
+    init = Path(env.get("GITHUB_ACTION_PATH", ".")) / "harness" / "src" / "async_test_harness" / "__init__.py"
+    try:
+        found = re.search(r'^__version__ = "([^"]+)"', init.read_text(encoding="utf-8"), re.MULTILINE)
+    except OSError:
+        return None
+    if not found or not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
+        return None
+    return f"ghcr.io/{repository.lower()}:{found.group(1)}-py{choice.python}-pg{choice.postgres}"
+
+
 def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
-    """Reuse the image (local, or from the cached archive), else build it and archive it for next time."""
+    """Reuse the image: local, else the published one of this version, else the cached archive; else build it
+    (and archive it for next time)."""
     prebuilt = inp(env, "image")
     if prebuilt:
         write_outputs(env.get("GITHUB_OUTPUT"), {"image": prebuilt})
@@ -210,9 +231,20 @@ def build_image(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     choice, tag = image_for(env)
     archive = Path(os.path.expanduser(env["ASYNC_TEST_IMAGE_ARCHIVE"])) if env.get("ASYNC_TEST_IMAGE_ARCHIVE") else None
     exists = subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
+    published = published_image(env, choice)
     if exists:
         out.write(f"using {tag}: built earlier on this runner from the same action files\n")
-    elif archive is not None and archive.is_file():
+    elif published is not None:
+        out.write(f"pulling the published image {published}\n")
+        out.flush()
+        pulled = subprocess.run(["docker", "pull", "--quiet", published], capture_output=True, text=True)
+        if pulled.returncode == 0:
+            exists = subprocess.run(["docker", "tag", published, tag], capture_output=True).returncode == 0
+            archive = None  # nothing to keep: the registry has it
+        if not exists:
+            reason = (pulled.stderr or pulled.stdout).strip().splitlines()[-1:] or ["no output"]
+            out.write(f"no published image to use ({reason[0][:200]}); building it here\n")
+    if not exists and archive is not None and archive.is_file():
         loaded = subprocess.run(["docker", "load", "-i", str(archive)], capture_output=True, text=True)
         exists = loaded.returncode == 0 and subprocess.run(["docker", "image", "inspect", tag],
                                                            capture_output=True).returncode == 0

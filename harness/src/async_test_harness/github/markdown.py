@@ -10,21 +10,27 @@ after them, so a test's text mentions nobody and links no issue from the comment
 When the text would exceed the limit (1 MiB for a job summary, 65,536 characters for a comment),
 detail is dropped in a fixed order, and the document says what was dropped: captured output, then
 tracebacks, then failures past the first 50, then every failure detail and the per-file tables.
+The per-file coverage table (``files_table``) has at most a quarter of the limit and a row count
+of its own, and says how many files it left out.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from typing import Any, List, Optional, Tuple
 
 from ..messages import one_line
-from ..summary.format import results_table
+from ..summary.format import HEAVIEST_HEADER, HEAVIEST_TITLE, heaviest, results_table
 from ..summary.model import Summary
 from .diffcov import DiffCoverage
+from .files_table import Links, files_section
 
 JOB_SUMMARY_LIMIT = 1024 * 1024
 COMMENT_LIMIT = 65536
 COMMENT_MARKER = "<!-- async-test-action:sticky-comment -->"
+FILE_ROWS_COMMENT = 25  # rows of the per-file coverage table in the comment
+FILE_ROWS_JOB_SUMMARY = 100
 TRIM_STEPS = ("captured output", "tracebacks", "failures after the first 50", "all failure details and file tables")
 
 
@@ -33,6 +39,7 @@ _LINE = {ord("\r"): " ", ord("\n"): " "}
 _HTML = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("'"): "&#x27;",
          ord("@"): "@<!-- -->", ord("#"): "#<!-- -->", **_LINE}
 _MARKDOWN = {**_HTML, **{ord(c): "\\" + c for c in "\\`*_[]~$|"}}
+_AUTOLINK = re.compile(r"(:(?=//)|(?i:www)(?=\.))")
 
 
 def _html(text: Any) -> str:
@@ -41,8 +48,11 @@ def _html(text: Any) -> str:
 
 
 def _cell(text: Any) -> str:
-    """Untrusted text in markdown (a table cell, a heading, a quote): escaped, one line, no markdown."""
-    return str(text).translate(_MARKDOWN)
+    """Untrusted text in markdown (a table cell, a heading, a quote): escaped, one line, no markdown.
+
+    GitHub also links bare ``https://...`` and ``www.`` text: an empty comment breaks both.
+    """
+    return _AUTOLINK.sub(r"\1<!-- -->", str(text).translate(_MARKDOWN))
 
 
 def no_results(message: str) -> str:
@@ -50,28 +60,23 @@ def no_results(message: str) -> str:
     return f"## ❌ async-test: no results\n\n{_cell(message)}\n"
 
 
-def _spans(ranges: List[Tuple[int, int]]) -> str:
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges) or "-"
-
-
 def _pre(text: str) -> str:
     return f"<pre>{html.escape(text)}</pre>"
 
 
 def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0,
-           heading: str = "async-test") -> str:
+           heading: str = "async-test", links: Optional[Links] = None,
+           files: Optional[Tuple[int, int]] = None) -> str:
+    """The document at trim ``level``; ``files``: the per-file table's most rows and bytes (``files_table``;
+    default: the job summary's)."""
     exit_info = summary.exit
     icon = "✅" if exit_info.code == 0 else "❌"
     out: List[str] = [f"## {icon} {heading}: {_cell(exit_info.reason)}", ""]
     out += results_table(summary, cell=_cell, emphasis="**")
     if diff is not None and diff.files:
         out += ["", f"**Changed lines covered: {diff.percent:.1f}%** of {diff.statements} changed statements"]
-        if level < 4:
-            out += ["", "| changed file | statements | not run by any test | only unit tests (mocks) |",
-                    "|---|---:|---|---|"]
-            for changed in diff.files:
-                out.append(f"| <code>{_cell(changed.path)}</code> | {changed.changed_statements} | "
-                           f"{_spans(changed.uncovered)} | {_spans(changed.unit_only)} |")
+    if level < 4:
+        out += files_section(summary, diff, _cell, links, *(files or file_table_size(JOB_SUMMARY_LIMIT)))
     infra = summary.infrastructure_error
     if infra:
         out += ["", f"### Infrastructure failure ({_cell(infra.phase)})", _pre(infra.message)]
@@ -97,6 +102,11 @@ def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0
         for s in sorted(slowest, key=lambda s: s.duration_seconds, reverse=True)[:10]:
             out.append(f"| <code>{_cell(s.nodeid)}</code> | {s.duration_seconds:.3f} |")
         out.append("\n</details>")
+    heavy = heaviest(summary)
+    if heavy and level < 4:
+        out += ["", f"<details><summary>{HEAVIEST_TITLE}</summary>\n", *HEAVIEST_HEADER]
+        out += [f"| <code>{_cell(t.nodeid)}</code> | {t.statements} |" for t in heavy]
+        out.append("\n</details>")
     for w in summary.warnings:
         out += ["", f"> ⚠️ {_cell(w)}"]
     if level:
@@ -104,11 +114,18 @@ def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0
     return "\n".join(out) + "\n"
 
 
-def fit(summary: Summary, limit: int, diff: Optional[DiffCoverage] = None, prefix: str = "") -> str:
+def file_table_size(limit: int) -> Tuple[int, int]:
+    """The per-file table's most rows and bytes in a document of ``limit`` bytes: a quarter of it."""
+    return (FILE_ROWS_COMMENT if limit <= COMMENT_LIMIT else FILE_ROWS_JOB_SUMMARY), limit // 4
+
+
+def fit(summary: Summary, limit: int, diff: Optional[DiffCoverage] = None, prefix: str = "",
+        links: Optional[Links] = None) -> str:
     """The most detailed rendering whose size (bytes, UTF-8) is within ``limit``."""
+    files = file_table_size(limit)
     for level in range(len(TRIM_STEPS) + 1):
-        text = prefix + render(summary, diff, level)
+        text = prefix + render(summary, diff, level, links=links, files=files)
         if len(text.encode("utf-8")) <= limit:
             return text
-    text = prefix + render(summary, diff, len(TRIM_STEPS))
+    text = prefix + render(summary, diff, len(TRIM_STEPS), links=links, files=files)
     return text.encode("utf-8")[: limit - 64].decode("utf-8", "ignore") + "\n\n_…truncated_\n"

@@ -23,6 +23,7 @@ from .annotations import build_annotations
 from .commands import command, lines, write_outputs, write_raw
 from .comment import CommentError, GitHubClient
 from .diffcov import DiffCoverage, DiffUnavailable, changed_lines, diff_coverage
+from .files_table import links_from
 from .markdown import COMMENT_LIMIT, COMMENT_MARKER, JOB_SUMMARY_LIMIT, fit, no_results
 
 SUPPORTED_SCHEMA = SCHEMA_VERSION
@@ -129,6 +130,7 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
     notes: List[str] = []
     event = _event(env)
     diff, changed = _diff(summary, event, repo or Path(env.get("GITHUB_WORKSPACE", ".")), notes)
+    links = links_from(env, event)
     ok = True
 
     def raw_output() -> None:
@@ -147,7 +149,8 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
             client = GitHubClient(env.get("GITHUB_API_URL", "https://api.github.com"), token,
                                   env.get("GITHUB_REPOSITORY", ""))
             try:
-                client.upsert_comment(int(number), fit(summary, COMMENT_LIMIT, diff, prefix=COMMENT_MARKER + "\n"))
+                client.upsert_comment(int(number), fit(summary, COMMENT_LIMIT, diff, prefix=COMMENT_MARKER + "\n",
+                                                       links=links))
             except CommentError as exc:
                 notes.append(f"Could not write the pull-request comment ({exc}); a fork's token is read-only, "
                              "so this is expected there. The job summary has the same content.")
@@ -164,7 +167,7 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
         if env.get("GITHUB_STEP_SUMMARY"):
             link = artifact_link(env.get("ASYNC_TEST_ARTIFACT_URL", ""))
             with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
-                handle.write(fit(summary, JOB_SUMMARY_LIMIT - len(link.encode()), diff) + link)
+                handle.write(fit(summary, JOB_SUMMARY_LIMIT - len(link.encode()), diff, links=links) + link)
 
     ok &= _part(stream, "job summary", step_summary)
     ok &= _part(stream, "step outputs", lambda: write_outputs(env.get("GITHUB_OUTPUT"),

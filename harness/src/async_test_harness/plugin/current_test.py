@@ -13,6 +13,8 @@ from typing import Generator, Optional
 
 import pytest
 
+from ..engine import query_count
+
 _current: Optional[pytest.Item] = None
 
 
@@ -31,6 +33,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
     global _current
     previous = _current
     _current = item
+    query_count.test_started()
     try:
         yield
     finally:

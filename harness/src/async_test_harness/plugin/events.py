@@ -29,6 +29,7 @@ import pytest
 from .. import compat, versions
 from ..masking import mask_data, mask_text
 from ..server.address import parse_url
+from .queries import PROPERTY as STATEMENTS
 
 ENV_VAR = "ASYNC_TEST_EVENTS"
 MAX_MESSAGE = 2000
@@ -176,6 +177,14 @@ def _relative(path: str, root: Path) -> str:
         return Path(path).as_posix()
 
 
+def _property(report: Any, name: str) -> Any:
+    """One user property of a report (a list of pairs; lists once they crossed from an xdist worker)."""
+    for key, value in report.user_properties:
+        if key == name:
+            return value
+    return None
+
+
 def _message(report: Any) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
@@ -299,21 +308,29 @@ class EventRecorder:
             pending["duration"] += report.duration
             if report.when == "call":
                 pending["call"] = report
+            elif report.when == "teardown" and pending["call"] is None:
+                pending.update(nodeid=report.nodeid, teardown=report)
             if report.when != "teardown":
                 return
-            self._write_passed(self._pending.pop(report.nodeid))
+            self._write_passed(self._pending.pop(report.nodeid), _property(report, STATEMENTS))
             return
         if report.when == "teardown":
             if report.nodeid in self._pending:
                 self._write_passed(self._pending.pop(report.nodeid))
         self._write(report, report.duration)
 
-    def _write_passed(self, pending: Dict[str, Any]) -> None:
-        if pending["call"] is not None:
-            self._write(pending["call"], pending["duration"])
+    def _write_passed(self, pending: Dict[str, Any], statements: Any = None) -> None:
+        call = pending["call"]
+        if call is not None:
+            self._write(call, pending["duration"], statements)
+        elif statements:  # the test failed or was skipped before its teardown, which counted them
+            self._emit({"type": "statements", "nodeid": pending["nodeid"],
+                        "kind": _property(pending["teardown"], "async_test_kind"), "statements": statements})
 
-    def _write(self, report: pytest.TestReport, duration: float) -> None:
-        kind = dict(report.user_properties).get("async_test_kind")
+    def _write(self, report: pytest.TestReport, duration: float, statements: Any = None) -> None:
+        properties = dict(report.user_properties)
+        kind = properties.get("async_test_kind")
+        statements = statements or properties.get(STATEMENTS)
         event: Dict[str, Any] = {
             "type": "test",
             "nodeid": report.nodeid,
@@ -337,6 +354,8 @@ class EventRecorder:
             })
         elif report.skipped:
             event["message"] = _message(report)
+        if statements:
+            event["statements"] = statements
         self._emit(event, flush=report.failed)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -8,9 +8,9 @@ import pytest
 import pytest_asyncio
 
 from .. import compat
-from ..engine import connection_cache, isolation, relay
+from ..engine import connection_cache, isolation, query_count, relay
 from ..server.address import DatabaseAddress, engine_url_for
-from . import current_test, event_loops
+from . import current_test, event_loops, queries
 from .markers import IntegrationOptions
 from .mocks import BoundaryPatcher, mock_session
 from .state import DatabaseUnavailable, state_of
@@ -117,13 +117,16 @@ async def async_engine(request: pytest.FixtureRequest, db_url: str) -> AsyncIter
         from sqlalchemy.pool import NullPool
 
         engine = create_async_engine(_engine_url(request.node, db_url), poolclass=NullPool)
+        query_count.watch(engine)
         try:
             yield engine
         finally:
+            queries.record(request.node)
             await engine.dispose()
         return
     resources = await connection_cache.for_running_loop()
     yield resources.engine(_engine_url(request.node, db_url))
+    queries.record(request.node)
     if _loop_ends_with_test(request.node):
         await resources.aclose()
 
@@ -149,10 +152,12 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
         from sqlalchemy.pool import NullPool
 
         engine = create_async_engine(url, poolclass=NullPool)
+        query_count.watch(engine)
         session = AsyncSession(engine, expire_on_commit=False)
         try:
             yield session
         finally:
+            queries.record(item)
             await session.close()
             await engine.dispose()
         return
@@ -168,6 +173,7 @@ async def _isolated_session(db_url: str, loop_scope: Optional[str] = None) -> As
     try:
         yield session
     finally:
+        queries.record(item)
         try:
             await isolation.end_test(connection, outer, session, keep=not loop_ends_with_test, loop_scope=scope)
         except isolation.OuterTransactionEnded as exc:

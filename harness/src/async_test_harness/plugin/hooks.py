@@ -41,6 +41,7 @@ from .fixtures import (  # noqa: F401  (fixtures are registered by being in this
     mock_db,
     patch_boundary,
 )
+from .queries import assert_max_queries, assert_num_queries  # noqa: F401
 from .state import STATE_KEY, PluginState
 
 WORKER_INPUT_KEY = "async_test_provision"

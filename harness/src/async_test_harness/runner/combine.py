@@ -72,6 +72,7 @@ class CombineOptions:
     output: str
     inputs: List[str]
     html: bool = False
+    html_include_tests: bool = False  # the test files in the HTML report and its total
     fail_under: Dict[str, Optional[float]] = field(default_factory=dict)
     project: Optional[str] = None  # where the sources are; default: the first shard's, if it is here
     cov_source: List[str] = field(default_factory=list)  # what the shards measured, if given to them
@@ -168,7 +169,8 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
         started = time.monotonic()
         try:
             merge_coverage(inputs, project, target)
-            coverage = build_reports(target, project, html=options.html)
+            coverage = build_reports(target, project, html=options.html,
+                                     html_include_tests=options.html_include_tests)
         except Exception as exc:  # a damaged data file, a full disk: the rest of the results still count
             coverage = Coverage(error=f"{type(exc).__name__}: {exc}")
         phases["coverage"] = round(time.monotonic() - started, 3)

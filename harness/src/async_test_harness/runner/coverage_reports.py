@@ -4,19 +4,22 @@ Each pass writes its own coverage.py data file.  The combined file records
 every line under the context of the pass that ran it (``unit`` or
 ``integration``), so ``coverage html --show-contexts`` shows who covered what;
 the per-file split says which lines only unit tests (mocks) reach, which is
-what a pull request's reviewer wants to know about changed code.
+what a pull request's reviewer wants to know about changed code. The HTML
+report colours each line by who ran it (``coverage_html``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ..summary.model import Coverage, CoverageFigure, FileCoverage
 from .coverage_compat import parse_each_file_once
+from .coverage_html import write_html_report
 from .project import Project
 
 PASSES = ("unit", "integration")
@@ -140,12 +143,13 @@ def _repo_relative_xml(path: Path, project: Project) -> None:
     tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
-def build_reports(results: Path, project: Project, html: bool = False) -> Coverage:
+def build_reports(results: Path, project: Project, html: bool = False, html_include_tests: bool = False) -> Coverage:
     """Per-pass and combined reports and numbers; the ``coverage`` part of summary.json, thresholds aside.
 
     Each report analyses every file again (coverage.py parses the source each time), so every figure
     comes from a report written anyway: per pass the XML (its totals), for the combined data the
-    JSON (figure and the per-file split) and the XML. The HTML report only on
+    JSON (figure and the per-file split) and the XML. The HTML report (``coverage_html``: lines
+    coloured by kind, test files left out unless ``html_include_tests``) only on
     request (``--html``, or ``async-test html`` afterwards): on a large project it was most of the
     coverage phase, which every run paid and few runs looked at.
     """
@@ -153,12 +157,12 @@ def build_reports(results: Path, project: Project, html: bool = False) -> Covera
     os.chdir(project.root)  # coverage resolves config-relative paths from here
     try:
         with parse_each_file_once():
-            return _build(results, project, html)
+            return _build(results, project, html, html_include_tests)
     finally:
         os.chdir(old_cwd)
 
 
-def _build(results: Path, project: Project, html: bool) -> Coverage:
+def _build(results: Path, project: Project, html: bool, html_include_tests: bool = False) -> Coverage:
     figures: Dict[str, Optional[CoverageFigure]] = dict.fromkeys(PASSES)
     for kind in PASSES:
         data_file = results / f".coverage.{kind}"
@@ -183,7 +187,7 @@ def _build(results: Path, project: Project, html: bool) -> Coverage:
     cov.xml_report(outfile=str(results / "coverage.xml"))
     _repo_relative_xml(results / "coverage.xml", project)
     if html:
-        cov.html_report(directory=str(results / "html"), show_contexts=True)
+        _html(cov, results, project, html_include_tests)
     if combined_report is None:
         return Coverage(unit=figures["unit"], integration=figures["integration"])
     return Coverage(unit=figures["unit"], integration=figures["integration"],
@@ -216,7 +220,15 @@ def _split(report: Dict[str, Any], project: Project) -> Tuple[FileCoverage, ...]
     return tuple(files)
 
 
-def write_html(results: Path, project: Project) -> Path:
+def _html(cov: Any, results: Path, project: Project, include_tests: bool) -> Path:
+    report = write_html_report(cov, results / "html", project.root, include_tests=include_tests)
+    if not report.recognised:
+        sys.stderr.write(f"async-test: warning: coverage.py's HTML pages were not as expected "
+                         f"({', '.join(report.unrecognised[:3])}); the lines are not coloured by kind\n")
+    return report.index
+
+
+def write_html(results: Path, project: Project, include_tests: bool = False) -> Path:
     """The HTML report of a finished run's combined coverage (``async-test html``); its index."""
     combined_file = results / ".coverage"
     if not combined_file.exists():
@@ -224,7 +236,6 @@ def write_html(results: Path, project: Project) -> Path:
     old_cwd = os.getcwd()
     os.chdir(project.root)
     try:
-        _coverage(combined_file, project).html_report(directory=str(results / "html"), show_contexts=True)
+        return _html(_coverage(combined_file, project), results, project, include_tests)
     finally:
         os.chdir(old_cwd)
-    return results / "html" / "index.html"

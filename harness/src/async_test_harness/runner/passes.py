@@ -116,6 +116,7 @@ class RunOptions:
     parallel: bool = False
     separate_passes: bool = False  # each pass in its own pytest process (session.py says when it must)
     html: bool = False  # the coverage HTML report too (coverage_reports.build_reports)
+    html_include_tests: bool = False  # the test files in the HTML report and its total (coverage_html)
     coverage: bool = True
     cov_source: List[str] = field(default_factory=list)
     fail_under: Dict[str, Optional[float]] = field(
@@ -859,7 +860,7 @@ class Run:
         if opts.coverage:
             self.console.rule(phases.COVERAGE)
             try:
-                coverage = build_reports(results, project, html=opts.html)
+                coverage = build_reports(results, project, html=opts.html, html_include_tests=opts.html_include_tests)
             except OSError as exc:  # a full disk: coverage.py leaves its reports half-written
                 coverage = Coverage(error=f"{type(exc).__name__}: {exc}")
                 self._remove_coverage_reports(results)

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..summary.format import pct, results_table
-from ..summary.model import Counts, Coverage, Failure, InfrastructureError, Pass, Passes, SlowTest, Summary
+from ..summary.format import HEAVIEST_HEADER, HEAVIEST_TITLE, heaviest, pct, results_table
+from ..summary.model import Counts, Coverage, Failure, HeavyTest, InfrastructureError, Pass, Passes, SlowTest, Summary
 from .project import Project
 from .results_folder import dumps, printable, write_atomically
 
 SLOWEST = 10
+HEAVIEST = 10
 
 
 @dataclass
@@ -31,6 +32,7 @@ class PassResult:
     counts: Dict[str, int] = field(default_factory=lambda: Counts().to_json())
     failures: List[Failure] = field(default_factory=list)
     slowest: List[SlowTest] = field(default_factory=list)
+    heaviest: List[HeavyTest] = field(default_factory=list)
     deselected: int = 0
     infrastructure_error: Optional[InfrastructureError] = None
     usage_error: Optional[str] = None
@@ -54,7 +56,7 @@ class PassResult:
             kind=self.kind, selected=self.selected, status=self.status, exit_code=self.exit_code,
             duration_seconds=round(self.duration_seconds, 3), counts=Counts(**self.counts),
             deselected=self.deselected, failures=tuple(self.failures), slowest=tuple(self.slowest),
-            warnings=tuple(self.warnings), status_reason=self.status_reason,
+            heaviest=tuple(self.heaviest), warnings=tuple(self.warnings), status_reason=self.status_reason,
         )
 
 
@@ -69,6 +71,7 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
         return result
     outcome: Dict[str, str] = {}
     durations: Dict[str, float] = {}
+    statements: Dict[str, int] = {}  # nodeid -> SQL statements it executed (plugin/queries.py)
     # Written as ASCII JSON by events.py; a pass killed mid-line can still leave a broken tail.
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
@@ -81,6 +84,8 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
                 continue
             nodeid = event["nodeid"]
             durations[nodeid] = durations.get(nodeid, 0.0) + float(event.get("duration", 0.0))
+            if event.get("statements"):
+                _count_statements(statements, nodeid, event["statements"])
             when, status = event["when"], event["outcome"]
             if status == "failed":
                 # A failing setup or teardown is an error (as pytest counts it), a failing call a failure.
@@ -90,6 +95,9 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
                 outcome[nodeid] = "xfailed" if event.get("wasxfail") else "skipped"
             elif status == "passed" and when == "call":
                 outcome[nodeid] = "xpassed" if event.get("wasxfail") else "passed"
+        elif etype == "statements":  # a test that failed before its teardown counted them
+            if event.get("nodeid") and not (only_kind and event.get("kind") != kind):
+                _count_statements(statements, event["nodeid"], event.get("statements"))
         elif etype == "collect_error":
             result.counts["errors"] += 1
             result.failures.append(Failure(
@@ -124,6 +132,8 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
     result.slowest = [
         SlowTest(n, round(d, 4)) for n, d in sorted(durations.items(), key=lambda kv: kv[1], reverse=True)[:SLOWEST]
     ]
+    by_count = sorted(statements.items(), key=lambda kv: (-kv[1], kv[0]))
+    result.heaviest = [HeavyTest(n, c) for n, c in by_count[:HEAVIEST]]
     return result
 
 
@@ -135,6 +145,12 @@ def plain(text: str) -> str:
     log) pytest colours the assertion diff, and the escapes would reach summary.json, the
     annotations (shown raw) and the job summary."""
     return _SGR.sub("", text)
+
+
+def _count_statements(statements: Dict[str, int], nodeid: str, value: Any) -> None:
+    """A test's count (the largest reported: each of its phases' events may carry it)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        statements[nodeid] = max(value, statements.get(nodeid, 0))
 
 
 def _failure(event: Dict[str, Any], kind: str, project: Project) -> Failure:
@@ -251,4 +267,10 @@ def render_markdown(summary: Summary) -> str:
             message = f.message.splitlines()[0] if f.message else ""
             at = f"{printable(f.repo_path)}:{f.line}"
             lines += [f"- `{printable(f.nodeid)}` ({where}, {f.when}) at `{at}`: {printable(message)}"]
+    heavy = heaviest(summary)
+    if heavy:
+        lines += ["", f"## {HEAVIEST_TITLE}", "", *HEAVIEST_HEADER]
+        for t in heavy:  # in a table even a code span needs its pipes escaped (the backslash is not shown)
+            nodeid = printable(t.nodeid).replace("|", "\\|")
+            lines.append(f"| `{nodeid}` | {t.statements} |")
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""What summary.md, the console and the job summary show alike: a coverage figure, the results table.
+"""What summary.md, the console and the job summary show alike: a coverage figure, the results table,
+the heaviest tests, which files are tests.
 
 Standard library only, like the rest of ``summary``.
 """
@@ -7,8 +8,12 @@ from __future__ import annotations
 
 from typing import Callable, List, Optional
 
-from .model import CoverageFigure, Summary
+from .model import CoverageFigure, HeavyTest, Summary
 
+TEST_FOLDERS = frozenset({"tests", "test"})
+
+HEAVIEST_TITLE = "Heaviest tests by SQL statements"
+HEAVIEST_HEADER = ("| test | statements |", "|---|---:|")
 TABLE_HEADER = ("| pass | status | tests | passed | failed | errors | skipped | time | coverage |",
                 "|---|---|---:|---:|---:|---:|---:|---:|---:|")
 
@@ -32,3 +37,19 @@ def results_table(summary: Summary, cell: Callable[[str], str] = str, emphasis: 
     combined = pct(summary.coverage.combined)
     lines.append(f"| {emphasis}combined{emphasis} | | | | | | | | {emphasis}{combined}{emphasis} |")
     return lines
+
+
+def is_test_path(relative: str) -> bool:
+    """A file of the project's tests, by its ``/``-separated path below the project's root:
+    ``conftest.py``, ``test_*.py``, ``*_test.py``, or anything in a ``tests`` or ``test`` folder.
+
+    The HTML report leaves these out of its total and the job summary's per-file table out of its
+    rows: a test file runs whenever its tests do.
+    """
+    *folders, name = relative.split("/")
+    return (name == "conftest.py" or (name.startswith("test_") and name.endswith(".py")) or name.endswith("_test.py")
+            or any(folder in TEST_FOLDERS for folder in folders))
+def heaviest(summary: Summary, limit: int = 10) -> List[HeavyTest]:
+    """The tests of both passes that executed the most SQL statements, most first (ties by name)."""
+    tests = [t for p in summary.passes for t in (p.heaviest or ())]
+    return sorted(tests, key=lambda t: (-t.statements, t.nodeid))[:limit]

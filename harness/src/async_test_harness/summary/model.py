@@ -8,8 +8,9 @@ outside this package reads the document by key paths.
 ``to_json`` writes the keys the runner has always written, in its order: a summary the runner
 wrote reads back to the same document, byte for byte through ``json.dumps``. ``from_json`` reads
 every key the schema names and ignores the others (the schema allows them; nothing reported them).
-An optional key a document lacks reads as its default: ``threshold_sources`` and a failure's
-``passes`` stay absent; ``status_reason``, the coverage ``error`` and a threshold read as null.
+An optional key a document lacks reads as its default: ``threshold_sources``, a failure's
+``passes`` and a pass's ``heaviest`` stay absent; ``status_reason``, the coverage ``error`` and a
+threshold read as null.
 Integers are read as ``int`` (JSON allows ``1.0`` where the schema says integer); other numbers
 are kept as the document has them. Environment values that are not text (keys beyond the
 schema's are unchecked by it) are dropped.
@@ -121,6 +122,14 @@ class SlowTest(_Part):
 
 
 @dataclass(frozen=True)
+class HeavyTest(_Part):
+    """A test by the SQL statements it executed through the harness's engines (plugin/queries.py)."""
+
+    nodeid: str
+    statements: int
+
+
+@dataclass(frozen=True)
 class Pass(_Part):
     kind: str  # unit or integration
     selected: bool
@@ -131,6 +140,8 @@ class Pass(_Part):
     deselected: int = 0
     failures: Tuple[Failure, ...] = ()
     slowest: Tuple[SlowTest, ...] = ()
+    # The tests that executed the most SQL statements, most first (10); summaries before it lack the key.
+    heaviest: Optional[Tuple[HeavyTest, ...]] = field(default=None, metadata=ABSENT_WHEN_NONE)
     warnings: Tuple[str, ...] = ()
     # Why the status is what it is when no listed failure says so, e.g. pytest exited 1 with no test failing.
     status_reason: Optional[str] = None
@@ -338,8 +349,13 @@ def _pass(doc: Json) -> Pass:
         counts=_counts(doc["counts"]), deselected=_int(doc["deselected"]),
         failures=tuple(_failure(f) for f in doc["failures"]),
         slowest=tuple(SlowTest(s["nodeid"], s["duration_seconds"]) for s in doc["slowest"]),
+        heaviest=_heaviest(doc.get("heaviest")),
         warnings=tuple(doc["warnings"]), status_reason=doc.get("status_reason"),
     )
+
+
+def _heaviest(doc: Optional[List[Json]]) -> Optional[Tuple[HeavyTest, ...]]:
+    return None if doc is None else tuple(HeavyTest(h["nodeid"], _int(h["statements"])) for h in doc)
 
 
 def _figure(doc: Optional[Json]) -> Optional[CoverageFigure]:
