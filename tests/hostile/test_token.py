@@ -265,7 +265,7 @@ def test_the_reports_git_diff_runs_nothing_the_repository_configures(tmp_path):
 
 def test_readme_workflow_example_does_not_persist_credentials():
     readme = (REPO / "README.md").read_text()
-    snippet = re.search(r"## In a GitHub workflow\n\n```yaml\n(.*?)```", readme, re.S)
+    snippet = re.search(r"## In a GitHub workflow\n\n(?:[^\n]*\n\n)?```yaml\n(.*?)```", readme, re.S)
     assert snippet, "README's workflow example"
     step = re.search(r"- uses: actions/checkout@.*?(?=\n      - uses:)", snippet.group(1), re.S)
     assert step and re.search(r"\n\s+persist-credentials: false", step.group(0)), step and step.group(0)
