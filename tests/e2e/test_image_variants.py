@@ -244,3 +244,36 @@ def test_a_warm_run_reuses_the_kept_environment_until_a_pin_changes(tmp_path):
     assert code == 0 and "installing from requirements.txt" in out and "reusing" not in out, raw[-3000:]
     kept = [p for p in (cache / "venvs").iterdir() if p.is_dir()]
     assert len(kept) == 2, "one environment per set of pins"
+
+
+PYENV_312 = sorted(Path("/root/.pyenv/versions").glob("3.12.*"))
+
+
+@pytest.mark.skipif(not PYENV_312, reason="needs a Python 3.12 on this host to put into the container")
+def test_a_project_that_requires_3_12_runs_on_a_python_uv_finds_in_the_image(tmp_path):
+    """The image has 3.11; a Python 3.12 is made available inside it (as `uv python install` would put one
+    into /cache/python where GitHub is reachable): the tests run on it, the runner stays on 3.11."""
+    python = PYENV_312[-1]
+    ws = workspace(tmp_path, {
+        "pyproject.toml": '[project]\nname = "x"\nversion = "0"\nrequires-python = ">=3.12"\n',
+        "pytest.ini": PYTEST_INI, "tests/test_db.py": DB_TEST,
+        "tests/test_version.py": "import sys\n\n\ndef test_the_project_s_python():\n"
+                                 "    assert sys.version_info[:2] == (3, 12)\n",
+    })
+    extra = {"ASYNC_TEST_PYTHON_DOWNLOADS": "false", "LD_LIBRARY_PATH": "/opt/python312/lib",
+             "PATH": "/opt/python312/bin:/opt/async-test/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                     "/sbin:/bin"}
+    cmd_mount = ["-v", f"{python}:/opt/python312:ro"]
+    done = subprocess.run([DOCKER, "run", "--rm", "--shm-size=1g", "-v", f"{ws}:/workspace", *cmd_mount,
+                           "-v", f"{HOST_CA}:/etc/ssl/certs/host-ca.crt:ro",
+                           "-e", "SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt",
+                           *[arg for k, v in extra.items() for arg in ("-e", f"{k}={v}")], IMAGE],
+                          capture_output=True, text=True, timeout=900)
+    out = " ".join(done.stdout.split())
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert environment(ws)["python"] == python.name, environment(ws)
+    assert f"the tests run on Python {python.name}" in out and "the harness's runner on the image's 3.11" in out
+
+    # Without it, and without downloads, the refusal says how to get one.
+    code, out, raw = run(IMAGE, ws, env={"ASYNC_TEST_PYTHON_DOWNLOADS": "false"})
+    assert code == 2 and "requires Python >=3.12" in out and "ASYNC_TEST_PYTHON_DOWNLOADS=true" in out, raw[-3000:]

@@ -255,7 +255,7 @@ def test_the_container_passes_the_source_and_a_custom_command_wins(tmp_path: Pat
     assert source == "uv.lock (frozen; all groups)" and chose
 
     executed: list = []
-    monkeypatch.setattr(container, "install", lambda root, settings: ("/venv/bin/python", 1.0, source))
+    monkeypatch.setattr(container, "install", lambda root, settings, interpreter: ("/venv/bin/python", 1.0, source))
     monkeypatch.setattr(container.os, "execvpe", lambda file, args, env: executed.append(args))
     monkeypatch.setattr(container, "become_workspace_owner", lambda workspace: None)  # never setuid in a test
     monkeypatch.setenv("ASYNC_TEST_WORKSPACE", str(tmp_path))

@@ -178,5 +178,6 @@ def test_container_settings_are_typed_and_read_from_the_environment():
                                                                         None, False)
     assert c.sources == {"install": "default", "requirements": "default", "extras": "ASYNC_TEST_EXTRAS",
                          "groups": "default", "venv": "ASYNC_TEST_VENV", "venv_cache": "ASYNC_TEST_VENV_CACHE",
-                         "workspace": "default", "host_workspace": "default", "color": "default"}
+                         "workspace": "default", "host_workspace": "default", "color": "default",
+                         "python_downloads": "default"}
     assert container_settings({}).venv_cache is True

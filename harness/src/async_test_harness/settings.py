@@ -371,6 +371,11 @@ class ContainerSettings(_Values):
         "requirements files, the settings above, the index variables, the Python and the harness, and reuse it "
         "while they are unchanged (no resolution, no install). Not with ASYNC_TEST_INSTALL. false: install "
         "every run (from uv's cache).")
+    python_downloads: bool = option(
+        True,
+        "When the project's requires-python excludes the image's Python, let uv install one it allows (the "
+        "newest of 3.10-3.13; python-build-standalone from GitHub, kept in /cache/python) for the tests; false: "
+        "only a Python already in the image (uv python find), else exit 2.")
     workspace: str = option("/workspace", "Where the repository is mounted.")
     host_workspace: Optional[str] = option(
         None, "The repository's path on the host (pass -e ASYNC_TEST_HOST_WORKSPACE=\"$PWD\"; the action sets it): "

@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence
 from .. import phases
 from ..server.postgres import PostgresError, find_binaries
 from ..settings import ContainerSettings, SettingsError, container_settings, from_environment
-from . import dependencies, venv_cache
+from . import dependencies, python_choice, venv_cache
 from .dependencies import EXIT_DEPENDENCIES, DependencyError, install_failure
 from .project import ProjectError, find_project
 
@@ -50,6 +50,16 @@ def say(message: str) -> None:
     print(f"async-test: {message}", flush=True)
 
 
+def _account_tool(name: str, *args: str) -> None:
+    """groupadd/useradd from /usr/sbin, whatever PATH the user passed with -e (a PATH without
+    /usr/sbin made the entrypoint die with a traceback); a missing name only costs the passwd entry."""
+    tool = f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else name
+    try:
+        subprocess.run([tool, *args], check=False, capture_output=True)
+    except OSError:
+        pass
+
+
 def become_workspace_owner(workspace: Path) -> None:
     if os.geteuid() != 0 or not workspace.exists():
         return
@@ -60,13 +70,12 @@ def become_workspace_owner(workspace: Path) -> None:
     try:
         grp.getgrgid(gid)
     except KeyError:
-        subprocess.run(["groupadd", "--gid", str(gid), "async-test"], check=False, capture_output=True)
+        _account_tool("groupadd", "--gid", str(gid), "async-test")
     try:
         pwd.getpwuid(uid)
     except KeyError:
-        subprocess.run(["useradd", "--uid", str(uid), "--gid", str(gid), "--no-create-home", "--home-dir",
-                        "/tmp/async-test-home", "--shell", "/bin/sh", "async-test"], check=False,
-                       capture_output=True)
+        _account_tool("useradd", "--uid", str(uid), "--gid", str(gid), "--no-create-home", "--home-dir",
+                      "/tmp/async-test-home", "--shell", "/bin/sh", "async-test")
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
@@ -111,8 +120,10 @@ def cache_dir() -> str:
         return fallback
 
 
-def install(root: Path, settings: ContainerSettings) -> tuple[str, float, str]:
+def install(root: Path, settings: ContainerSettings,
+            interpreter: Optional[python_choice.Interpreter] = None) -> tuple[str, float, str]:
     """Create or reuse the test environment; returns its python, the seconds it took and its source."""
+    python = interpreter.path if interpreter is not None else sys.executable
     began = time.monotonic()
     wheels = sorted((HARNESS_HOME / "wheels").glob("async_test_harness-*.whl"))
     if not wheels:
@@ -121,9 +132,9 @@ def install(root: Path, settings: ContainerSettings) -> tuple[str, float, str]:
     env = dict(os.environ, UV_CACHE_DIR=str(cache))
     kept: Optional[venv_cache.Entry] = None
     if settings.venv_cache and not settings.install:
-        kept = venv_cache.entry(cache, venv_cache.key(root, settings, wheels[-1], os.environ))
+        kept = venv_cache.entry(cache, venv_cache.key(root, settings, wheels[-1], os.environ, python))
     if kept is None:
-        source = install_into(Path(settings.venv), root, settings, wheels[-1], env)
+        source = install_into(Path(settings.venv), root, settings, wheels[-1], env, python)
     else:
         try:
             with venv_cache.locked(kept):
@@ -136,7 +147,7 @@ def install(root: Path, settings: ContainerSettings) -> tuple[str, float, str]:
                     return kept.python, time.monotonic() - began, source
                 kept.clear()
                 try:
-                    source = install_into(kept.path, root, settings, wheels[-1], env)
+                    source = install_into(kept.path, root, settings, wheels[-1], env, python)
                 except BaseException:
                     kept.clear()  # never a half-installed environment for the next run
                     raise
@@ -146,19 +157,20 @@ def install(root: Path, settings: ContainerSettings) -> tuple[str, float, str]:
                 say(f"removed {len(removed)} test environment(s) not used recently from the cache")
         except OSError as exc:
             say(f"the test environment cannot be kept in {cache} ({exc}); installing without keeping it")
-            source = install_into(Path(settings.venv), root, settings, wheels[-1], env)
+            source = install_into(Path(settings.venv), root, settings, wheels[-1], env, python)
             kept = None
     seconds = time.monotonic() - began
     say(f"dependencies installed in {seconds:.1f}s")
     return (kept.python if kept else str(Path(settings.venv) / "bin" / "python")), seconds, source
 
 
-def install_into(venv: Path, root: Path, settings: ContainerSettings, wheel: Path, env: Dict[str, str]) -> str:
+def install_into(venv: Path, root: Path, settings: ContainerSettings, wheel: Path, env: Dict[str, str],
+                 interpreter: str = sys.executable) -> str:
     """Create ``venv`` and install the harness and the project's dependencies; returns the source used."""
     env = dict(env, VIRTUAL_ENV=str(venv))
     env["PATH"] = f"{venv}/bin:{env.get('PATH', '')}"
     python = str(venv / "bin" / "python")
-    steps: List[List[str]] = [["uv", "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(venv)]]
+    steps: List[List[str]] = [["uv", "venv", "--quiet", "--allow-existing", "--python", interpreter, str(venv)]]
     custom = settings.install
     source = ""
     if custom:
@@ -227,15 +239,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ProjectError as exc:
         say(str(exc))
         return 2
-    mismatch = dependencies.python_mismatch(root) or server_mismatch(root)
+    mismatch = server_mismatch(root)
     if mismatch:
         say(mismatch)
         return 2
-    note = dependencies.python_version_note(root)
+    try:
+        interpreter = python_choice.choose(root, Path(cache_dir()), settings.python_downloads, os.environ, say)
+    except python_choice.PythonRefused as exc:
+        say(str(exc))
+        return 2
+    if interpreter.why:
+        say(interpreter.why)
+    note = dependencies.python_version_note(root, interpreter.version)
     if note:
         say(note)
     print(phases.line(phases.INSTALL), flush=True)  # the action's first group (phases.py)
-    python, seconds, source = install(root, settings)
+    python, seconds, source = install(root, settings, interpreter)
     command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}",
                "--install-source", source, *args]
     env: Dict[str, str] = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

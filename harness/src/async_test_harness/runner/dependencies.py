@@ -45,6 +45,16 @@ REQUIREMENT_FILES = ("requirements.txt", "requirements-dev.txt", "requirements-t
 LOCK_FILES = ("uv.lock", "poetry.lock", "pdm.lock")
 
 
+def requires_python(root: Path) -> Optional[str]:
+    """``[project] requires-python`` of the project's pyproject.toml, if it states one."""
+    try:
+        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    wanted = (data.get("project") or {}).get("requires-python")
+    return wanted.strip() if isinstance(wanted, str) and wanted.strip() else None
+
+
 def python_mismatch(root: Path, running: Optional[str] = None) -> Optional[str]:
     """Why this interpreter cannot run the project, from its ``requires-python``; None if it can.
 
@@ -56,12 +66,8 @@ def python_mismatch(root: Path, running: Optional[str] = None) -> Optional[str]:
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     pyproject = root / "pyproject.toml"
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    wanted = (data.get("project") or {}).get("requires-python")
-    if not isinstance(wanted, str) or not wanted.strip():
+    wanted = requires_python(root)
+    if wanted is None:
         return None
     try:
         spec = SpecifierSet(wanted)

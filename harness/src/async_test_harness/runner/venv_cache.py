@@ -68,7 +68,8 @@ def source_files(root: Path, settings: ContainerSettings) -> List[Path]:
     return seen
 
 
-def key(root: Path, settings: ContainerSettings, wheel: Path, env: Mapping[str, str]) -> str:
+def key(root: Path, settings: ContainerSettings, wheel: Path, env: Mapping[str, str],
+        python: str = sys.executable) -> str:
     """The hash that names an environment: equal keys install the same packages."""
     digest = hashlib.sha256()
 
@@ -76,7 +77,8 @@ def key(root: Path, settings: ContainerSettings, wheel: Path, env: Mapping[str, 
         digest.update(f"{label}:{len(value)}:".encode())
         digest.update(value)
 
-    add("python", f"{platform.python_version()} {os.path.realpath(sys.executable)}".encode())
+    same = os.path.realpath(python) == os.path.realpath(sys.executable)
+    add("python", f"{platform.python_version() if same else ''} {os.path.realpath(python)}".encode())
     add("harness", wheel.read_bytes())
     add("settings", json.dumps([settings.requirements, settings.extras, settings.groups]).encode())
     for name in INDEX_VARIABLES:
