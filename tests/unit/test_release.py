@@ -125,3 +125,14 @@ def test_a_local_or_custom_action_never_pulls(tmp_path, monkeypatch):
         env = {"GITHUB_ACTION_PATH": str(REPO), "GITHUB_WORKSPACE": str(tmp_path), **extra}
         assert build_image(env, io.StringIO()) == 0
     assert not [c for c in log.read_text().splitlines() if c.startswith("pull")]
+
+
+def test_the_release_publishes_the_pythons_the_harness_supports():
+    import importlib.util
+
+    from async_test_harness.versions import SUPPORTED_PYTHONS
+
+    spec = importlib.util.spec_from_file_location("release_script", REPO / "scripts" / "release.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.PYTHONS == SUPPORTED_PYTHONS

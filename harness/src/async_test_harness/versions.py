@@ -12,6 +12,10 @@ import platform
 import sys
 from typing import Dict, Optional
 
+# The Pythons the image is built and published for (github/image_choice.py, runner/python_choice.py,
+# runner/dependencies.py; scripts/release.py keeps its own copy, which a test compares).
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+
 # summary.json key -> distribution name
 PACKAGES = {
     "pytest": "pytest", "pytest_asyncio": "pytest-asyncio", "sqlalchemy": "sqlalchemy", "asyncpg": "asyncpg",

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+from ..versions import SUPPORTED_PYTHONS
+
 DEFAULT_PYTHON = "3.11"
 POSTGRES_MAJORS = {"15": "bookworm", "17": "trixie", "18": "bookworm"}  # major -> Debian suite of the base
 DEFAULT_POSTGRES = "15"

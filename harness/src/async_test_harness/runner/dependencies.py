@@ -29,9 +29,13 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..settings import ContainerSettings
+from ..versions import SUPPORTED_PYTHONS
+
+if TYPE_CHECKING:
+    from packaging.specifiers import SpecifierSet
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,6 +59,11 @@ def requires_python(root: Path) -> Optional[str]:
     return wanted.strip() if isinstance(wanted, str) and wanted.strip() else None
 
 
+def allowed_pythons(spec: SpecifierSet) -> List[str]:
+    """The supported X.Y (oldest first) a requires-python allows, each taken as any of its releases."""
+    return [c for c in SUPPORTED_PYTHONS if any(spec.contains(f"{c}.{z}") for z in (0, 99))]
+
+
 def python_mismatch(root: Path, running: Optional[str] = None) -> Optional[str]:
     """Why this interpreter cannot run the project, from its ``requires-python``; None if it can.
 
@@ -76,7 +85,7 @@ def python_mismatch(root: Path, running: Optional[str] = None) -> Optional[str]:
     version = running or platform.python_version()
     if spec.contains(version, prereleases=True):
         return None
-    fits = [c for c in ("3.10", "3.11", "3.12", "3.13") if any(spec.contains(f"{c}.{z}") for z in (0, 99))]
+    fits = allowed_pythons(spec)
     if fits:
         newest = fits[-1]
         base = f"python:{newest}-slim-bookworm" if newest != "3.13" else "python:3.13-slim-trixie"

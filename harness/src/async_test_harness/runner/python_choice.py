@@ -18,8 +18,6 @@ from typing import Callable, Mapping, Optional
 
 from . import dependencies
 
-CANDIDATES = ("3.13", "3.12", "3.11", "3.10")  # newest first: what uv is asked to install
-
 
 class PythonRefused(Exception):
     """No Python the project allows can be had; the message is the paragraph to show (exit 2)."""
@@ -56,8 +54,7 @@ def choose(root: Path, cache: Path, downloads: bool, env: Mapping[str, str],
         from packaging.specifiers import SpecifierSet
 
         spec = SpecifierSet(wanted)
-        versions = [c for c in CANDIDATES if any(spec.contains(f"{c}.{z}") for z in (0, 99))]
-        for candidate in versions[:1]:
+        for candidate in dependencies.allowed_pythons(spec)[-1:]:  # the newest it allows
             say(f"the project requires Python {wanted} and the image has {platform.python_version()}: installing "
                 f"Python {candidate} with uv into {cache / 'python'} (kept with the cache mount)")
             done = subprocess.run(["uv", "python", "install", candidate],
