@@ -49,3 +49,40 @@ def assert_summary_round_trip(path: Path) -> None:
     assert summary.to_json() == doc
     assert dumps(summary.to_json()) == text, "to_json() writes the keys in another order, or other values"
     assert Summary.from_json(summary.to_json()) == summary
+
+
+# ---------------------------------------------------------------------------- act (tests/e2e/test_act*.py)
+
+def copy_action(dest: Path) -> Path:
+    """The action's own files (what ``uses: ./`` or a ``--local-repository`` stand-in sees) into ``dest``."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("action.yml", "Dockerfile", "entrypoint.sh"):
+        shutil.copy2(REPO / name, dest / name)
+    shutil.copytree(REPO / "harness", dest / "harness", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return dest
+
+
+def git(repo: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
+                   check=True, capture_output=True)
+
+
+def commit_all(repo: Path) -> None:
+    """act reads the revision: the folder becomes a repository with everything in one commit."""
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
+        git(repo, *args)
+
+
+def docker_shim(folder: Path, docker: str) -> Dict[str, str]:
+    """The environment for act with the engine's own docker client first on PATH (this machine's first
+    docker on PATH is a client without buildx)."""
+    import os
+
+    folder.mkdir(exist_ok=True)
+    if not (folder / "docker").exists():
+        (folder / "docker").symlink_to(docker)
+    return dict(os.environ, PATH=f"{folder}:{os.environ['PATH']}")

@@ -16,7 +16,7 @@ import pytest
 
 from async_test_harness import phases
 from async_test_harness.github.action import image_tag
-from helpers import REPO
+from helpers import REPO, copy_action, docker_shim, git
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 from test_act_shapes import offline_actions
@@ -44,19 +44,10 @@ def discount(price, percent):
 """
 
 
-def git(repo, *args):
-    subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
-                   check=True, capture_output=True)
-
-
 @pytest.fixture
 def repo(tmp_path):
     """A repository holding the action (as uses: ./ sees it) and a small project with one failing test."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("action.yml", "Dockerfile", "entrypoint.sh"):
-        shutil.copy2(REPO / name, root / name)
-    shutil.copytree(REPO / "harness", root / "harness", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    root = copy_action(tmp_path / "repo")
     (root / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(REPO / "tests/e2e/act/workflow.yml", root / ".github/workflows/e2e.yml")
     project = root / "project"
@@ -95,12 +86,7 @@ def run_act(repo, event_name, api_url, event=None, build=False):
         path = repo.parent / "event.json"
         path.write_text(json.dumps(event))
         cmd += ["-e", str(path)]
-    # This machine's first docker on PATH is a client without buildx; the engine's own client has it.
-    shim = repo.parent / "bin"
-    shim.mkdir(exist_ok=True)
-    if not (shim / "docker").exists():
-        (shim / "docker").symlink_to(DOCKER)
-    env = dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}")
+    env = docker_shim(repo.parent / "bin", DOCKER)
     done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900, env=env)
     return done.returncode, done.stdout + done.stderr
 

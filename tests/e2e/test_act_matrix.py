@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from async_test_harness.github.badge import colour
-from helpers import REPO
+from helpers import REPO, commit_all, copy_action, docker_shim
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 from test_shards_and_combine import assert_each_test_once, case_ids, comparable, project_at
@@ -91,18 +91,12 @@ def jobs_lines(log: str) -> Dict[str, List[str]]:
 
 
 def test_a_matrix_of_three_shards_and_a_report_job_equals_one_unsharded_run(tmp_path: Path):
-    action = tmp_path / "action"
-    action.mkdir()
-    for name in ("action.yml", "Dockerfile", "entrypoint.sh"):
-        shutil.copy2(REPO / name, action / name)
-    shutil.copytree(REPO / "harness", action / "harness", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    action = copy_action(tmp_path / "action")
     repo = tmp_path / "repo"
     project_at(repo / "backend")
     (repo / ".github" / "workflows").mkdir(parents=True)
     (repo / ".github" / "workflows" / "matrix.yml").write_text(the_workflow())
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
-        subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
-                       check=True, capture_output=True)
+    commit_all(repo)
 
     # The unsharded run: the same project, the same image, straight through docker.
     whole = tmp_path / "whole"
@@ -119,14 +113,11 @@ def test_a_matrix_of_three_shards_and_a_report_job_equals_one_unsharded_run(tmp_
     artifacts, keep = tmp_path / "artifacts", tmp_path / "keep"
     artifacts.mkdir()
     keep.mkdir()
-    shim = tmp_path / "bin"  # the engine's own docker client (the first on PATH lacks buildx)
-    shim.mkdir()
-    (shim / "docker").symlink_to(DOCKER)
     cmd = [ACT, "push", "-P", "ubuntu-latest=-self-hosted", "-W", ".github/workflows/matrix.yml",
            "--concurrent-jobs", "1", "--env", f"IMAGE={IMAGE}", "--env", f"ASYNC_TEST_ARTIFACTS={artifacts}",
            "--env", f"KEEP={keep}", *stand_ins(tmp_path, action)]
     run = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=1800,
-                         env=dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}"))
+                         env=docker_shim(tmp_path / "bin", DOCKER))
     log = run.stdout + run.stderr
     (tmp_path / "act.log").write_text(log)
     assert run.returncode != 0, "a failing test fails the workflow"

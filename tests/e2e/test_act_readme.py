@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO
+from helpers import REPO, commit_all, copy_action, docker_shim
 
 IMAGE = os.environ.get("ASYNC_TEST_IMAGE")
 EXAMPLE = REPO / "docs" / "examples" / "basic.yml"
@@ -40,27 +40,18 @@ def test_readmes_workflow_runs_green_on_the_example_service(tmp_path: Path):
             step["id"] = "at"
     workflow["jobs"]["tests"]["steps"].append({"if": "always()", "run": "echo \"OUTPUT tests=${{ steps.at.outputs."
                                                "tests }} exit-code=${{ steps.at.outputs.exit-code }}\""})
-    action = tmp_path / "action"
-    action.mkdir()
-    for name in ("action.yml", "Dockerfile", "entrypoint.sh"):
-        shutil.copy2(REPO / name, action / name)
-    shutil.copytree(REPO / "harness", action / "harness", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    action = copy_action(tmp_path / "action")
     repo = tmp_path / "repo"
     shutil.copytree(REPO / "examples" / "service", repo, ignore=shutil.ignore_patterns("__pycache__", ".async-test"))
     (repo / ".github" / "workflows").mkdir(parents=True)
     (repo / ".github" / "workflows" / "tests.yml").write_text(yaml.safe_dump(workflow, sort_keys=False))
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
-        subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
-                       check=True, capture_output=True)
+    commit_all(repo)
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
-    shim = tmp_path / "bin"
-    shim.mkdir()
-    (shim / "docker").symlink_to(DOCKER)
     cmd = [ACT, "push", "-P", "ubuntu-latest=-self-hosted", "-W", ".github/workflows/tests.yml",
            "--env", f"IMAGE={IMAGE}", "--env", f"ASYNC_TEST_ARTIFACTS={artifacts}", *stand_ins(tmp_path, action)]
     done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900,
-                          env=dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}"))
+                          env=docker_shim(tmp_path / "bin", DOCKER))
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-6000:]
     assert "OUTPUT tests=13 exit-code=0" in log, log[-6000:]

@@ -4,7 +4,6 @@ that matches every stated version passes the check; one that does not stops the 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from async_test_harness import __version__
-from helpers import REPO
+from helpers import REPO, commit_all, docker_shim, git
 
 ACT = shutil.which("act") or str(Path(sys.executable).parent / "act")
 DOCKER = shutil.which("docker", path="/usr/bin") or "/usr/bin/docker"
@@ -28,9 +27,8 @@ def run_release(tmp_path: Path, tag: str) -> subprocess.CompletedProcess:
     for name in FILES:
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, src / name)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "release"], ["tag", tag]):
-        subprocess.run(["git", "-C", str(src), "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
-                       check=True, capture_output=True)
+    commit_all(src)
+    git(src, "tag", tag)
     # actions/checkout cannot be fetched here: a stand-in that copies the tagged tree into the workspace
     checkout = re.search(r"uses: (actions/checkout@[0-9a-f]{40})", (REPO / ".github/workflows/release.yml")
                          .read_text()).group(1)
@@ -42,14 +40,11 @@ def run_release(tmp_path: Path, tag: str) -> subprocess.CompletedProcess:
                                      "      shell: bash\n")
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"ref": f"refs/tags/{tag}", "ref_name": tag}))
-    shim = tmp_path / "bin"
-    shim.mkdir()
-    (shim / "docker").symlink_to(DOCKER)
     cmd = [ACT, "push", "-j", "check", "-P", "ubuntu-latest=-self-hosted", "-W", ".github/workflows/release.yml",
            "-e", str(event), "--env", f"SRC={src}", "--env", f"GITHUB_REF_NAME={tag}",
            "--local-repository", f"{checkout}={stub}"]
     return subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}"))
+                          env=docker_shim(tmp_path / "bin", DOCKER))
 
 
 def test_a_tag_of_the_stated_version_passes_the_release_check(tmp_path):

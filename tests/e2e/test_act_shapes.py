@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 import pytest
 from shapes import BY_NAME
 
-from helpers import REPO
+from helpers import REPO, commit_all, copy_action, docker_shim
 
 IMAGE = os.environ.get("ASYNC_TEST_IMAGE")
 DOCKER = shutil.which("docker", path="/usr/bin") or "/usr/bin/docker"
@@ -44,11 +44,7 @@ def run_action(tmp_path: Path, project: Optional[Path], workflow: str, *env: str
                projects: Optional[Dict[str, Path]] = None) -> subprocess.CompletedProcess:
     """A repository holding the action and ``project`` (or ``projects`` by folder), pushed through ``workflow``
     under act."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("action.yml", "Dockerfile", "entrypoint.sh"):
-        shutil.copy2(REPO / name, repo / name)
-    shutil.copytree(REPO / "harness", repo / "harness", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    repo = copy_action(tmp_path / "repo")
     every = dict(projects or {})
     if project is not None:
         every["project"] = project
@@ -56,16 +52,11 @@ def run_action(tmp_path: Path, project: Optional[Path], workflow: str, *env: str
         shutil.copytree(source, repo / folder, ignore=shutil.ignore_patterns("__pycache__", ".async-test"))
     (repo / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(REPO / "tests" / "e2e" / "act" / workflow, repo / ".github" / "workflows" / workflow)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):  # act reads the revision
-        subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
-                       check=True, capture_output=True)
-    shim = tmp_path / "bin"  # the engine's own docker client (the first on PATH lacks buildx)
-    shim.mkdir()
-    (shim / "docker").symlink_to(DOCKER)
+    commit_all(repo)
     cmd = [ACT, "push", "-P", "ubuntu-latest=-self-hosted", "-W", f".github/workflows/{workflow}",
            "--env", f"SRC={repo}", *[arg for pair in env for arg in ("--env", pair)], *offline_actions(tmp_path)]
     return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=1500,
-                          env=dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}"))
+                          env=docker_shim(tmp_path / "bin", DOCKER))
 
 
 def test_hardcoded_trust_shape_with_ci_host_through_the_action(tmp_path: Path):
