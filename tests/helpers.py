@@ -86,3 +86,26 @@ def docker_shim(folder: Path, docker: str) -> Dict[str, str]:
     if not (folder / "docker").exists():
         (folder / "docker").symlink_to(docker)
     return dict(os.environ, PATH=f"{folder}:{os.environ['PATH']}")
+
+
+# ------------------------------------------------------------ small locked projects (image and act tests)
+
+# A poetry project: six locked at 1.15.0 (the newest is later), iniconfig 1.1.1 in a `test` group.
+POETRY_LOCKED = {
+    "pyproject.toml": ('[tool.poetry]\nname = "tiny"\nversion = "0.1.0"\n\n[tool.poetry.dependencies]\n'
+                       'python = "^3.9"\nsix = "^1.15"\n\n[tool.poetry.group.test.dependencies]\niniconfig = "*"\n'),
+    "poetry.lock": ('[[package]]\nname = "six"\nversion = "1.15.0"\noptional = false\npython-versions = "*"\n'
+                    'files = []\n\n[[package]]\nname = "iniconfig"\nversion = "1.1.1"\noptional = false\n'
+                    'python-versions = "*"\nfiles = []\n\n[metadata]\nlock-version = "2.0"\n'
+                    'python-versions = "^3.9"\ncontent-hash = "0"\n'),
+}
+
+
+def hashed_requirements(folder: Path, *pins: str) -> str:
+    """A requirements file's text with ``--hash=`` for every pin, as ``uv pip compile`` writes it."""
+    import subprocess
+
+    wanted = folder / "hashed-in.txt"
+    wanted.write_text("".join(f"{pin}\n" for pin in pins))
+    return subprocess.run(["uv", "pip", "compile", "--quiet", "--generate-hashes", "--no-header", str(wanted)],
+                          check=True, capture_output=True, text=True).stdout

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 import pytest
 from shapes import BY_NAME
 
-from helpers import REPO, commit_all, copy_action, docker_shim
+from helpers import POETRY_LOCKED, REPO, commit_all, copy_action, docker_shim, hashed_requirements, write_files
 
 IMAGE = os.environ.get("ASYNC_TEST_IMAGE")
 DOCKER = shutil.which("docker", path="/usr/bin") or "/usr/bin/docker"
@@ -112,23 +112,8 @@ def test_a_locked_project_on_postgres_18_through_the_action(tmp_path: Path):
     assert "from uv.lock (frozen; groups: test)" in log, log[-6000:]
 
 
-POETRY = {
-    "pyproject.toml": ('[tool.poetry]\nname = "tiny"\nversion = "0.1.0"\n\n[tool.poetry.dependencies]\n'
-                       'python = "^3.9"\nsix = "^1.15"\n\n[tool.poetry.group.test.dependencies]\niniconfig = "*"\n'),
-    "poetry.lock": ('[[package]]\nname = "six"\nversion = "1.15.0"\noptional = false\npython-versions = "*"\n'
-                    'files = []\n\n[[package]]\nname = "iniconfig"\nversion = "1.1.1"\noptional = false\n'
-                    'python-versions = "*"\nfiles = []\n\n[metadata]\nlock-version = "2.0"\n'
-                    'python-versions = "^3.9"\ncontent-hash = "0"\n'),
-    "tests/test_versions.py": ("from importlib.metadata import version\n\n\ndef test_locked():\n"
-                               "    assert (version('six'), version('iniconfig')) == ('1.15.0', '1.1.1')\n"),
-}
-
-
-def write_tree(root: Path, files: Dict[str, str]) -> Path:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
+LOCKED_TEST = ("from importlib.metadata import version\n\n\ndef test_locked():\n"
+               "    assert (version('six'), version('iniconfig')) == ('1.15.0', '1.1.1')\n")
 
 
 @pytest.mark.network
@@ -137,17 +122,14 @@ def test_each_install_kind_through_the_action(tmp_path: Path):
     (the PostgreSQL 17 / Python 3.13 image, postgres-version 17): each one step of one workflow."""
     from test_image_variants import variant
 
-    (tmp_path / "in.txt").write_text("six==1.15.0\niniconfig==1.1.1\n")
-    hashed = subprocess.run(["uv", "pip", "compile", "--quiet", "--generate-hashes", "--no-header",
-                             str(tmp_path / "in.txt")], check=True, capture_output=True, text=True).stdout
+    hashed = hashed_requirements(tmp_path, "six==1.15.0", "iniconfig==1.1.1")
     projects = {
-        "poetry": write_tree(tmp_path / "poetry", POETRY),
-        "hashed": write_tree(tmp_path / "hashed", {"requirements.txt": hashed,
-                                                   "tests/test_versions.py": POETRY["tests/test_versions.py"]}),
-        "source-only": write_tree(tmp_path / "source-only", {
+        "poetry": write_files(tmp_path / "poetry", {**POETRY_LOCKED, "tests/test_versions.py": LOCKED_TEST}),
+        "hashed": write_files(tmp_path / "hashed", {"requirements.txt": hashed, "tests/test_versions.py": LOCKED_TEST}),
+        "source-only": write_files(tmp_path / "source-only", {
             "requirements.txt": "psycopg2==2.9.10\n",
             "tests/test_built.py": "import psycopg2\n\n\ndef test_built():\n    assert psycopg2.__version__\n"}),
-        "needs-312": write_tree(tmp_path / "needs-312", {
+        "needs-312": write_files(tmp_path / "needs-312", {
             "pyproject.toml": '[project]\nname = "n"\nversion = "0"\nrequires-python = ">=3.12"\n',
             "pytest.ini": "[pytest]\nasyncio_mode = auto\n",
             "tests/test_db.py": ("import sys\n\nfrom sqlalchemy import text\n\n\n"

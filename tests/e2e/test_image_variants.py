@@ -18,7 +18,7 @@ from typing import Dict, Optional
 
 import pytest
 
-from helpers import REPO
+from helpers import POETRY_LOCKED, REPO, hashed_requirements
 
 IMAGE = os.environ.get("ASYNC_TEST_IMAGE")
 DOCKER = shutil.which("docker", path="/usr/bin") or "docker"
@@ -173,47 +173,14 @@ def test_uv_lock_with_groups_through_the_image(tmp_path, groups):
 
 def test_poetry_lock_and_hashed_requirements_through_the_image(tmp_path):
     poetry = workspace(tmp_path / "poetry", {
-        "pyproject.toml": """\
-            [tool.poetry]
-            name = "tiny"
-            version = "0.1.0"
-
-            [tool.poetry.dependencies]
-            python = "^3.9"
-            six = "^1.15"
-
-            [tool.poetry.group.test.dependencies]
-            iniconfig = "*"
-        """,
-        "poetry.lock": """\
-            [[package]]
-            name = "six"
-            version = "1.15.0"
-            optional = false
-            python-versions = ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*"
-            files = []
-
-            [[package]]
-            name = "iniconfig"
-            version = "1.1.1"
-            optional = false
-            python-versions = "*"
-            files = []
-
-            [metadata]
-            lock-version = "2.0"
-            python-versions = "^3.9"
-            content-hash = "0"
-        """,
+        **POETRY_LOCKED,
         "tests/test_versions.py": VERSIONS_TEST.replace("EXPECTED", repr(("1.15.0", "1.1.1", None))),
     })
     code, out, raw = run(IMAGE, poetry)
     assert code == 0, raw[-4000:]
     assert "installed from poetry.lock (locked versions as constraints; groups: test)" in out, out[-3000:]
 
-    (tmp_path / "in.txt").write_text("six==1.15.0\niniconfig==1.1.1\n")
-    hashed = subprocess.run(["uv", "pip", "compile", "--quiet", "--generate-hashes", "--no-header",
-                             str(tmp_path / "in.txt")], check=True, capture_output=True, text=True).stdout
+    hashed = hashed_requirements(tmp_path, "six==1.15.0", "iniconfig==1.1.1")
     plain = workspace(tmp_path / "hashed", {
         "requirements.txt": hashed,
         "tests/test_versions.py": VERSIONS_TEST.replace("EXPECTED", repr(("1.15.0", "1.1.1", None))),
