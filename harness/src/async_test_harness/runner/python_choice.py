@@ -47,10 +47,17 @@ def choose(root: Path, cache: Path, downloads: bool, env: Mapping[str, str],
         return Interpreter(sys.executable, platform.python_version())
     wanted = dependencies.requires_python(root) or ""
     uv_env = dict(env, UV_PYTHON_INSTALL_DIR=str(cache / "python"), UV_PYTHON_DOWNLOADS="never")
-    found = subprocess.run(["uv", "python", "find", "--no-project", wanted], env=uv_env, capture_output=True,
-                           text=True)
+
+    def find() -> str:
+        """The path of a Python ``wanted`` allows, in the image or already installed by uv; "" if none."""
+        done = subprocess.run(["uv", "python", "find", "--no-project", wanted], env=uv_env, capture_output=True,
+                              text=True)
+        lines = done.stdout.strip().splitlines() if done.returncode == 0 else []
+        return lines[-1] if lines else ""
+
+    path = find()
     tried = ""
-    if found.returncode != 0 and downloads:
+    if not path and downloads:
         from packaging.specifiers import SpecifierSet
 
         spec = SpecifierSet(wanted)
@@ -62,9 +69,7 @@ def choose(root: Path, cache: Path, downloads: bool, env: Mapping[str, str],
             if done.returncode != 0:
                 tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
                 tried = f" uv could not install Python {candidate} ({tail[0][:200]})."
-            found = subprocess.run(["uv", "python", "find", "--no-project", wanted], env=uv_env,
-                                   capture_output=True, text=True)
-    path = found.stdout.strip().splitlines()[-1] if found.returncode == 0 and found.stdout.strip() else ""
+            path = find()
     version = _version_of(path, env) if path else None
     if not path or not version or dependencies.python_mismatch(root, version):
         how = ("" if downloads else " Set ASYNC_TEST_PYTHON_DOWNLOADS=true to let uv install one (it needs GitHub, "
