@@ -112,8 +112,8 @@ def test_a_locked_project_on_postgres_18_through_the_action(tmp_path: Path):
     assert "from uv.lock (frozen; groups: test)" in log, log[-6000:]
 
 
-LOCKED_TEST = ("from importlib.metadata import version\n\n\ndef test_locked():\n"
-               "    assert (version('six'), version('iniconfig')) == ('1.15.0', '1.1.1')\n")
+PINNED_VERSIONS_TEST = ("from importlib.metadata import version\n\n\ndef test_locked():\n"
+                        "    assert (version('six'), version('iniconfig')) == ('1.15.0', '1.1.1')\n")
 
 
 @pytest.mark.network
@@ -124,8 +124,10 @@ def test_each_install_kind_through_the_action(tmp_path: Path):
 
     hashed = hashed_requirements(tmp_path, "six==1.15.0", "iniconfig==1.1.1")
     projects = {
-        "poetry": write_files(tmp_path / "poetry", {**POETRY_LOCKED, "tests/test_versions.py": LOCKED_TEST}),
-        "hashed": write_files(tmp_path / "hashed", {"requirements.txt": hashed, "tests/test_versions.py": LOCKED_TEST}),
+        "poetry": write_files(tmp_path / "poetry", {**POETRY_LOCKED,
+                                                    "tests/test_versions.py": PINNED_VERSIONS_TEST}),
+        "hashed": write_files(tmp_path / "hashed", {"requirements.txt": hashed,
+                                                    "tests/test_versions.py": PINNED_VERSIONS_TEST}),
         "source-only": write_files(tmp_path / "source-only", {
             "requirements.txt": "psycopg2==2.9.10\n",
             "tests/test_built.py": "import psycopg2\n\n\ndef test_built():\n    assert psycopg2.__version__\n"}),
