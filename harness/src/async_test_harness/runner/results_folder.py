@@ -36,7 +36,7 @@ MARKER_TEXT = ("This folder holds the results of async-test run, which rewrites 
 LOCK = ".async-test.lock"
 GITIGNORE_TEXT = "*\n"
 TEMP_SUFFIX = ".async-test-tmp"
-# What a results folder may hold besides the runner's own result files (OUR_OUTPUTS in passes.py):
+# What a results folder may hold besides the runner's own result files (OUR_OUTPUTS in run_state.py):
 # the coverage HTML, pytest's cache (cache_dir points here), coverage.py's data files and journals
 # (xdist leaves ``.coverage.unit.HOST.PID.RAND`` when a worker dies), and our own bookkeeping.
 FOLDER_ENTRIES = frozenset({"html", ".pytest_cache", ".gitignore", ".write-test", MARKER, LOCK})

@@ -1,0 +1,306 @@
+"""The passes: each a pytest process (or one session for both), its command, environment and status.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .. import phases
+from ..masking import mask_stream
+from . import coverage_reports, session
+from .background_server import ServerHandOver
+from .console import colour_asked
+from .project import Project, option_values
+from .results import PassResult, read_events
+from .run_state import PASSES, SERVER_FILE
+from .stopping import Stopping
+
+# arrives before this code runs waits, pending, until the try block is in place.
+PYTEST_MAIN = (
+    "import runpy, signal, sys\n"
+    "try:\n"
+    "    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])\n"
+    "    runpy.run_module('pytest', run_name='__main__', alter_sys=True)\n"  # python -m pytest, exactly
+    "except KeyboardInterrupt:\n"
+    # The terminal's SIGINT and the runner's both come, and the second may land while the first is
+    # handled: ignore SIGINT from here on, retried until a KeyboardInterrupt no longer cuts it short
+    # (once SIG_IGN is set, a signal that already arrived raises nothing more).
+    "    while True:\n"
+    "        try:\n"
+    "            signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "            break\n"
+    "        except KeyboardInterrupt:\n"
+    "            pass\n"
+    "    sys.stderr.write('async-test: pytest was interrupted while it started\\n')\n"
+    "    sys.exit(2)\n"
+)
+
+
+class PassProcesses(ServerHandOver, Stopping):
+    def _command(self, kind: str, project: Project, results: Path) -> List[str]:
+        cmd = [self.options.python, "-c", PYTEST_MAIN, f"--async-test-kind={kind}",
+               f"--junitxml={results / f'junit-{kind}.xml'}", "-o", "junit_family=xunit1",
+               "-o", f"cache_dir={results / '.pytest_cache'}"]
+        if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+            cmd += ["-p", "async_test_harness.plugin.hooks", "-p", "pytest_asyncio", "-p", "pytest_cov"]
+        if self.options.shard is not None:
+            cmd += [f"--async-test-shard={self.options.shard}"]
+            if self.durations_path is not None:
+                cmd += [f"--async-test-durations={self.durations_path}"]
+            if self.options.shard_split_modules:
+                cmd += ["--async-test-shard-split-modules"]
+        if self.options.coverage:
+            if not project.sources_from_addopts:
+                # The project's own --cov=SRC measures in every pass already; naming SRC again adds nothing.
+                cmd += [f"--cov={s}" for s in project.source_arguments()] or ["--cov"]
+            cmd += ["--cov-report="]
+        if colour_asked() and os.environ.get("ASYNC_TEST_COLOR", "").strip().lower() == "yes":
+            cmd += ["--color=yes"]  # pytest's output is piped or captured: it would not colour itself
+        user = self.options.pass_args.get(kind, []) + self.options.pytest_args
+        # Last, so it beats the project's addopts, PYTEST_ADDOPTS and the user's arguments (pytest puts
+        # both addopts before the command line; argparse keeps the last value). See _resolve_thresholds.
+        if self.options.coverage:
+            closing = ["--cov-fail-under=0"]
+        elif self._uses_pytest_cov(project, user):
+            closing = ["--no-cov"]  # the project's own --cov would measure, and apply fail_under, regardless
+        else:
+            closing = []
+        cut = user.index("--") if "--" in user else len(user)  # after a bare --, words are paths
+        return cmd + user[:cut] + closing + user[cut:]
+
+    def _uses_pytest_cov(self, project: Project, user: List[str]) -> bool:
+        """Whether pytest-cov will measure in a pass although the runner did not ask it to."""
+        return bool(option_values(project.addopts + self._env_addopts() + user, "--cov"))
+
+    def _env(self, kind: str, results: Path) -> Dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "ASYNC_TEST_KIND": kind,
+            "ASYNC_TEST_EVENTS": str(results / f"events-{kind}.jsonl"),
+            "COVERAGE_FILE": str(results / f".coverage.{kind}"),
+        })
+        env.update(self.bytecode)  # never a __pycache__ in the user's tree; compiled once (bytecode.py)
+        if kind in ("integration", session.KIND) and self.server is not None:
+            from ..server import provision
+
+            if self.server.info is not None:
+                env.update(provision.describe_owned_server(self.server.info))
+            elif kind == session.KIND:  # still starting: the session waits for it, after its own start-up
+                env.update(provision.describe_owned_server_later(self._hand_over(results)))
+        if kind == session.KIND:
+            env.update(session.environment(results))
+        return env
+
+    def _run_pass(self, kind: str, project: Project, results: Path, log: bool) -> PassResult:
+        began = time.monotonic()
+        cmd = self._command(kind, project, results)
+        out: Any = None
+        if log:
+            out = open(results / f"{kind}.log", "wb")
+        try:
+            proc = self._start_pytest(cmd, project, self._env(kind, results), out, pipe=bool(self.console_secrets))
+            self.children.append(proc)
+            if self.interrupted:  # the signal came after this pass was decided on, before it started
+                threading.Thread(target=self._stop_children, name="async-test-stop", daemon=True).start()
+            pump = self._mask_output(proc, out)
+            if self.options.coverage:
+                coverage_reports.prepare_in_background()
+            rc = proc.wait()
+            if pump is not None:
+                pump.join(timeout=5)  # a process the tests left behind may hold the pipe: do not wait for it
+        except OSError as exc:  # checked in _prepare; still possible (a binary deleted meanwhile, no memory)
+            result = PassResult(kind, status="error", exit_code=None)
+            result.usage_error = f"could not start pytest with {self.options.python}: {exc.strerror or exc}"
+            result.status_reason = (f"{result.usage_error}; check --python (the interpreter that runs the tests)")
+            return result
+        finally:
+            if out is not None:
+                out.close()
+        events = results / f"events-{kind}.jsonl"
+        result = read_events(events, kind, project)
+        result.exit_code = rc
+        result.duration_seconds = time.monotonic() - began
+        self.phases[f"{kind}_pass"] = round(result.duration_seconds, 3)
+        result.status = self._status(rc, result)
+        if result.status == "error" and not result.infrastructure_error:
+            log_file = results / f"{kind}.log"
+            where = str(log_file) if log else f"the {kind} pass's output in the console log"
+            result.status_reason = self._unexplained_exit(rc, result, events.exists(), where)
+        return result
+
+    @staticmethod
+    def _start_pytest(cmd: List[str], project: Project, env: Dict[str, str], out: Any,
+                      pipe: bool = False) -> subprocess.Popen[bytes]:
+        """Start a pass with SIGINT blocked; PYTEST_MAIN unblocks it once it can handle it quietly.
+
+        A terminal's Ctrl-C reaches the whole process group: a pass still importing pytest died with
+        a KeyboardInterrupt traceback. The mask is this thread's only, and is inherited by the child.
+        """
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+        try:
+            return subprocess.Popen(cmd, cwd=project.root, env=env, stdout=subprocess.PIPE if pipe else out,
+                                    stderr=subprocess.STDOUT if out is not None or pipe else None)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def _mask_output(self, proc: subprocess.Popen[bytes], out: Any) -> Optional[threading.Thread]:
+        """Copy a piped pass's output, masked, to its log file or the console (see console_secrets).
+
+        A pass's output is pytest's own, with whatever the tests print; it reaches the CI log, which
+        outlives the run, so a password that outlives the run is masked there too. Without one the
+        output is not piped: pytest keeps the terminal (colours, progress as it happens).
+        """
+        if proc.stdout is None:
+            return None
+        source = proc.stdout
+        stream = self.console.stream
+        buffer = getattr(stream, "buffer", None)
+
+        def write(data: bytes) -> None:
+            if out is not None:
+                out.write(data)
+            elif buffer is not None:
+                stream.flush()
+                buffer.write(data)
+                buffer.flush()
+            else:
+                stream.write(data.decode("utf-8", "replace"))
+                stream.flush()
+
+        def pump() -> None:
+            try:
+                mask_stream(source, write, self.console_secrets)
+            except (OSError, ValueError):
+                pass  # the log file closed under a process the tests left behind
+            finally:
+                source.close()
+
+        thread = threading.Thread(target=pump, name="async-test-mask", daemon=True)
+        thread.start()
+        return thread
+
+    def _status(self, rc: int, result: PassResult) -> str:
+        """The pass's status from pytest's exit code, read against what the tests reported.
+
+        "failed" always comes with the failures that caused it: pytest's exit code 1 also means a
+        plugin or hook failed the session with no test failing (pytest-cov's fail-under did, before
+        the passes ran with it at 0), and 2 also means pytest.exit() in a test. Such a pass is an
+        "error", and _unexplained_exit says what happened instead of "tests failed" and an empty list.
+        """
+        if self.interrupted:
+            return "interrupted"
+        if result.infrastructure_error:
+            return "error"
+        if rc == 0:
+            return "passed"
+        if rc == 5:
+            return "empty"
+        if (rc == 1 and result.failures) or (rc == 2 and any(f.when == "collect" for f in result.failures)):
+            return "failed"
+        return "error"
+
+    @staticmethod
+    def _unexplained_exit(rc: int, result: PassResult, recorded: bool, where: str) -> str:
+        """One line for a pass whose exit code its tests do not explain; ``where`` is where its output is."""
+        if rc == 1 and not recorded:
+            return (f"pytest exited 1 (tests failed) but the async-test plugin recorded nothing in this pass, so "
+                    f"its failures cannot be listed: the plugin did not run (disabled with -p no:async_test, or "
+                    f"not installed for this interpreter?); see {where}")
+        if rc == 1:
+            return (f"pytest exited 1 (tests failed) but no test failed or errored: a plugin or a conftest.py hook "
+                    f"failed the session; see {where}")
+        if rc == 2:
+            return (f"pytest stopped early (its exit code 2, interrupted) but async-test did not stop it: "
+                    f"a test or hook called pytest.exit() or raised KeyboardInterrupt; see {where}")
+        if rc == 3:
+            return f"pytest stopped with an internal error (its exit code 3), raised by a plugin or a hook; see {where}"
+        if rc == 4:
+            return (f"usage or configuration error: {result.usage_error}" if result.usage_error else
+                    f"pytest stopped before running tests (its exit code 4: a bad option or ini value, or a "
+                    f"conftest.py that fails to import); its message is in {where}")
+        if rc < 0:
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            hint = " (out of memory?)" if -rc == signal.SIGKILL else ""
+            return f"pytest was killed by {name}{hint} before it finished; see {where}"
+        return (f"pytest exited {rc}, which is none of pytest's exit codes: a test or plugin called sys.exit({rc}) "
+                f"or os._exit({rc}); see {where}")
+
+    def _one_session(self, project: Project, results: Path) -> bool:
+        """Both passes in one pytest process (session.py); False when the server did not start
+        (the unit pass then runs on its own, as it would without a database)."""
+        if self.interrupted:
+            self.passes = {k: PassResult(k, status="interrupted") for k in PASSES}
+            return True
+        self.console.rule(phases.SESSION)
+        whole = self._run_pass(session.KIND, project, results, False)
+        (results / SERVER_FILE).unlink(missing_ok=True)
+        self.console.elapsed("unit then integration tests ended", whole.duration_seconds)
+        if self._wait_for_server() is not None:  # the session itself said how PostgreSQL started
+            # The session stopped before its first conftest (the plugin could not get its database):
+            # the unit tests get a process of their own, as a run without PostgreSQL gave them.
+            for name in (f"events-{session.KIND}.jsonl", f"junit-{session.KIND}.xml", f".coverage.{session.KIND}"):
+                (results / name).unlink(missing_ok=True)
+            self.phases.pop(f"{session.KIND}_pass", None)
+            return False
+        rc = whole.exit_code
+        events = results / f"events-{session.KIND}.jsonl"
+        split = {kind: read_events(events, kind, project, only_kind=True) for kind in PASSES}
+        shares = session.share_time(whole.duration_seconds, {k: r.test_seconds for k, r in split.items()})
+        self.phases["session"] = self.phases.pop(f"{session.KIND}_pass", round(whole.duration_seconds, 3))
+        for kind, result in split.items():
+            other = split["integration" if kind == "unit" else "unit"]
+            result.deselected = whole.deselected + other.counts["total"]
+            result.duration_seconds = shares[kind]
+            self.phases[f"{kind}_pass"] = round(shares[kind], 3)
+        failed_any = any(result.failures for result in split.values())
+        beyond_tests = rc is None or rc not in (0, 1, 5) or (rc == 1 and not failed_any)
+        # Unit tests run first: once an integration test has reported, the unit tests were all done,
+        # and a crash, pytest.exit() or a lost server after that is the integration pass's alone.
+        unit_done = ((split["unit"].all_reported or split["integration"].counts["total"] > 0)
+                     and not (rc == 1 and not failed_any))
+        for kind, result in split.items():
+            if beyond_tests and not (kind == "unit" and unit_done):  # the session's own exit: this pass shows it
+                result.exit_code = rc
+                result.status = self._status(rc if rc is not None else -1, result)
+                if result.status == "error" and not result.infrastructure_error:
+                    where = "the session's output in the console log"
+                    result.status_reason = (whole.status_reason if rc is None else
+                                            self._unexplained_exit(rc, result, events.exists(), where))
+            else:
+                own = 1 if result.failures else (0 if result.counts["total"] else 5)
+                result.exit_code = own
+                result.status = self._status(own, result)
+        crashed_early = (beyond_tests and not self.interrupted and rc not in (2, 4) and not unit_done
+                         and not any(f.when == "collect" for f in split["unit"].failures))
+        if crashed_early:
+            # The session ended before any integration test ran: they get a process of their own, as
+            # a crash in the unit pass never cost the integration pass its results.
+            self.console.rule(phases.INTEGRATION_AGAIN)
+            split["integration"] = self._integration(project, results, False)
+        else:
+            self._note_lost_server(split["integration"])
+        session.split_junit(results / f"junit-{session.KIND}.xml", results)
+        if self.options.coverage:
+            session.split_coverage(results / f".coverage.{session.KIND}", results)
+        self.passes = split
+        return True
+
+    def _integration(self, project: Project, results: Path, log: bool) -> PassResult:
+        error = self._wait_for_server()
+        if error is not None:
+            return self._integration_blocked(f"PostgreSQL did not start: {error}")
+        if self.interrupted:
+            return PassResult("integration", status="interrupted")
+        result = self._run_pass("integration", project, results, log)
+        self._note_lost_server(result)
+        return result
+

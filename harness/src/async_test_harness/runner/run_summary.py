@@ -1,0 +1,254 @@
+"""After the passes: summary.json's document, the header and the results table on the console.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .. import __version__, phases
+from ..masking import mask_text
+from ..messages import one_line
+from ..settings import Settings
+from ..sharding import DURATIONS_FILE, RESULTS_DURATIONS, durations_text
+from ..summary.format import pct
+from ..summary.model import (
+    TOOL_NAME,
+    Coverage,
+    Exit,
+    InfrastructureError,
+    Passes,
+    PerFigure,
+    ProjectPaths,
+    ShardInfo,
+    Summary,
+    Tool,
+)
+from .console import shown
+from .project import Project
+from .results import merge_collection_errors
+from .results_folder import clean_text, write_atomically
+from .run_state import THRESHOLD_FLAGS, RunState
+from .verdict import (
+    EXIT_COVERAGE,
+    EXIT_INFRASTRUCTURE,
+    EXIT_INTERRUPTED,
+    EXIT_NO_TESTS,
+    EXIT_OK,
+    EXIT_REASONS,
+    EXIT_TESTS_FAILED,
+    EXIT_USAGE,
+)
+
+
+class SummaryBuilder(RunState):
+    @staticmethod
+    def _write_failure(results: Path, exc: OSError, what: str, left: str) -> str:
+        """One line for results that could not be written: what failed and why, what is left, what to do."""
+        cause = exc.strerror or str(exc)
+        return (f"could not write {what} to {results} ({cause}); {left}. Free space on that file system (or "
+                "choose another folder with --results-dir) and run again")
+
+    @staticmethod
+    def _remove_coverage_reports(results: Path) -> None:
+        """Coverage reports an error cut short: remove them rather than leave a truncated one as a result."""
+        for name in ("coverage.xml", "coverage.json", "coverage-unit.xml", "coverage-integration.xml"):
+            try:
+                (results / name).unlink(missing_ok=True)
+            except OSError:
+                pass
+        shutil.rmtree(results / "html", ignore_errors=True)
+
+    def _write_durations(self, results: Path) -> None:
+        """The tests' durations in the results folder (``durations.json``), for the next sharded run to
+        balance by: the action caches it, a user may commit it as the project's durations file."""
+        measured: Dict[str, float] = {}
+        for result in self.passes.values():
+            measured.update(result.durations)
+        if not measured:
+            return
+        try:
+            write_atomically({results / RESULTS_DURATIONS: durations_text(measured)})
+        except OSError as exc:
+            self.console.line(f"async-test: could not write {results / RESULTS_DURATIONS}: {exc.strerror or exc}",
+                              "yellow")
+
+    def _shard_collected(self) -> Optional[int]:
+        """How many tests all shards together collected, as the plugin reported it (None: unknown, xdist)."""
+        for result in self.passes.values():
+            if result.shard and isinstance(result.shard.get("collected"), int):
+                return int(result.shard["collected"])
+        return None
+
+    def _shard_selected(self) -> Optional[int]:
+        for result in self.passes.values():
+            if result.shard and isinstance(result.shard.get("selected"), int):
+                return int(result.shard["selected"])
+        return None
+
+    def _exit_code(self, coverage: Coverage) -> tuple[int, List[str]]:
+        below = []
+        for key, threshold in self.thresholds.items():
+            measured = coverage.figure(key)
+            if threshold is not None and (measured is None or measured.percent < threshold.percent):
+                got = f"{measured.percent:.2f}%" if measured else "no data"
+                # A threshold from the project's files names them: nobody typed it on this command line.
+                origin = "" if threshold.origin == THRESHOLD_FLAGS[key] else f" ({threshold.origin})"
+                below.append(f"{key} coverage {got} < {threshold.percent:g}%{origin}")
+        passes = [p for p in self.passes.values() if p.selected]
+        if self.interrupted:
+            return EXIT_INTERRUPTED, below
+        infra = [p.infrastructure_error for p in passes if p.infrastructure_error]
+        if infra:
+            self.infrastructure_error = infra[0]
+            return EXIT_INFRASTRUCTURE, below
+        if self.results_error:
+            self.infrastructure_error = InfrastructureError("results", self.results_error)
+            return EXIT_INFRASTRUCTURE, below
+        if any(p.exit_code == 4 or p.usage_error for p in passes):
+            return EXIT_USAGE, below
+        if any(p.status in ("failed", "error") for p in passes):
+            return EXIT_TESTS_FAILED, below
+        if below and self.options.shard is None:
+            return EXIT_COVERAGE, below
+        if all(p.status == "empty" for p in passes):
+            if self.options.shard is not None and self._shard_collected() != 0:
+                self.empty_shard = True  # more shards than modules: another shard runs every test
+                return EXIT_OK, below
+            return EXIT_NO_TESTS, below
+        return EXIT_OK, below
+
+    def _summary(self, project: Project, settings: Settings, results: Path, versions: Dict[str, Any],
+                 coverage: Coverage, code: int, below: List[str]) -> Summary:
+        name, reason = EXIT_REASONS[code]
+        if self.empty_shard:
+            reason = f"shard {self.options.shard} had nothing to run: the other shards run every test"
+        if self.options.shard is not None and below:
+            # Not applied here (a shard holds part of the suite): async-test combine checks them.
+            below = []
+        if code == EXIT_INFRASTRUCTURE and self.infrastructure_error:
+            reason = f"infrastructure failure: {one_line(self.infrastructure_error.message)}"
+        elif code == EXIT_COVERAGE:
+            reason = "; ".join(below)
+        elif code in (EXIT_TESTS_FAILED, EXIT_USAGE):
+            # Failed tests speak for themselves (they are listed); a pass that ended without one that explains
+            # it (killed, an internal error) says why, even when the other pass has failures to list.
+            failed = any(p.status == "failed" for p in self.passes.values())
+            unexplained = [f"{p.kind} pass: {p.status_reason}" for p in self.passes.values() if p.status_reason]
+            if unexplained:
+                reason = "; ".join(([reason] if failed and code == EXIT_TESTS_FAILED else []) + unexplained)
+        info = self.server.info if self.server else None
+        versions = dict(versions, postgresql=info.version if info else None,
+                        postgresql_source=(info.source + ": " + info.bindir) if info else (
+                            "database_url" if settings.database_url else None))
+        self.phases["total"] = round(time.monotonic() - self.began, 3)
+        summary = Summary(
+            tool=Tool(TOOL_NAME, __version__),
+            started_at=self.started_at.isoformat(),
+            duration_seconds=self.phases["total"],
+            project=ProjectPaths(str(project.root), str(project.repo_root), project.path_in_repo, str(results)),
+            exit=Exit(code, name, reason),
+            environment=versions,
+            phases=self.phases,
+            passes=merge_collection_errors(Passes(self.passes["unit"].to_model(),
+                                                  self.passes["integration"].to_model())),
+            coverage=replace(
+                coverage,
+                thresholds=PerFigure(**{k: t.percent if t else None for k, t in self.thresholds.items()}),
+                threshold_sources=PerFigure(**{k: t.origin if t else None for k, t in self.thresholds.items()}),
+                below_threshold=tuple(below),
+            ),
+            infrastructure_error=self.infrastructure_error,
+            files={
+                "junit_unit": "junit-unit.xml", "junit_integration": "junit-integration.xml",
+                "coverage_unit": "coverage-unit.xml", "coverage_integration": "coverage-integration.xml",
+                "coverage": "coverage.xml", "coverage_json": "coverage.json",
+                **({"coverage_html": "html/index.html"} if self.options.html else {}),
+                "coverage_data": ".coverage", "summary_markdown": "summary.md",
+                **({"durations": RESULTS_DURATIONS} if (results / RESULTS_DURATIONS).exists() else {}),
+            },
+            shard=(ShardInfo(self.options.shard.index, self.options.shard.total, self._shard_selected(),
+                             self._shard_collected()) if self.options.shard is not None else None),
+        )
+        # clean_text: test output and ids may hold text no writer accepts (lone surrogates from undecodable
+        # bytes); then every secret masked, in every string (mask_data on the document did the same).
+        return summary.map_text(lambda text: mask_text(clean_text(text), self.secrets))
+
+    # ------------------------------------------------------------------ console
+
+    def _header(self, project: Project, settings: Settings, results: Path, selected: List[str]) -> None:
+        c = self.console
+        c.rule(phases.SETTINGS)
+        c.line(f"async-test run {__version__}: {shown(project.root)}", "bold")
+        c.line(f"  config      {shown(project.config_file) if project.config_file else '(none: pytest defaults)'}")
+        sources = ", ".join(project.coverage_sources) or f"from {project.coverage_config}"
+        if project.coverage_sources_origin and project.coverage_sources_origin != "--cov-source":
+            sources += f" ({project.coverage_sources_origin})"
+        c.line(f"  coverage    {'off' if not self.options.coverage else sources}")
+        limits = [f"{k} {t.percent:g}% ({t.origin})" for k, t in self.thresholds.items() if t is not None]
+        if limits and self.options.shard is not None:
+            c.line(f"  threshold   {', '.join(limits)}; not checked in a shard run: async-test combine checks "
+                   "them on the combined figures")
+        elif limits:
+            c.line(f"  threshold   {', '.join(limits)}; checked after the run, never inside one pass")
+        c.line(f"  results     {shown(results)}")
+        if self.options.shard is not None:
+            balance = (f"balanced by {self.durations_path}" if self.durations_path is not None
+                       else f"no durations file ({DURATIONS_FILE}): balanced by test count")
+            unit = "single tests" if self.options.shard_split_modules else "whole modules"
+            c.line(f"  shard       {self.options.shard} ({unit}; {balance}); coverage thresholds not checked")
+        if self.options.install_source:
+            c.line(f"  installed   from {self.options.install_source}")
+        if settings.database_url:
+            c.line(f"  database    {mask_text(settings.database_url, self.secrets)} (database_url)")
+        elif self.server is not None:
+            c.line("  database    ephemeral PostgreSQL, starting in the background")
+        how = ""
+        if len(selected) == 2:
+            how = (" (one pytest session)" if self.two_processes_because is None
+                   else f" (two processes: {self.two_processes_because})")
+        c.line(f"  passes      {' then '.join(selected) if not self.options.parallel else ' and '.join(selected)}{how}")
+        c.line("  unit        tests classified unit (marker, */unit/* path, no database fixture); database blocked")
+        c.line("  integration tests classified integration; real database, one isolated session per test")
+
+    TABLE_FAILURES = 20  # failures listed under the results table; summary.md has them all
+
+    def _table(self, summary: Summary, written: bool = True) -> None:
+        c = self.console
+        c.rule(phases.SUMMARY)
+        cov = summary.coverage
+        c.line(f"{'pass':<12} {'status':<12} {'tests':>5} {'passed':>6} {'failed':>6} {'errors':>6} "
+               f"{'skipped':>7} {'time':>8} {'coverage':>9}")
+        for kind, p in summary.passes.items():
+            n = p.counts
+            style = {"passed": "green", "failed": "red", "error": "red"}.get(p.status, "")
+            c.line(f"{kind:<12} {p.status:<12} {n.total:>5} {n.passed:>6} {n.failed:>6} "
+                   f"{n.errors:>6} {n.skipped:>7} {p.duration_seconds:>7.1f}s {pct(cov.figure(kind)):>9}", style)
+        if cov.combined:
+            c.line(f"{'combined':<12} {'':<12} {'':>5} {'':>6} {'':>6} {'':>6} {'':>7} {'':>8} "
+                   f"{pct(cov.combined):>9}")
+        if self.empty_shard:
+            c.line(f"shard {self.options.shard} had nothing to run: there are more shards than test modules, and "
+                   "the other shards run every test (not a failure)", "yellow")
+        for p in summary.passes:
+            if p.status_reason:
+                c.line(f"{p.kind} pass {p.status}: {p.status_reason}", "red")
+            for warning in p.warnings:
+                c.line(f"warning ({p.kind}): {warning}", "yellow")
+        failures = [f for p in summary.passes for f in p.failures]
+        for failure in failures[:self.TABLE_FAILURES]:
+            # After the last phase: in GitHub Actions outside every group, the failures seen without a click.
+            where = "" if failure.when == "call" else f" ({failure.when})"
+            c.line(f"FAILED {failure.nodeid}{where}: {one_line(failure.message)[:200]}", "red")
+        if len(failures) > self.TABLE_FAILURES:
+            c.line(f"... and {len(failures) - self.TABLE_FAILURES} more failure(s) in summary.md", "red")
+        infra = summary.infrastructure_error
+        if infra:
+            c.line(f"infrastructure ({infra.phase}): {infra.message}", "red")
+        exit_info = summary.exit
+        style = "green" if exit_info.code == 0 else "red"
+        details = f"; details in {shown(summary.project.results_dir)}/summary.md" if written else ""
+        c.line(f"result: {exit_info.reason} (exit {exit_info.code}){details}", style)
