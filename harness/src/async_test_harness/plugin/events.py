@@ -38,8 +38,9 @@ MAX_OUTPUT = 4000
 
 
 # The recorder keeps its file open while pytest runs: opening it for each of the three reports of
-# every test cost more than a trivial test. Failures and the end of the session are flushed at
-# once, so a run that dies still leaves every failure on disk.
+# every test cost more than a trivial test. Each test's line is flushed once written (one write, a
+# few microseconds), so a process that dies (os._exit, a crash) still leaves every result before it
+# on disk, and the runner names exactly the tests that did not report.
 _open: Dict[str, IO[str]] = {}
 
 
@@ -356,7 +357,7 @@ class EventRecorder:
             event["message"] = _message(report)
         if statements:
             event["statements"] = statements
-        self._emit(event, flush=report.failed)
+        self._emit(event)  # flushed: a process that dies next (os._exit) still leaves this test's result
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         for pending in self._pending.values():  # a run stopped between a test's call and teardown
@@ -367,6 +368,8 @@ class EventRecorder:
             "exitstatus": int(exitstatus),
             "collected": session.testscollected,
             "deselected": self.deselected,
+            # -x/--maxfail or --stepwise stopped it: the tests after that did not run, as asked
+            "stopped": _stopped_on_request(session),
             "duration": round(time.monotonic() - self.started, 4),
         })
         self._emit({"type": "environment", "versions": versions.installed()})  # the runner's summary
@@ -375,6 +378,15 @@ class EventRecorder:
         handle = _open.pop(self.path, None)
         if handle is not None:
             handle.close()
+
+
+def _stopped_on_request(session: pytest.Session) -> Optional[str]:
+    """Why pytest stopped before the last test, when the user asked it to (-x, --maxfail, --stepwise)."""
+    dsession = session.config.pluginmanager.get_plugin("dsession")  # xdist's controller stops on its own
+    for reason in (session.shouldfail, session.shouldstop, getattr(dsession, "shouldstop", None)):
+        if reason and "keyboard-interrupt" not in str(reason):
+            return str(reason)
+    return None
 
 
 def register(config: pytest.Config) -> None:

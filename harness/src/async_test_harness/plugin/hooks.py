@@ -27,7 +27,7 @@ from ..server.postgres import PostgresError
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
-from . import blocker, coverage_contexts, current_test, event_loops, events, shard, timeout
+from . import blocker, coverage_contexts, current_test, event_loops, events, selection, shard, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -180,6 +180,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     events.register(config)
     shard.register(config)  # before anything else selects: a test's shard never depends on the pass
+    selection.register(config)  # which tests the session kept, for the runner (no test lost silently)
     _set_up(config)  # when the plugin was registered after the initial conftests (e.g. pytest_plugins)
     state = config.stash[STATE_KEY]
     settings = state.settings
@@ -405,10 +406,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = keep
     if coverage_contexts.requested():
         coverage_contexts.register(config, items)
-        if not hasattr(config, "workerinput"):  # what the session will run, for a runner reading a crash
-            kinds = {kind: sum(1 for i in keep if i.stash[CLASSIFICATION_KEY].kind == kind)
-                     for kind in (UNIT, INTEGRATION)}
-            events.write_event(os.environ.get(events.ENV_VAR), {"type": "selected", "kinds": kinds})
     needs_blocking = s.block_db and any(item.stash[CLASSIFICATION_KEY].kind == UNIT for item in keep)
     if needs_blocking and not config.pluginmanager.has_plugin(BLOCKING_PLUGIN):
         config.pluginmanager.register(_BlockingHooks(), BLOCKING_PLUGIN)

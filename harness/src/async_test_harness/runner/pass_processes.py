@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,11 +15,13 @@ from typing import Any, Dict, List, Optional
 from .. import phases
 from ..masking import mask_stream
 from . import coverage_reports, session
+from . import rerun as rerun_pass
 from .background_server import ServerHandOver
 from .console import colour_asked
 from .project import Project, option_values
-from .results import PassResult, read_events
-from .run_state import PASSES, SERVER_FILE
+from .results import SELECTED_FILE, PassResult, SelectedTest, mark_unreported, read_events, read_selected
+from .results_folder import write_atomically
+from .run_state import ONLY_ENV, ONLY_FILE, PASSES, SELECTED_ENV, SERVER_FILE
 from .stopping import Stopping
 
 # arrives before this code runs waits, pending, until the try block is in place.
@@ -40,6 +43,8 @@ PYTEST_MAIN = (
     "    sys.stderr.write('async-test: pytest was interrupted while it started\\n')\n"
     "    sys.exit(2)\n"
 )
+
+UNREPORTED_WHY = "the pytest process ended (pytest.exit(), os._exit() or a crash) before this test ran or finished"
 
 
 class PassProcesses(ServerHandOver, Stopping):
@@ -84,7 +89,9 @@ class PassProcesses(ServerHandOver, Stopping):
             "ASYNC_TEST_KIND": kind,
             "ASYNC_TEST_EVENTS": str(results / f"events-{kind}.jsonl"),
             "COVERAGE_FILE": str(results / f".coverage.{kind}"),
+            SELECTED_ENV: str(results / SELECTED_FILE.format(kind=kind)),
         })
+        env.pop(ONLY_ENV, None)
         env.update(self.bytecode)  # never a __pycache__ in the user's tree; compiled once (bytecode.py)
         if kind in ("integration", session.KIND) and self.server is not None:
             from ..server import provision
@@ -97,14 +104,22 @@ class PassProcesses(ServerHandOver, Stopping):
             env.update(session.environment(results))
         return env
 
-    def _run_pass(self, kind: str, project: Project, results: Path, log: bool) -> PassResult:
+    def _run_pass(self, kind: str, project: Project, results: Path, log: bool,
+                  only: Optional[List[str]] = None) -> PassResult:
+        """One pytest process; ``only``: the node ids it may run (the rest deselected; plugin/selection.py)."""
         began = time.monotonic()
         cmd = self._command(kind, project, results)
+        env = self._env(kind, results)
+        selected_file = results / SELECTED_FILE.format(kind=kind)
+        selected_file.unlink(missing_ok=True)
+        if only is not None:
+            env[ONLY_ENV] = str(results / ONLY_FILE)
+            write_atomically({results / ONLY_FILE: json.dumps(only)})
         out: Any = None
         if log:
             out = open(results / f"{kind}.log", "wb")
         try:
-            proc = self._start_pytest(cmd, project, self._env(kind, results), out, pipe=bool(self.console_secrets))
+            proc = self._start_pytest(cmd, project, env, out, pipe=bool(self.console_secrets))
             self.children.append(proc)
             if self.interrupted:  # the signal came after this pass was decided on, before it started
                 threading.Thread(target=self._stop_children, name="async-test-stop", daemon=True).start()
@@ -124,9 +139,15 @@ class PassProcesses(ServerHandOver, Stopping):
                 out.close()
         events = results / f"events-{kind}.jsonl"
         result = read_events(events, kind, project)
+        result.selected_tests = read_selected(selected_file)
+        selected_file.unlink(missing_ok=True)
+        (results / ONLY_FILE).unlink(missing_ok=True)
         result.exit_code = rc
         result.duration_seconds = time.monotonic() - began
         self.phases[f"{kind}_pass"] = round(result.duration_seconds, 3)
+        if kind != session.KIND:  # the session's are told apart by kind (_one_session)
+            asked = [SelectedTest(n, kind, n.split("::")[0], 1) for n in only or ()]
+            self._mark_unreported(result, rc, list(result.selected_tests or ()) + asked, project)
         result.status = self._status(rc, result)
         if result.status == "error" and not result.infrastructure_error:
             log_file = results / f"{kind}.log"
@@ -197,6 +218,8 @@ class PassProcesses(ServerHandOver, Stopping):
             return "interrupted"
         if result.infrastructure_error:
             return "error"
+        if result.unreported and rc in (0, 1, 5):  # pytest.exit(returncode=0) or os._exit(0) lost them
+            return "failed"
         if rc == 0:
             return "passed"
         if rc == 5:
@@ -234,6 +257,16 @@ class PassProcesses(ServerHandOver, Stopping):
         return (f"pytest exited {rc}, which is none of pytest's exit codes: a test or plugin called sys.exit({rc}) "
                 f"or os._exit({rc}); see {where}")
 
+    def _mark_unreported(self, result: PassResult, rc: Optional[int], tests: List[SelectedTest],
+                         project: Project) -> None:
+        """A selected test that did not report is a failure of its pass, unless the run was interrupted,
+        the user asked pytest to stop early (-x, --maxfail, --stepwise), or pytest refused to run any
+        test (a usage error, or collection errors: those are listed)."""
+        if (self.interrupted or result.stopped or rc == 4
+                or (rc == 2 and any(f.when == "collect" for f in result.failures))):
+            return
+        mark_unreported(result, tests, project, UNREPORTED_WHY)
+
     def _one_session(self, project: Project, results: Path) -> bool:
         """Both passes in one pytest process (session.py); False when the server did not start
         (the unit pass then runs on its own, as it would without a database)."""
@@ -254,6 +287,9 @@ class PassProcesses(ServerHandOver, Stopping):
         rc = whole.exit_code
         events = results / f"events-{session.KIND}.jsonl"
         split = {kind: read_events(events, kind, project, only_kind=True) for kind in PASSES}
+        for kind, result in split.items():
+            result.selected_tests = (None if whole.selected_tests is None else
+                                     [t for t in whole.selected_tests if t.kind == kind])
         shares = session.share_time(whole.duration_seconds, {k: r.test_seconds for k, r in split.items()})
         self.phases["session"] = self.phases.pop(f"{session.KIND}_pass", round(whole.duration_seconds, 3))
         for kind, result in split.items():
@@ -263,12 +299,19 @@ class PassProcesses(ServerHandOver, Stopping):
             self.phases[f"{kind}_pass"] = round(shares[kind], 3)
         failed_any = any(result.failures for result in split.values())
         beyond_tests = rc is None or rc not in (0, 1, 5) or (rc == 1 and not failed_any)
-        # Unit tests run first: once an integration test has reported, the unit tests were all done,
-        # and a crash, pytest.exit() or a lost server after that is the integration pass's alone.
-        unit_done = ((split["unit"].all_reported or split["integration"].counts["total"] > 0)
-                     and not (rc == 1 and not failed_any))
+        # By node id, whatever the order the tests ran in: a kind whose selected tests all reported was
+        # done when the session ended, and a crash, pytest.exit() or a lost server is not its own. When
+        # both were done (or neither is known) the integration pass shows it, as two processes did.
+        done = {kind: result.all_reported and not (rc == 1 and not failed_any) for kind, result in split.items()}
+        lost = split["integration"].missing()
+        # The integration tests the session did not run get a process of their own, as a crash among
+        # the unit tests never cost two processes the integration results; a unit test lost is a failure.
+        rerun = (bool(lost) and not self.interrupted and not whole.stopped and rc != 4
+                 and not any(f.when == "collect" for f in split["unit"].failures))
+        self._mark_unreported(split["unit"], rc, split["unit"].missing(), project)
         for kind, result in split.items():
-            if beyond_tests and not (kind == "unit" and unit_done):  # the session's own exit: this pass shows it
+            shows_exit = not done[kind] or (kind == "integration" and all(done.values()))
+            if beyond_tests and shows_exit and not (kind == "integration" and rerun):
                 result.exit_code = rc
                 result.status = self._status(rc if rc is not None else -1, result)
                 if result.status == "error" and not result.infrastructure_error:
@@ -279,28 +322,35 @@ class PassProcesses(ServerHandOver, Stopping):
                 own = 1 if result.failures else (0 if result.counts["total"] else 5)
                 result.exit_code = own
                 result.status = self._status(own, result)
-        crashed_early = (beyond_tests and not self.interrupted and rc not in (2, 4) and not unit_done
+        # Unknown selection (the session ended before its collection did): as before, a session that died
+        # with no integration test reported gives the whole integration pass a process of its own.
+        crashed_early = (whole.selected_tests is None and beyond_tests and not self.interrupted and rc not in (2, 4)
+                         and not split["integration"].counts["total"]
                          and not any(f.when == "collect" for f in split["unit"].failures))
-        if crashed_early:
-            # The session ended before any integration test ran: they get a process of their own, as
-            # a crash in the unit pass never cost the integration pass its results.
-            self.console.rule(phases.INTEGRATION_AGAIN)
-            split["integration"] = self._integration(project, results, False)
-        else:
-            self._note_lost_server(split["integration"])
         session.split_junit(results / f"junit-{session.KIND}.xml", results)
         if self.options.coverage:
             session.split_coverage(results / f".coverage.{session.KIND}", results)
+        if rerun or crashed_early:
+            self.console.rule(phases.INTEGRATION_AGAIN)
+            if rerun:
+                self.console.line(f"async-test: {len(lost)} integration test(s) did not report before the session "
+                                  "ended: they run in a process of their own", "yellow")
+            reported = rerun_pass.set_aside(results, split["integration"])
+            again = self._integration(project, results, False, [t.nodeid for t in lost] if rerun else None)
+            split["integration"] = rerun_pass.merge(results, reported, again)
+        else:
+            self._note_lost_server(split["integration"])
         self.passes = split
         return True
 
-    def _integration(self, project: Project, results: Path, log: bool) -> PassResult:
+    def _integration(self, project: Project, results: Path, log: bool,
+                     only: Optional[List[str]] = None) -> PassResult:
         error = self._wait_for_server()
         if error is not None:
             return self._integration_blocked(f"PostgreSQL did not start: {error}")
         if self.interrupted:
             return PassResult("integration", status="interrupted")
-        result = self._run_pass("integration", project, results, log)
+        result = self._run_pass("integration", project, results, log, only)
         self._note_lost_server(result)
         return result
 

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ..summary.format import HEAVIEST_HEADER, HEAVIEST_TITLE, heaviest, pct, results_table
 from ..summary.model import Counts, Coverage, Failure, HeavyTest, InfrastructureError, Pass, Passes, SlowTest, Summary
@@ -20,6 +20,42 @@ from .results_folder import dumps, printable, write_atomically
 
 SLOWEST = 10
 HEAVIEST = 10
+
+
+@dataclass(frozen=True)
+class SelectedTest:
+    nodeid: str
+    kind: Optional[str]
+    file: str
+    line: int
+
+
+SELECTED_FILE = "selected-{kind}.json"  # written by plugin/selection.py, read and removed by the runner
+UNREPORTED_WHEN = "unreported"  # a Failure's ``when`` for a selected test that never reported
+
+
+def read_selected(path: Path) -> Optional[List[SelectedTest]]:
+    """The tests a pytest process selected (plugin/selection.py); None when it wrote no (whole) list."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        return [SelectedTest(str(t[0]), t[1] if t[1] in ("unit", "integration") else None, str(t[2] or ""),
+                             max(1, int(t[3] or 1))) for t in document["tests"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def mark_unreported(result: PassResult, tests: List[SelectedTest], project: Project, why: str) -> None:
+    """Selected tests that never reported, as failures of the pass: a test that did not report is a failure."""
+    for test in tests:
+        if test.nodeid in result.reported or test.nodeid in result.unreported:
+            continue
+        result.unreported.append(test.nodeid)
+        result.counts["errors"] += 1
+        result.counts["total"] += 1
+        result.failures.append(Failure(
+            nodeid=test.nodeid, kind=result.kind, when=UNREPORTED_WHEN, file=test.file,
+            repo_path=project.repo_relative(test.file) if test.file else "", line=test.line,
+            message=f"did not report: {why}", traceback="", output=""))
 
 
 @dataclass
@@ -41,15 +77,23 @@ class PassResult:
     status_reason: Optional[str] = None
     versions: Optional[Dict[str, Optional[str]]] = None  # what the pytest process ran with (versions.py)
     test_seconds: float = 0.0  # the tests' set-up, call and teardown durations, summed
-    # How many tests of this kind the session selected (read_events with only_kind; None under xdist,
-    # whose controller does not collect): fewer reported means the session ended before they all ran.
-    selected_count: Optional[int] = None
+    # The tests this pass selected (plugin/selection.py; None: unknown, the process ended before its
+    # collection did, or the plugin did not run) and those that reported: fewer reported means the
+    # process ended (pytest.exit, os._exit, a crash) before they all ran.
+    selected_tests: Optional[List[SelectedTest]] = None
+    reported: Set[str] = field(default_factory=set)
+    unreported: List[str] = field(default_factory=list)  # counted as failures (mark_unreported)
+    stopped: Optional[str] = None  # -x/--maxfail/--stepwise stopped the session: the rest did not run, as asked
     durations: Dict[str, float] = field(default_factory=dict)  # node id -> seconds (set-up, call, teardown)
     shard: Optional[Dict[str, Any]] = None  # the plugin's "shard" event: what this shard selected of what
 
     @property
     def all_reported(self) -> bool:
-        return self.selected_count is not None and self.counts["total"] >= self.selected_count
+        return self.selected_tests is not None and not self.missing()
+
+    def missing(self) -> List[SelectedTest]:
+        """The selected tests that did not report (none when the selection is unknown)."""
+        return [t for t in self.selected_tests or () if t.nodeid not in self.reported]
 
     def to_model(self) -> Pass:
         return Pass(
@@ -109,9 +153,7 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
             ))
         elif etype == "session":
             result.deselected = int(event.get("deselected", 0))
-        elif etype == "selected" and only_kind and isinstance(event.get("kinds"), dict):
-            count = event["kinds"].get(kind)
-            result.selected_count = count if isinstance(count, int) else None
+            result.stopped = str(event["stopped"]) if event.get("stopped") else None
         elif etype == "infrastructure_error":
             result.infrastructure_error = InfrastructureError(event.get("phase"), event.get("message"))
         elif etype == "usage_error":
@@ -129,6 +171,7 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
     result.counts["total"] = len(outcome)
     result.test_seconds = sum(durations.values())
     result.durations = durations
+    result.reported = set(outcome)
     result.slowest = [
         SlowTest(n, round(d, 4)) for n, d in sorted(durations.items(), key=lambda kv: kv[1], reverse=True)[:SLOWEST]
     ]

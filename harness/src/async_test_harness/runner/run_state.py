@@ -22,6 +22,7 @@ from .console import Console
 from .project import Threshold
 from .results import PassResult
 from .results_folder import ResultsFolder
+from .verdict import Verdict
 
 if TYPE_CHECKING:  # background_server.py imports this module
     from .background_server import BackgroundServer
@@ -37,7 +38,14 @@ OUR_OUTPUTS = (
     # one session for both passes (session.py): split into the files above, the events kept
     "events-all.jsonl", "junit-all.xml", ".coverage.all", SERVER_FILE, SERVER_FILE + ".partial",
     RESULTS_DURATIONS,  # the tests' durations, for the next sharded run (sharding.py)
+    # what a pytest process selected, and the tests a rerun may run (plugin/selection.py); removed once read
+    "selected-unit.json", "selected-integration.json", "selected-all.json", "only-tests.json",
+    # the session's integration part, set aside while the tests it did not run run again (rerun.py)
+    "junit-integration.session.xml", ".coverage.integration.session",
 )
+SELECTED_ENV = "ASYNC_TEST_SELECTED"  # plugin/selection.py's names (a test keeps them equal)
+ONLY_ENV = "ASYNC_TEST_ONLY_TESTS"
+ONLY_FILE = "only-tests.json"
 # What each pass runs: ``python -m pytest``, except that a Ctrl-C landing while pytest still imports
 # and configures itself (before it handles KeyboardInterrupt) ends it with one line, not a traceback
 # of pytest's imports. The runner starts it with SIGINT blocked (_start_pytest), so a signal that
@@ -95,6 +103,7 @@ class RunState:
         self.results_error: Optional[str] = None  # results that could not be written (a full disk)
         self.durations_path: Optional[Path] = None  # the durations file the shards are balanced by
         self.empty_shard = False  # this shard had nothing to run (more shards than modules): not a failure
+        self.verdict: Optional[Verdict] = None  # decided once the passes and coverage are done (verdict.py)
 
     @staticmethod
     def _env_addopts() -> List[str]:

@@ -19,7 +19,6 @@ from ..summary.model import (
     TOOL_NAME,
     Coverage,
     Exit,
-    InfrastructureError,
     Passes,
     PerFigure,
     ProjectPaths,
@@ -29,18 +28,13 @@ from ..summary.model import (
 )
 from .console import shown
 from .project import Project
-from .results import merge_collection_errors
+from .results import UNREPORTED_WHEN, merge_collection_errors
 from .results_folder import clean_text, write_atomically
 from .run_state import THRESHOLD_FLAGS, RunState
 from .verdict import (
-    EXIT_COVERAGE,
-    EXIT_INFRASTRUCTURE,
-    EXIT_INTERRUPTED,
-    EXIT_NO_TESTS,
-    EXIT_OK,
-    EXIT_REASONS,
-    EXIT_TESTS_FAILED,
-    EXIT_USAGE,
+    Facts,
+    PassFacts,
+    decide,
 )
 
 
@@ -90,6 +84,7 @@ class SummaryBuilder(RunState):
         return None
 
     def _exit_code(self, coverage: Coverage) -> tuple[int, List[str]]:
+        """The verdict (verdict.py) on this run's facts; keeps it for ``_summary``."""
         below = []
         for key, threshold in self.thresholds.items():
             measured = coverage.figure(key)
@@ -98,48 +93,25 @@ class SummaryBuilder(RunState):
                 # A threshold from the project's files names them: nobody typed it on this command line.
                 origin = "" if threshold.origin == THRESHOLD_FLAGS[key] else f" ({threshold.origin})"
                 below.append(f"{key} coverage {got} < {threshold.percent:g}%{origin}")
-        passes = [p for p in self.passes.values() if p.selected]
-        if self.interrupted:
-            return EXIT_INTERRUPTED, below
-        infra = [p.infrastructure_error for p in passes if p.infrastructure_error]
-        if infra:
-            self.infrastructure_error = infra[0]
-            return EXIT_INFRASTRUCTURE, below
-        if self.results_error:
-            self.infrastructure_error = InfrastructureError("results", self.results_error)
-            return EXIT_INFRASTRUCTURE, below
-        if any(p.exit_code == 4 or p.usage_error for p in passes):
-            return EXIT_USAGE, below
-        if any(p.status in ("failed", "error") for p in passes):
-            return EXIT_TESTS_FAILED, below
-        if below and self.options.shard is None:
-            return EXIT_COVERAGE, below
-        if all(p.status == "empty" for p in passes):
-            if self.options.shard is not None and self._shard_collected() != 0:
-                self.empty_shard = True  # more shards than modules: another shard runs every test
-                return EXIT_OK, below
-            return EXIT_NO_TESTS, below
-        return EXIT_OK, below
+        facts = Facts(
+            passes=tuple(PassFacts(
+                kind=p.kind, selected=p.selected, status=p.status, exit_code=p.exit_code,
+                usage_error=bool(p.usage_error), infrastructure_error=p.infrastructure_error,
+                status_reason=p.status_reason, unreported=len(p.unreported)) for p in self.passes.values()),
+            interrupted=self.interrupted, results_error=self.results_error, below=tuple(below),
+            shard=str(self.options.shard) if self.options.shard is not None else None,
+            shard_collected=self._shard_collected())
+        self.verdict = decide(facts)
+        self.empty_shard = self.verdict.empty_shard
+        if self.verdict.infrastructure_error is not None:
+            self.infrastructure_error = self.verdict.infrastructure_error
+        return self.verdict.code, below
 
     def _summary(self, project: Project, settings: Settings, results: Path, versions: Dict[str, Any],
                  coverage: Coverage, code: int, below: List[str]) -> Summary:
-        name, reason = EXIT_REASONS[code]
-        if self.empty_shard:
-            reason = f"shard {self.options.shard} had nothing to run: the other shards run every test"
-        if self.options.shard is not None and below:
-            # Not applied here (a shard holds part of the suite): async-test combine checks them.
-            below = []
-        if code == EXIT_INFRASTRUCTURE and self.infrastructure_error:
-            reason = f"infrastructure failure: {one_line(self.infrastructure_error.message)}"
-        elif code == EXIT_COVERAGE:
-            reason = "; ".join(below)
-        elif code in (EXIT_TESTS_FAILED, EXIT_USAGE):
-            # Failed tests speak for themselves (they are listed); a pass that ended without one that explains
-            # it (killed, an internal error) says why, even when the other pass has failures to list.
-            failed = any(p.status == "failed" for p in self.passes.values())
-            unexplained = [f"{p.kind} pass: {p.status_reason}" for p in self.passes.values() if p.status_reason]
-            if unexplained:
-                reason = "; ".join(([reason] if failed and code == EXIT_TESTS_FAILED else []) + unexplained)
+        verdict = self.verdict
+        assert verdict is not None and verdict.code == code, "_exit_code decides first"
+        name, reason, below = verdict.name, verdict.reason, list(verdict.below)
         info = self.server.info if self.server else None
         versions = dict(versions, postgresql=info.version if info else None,
                         postgresql_source=(info.source + ": " + info.bindir) if info else (
@@ -238,6 +210,11 @@ class SummaryBuilder(RunState):
                 c.line(f"{p.kind} pass {p.status}: {p.status_reason}", "red")
             for warning in p.warnings:
                 c.line(f"warning ({p.kind}): {warning}", "yellow")
+        for p in summary.passes:
+            lost = [f for f in p.failures if f.when == UNREPORTED_WHEN]
+            if lost:
+                c.line(f"{p.kind} pass: {len(lost)} of {p.counts.total} selected test(s) did not report (the pytest "
+                       "process ended before they ran): counted as failures", "red")
         failures = [f for p in summary.passes for f in p.failures]
         for failure in failures[:self.TABLE_FAILURES]:
             # After the last phase: in GitHub Actions outside every group, the failures seen without a click.

@@ -104,7 +104,7 @@ class Failure(_Part):
 
     nodeid: str
     kind: str  # the pass: unit or integration
-    when: str  # collect, setup, call, teardown
+    when: str  # collect, setup, call, teardown; unreported: selected, never reported (results.mark_unreported)
     file: str  # relative to the project root
     repo_path: str  # relative to the repository root
     line: int

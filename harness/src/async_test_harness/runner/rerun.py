@@ -1,0 +1,99 @@
+"""The integration tests a session ended before, run again in a process of their own, and merged.
+
+When the one session (session.py) ends early (a test calls ``pytest.exit()`` or ``os._exit()``, or
+the process crashes), the integration tests that did not report get a process of their own, as two
+processes never let a crash among the unit tests cost the integration results. Whatever the order
+the session ran the tests in, some integration tests may have reported before it ended: their
+results (JUnit cases, coverage, events) are set aside, then merged with the new process's, so the
+integration pass reports each selected test once.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from .results import PassResult
+from .session import recount
+
+SESSION_JUNIT = "junit-integration.session.xml"
+SESSION_COVERAGE = ".coverage.integration.session"
+
+
+def set_aside(results: Path, reported: PassResult) -> PassResult:
+    """Keep the session's integration results out of the new process's way; returns them."""
+    for name, aside in (("junit-integration.xml", SESSION_JUNIT), (".coverage.integration", SESSION_COVERAGE)):
+        if (results / name).exists():
+            os.replace(results / name, results / aside)
+    return reported
+
+
+def merge(results: Path, reported: PassResult, again: PassResult) -> PassResult:
+    """The new process's integration pass with the session's reported tests added back."""
+    _merge_junit(results / SESSION_JUNIT, results / "junit-integration.xml")
+    _merge_coverage(results / SESSION_COVERAGE, results / ".coverage.integration")
+    again.deselected = reported.deselected
+    if not reported.reported:
+        return again
+    for key, value in reported.counts.items():
+        again.counts[key] += value
+    again.failures = reported.failures + again.failures
+    again.reported |= reported.reported
+    again.durations = {**reported.durations, **again.durations}
+    again.test_seconds += reported.test_seconds
+    again.duration_seconds += reported.duration_seconds
+    again.warnings += [w for w in reported.warnings if w not in again.warnings]
+    if again.status in ("passed", "empty") and reported.failures:
+        again.status, again.exit_code = "failed", 1
+    elif again.status == "empty":
+        again.status = "passed" if reported.counts["total"] else again.status
+    return again
+
+
+def _merge_junit(aside: Path, target: Path) -> None:
+    """The session's integration test cases into the new process's JUnit file (one suite each)."""
+    if not aside.exists():
+        return
+    try:
+        if not target.exists():
+            os.replace(aside, target)
+            return
+        tree = ET.parse(target)
+        root = tree.getroot()
+        old = ET.parse(aside).getroot()
+        suites = [old] if old.tag == "testsuite" else list(old.iter("testsuite"))
+        if root.tag == "testsuite":
+            wrapper = ET.Element("testsuites")
+            wrapper.append(root)
+            root = wrapper
+        for suite in suites:
+            if any(c.tag == "testcase" for c in suite):
+                recount(suite)
+                root.append(suite)
+        ET.ElementTree(root).write(target, encoding="utf-8", xml_declaration=True)
+    except (ET.ParseError, OSError):
+        pass  # the new process's file stays as it is; the summary still counts every test
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+def _merge_coverage(aside: Path, target: Path) -> None:
+    if not aside.exists():
+        return
+    try:
+        from coverage import CoverageData
+
+        if not target.exists():
+            os.replace(aside, target)
+            return
+        merged = CoverageData(basename=str(target))
+        merged.read()
+        old = CoverageData(basename=str(aside))
+        old.read()
+        merged.update(old)
+        merged.write()
+    except Exception:
+        pass  # coverage's own error; the new process's data stays
+    finally:
+        aside.unlink(missing_ok=True)
