@@ -27,7 +27,7 @@ from ..server.postgres import PostgresError
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
-from . import blocker, coverage_contexts, current_test, event_loops, events, selection, shard, timeout
+from . import blocker, coverage_contexts, current_test, event_loops, events, interrupts, selection, shard, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -252,6 +252,7 @@ HARNESS_FIXTURES = ("async_db_session", "async_engine", "async_test_database", "
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     _yield_fixture_names_to_other_plugins(session)
+    interrupts.session_started()  # Ctrl-C while pytest started: see interrupts.py
 
 
 def _yield_fixture_names_to_other_plugins(session: pytest.Session) -> None:

@@ -24,10 +24,22 @@ from .results_folder import write_atomically
 from .run_state import ONLY_ENV, ONLY_FILE, PASSES, SELECTED_ENV, SERVER_FILE
 from .stopping import Stopping
 
+# What each pass runs: ``python -m pytest``, except that a Ctrl-C landing while pytest still imports
+# and configures itself (before it handles KeyboardInterrupt) ends it with one line, not a traceback
+# of pytest's imports. The runner starts it with SIGINT blocked (_start_pytest), so a signal that
 # arrives before this code runs waits, pending, until the try block is in place.
+# SIGINT's handler never raises where Python would swallow and print it (plugin/interrupts.py, run
+# as text: imported before pytest, the plugin's modules could not have their asserts rewritten).
+INTERRUPTS = (Path(__file__).resolve().parent.parent / "plugin" / "interrupts.py").read_text(encoding="utf-8")
 PYTEST_MAIN = (
     "import runpy, signal, sys\n"
     "try:\n"
+    "    try:\n"  # installed while SIGINT is still blocked
+    f"        _interrupts = {{'__name__': '_async_test_interrupts'}}\n"
+    f"        exec({INTERRUPTS!r}, _interrupts)\n"
+    "        _interrupts['install_for_startup']()\n"
+    "    except Exception:\n"
+    "        pass\n"
     "    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])\n"
     "    runpy.run_module('pytest', run_name='__main__', alter_sys=True)\n"  # python -m pytest, exactly
     "except KeyboardInterrupt:\n"

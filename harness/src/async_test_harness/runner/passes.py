@@ -61,6 +61,7 @@ class Run(PassProcesses, Setup, SummaryBuilder):
         except UsageError as exc:
             self.console.line(f"async-test: {exc}", "red")
             return EXIT_USAGE
+        self._start_stopper()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             return self._execute(project, settings, results)
@@ -69,6 +70,7 @@ class Run(PassProcesses, Setup, SummaryBuilder):
                 self.server.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            self._end_stopper()
             if self.results_folder is not None:
                 self.results_folder.release()
 

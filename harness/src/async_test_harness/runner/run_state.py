@@ -91,6 +91,7 @@ class RunState:
         self.two_processes_because: Optional[str] = "not decided yet"  # see session.fits
         self.children: List[subprocess.Popen[bytes]] = []
         self.interrupted = False
+        self._signal_pipe: Optional[int] = None  # the stopper's wake-up (stopping.py)
         self.server: Optional[BackgroundServer] = None
         self.infrastructure_error: Optional[InfrastructureError] = None
         self.usage_message: Optional[str] = None
