@@ -106,7 +106,7 @@ def test_a_shard_that_lost_tests_is_not_a_shard_with_nothing_to_run():
      "tests failed; unit pass: 2 selected test(s) did not report"),
     (PassFacts("unit", status="error", exit_code=-9, status_reason="pytest was killed by SIGKILL", unreported=4),
      PassFacts("integration", status="failed", exit_code=1),
-     "tests failed; unit pass: 4 selected test(s) did not report; unit pass: pytest was killed by SIGKILL"),
+     "tests failed; unit pass: pytest was killed by SIGKILL; unit pass: 4 selected test(s) did not report"),
     (PassFacts("unit", status="error", exit_code=2, status_reason="a test called pytest.exit()"),
      PassFacts("integration"), "unit pass: a test called pytest.exit()"),
     (PassFacts("unit", status="error", exit_code=4, status_reason="usage or configuration error: bad"),

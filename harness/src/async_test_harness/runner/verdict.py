@@ -88,7 +88,7 @@ def decide(facts: Facts) -> Verdict:
         lost = [f"{p.kind} pass: {p.unreported} selected test(s) did not report" for p in facts.passes if p.unreported]
         unexplained = [f"{p.kind} pass: {p.status_reason}" for p in facts.passes if p.status_reason]
         if lost or unexplained:
-            reason = "; ".join(([reason] if failed and code == EXIT_TESTS_FAILED else []) + lost + unexplained)
+            reason = "; ".join(([reason] if failed and code == EXIT_TESTS_FAILED else []) + unexplained + lost)
     return Verdict(code, name, reason, infra, below, empty_shard)
 
 
