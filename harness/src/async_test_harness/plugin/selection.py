@@ -21,7 +21,7 @@ from typing import List, Optional, Set
 
 import pytest
 
-from ..masking import mask_data
+from ..masking import mask_data, mask_text
 from . import events
 from .classify import CLASSIFICATION_KEY
 
@@ -68,7 +68,11 @@ class Selection:
             tests.append([item.nodeid, found.kind if found is not None else None, file, (line or 0) + 1])
         # Whole or absent: a worker writes its own temporary file and renames it over the others'.
         # Masked as the events are (a parameter can put a password in a node id): the two still compare.
-        document = mask_data({"tests": tests}, events.secrets_of(session.config))
+        # One pass over all the text first: on 2,000 tests masking each string took 0.15 s, and a
+        # secret (or a URL's password) in no test's text is in none of them.
+        secrets = events.secrets_of(session.config)
+        text = "\n".join(f"{nodeid}\n{file}" for nodeid, _, file, _ in tests)
+        document = {"tests": mask_data(tests, secrets) if mask_text(text, secrets) != text else tests}
         partial = f"{self.path}.{os.getpid()}.partial"
         with open(partial, "w", encoding="utf-8") as out:
             json.dump(document, out)

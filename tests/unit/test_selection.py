@@ -1,0 +1,58 @@
+"""plugin/selection.py: the node ids a pytest process selected, and a list of node ids to keep."""
+
+from __future__ import annotations
+
+import json
+
+from async_test_harness.plugin import selection
+from async_test_harness.runner import run_state
+
+TESTS = """\
+import pytest
+
+
+def test_unit():
+    pass
+
+
+@pytest.mark.integration
+def test_integration():
+    pass
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_param(n):
+    pass
+"""
+
+
+def run(pytester, monkeypatch, *args, only=None):
+    pytester.makepyfile(test_mod=TESTS)
+    path = pytester.path / "selected.json"
+    monkeypatch.setenv(selection.SELECTED_ENV, str(path))
+    monkeypatch.setenv("ASYNC_TEST_KIND", "unit")  # configured: each test classified (no server: unit)
+    if only is not None:
+        (pytester.path / "only.json").write_text(json.dumps(only))
+        monkeypatch.setenv(selection.ONLY_ENV, str(pytester.path / "only.json"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args)
+    return result, json.loads(path.read_text())["tests"]
+
+
+def test_the_final_selection_is_written_with_each_tests_kind_and_line(pytester, monkeypatch):
+    result, tests = run(pytester, monkeypatch, "-k", "not test_param[2]")
+    result.assert_outcomes(passed=2, deselected=2)  # -k one, the kind the integration test
+    assert tests == [
+        ["test_mod.py::test_unit", "unit", "test_mod.py", 4],
+        ["test_mod.py::test_param[1]", "unit", "test_mod.py", 13],  # pytest's location: the decorator
+    ]
+    assert not list(pytester.path.glob("selected.json.*")), "written whole, through a temporary file"
+
+
+def test_only_the_listed_tests_are_kept(pytester, monkeypatch):
+    result, tests = run(pytester, monkeypatch, only=["test_mod.py::test_param[2]", "test_mod.py::gone"])
+    result.assert_outcomes(passed=1, deselected=3)
+    assert [t[0] for t in tests] == ["test_mod.py::test_param[2]"]
+
+
+def test_the_runner_and_the_plugin_name_the_same_variables():
+    assert (run_state.SELECTED_ENV, run_state.ONLY_ENV) == (selection.SELECTED_ENV, selection.ONLY_ENV)
