@@ -153,3 +153,18 @@ def test_under_xdist_a_test_that_ends_its_worker_is_reported_and_none_is_lost(tm
     assert integration["counts"]["passed"] == 2 and integration["counts"]["total"] == 2, out
     assert unit["counts"]["total"] == 4 and unit["counts"]["passed"] == 3, unit["counts"]
     assert [f["nodeid"].split("::")[-1] for f in unit["failures"]] == ["test_ends_the_process"], unit["failures"]
+
+
+@pytest.mark.parametrize("mode", [(), ("--separate-passes",)], ids=["one-session", "separate-passes"])
+def test_tests_left_after_maxfail_stopped_pytest_are_not_counted_as_lost(tmp_path, env, mode):
+    """-x asks pytest to stop at the first failure: the tests after it did not run, as asked."""
+    root = write_files(tmp_path / "svc", {
+        "pytest.ini": "[pytest]\nasyncio_mode = strict\n",
+        "app/__init__.py": "",
+        "tests/unit/test_a.py": "def test_fails():\n    assert False\n\n\ndef test_never_run():\n    pass\n",
+    })
+    done = run(root, env, tmp_path / "results", *mode, pytest_args=("-x",))
+    s = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert not lost(s, "unit") and "did not report" not in s["exit"]["reason"], s["passes"]["unit"]["failures"]
+    assert s["passes"]["unit"]["counts"]["failed"] == 1 and s["passes"]["unit"]["counts"]["total"] == 1

@@ -58,8 +58,8 @@ class Selection:
             items[:] = keep
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if not self.path:
-            return
+        if not self.path or session.config.pluginmanager.has_plugin("dsession"):
+            return  # an xdist controller collects nothing: its workers write the list
         tests = []
         for item in session.items:
             found = item.stash.get(CLASSIFICATION_KEY, None)
