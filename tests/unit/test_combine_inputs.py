@@ -12,7 +12,8 @@ from typing import Any, Dict, Optional
 
 import pytest
 
-from async_test_harness.runner.combine import CombineError, CombineOptions, _read_inputs, merge_pass
+from async_test_harness.runner.combine import CombineOptions, _read_inputs, merge_pass
+from async_test_harness.runner.combine_inputs import CombineError
 from async_test_harness.summary.model import Summary
 from reports import failure, summary
 

@@ -182,8 +182,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return Run(options).execute()
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
 def cmd_combine(args: argparse.Namespace) -> int:
-    from .runner.combine import CombineError, CombineOptions, combine
+    from .runner.combine import CombineOptions, combine
+    from .runner.combine_inputs import CombineError
 
     options = CombineOptions(
         output=args.output, inputs=list(args.results_dirs), html=args.html,
@@ -196,6 +202,13 @@ def cmd_combine(args: argparse.Namespace) -> int:
         return combine(options)
     except CombineError as exc:
         raise ArgumentsError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # never a traceback: whatever the inputs held, one paragraph and exit 3
+        _error(f"combine failed unexpectedly ({type(exc).__name__}: {one_line(str(exc))}); the combined folder "
+               f"{args.output} is unchanged. This is a bug in async-test {__version__}, not in your tests: please "
+               "report it with this message and the command you ran.")
+        return EXIT_INFRA
 
 
 def build_parser() -> argparse.ArgumentParser:

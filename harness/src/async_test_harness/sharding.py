@@ -81,8 +81,8 @@ def parse_shard(text: str) -> Shard:
     shown = text if len(text or "") <= 40 else text[:37] + "..."
     raise ShardError(
         f"--shard {shown!r} is not a shard: {problem}. Give K/N, this run's shard K of N shards, with "
-        f"1 <= K <= N <= {MAX_SHARDS:,}, e.g. --shard 1/3, --shard 2/3 and --shard 3/3 on three machines; every test runs in "
-        f"exactly one of them."
+        f"1 <= K <= N <= {MAX_SHARDS:,}, e.g. --shard 1/3, --shard 2/3 and --shard 3/3 on three machines; every "
+        f"test runs in exactly one of them."
     )
 
 
