@@ -16,8 +16,11 @@ run's (so ``async-test html``, the GitHub report and every other reader work on 
 Coverage thresholds are checked here, on the combined figures, and only here: a shard's part of the
 suite says nothing about the whole, so ``run --shard`` leaves them to this command.
 
-The input folders are only read (coverage data is copied before coverage.py combines it, since its
-combine deletes what it read); the output folder is claimed like a run's (``results_folder.claim``).
+The inputs are read as untrusted and checked first (``combine_inputs``: one suite's parts, each
+once, no test twice, damaged data exit 3, tests that did not report exit 1). They are only read
+(coverage data is copied before coverage.py combines it, since its combine deletes what it read).
+The combined folder is built in a temporary folder beside the output and moved into it, claimed
+like a run's (``results_folder.claim``), only when complete.
 """
 
 from __future__ import annotations
