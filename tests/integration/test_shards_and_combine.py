@@ -210,6 +210,8 @@ def test_three_shards_run_every_test_once_and_combine_to_the_unsharded_results(t
     a, b = comparable(tmp_path / "whole"), comparable(tmp_path / "combined")
     assert a == b
     assert a["passes"]["unit"]["counts"]["failed"] == 1 and a["passes"]["integration"]["counts"]["passed"] == 2
+    # Every shard's passes accounted for every collected test (one session, both passes): no false shortfall.
+    assert "did not report" not in json.loads((tmp_path / "combined" / "summary.json").read_text())["exit"]["reason"]
     assert_summary_round_trip(tmp_path / "combined" / "summary.json")
     s = json.loads((tmp_path / "combined" / "summary.json").read_text())
     assert [(r["index"], r["total"]) for r in s["shards"]] == [(1, 3), (2, 3), (3, 3)]
@@ -235,7 +237,9 @@ def test_an_empty_shard_exits_0_and_says_it_had_nothing_to_run(tmp_path, env):
     assert "shard 9/9 had nothing to run" in done.stdout
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert s["exit"]["code"] == 0 and "nothing to run" in s["exit"]["reason"]
-    assert s["shard"] == {"index": 9, "total": 9, "selected": 0, "collected": 13}
+    assert {k: v for k, v in s["shard"].items() if k != "fingerprint"} == {
+        "index": 9, "total": 9, "selected": 0, "collected": 13}
+    assert len(s["shard"]["fingerprint"]) == 16
 
 
 @pytest.mark.parametrize(("shard", "why"), [("0/3", "numbered from 1"), ("4/3", "only 3 shard(s)"),
@@ -315,6 +319,10 @@ def test_a_shard_is_the_same_in_one_session_in_two_processes_and_under_xdist(tmp
         done = run(project, env, tmp_path / name, "--shard", "2/3", *args)
         assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-2000:]
         seen.append(sorted(case_ids(tmp_path / name)))
+        s = json.loads((tmp_path / name / "summary.json").read_text())
+        if s["shard"]["collected"] is not None:  # what combine checks: each pass accounts for every collected test
+            for p in s["passes"].values():
+                assert p["counts"]["total"] + p["deselected"] >= s["shard"]["collected"], (name, p)
     assert seen[0] and seen[0] == seen[1] == seen[2]
 
 
@@ -348,3 +356,87 @@ def test_a_project_without_tests_still_exits_5_when_sharded(tmp_path, env):
     done = run(project, env, tmp_path / "r", "--only", "unit", "--shard", "1/2")
     assert done.returncode == 5, done.stdout[-2000:]
     assert "nothing to run" not in done.stdout
+
+
+# ------------------------------------------------------------------ issue 22 items 4 and 5: combine on real shards
+
+
+EXITS = '''\
+import os
+
+from app.core import double
+
+
+def test_before():
+    assert double(1) == 2
+
+
+def test_ends_the_process():
+    os._exit(0)
+'''
+
+
+def test_a_test_that_ends_its_shard_process_makes_combine_fail_naming_the_shard(tmp_path, env):
+    """The shard holding os._exit(0) wrote no results; combine reported 4 of 8 tests and exited 0."""
+    project = project_at(tmp_path / "svc", integration=False, failing=False)
+    (project / "tests" / "unit" / "test_exits.py").write_text(EXITS)
+    for k in (1, 2):
+        run(project, env, tmp_path / f"s{k}", "--only", "unit", "--shard", f"{k}/2")
+    lost = [k for k in (1, 2) if "test_exits" not in " ".join(case_ids(tmp_path / f"s{k}"))
+            and json.loads((tmp_path / f"s{k}" / "summary.json").read_text())["passes"]["unit"]["counts"]["total"]
+            < json.loads((tmp_path / f"s{k}" / "summary.json").read_text())["shard"]["selected"]]
+    assert len(lost) == 1, "the shard that ran test_exits.py should have reported fewer tests than it selected"
+    done = cli(env, "combine", str(tmp_path / "combined"), str(tmp_path / "s1"), str(tmp_path / "s2"))
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    s = json.loads((tmp_path / "combined" / "summary.json").read_text())
+    assert s["exit"]["code"] == 1 and f"shard {lost[0]}/2:" in s["exit"]["reason"]
+    assert "selected test(s) did not report" in s["exit"]["reason"] and "Traceback" not in done.stdout + done.stderr
+
+
+def test_combine_refuses_or_records_hostile_inputs_and_never_half_writes_its_folder(tmp_path, env):
+    project = project_at(tmp_path / "svc", integration=False, failing=False)
+    for k in (1, 2):
+        assert run(project, env, tmp_path / f"s{k}", "--only", "unit", "--shard", f"{k}/2").returncode == 0
+    assert run(project, env, tmp_path / "whole", "--only", "unit").returncode == 0
+    out = tmp_path / "combined"
+    good = cli(env, "combine", str(out), str(tmp_path / "s1"), str(tmp_path / "s2"))
+    assert good.returncode == 0, good.stdout[-3000:] + good.stderr[-2000:]
+    assert "did not report" not in json.loads((out / "summary.json").read_text())["exit"]["reason"]
+    before = snapshot(out)
+
+    # Two copies of one whole run: refused (exit 2), never doubled counts, the folder untouched.
+    shutil.copytree(tmp_path / "whole", tmp_path / "copy")
+    twice = cli(env, "combine", str(out), str(tmp_path / "whole"), str(tmp_path / "copy"))
+    assert twice.returncode == 2 and "would be counted twice" in twice.stderr, twice.stdout[-2000:] + twice.stderr
+    # Shards of two projects with the same N: refused by what they collected.
+    other = project_at(tmp_path / "other", integration=False, failing=True)
+    (other / "tests" / "unit" / "test_u1.py").unlink()
+    assert run(other, env, tmp_path / "o2", "--only", "unit", "--shard", "2/2").returncode in (0, 1)
+    mixed = cli(env, "combine", str(out), str(tmp_path / "s1"), str(tmp_path / "o2"))
+    assert mixed.returncode == 2 and "not parts of one suite" in mixed.stderr, mixed.stdout[-2000:] + mixed.stderr
+    # A summary.json that is a FIFO: refused at once (it hung), not waited on.
+    shutil.copytree(tmp_path / "s2", tmp_path / "fifo")
+    (tmp_path / "fifo" / "summary.json").unlink()
+    os.mkfifo(tmp_path / "fifo" / "summary.json")
+    fifo = cli(env, "combine", str(out), str(tmp_path / "s1"), str(tmp_path / "fifo"))
+    assert fifo.returncode == 2 and "is a FIFO" in fifo.stderr
+    for done in (twice, mixed, fifo):
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stdout + done.stderr
+    assert snapshot(out) == before, "a refused combine changed the combined folder"
+
+    # A truncated JUnit file and unreadable coverage data: exit 3, recorded, the rest combined, no traceback.
+    shutil.copytree(tmp_path / "s2", tmp_path / "damaged")
+    junit = tmp_path / "damaged" / "junit-unit.xml"
+    junit.write_bytes(junit.read_bytes()[:len(junit.read_bytes()) // 2])
+    (tmp_path / "damaged" / ".coverage.unit").write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    damaged = cli(env, "combine", str(out), str(tmp_path / "s1"), str(tmp_path / "damaged"))
+    assert damaged.returncode == 3, damaged.stdout[-3000:] + damaged.stderr[-2000:]
+    assert "Traceback" not in damaged.stdout + damaged.stderr and "ParseError" not in damaged.stdout
+    s = json.loads((out / "summary.json").read_text())
+    assert s["exit"]["code"] == 3 and s["infrastructure_error"]["phase"] == "combine"
+    message = s["infrastructure_error"]["message"]
+    assert "junit-unit.xml cannot be read" in message and ".coverage.unit cannot be read" in message
+    assert s["coverage"]["unit"] is None and s["coverage"]["combined"] is None  # never a figure silently too low
+    assert s["passes"]["unit"]["counts"]["total"] == 11  # the summaries' counts still add up
+    assert_summary_round_trip(out / "summary.json")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".combined.")], "a temporary folder left"

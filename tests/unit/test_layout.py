@@ -20,7 +20,7 @@ import async_test_harness
 
 PACKAGE = Path(async_test_harness.__file__).parent
 # leaves any package may use: standard library only
-SHARED_STDLIB = {"masking", "messages", "versions", "phases", "sharding"}
+SHARED_STDLIB = {"masking", "messages", "versions", "phases", "sharding", "untrusted_files"}
 THIRD_PARTY_TEST_FRAMEWORK = {"pytest", "_pytest", "pytest_asyncio", "xdist", "pytest_cov"}
 
 # package (or top-level module) -> the harness packages/modules it may import
@@ -29,7 +29,8 @@ ALLOWED: Dict[str, Set[str]] = {
     "messages": set(),
     "versions": set(),
     "phases": set(),
-    "sharding": set(),
+    "sharding": {"untrusted_files"},
+    "untrusted_files": set(),
     "compat": set(),
     "settings": {"masking"},
     "summary": {"messages"},
@@ -43,8 +44,8 @@ ALLOWED: Dict[str, Set[str]] = {
 }
 # packages that must not import a test framework or any third-party library at all
 NO_TEST_FRAMEWORK = {"server", "engine", "runner", "summary", "github", "masking", "messages", "settings", "versions",
-                     "phases", "sharding"}
-STDLIB_ONLY = {"summary", "github", "masking", "messages", "versions", "phases", "sharding"}
+                     "phases", "sharding", "untrusted_files"}
+STDLIB_ONLY = {"summary", "github", "masking", "messages", "versions", "phases", "sharding", "untrusted_files"}
 
 
 def modules() -> Iterator[Tuple[str, Path]]:

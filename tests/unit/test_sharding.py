@@ -8,6 +8,8 @@ part, so any difference between two machines would run a test twice or never.
 from __future__ import annotations
 
 import json
+import math
+import os
 import random
 from pathlib import Path
 from typing import Dict, List
@@ -16,12 +18,15 @@ import pytest
 
 from async_test_harness.sharding import (
     DURATIONS_FILE,
+    MAX_DEPTH,
+    MAX_SHARDS,
     Shard,
     ShardError,
     assign,
     balance,
     durations_text,
     estimates,
+    fingerprint,
     module_of,
     parse_shard,
     read_durations,
@@ -150,3 +155,84 @@ def test_the_same_inputs_give_the_same_assignment_in_another_process(tmp_path: P
     outs = {subprocess.run([sys.executable, "-c", code, str(tmp_path / "in.json")], capture_output=True, text=True,
                            env={"PYTHONHASHSEED": seed}, check=True).stdout for seed in ("1", "2")}
     assert outs == {json.dumps(assign(ids, durations, 3), sort_keys=True) + "\n"}
+
+
+# ------------------------------------------------------------------ issue 22 item 6: hostile numbers
+
+
+@pytest.mark.parametrize("text", ["1/100000000", f"1/{MAX_SHARDS + 1}", "1/" + "9" * 5000,
+                                  "9" * 5000 + "/" + "9" * 5000])
+def test_more_shards_than_any_ci_runs_are_refused_at_once(text: str) -> None:
+    """--shard 1/100000000 ran for half a minute into a MemoryError; 5,000 digits were a ValueError."""
+    with pytest.raises(ShardError) as err:
+        parse_shard(text)
+    message = str(err.value)
+    assert f"at most {MAX_SHARDS:,} shards" in message and "\n" not in message and len(message) < 400
+    with pytest.raises(ShardError):
+        assign(suite(2, 2), {}, MAX_SHARDS + 1)
+
+
+def test_the_most_shards_allowed_still_place_every_test_once() -> None:
+    ids = suite(300, 4)
+    placed = assign(ids, {}, MAX_SHARDS)
+    assert set(placed) == set(ids) and len(set(placed.values())) == 300  # one module per shard, the rest empty
+    assert parse_shard(f"{MAX_SHARDS}/{MAX_SHARDS}") == Shard(MAX_SHARDS, MAX_SHARDS)
+
+
+def test_the_heap_places_as_the_least_loaded_shard_rule_says() -> None:
+    """The assignment is the documented rule (each unit to the least loaded shard, the lowest on a tie)."""
+    rng = random.Random(7)
+    for _ in range(20):
+        ids = suite(rng.randint(1, 40), rng.randint(1, 4))
+        durations = {n: rng.choice([0.0, 0.1, 0.5, 2.0]) for n in ids if rng.random() < 0.7}
+        total = rng.randint(1, 9)
+        times = estimates(sorted(set(ids)), durations)
+        cost = {m: math.fsum(times[n] for n in ids if module_of(n) == m) for m in {module_of(n) for n in ids}}
+        loads = [0.0] * total
+        expected = {}
+        for unit in sorted(cost, key=lambda u: (-cost[u], u)):
+            shard = min(range(total), key=lambda s: (loads[s], s))
+            loads[shard] += cost[unit]
+            expected[unit] = shard + 1
+        assert {n: expected[module_of(n)] for n in ids} == assign(ids, durations, total)
+
+
+def test_durations_that_are_not_durations_are_dropped_and_named(tmp_path: Path) -> None:
+    """1e308 overflowed every sum (OverflowError) and was copied into the next run's file by combine."""
+    path = tmp_path / "d.json"
+    path.write_text('{"ok::t": 2.5, "huge::t": 1e308, "day::t": 86401, "int::t": ' + "9" * 400 +
+                    ', "nan::t": NaN, "inf::t": Infinity, "neg::t": -0.5, "bool::t": true, "text::t": "1"}')
+    dropped: List[str] = []
+    durations = read_durations(path, dropped)
+    assert durations == {"ok::t": 2.5}
+    assert sorted(dropped) == sorted(["huge::t", "day::t", "int::t", "nan::t", "inf::t", "neg::t", "bool::t",
+                                      "text::t"])
+    assert assign(["ok::t", "huge::t"], durations, 2)  # no OverflowError
+    written = json.loads(durations_text({"ok::t": 1.0, "huge::t": 1e308, "nan::t": float("nan"), "neg::t": -1}))
+    assert written["durations"] == {"ok::t": 1.0}
+
+
+def test_deeply_nested_durations_are_refused_without_a_recursion_error(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ShardError) as err:
+        read_durations(path)
+    assert f"nests more than {MAX_DEPTH} levels" in str(err.value) and "\n" not in str(err.value)
+    path.write_text(json.dumps({"tests/a.py::t[" + "[" * 100 + "]": 1.0}))  # inside a string: not nesting
+    assert read_durations(path) == {"tests/a.py::t[" + "[" * 100 + "]": 1.0}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_durations_file_that_is_not_a_file_is_refused_without_waiting(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / DURATIONS_FILE
+    os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    with pytest.raises(ShardError) as err:  # a FIFO used to block here until a writer came
+        read_durations(path)
+    assert "cannot read the durations file" in str(err.value)
+    assert ("FIFO" if kind == "fifo" else "is a folder") in str(err.value)
+
+
+def test_the_fingerprint_is_of_the_set_of_ids_in_any_order() -> None:
+    ids = suite(5, 3)
+    assert fingerprint(ids) == fingerprint(list(reversed(ids))) == fingerprint(ids + ids[:2])
+    assert fingerprint(ids) != fingerprint(ids[:-1]) and len(fingerprint(ids)) == 16

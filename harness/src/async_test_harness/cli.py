@@ -182,8 +182,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return Run(options).execute()
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
 def cmd_combine(args: argparse.Namespace) -> int:
-    from .runner.combine import CombineError, CombineOptions, combine
+    from .runner.combine import CombineOptions, combine
+    from .runner.combine_inputs import CombineError
 
     options = CombineOptions(
         output=args.output, inputs=list(args.results_dirs), html=args.html,
@@ -196,6 +202,13 @@ def cmd_combine(args: argparse.Namespace) -> int:
         return combine(options)
     except CombineError as exc:
         raise ArgumentsError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # never a traceback: whatever the inputs held, one paragraph and exit 3
+        _error(f"combine failed unexpectedly ({type(exc).__name__}: {one_line(str(exc))}); the combined folder "
+               f"{args.output} is unchanged. This is a bug in async-test {__version__}, not in your tests: please "
+               "report it with this message and the command you ran.")
+        return EXIT_INFRA
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,9 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra pytest arguments for the integration pass, e.g. '-n auto'")
     p.add_argument("--python", help="the interpreter that runs pytest (default: this one)")
     p.add_argument("--shard", metavar="K/N",
-                   help="run shard K of N (1 <= K <= N): a deterministic part of both passes, balanced by the "
-                        "durations file; every test runs in exactly one shard. Coverage thresholds are not checked "
-                        "(async-test combine checks them on the combined results)")
+                   help="run shard K of N (1 <= K <= N <= 10,000): a deterministic part of both passes, balanced "
+                        "by the durations file; every test runs in exactly one shard. Coverage thresholds are not "
+                        "checked (async-test combine checks them on the combined results)")
     p.add_argument("--durations-file", metavar="PATH",
                    help="recorded test durations that balance the shards (default: PROJECT/.async-test-durations.json "
                         "if it exists; every run writes durations.json into its results folder)")
@@ -265,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "when the shards ran in different folders), summary.json, summary.md, durations.json; HTML with "
                     "--html. Coverage thresholds are checked here, on the combined figures. The input folders are "
                     "only read.",
-        epilog="exit codes: as async-test run's, for the merged results (2 also: unusable input folders)",
+        epilog="exit codes: as async-test run's, for the merged results; also 2: input folders that are not one "
+               "suite's parts (nothing written), 3: an input's unreadable JUnit or coverage data (recorded), 1: a "
+               "shard whose selected tests did not all report",
     )
     p.add_argument("output", help="the combined results folder (new, empty, or an earlier async-test results folder)")
     p.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR", help="a shard's results folder (one or more)")

@@ -21,18 +21,29 @@ files are dealt by their size (plain round robin when the files are of one size)
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import json
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from .untrusted_files import MIB, UnusableFile, read_regular
 
 DURATIONS_FILE = ".async-test-durations.json"  # at the project root; a user may commit it
 RESULTS_DURATIONS = "durations.json"  # in every results folder: the run's own measurements
 DURATIONS_FORMAT = "async-test-durations"
 DURATIONS_VERSION = 1
 DIGITS = 6  # durations are stored rounded: the same file gives the same sums everywhere
+# Far above any CI's parallelism (GitHub Actions runs at most 256 jobs of a matrix); --shard 1/100000000 was
+# accepted and ran for half a minute into a MemoryError. Refused at once above this.
+MAX_SHARDS = 10_000
+# A recorded duration above a day is not a measurement (1e308 overflowed every sum): such values are dropped.
+MAX_SECONDS = 86_400.0
+MAX_DURATIONS_BYTES = 64 * MIB  # a million test ids of 60 characters take about 80 MiB... with a margin below
+MAX_DEPTH = 32  # the format nests two deep; 100,000 nested brackets were a RecursionError traceback
 
 
 class ShardError(ValueError):
@@ -57,18 +68,35 @@ def parse_shard(text: str) -> Shard:
     """``K/N`` with 1 <= K <= N; anything else raises ShardError saying what is allowed."""
     match = _SHARD.fullmatch(text or "")
     if match:
-        index, total = int(match.group(1)), int(match.group(2))
-        if 1 <= index <= total:
+        # A number of thousands of digits is not parsed (int() refuses beyond 4,300): it is "too many" anyway.
+        index, total = (int(g) if len(g) <= 9 else MAX_SHARDS * 10 for g in match.groups())
+        if 1 <= index <= total <= MAX_SHARDS:
             return Shard(index, total)
         problem = ("shards are numbered from 1" if index < 1 else
-                   "there are no shards" if total < 1 else f"there are only {total} shard(s)")
+                   "there are no shards" if total < 1 else
+                   f"there are only {total} shard(s)" if index > total else
+                   f"at most {MAX_SHARDS:,} shards are allowed (each shard is a machine or a CI job)")
     else:
         problem = "it is not two whole numbers separated by a slash"
+    shown = text if len(text or "") <= 40 else text[:37] + "..."
     raise ShardError(
-        f"--shard {text!r} is not a shard: {problem}. Give K/N, this run's shard K of N shards, with "
-        f"1 <= K <= N, e.g. --shard 1/3, --shard 2/3 and --shard 3/3 on three machines; every test runs in "
-        f"exactly one of them."
+        f"--shard {shown!r} is not a shard: {problem}. Give K/N, this run's shard K of N shards, with "
+        f"1 <= K <= N <= {MAX_SHARDS:,}, e.g. --shard 1/3, --shard 2/3 and --shard 3/3 on three machines; every "
+        f"test runs in exactly one of them."
     )
+
+
+def fingerprint(nodeids: Iterable[str]) -> str:
+    """A short digest of the collected test ids: equal for every shard of one suite, whatever their order.
+
+    Recorded in each shard's summary.json (``shard.fingerprint``), so ``async-test combine`` can tell
+    shards of one collection from shards of two projects (or of two commits) that happen to agree
+    on N and on their number of tests.
+    """
+    digest = hashlib.sha256()
+    for nodeid in sorted(set(nodeids)):
+        digest.update(nodeid.encode("utf-8", "surrogateescape") + b"\n")
+    return digest.hexdigest()[:16]
 
 
 def module_of(nodeid: str) -> str:
@@ -114,16 +142,19 @@ def assign(nodeids: Sequence[str], durations: Mapping[str, float], total: int,
     """
     if total < 1:
         raise ShardError(f"there must be at least one shard, not {total}")
+    if total > MAX_SHARDS:
+        raise ShardError(f"at most {MAX_SHARDS:,} shards are allowed, not {total:,}")
     unique = sorted(set(nodeids))
     times = estimates(unique, durations)
     grouped = units(unique, split_modules)
     # math.fsum: the same total whatever order the tests are added in.
     cost = {name: math.fsum(times[n] for n in tests) for name, tests in grouped.items()}
+    # A heap of (load, shard): the least loaded shard, the lowest on a tie, in log N per unit.
     so_far = [(0.0, shard) for shard in range(1, total + 1)]
     placed: Dict[str, int] = {}
     for name in sorted(grouped, key=lambda u: (-cost[u], u)):
-        load, shard = min(so_far)
-        so_far[shard - 1] = (load + cost[name], shard)
+        load, shard = heapq.heappop(so_far)
+        heapq.heappush(so_far, (load + cost[name], shard))
         for nodeid in grouped[name]:
             placed[nodeid] = shard
     return placed
@@ -140,32 +171,83 @@ def loads(placed: Mapping[str, int], times: Mapping[str, float], total: int) -> 
 # ------------------------------------------------------------------ the durations file
 
 
-def read_durations(path: Path) -> Dict[str, float]:
+def read_durations(path: Path, dropped: Optional[List[str]] = None) -> Dict[str, float]:
     """The durations in ``path`` (node id -> seconds); raises ShardError when it is not one.
 
     Format: ``{"format": "async-test-durations", "version": 1, "durations": {NODEID: SECONDS}}``;
     a plain ``{NODEID: SECONDS}`` object is accepted too (pytest-split's ``.test_durations``).
+    The file is read as untrusted (a FIFO, a folder, a file above 64 MiB or nested deeper than
+    ``MAX_DEPTH`` is refused); a value that is not a number of seconds from 0 to ``MAX_SECONDS``
+    (negative, NaN, infinite, ``1e308``, true) is dropped, its test id appended to ``dropped``.
     """
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ShardError(f"cannot read the durations file {path} ({exc.strerror or exc}). Give a readable "
+        text = read_regular(path, MAX_DURATIONS_BYTES).decode("utf-8", "replace")
+    except (OSError, UnusableFile) as exc:
+        why = exc.strerror or exc if isinstance(exc, OSError) else exc
+        raise ShardError(f"cannot read the durations file {path} ({why}). Give a readable "
                          f"file with --durations-file, or none (shards are then balanced by test count).") from None
-    except ValueError as exc:
-        raise ShardError(f"the durations file {path} is not JSON ({exc}). Delete it, or replace it with "
-                         f"the {RESULTS_DURATIONS} of a recent run's results folder.") from None
+    fix = f"Delete it, or replace it with the {RESULTS_DURATIONS} of a recent run's results folder."
+    if _depth(text) > MAX_DEPTH:
+        raise ShardError(f"the durations file {path} nests more than {MAX_DEPTH} levels deep (a durations file "
+                         f"nests 2). {fix}")
+    try:
+        doc = json.loads(text)  # NaN and Infinity are read as such, then dropped as not finite
+    except (ValueError, RecursionError) as exc:
+        raise ShardError(f"the durations file {path} is not JSON ({_first_line(exc)}). {fix}") from None
     if isinstance(doc, dict) and doc.get("format") == DURATIONS_FORMAT:
         doc = doc.get("durations")
     if not isinstance(doc, dict):
         raise ShardError(f"the durations file {path} holds no durations (an object of test id -> seconds). "
                          f"Replace it with the {RESULTS_DURATIONS} of a recent run's results folder.")
-    return {str(k): float(v) for k, v in doc.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0}
+    durations: Dict[str, float] = {}
+    for key, value in doc.items():
+        seconds = usable_seconds(value)
+        if seconds is None:
+            if dropped is not None:
+                dropped.append(str(key))
+        else:
+            durations[str(key)] = seconds
+    return durations
+
+
+def usable_seconds(value: Any) -> Optional[float]:
+    """``value`` as a duration, or None when it is not one: a number from 0 to ``MAX_SECONDS``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer of 400 digits
+        return None
+    return seconds if math.isfinite(seconds) and 0 <= seconds <= MAX_SECONDS else None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _depth(text: str) -> int:
+    """How deep the JSON text's arrays and objects nest (brackets inside strings skipped), before parsing it."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                return deepest
+        elif token in "]}":
+            depth -= 1
+    return deepest
 
 
 def durations_text(durations: Mapping[str, float]) -> str:
     """The durations file's text: sorted, rounded, one test a line (small diffs when committed)."""
-    body = {k: round(float(v), DIGITS) for k, v in sorted(durations.items())}
+    # Only usable values: a duration a reader would drop (1e308, NaN) is never written for the next run.
+    body = {k: round(seconds, DIGITS) for k, v in sorted(durations.items())
+            if (seconds := usable_seconds(v)) is not None}
     doc = {"format": DURATIONS_FORMAT, "version": DURATIONS_VERSION, "durations": body}
     return json.dumps(doc, indent=1, ensure_ascii=True) + "\n"
 

@@ -20,7 +20,17 @@ from typing import List, Optional
 
 import pytest
 
-from ..sharding import DURATIONS_FILE, Shard, ShardError, assign, module_of, parse_shard, read_durations
+from ..sharding import (
+    DURATIONS_FILE,
+    MAX_SECONDS,
+    Shard,
+    ShardError,
+    assign,
+    fingerprint,
+    module_of,
+    parse_shard,
+    read_durations,
+)
 from . import events
 
 PLUGIN_NAME = "async_test_shard"
@@ -70,8 +80,9 @@ class ShardSelection:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: List[pytest.Item]) -> None:
+        ignored: List[str] = []
         try:
-            durations = read_durations(self.durations_path) if self.durations_path is not None else {}
+            durations = read_durations(self.durations_path, ignored) if self.durations_path is not None else {}
         except ShardError as exc:
             events.write_event(os.environ.get(events.ENV_VAR), {"type": "usage_error", "message": str(exc)})
             raise pytest.UsageError(f"async-test: {exc}") from None
@@ -85,10 +96,15 @@ class ShardSelection:
                         f"({'single tests' if self.split_modules else f'whole modules, {modules} in all'}); "
                         f"durations known for {known} "
                         f"({self.durations_path if self.durations_path is not None else 'no durations file'})")
+        if ignored:  # one line, not an error: the other tests' durations still balance the shards
+            self.summary += (f"; {len(ignored)} duration(s) ignored, not a number of seconds from 0 to "
+                             f"{MAX_SECONDS:g} (e.g. {ignored[0][:100]!r})")
         if not hasattr(config, "workerinput"):  # under xdist each worker selects alike; the controller reports
             events.write_event(os.environ.get(events.ENV_VAR), {
                 "type": "shard", "index": self.shard.index, "total": self.shard.total, "collected": len(items),
-                "selected": len(keep), "modules": modules, "known": known,
+                "selected": len(keep), "modules": modules, "known": known, "ignored_durations": len(ignored),
+                # The same for every shard of one collection: combine refuses shards of different ones.
+                "fingerprint": fingerprint(nodeids),
                 "split_modules": self.split_modules,
                 "durations_file": str(self.durations_path) if self.durations_path is not None else None,
             })

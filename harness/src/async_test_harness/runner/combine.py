@@ -16,14 +16,19 @@ run's (so ``async-test html``, the GitHub report and every other reader work on 
 Coverage thresholds are checked here, on the combined figures, and only here: a shard's part of the
 suite says nothing about the whole, so ``run --shard`` leaves them to this command.
 
-The input folders are only read (coverage data is copied before coverage.py combines it, since its
-combine deletes what it read); the output folder is claimed like a run's (``results_folder.claim``).
+The inputs are read as untrusted and checked first (``combine_inputs``: one suite's parts, each
+once, no test twice, damaged data exit 3, tests that did not report exit 1). They are only read
+(coverage data is copied before coverage.py combines it, since its combine deletes what it read).
+The combined folder is built in a temporary folder beside the output and moved into it, claimed
+like a run's (``results_folder.claim``), only when complete.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
@@ -39,6 +44,7 @@ from ..summary.model import (
     Coverage,
     Exit,
     Failure,
+    InfrastructureError,
     Pass,
     Passes,
     PerFigure,
@@ -48,24 +54,30 @@ from ..summary.model import (
     Summary,
     Tool,
 )
-from ..summary.validate import Invalid
+from ..untrusted_files import UnusableFile, check_inside, open_regular
+from .combine_inputs import (
+    PASSES,
+    CombineError,
+    Input,
+    check_no_test_twice,
+    coverage_problems,
+    is_collection_error,
+    read_inputs,
+    read_junit,
+    shortfalls,
+    suites,
+)
 from .coverage_reports import build_reports
 from .project import Project, ProjectError, find_project
 from .results import SLOWEST, write_summary
-from .results_folder import ResultsDirError, claim, write_atomically
+from .results_folder import TEMP_SUFFIX, ResultsDirError, check_claimable, claim, write_atomically
 from .session import recount
 
-PASSES = ("unit", "integration")
+MAX_COVERAGE_BYTES = 1 << 40  # coverage data is a SQLite file; only its kind and place are checked
 FIGURE_FLAGS = {"unit": "--fail-under-unit", "integration": "--fail-under-integration", "combined": "--fail-under"}
 EXIT_NAMES = {0: "ok", 1: "tests_failed", 2: "usage_error", 3: "infrastructure_error", 4: "coverage_below_threshold",
               5: "no_tests", 130: "interrupted"}
 STATUS_ORDER = ("interrupted", "error", "failed", "passed", "empty", "not-run")  # the worst shard's wins
-KIND_PROPERTY = "async_test_kind"
-
-
-class CombineError(Exception):
-    """The folders cannot be combined; one paragraph saying why and what to do (exit 2)."""
-
 
 @dataclass
 class CombineOptions:
@@ -78,14 +90,13 @@ class CombineOptions:
     cov_source: List[str] = field(default_factory=list)  # what the shards measured, if given to them
 
 
-@dataclass
-class Input:
-    path: Path
-    summary: Summary
-
-
 def combine(options: CombineOptions, out: Any = None) -> int:
-    """Merge the folders; the exit code of the merged results (as ``async-test run``'s)."""
+    """Merge the folders; the exit code of the merged results (as ``async-test run``'s).
+
+    Raises CombineError (exit 2) before anything is written. The combined folder is built in a
+    temporary folder beside ``OUTPUT`` and moved into it only when complete: ``OUTPUT`` holds the
+    previous results or the new ones, never a half-written mix (a damaged input once left one).
+    """
     from .passes import OUR_OUTPUTS, Console
 
     console = Console(out)
@@ -98,49 +109,56 @@ def combine(options: CombineOptions, out: Any = None) -> int:
             raise CombineError(f"the combined folder {target} is {'' if target == given.path else 'inside '}the "
                                f"input folder {given.path}; inputs are never written to. Give a folder of its own, "
                                f"e.g. {given.path.parent / 'combined'}.")
+    problems = read_junit(inputs)
+    check_no_test_twice(inputs)
     try:
-        folder = claim(target, OUR_OUTPUTS)
+        check_claimable(target, OUR_OUTPUTS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent))
     except ResultsDirError as exc:
         raise CombineError(str(exc)) from None
+    except OSError as exc:
+        raise CombineError(f"cannot write beside the combined folder {target} ({exc.strerror or exc}): combine "
+                           "builds it in a temporary folder next to it. Give a folder in a writable place.") from None
     try:
-        return _combine(options, inputs, project, target, console, began)
+        try:
+            code, summary = _combine(options, inputs, project, target, building, problems, began)
+        except OSError as exc:  # a full disk: nothing was moved into OUTPUT
+            console.line(f"async-test: could not write the combined results beside {target} "
+                         f"({exc.strerror or exc}); {target} is unchanged. Free space there and combine again", "red")
+            return 3
+        try:
+            folder = claim(target, OUR_OUTPUTS)
+        except ResultsDirError as exc:
+            raise CombineError(str(exc)) from None
+        try:
+            _move_into(building, target)
+        except OSError as exc:
+            console.line(f"async-test: could not move the combined results into {target} ({exc.strerror or exc}); "
+                         "free space there and combine again", "red")
+            return 3
+        finally:
+            folder.release()
     finally:
-        folder.release()
+        shutil.rmtree(building, ignore_errors=True)
+    _print(console, summary)
+    return code
 
 
 def _read_inputs(options: CombineOptions) -> List[Input]:
-    inputs: List[Input] = []
-    for given in options.inputs:
-        path = Path(given).resolve()
+    return read_inputs(options.inputs)
+
+
+def _move_into(building: Path, target: Path) -> None:
+    """Every file built, into ``target`` (claimed: the previous results removed); the summary last."""
+    last = ("summary.md", "summary.json")
+    for name in sorted(os.listdir(building), key=lambda n: (n in last, last.index(n) if n in last else 0, n)):
         try:
-            summary = Summary.read(path / "summary.json")
-        except (OSError, ValueError, Invalid) as exc:
-            raise CombineError(f"{given} is not a finished run's results folder: cannot read its summary.json "
-                               f"({exc}). Give the results folders of async-test run --shard K/N (each shard's "
-                               f"--results-dir, default PROJECT/.async-test).") from None
-        if any(i.path == path for i in inputs):
-            raise CombineError(f"{given} is given twice; each results folder is combined once.")
-        inputs.append(Input(path, summary))
-    shards = [i.summary.shard for i in inputs]
-    if any(s is not None for s in shards):
-        totals = {s.total for s in shards if s is not None}
-        indices = sorted(s.index for s in shards if s is not None)
-        expected = list(range(1, max(totals) + 1))
-        problem = None
-        if None in shards:
-            problem = "some of the folders are of shards and some of whole runs"
-        elif len(totals) > 1:
-            problem = f"the shards were split in different numbers of parts ({', '.join(map(str, sorted(totals)))})"
-        elif len(set(indices)) != len(indices):
-            problem = "a shard is given twice (" + ", ".join(
-                f"{s.index}/{s.total}" for s in shards if s is not None and indices.count(s.index) > 1) + ")"
-        elif indices != expected:
-            missing = ", ".join(f"{k}/{expected[-1]}" for k in expected if k not in indices)
-            problem = f"shard(s) {missing} are missing, so tests would be left out of the combined results"
-        if problem:
-            raise CombineError(f"cannot combine these folders: {problem}. Give the results folders of all N shards "
-                               f"of one run (async-test run --shard K/N for K = 1..N), each once.")
-    return inputs
+            os.replace(building / name, target / name)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:  # OUTPUT is a mount point of its own: copy across
+                raise
+            shutil.move(str(building / name), str(target / name))
 
 
 def _project(options: CombineOptions, inputs: Sequence[Input]) -> Project:
@@ -158,30 +176,46 @@ def _project(options: CombineOptions, inputs: Sequence[Input]) -> Project:
                        "folder, or give it with --project.")
 
 
-def _combine(options: CombineOptions, inputs: List[Input], project: Project, target: Path, console: Any,
-             began: float) -> int:
+def _combine(options: CombineOptions, inputs: List[Input], project: Project, target: Path, building: Path,
+             problems: List[str], began: float) -> Tuple[int, Summary]:
+    """Write the combined results into ``building`` (to become ``target``); its exit code and summary.
+
+    ``problems`` are data that could not be read (exit 3, recorded as the infrastructure error);
+    more are added here: coverage data that cannot be used, a durations file that is not a file.
+    """
+    problems = list(problems)
     for kind in PASSES:
-        merge_junit([i.path / f"junit-{kind}.xml" for i in inputs], target / f"junit-{kind}.xml")
+        merge_junit([i.junit[kind] for i in inputs if kind in i.junit], building / f"junit-{kind}.xml")
     summaries = [i.summary for i in inputs]
     phases: Dict[str, float] = {}
     coverage = Coverage()
-    if any((i.path / f".coverage.{kind}").exists() for i in inputs for kind in PASSES):
+    if any(os.path.lexists(i.path / f".coverage.{kind}") for i in inputs for kind in PASSES):
         started = time.monotonic()
+        unusable = coverage_problems(inputs)
         try:
-            merge_coverage(inputs, project, target)
-            coverage = build_reports(target, project, html=options.html,
-                                     html_include_tests=options.html_include_tests)
-        except Exception as exc:  # a damaged data file, a full disk: the rest of the results still count
-            coverage = Coverage(error=f"{type(exc).__name__}: {exc}")
+            unusable += merge_coverage(inputs, project, building)
+            if not unusable:
+                coverage = build_reports(building, project, html=options.html,
+                                         html_include_tests=options.html_include_tests)
+        except Exception as exc:  # a full disk, a data file coverage.py gave up on: recorded, exit 3
+            unusable.append(f"the coverage reports could not be made ({type(exc).__name__}: {exc})")
+        if unusable:
+            # No figures rather than figures silently too low (a threshold or badge would take them for true).
+            _remove_coverage(building)
+            coverage = Coverage(error="; ".join(unusable))
+            problems += unusable
         phases["coverage"] = round(time.monotonic() - started, 3)
-    durations = merge_durations(*[_durations(i.path) for i in inputs])
+    else:
+        problems += coverage_problems(inputs)
+    durations = merge_durations(*[_durations(i, problems) for i in inputs])
     if durations:
-        write_atomically({target / RESULTS_DURATIONS: durations_text(durations)})
+        write_atomically({building / RESULTS_DURATIONS: durations_text(durations)})
     thresholds, sources = _thresholds(options, summaries)
     below = _below(coverage, thresholds, sources)
     passes = Passes(*(merge_pass(kind, summaries) for kind in PASSES))
-    code = _exit_code(summaries, passes, below)
-    reason = _reason(code, summaries, passes, below)
+    missing = shortfalls(inputs)
+    code = _exit_code(summaries, passes, below, problems, missing)
+    reason = _reason(code, summaries, passes, below, problems, missing)
     slowest_shard = max(s.duration_seconds for s in summaries)
     phases.update({f"{kind}_pass": round(sum(s.phases.get(f"{kind}_pass", 0.0) for s in summaries), 3)
                    for kind in PASSES})
@@ -190,6 +224,8 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
     first = summaries[0]
     infra = next((replace(s.infrastructure_error, message=f"{_name(s)}: {s.infrastructure_error.message}")
                   for s in summaries if s.infrastructure_error is not None), None)
+    if problems and infra is None:
+        infra = InfrastructureError("combine", "; ".join(problems))
     summary = Summary(
         tool=Tool(TOOL_NAME, __version__),
         started_at=min(s.started_at for s in summaries),
@@ -214,94 +250,97 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
                               sum(p.counts.total for p in s.passes))
                      for i, s in zip(inputs, summaries)),
     )
-    try:
-        write_summary(target, summary)
-    except OSError as exc:
-        console.line(f"async-test: could not write summary.json and summary.md to {target} "
-                     f"({exc.strerror or exc}); free space there and combine again", "red")
-        return 3
-    _print(console, summary)
-    return code
+    write_summary(building, summary)  # OSError: nothing is moved into OUTPUT (cli: exit 3, one paragraph)
+    return code, summary
+
+
+def _remove_coverage(folder: Path) -> None:
+    for name in ("coverage.xml", "coverage.json", "coverage-unit.xml", "coverage-integration.xml", ".coverage",
+                 ".coverage.unit", ".coverage.integration"):
+        (folder / name).unlink(missing_ok=True)
+    shutil.rmtree(folder / "html", ignore_errors=True)
 
 
 def _name(summary: Summary) -> str:
     return f"shard {summary.shard.index}/{summary.shard.total}" if summary.shard else summary.project.results_dir
 
 
-def _durations(folder: Path) -> Dict[str, float]:
-    path = folder / RESULTS_DURATIONS
-    if not path.is_file():
+def _durations(given: Input, problems: List[str]) -> Dict[str, float]:
+    """A folder's durations.json (values that are not durations dropped); unreadable: a problem, none used."""
+    path = given.path / RESULTS_DURATIONS
+    if not os.path.lexists(path):
         return {}
     try:
+        check_inside(path, given.path)
         return read_durations(path)
-    except ShardError:
+    except (UnusableFile, ShardError) as exc:
+        problems.append(f"{given.name}: {exc}")
         return {}
 
 
 # ------------------------------------------------------------------ JUnit
 
 
-def merge_junit(sources: Sequence[Path], target: Path) -> None:
+def merge_junit(sources: Sequence[ET.Element], target: Path) -> None:
     """The shards' test suites under one ``testsuites``; a collection error every shard reported, once."""
+    if not sources:
+        return
     root = ET.Element("testsuites")
     seen_errors = set()
-    found = False
-    for source in sources:
-        if not source.is_file():
-            continue
-        found = True
-        tree = ET.parse(source).getroot()
-        suites = [tree] if tree.tag == "testsuite" else list(tree.iter("testsuite"))
-        for suite in suites:
+    for tree in sources:
+        for suite in suites(tree):
             copy = ET.SubElement(root, "testsuite", dict(suite.attrib))
             for child in suite:
-                if child.tag == "testcase" and _case_kind(child) is None and child.find("error") is not None:
+                if child.tag == "testcase" and is_collection_error(child):
                     key = (child.get("classname"), child.get("name"))
                     if key in seen_errors:
                         continue  # every shard collects every module: its collection error is one error
                     seen_errors.add(key)
                 copy.append(child)
             recount(copy)
-    if found:
-        text = ET.tostring(root, encoding="unicode")
-        write_atomically({target: '<?xml version="1.0" encoding="utf-8"?>\n' + text + "\n"})
-
-
-def _case_kind(case: ET.Element) -> Optional[str]:
-    for prop in case.iter("property"):
-        if prop.get("name") == KIND_PROPERTY:
-            return prop.get("value")
-    return None
-
-
+    text = ET.tostring(root, encoding="unicode")
+    write_atomically({target: '<?xml version="1.0" encoding="utf-8"?>\n' + text + "\n"})
 
 
 # ------------------------------------------------------------------ coverage
 
 
-def merge_coverage(inputs: Sequence[Input], project: Project, target: Path) -> None:
+def merge_coverage(inputs: Sequence[Input], project: Project, target: Path) -> List[str]:
     """``.coverage.unit`` and ``.coverage.integration`` of every shard, combined by coverage.py.
 
     Each shard measured absolute paths in the folder it ran in; a shard that ran elsewhere (its
     summary's repository root differs) has its paths mapped onto this project's through coverage's
     own ``[paths]`` aliases, added to the project's. The data files are copied first: coverage.py's
-    combine deletes the files it read, and the inputs are never changed.
+    combine deletes the files it read, and the inputs are never changed. Each copy is read before
+    the combine: coverage.py skips a file it cannot read with a warning, which left the figures
+    silently lower. Returns what could not be used, one line each (the caller records it, exit 3).
     """
     import coverage
 
+    problems: List[str] = []
     here = project.repo_root.resolve()
     elsewhere = sorted({str(Path(i.summary.project.repo_root)) for i in inputs} - {str(here)})
     for kind in PASSES:
         copies: List[str] = []
         for number, given in enumerate(inputs, 1):
             source = given.path / f".coverage.{kind}"
-            if source.is_file():
-                copied = target / f".coverage.{kind}.input{number}"
-                shutil.copyfile(source, copied)
-                copies.append(str(copied))
+            if not os.path.lexists(source):
+                continue
+            copied = target / f".coverage.{kind}.input{number}"
+            try:
+                _copy_regular(source, copied, given.path)
+                data = coverage.CoverageData(basename=str(copied))
+                data.read()
+                data.measured_files()
+            except (OSError, UnusableFile, coverage.CoverageException) as exc:
+                why = _first_line(exc).replace(str(copied), str(source))
+                problems.append(f"{given.name}: .coverage.{kind} cannot be read ({why})")
+                copied.unlink(missing_ok=True)
+                continue
+            copies.append(str(copied))
         data_file = target / f".coverage.{kind}"
         data_file.unlink(missing_ok=True)
-        if not copies:
+        if not copies or problems:
             continue
         config: Any = str(project.coverage_config) if project.coverage_config else False
         cov = coverage.Coverage(data_file=str(data_file), config_file=config)
@@ -313,6 +352,24 @@ def merge_coverage(inputs: Sequence[Input], project: Project, target: Path) -> N
         cov.save()
         for name in copies:  # combine deleted them already; a failed one may have left some
             Path(name).unlink(missing_ok=True)
+    for leftover in target.glob(".coverage.*.input*"):
+        leftover.unlink(missing_ok=True)
+    return problems
+
+
+def _copy_regular(source: Path, copied: Path, folder: Path) -> None:
+    """Copy a file that must be a regular file in ``folder`` (a FIFO hung, a link could read anything)."""
+    fd = open_regular(source, MAX_COVERAGE_BYTES, inside=folder)
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as handle, open(copied, "wb") as out:
+            shutil.copyfileobj(handle, out, 1024 * 1024)
+    finally:
+        os.close(fd)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
 
 
 # ------------------------------------------------------------------ summary
@@ -415,12 +472,18 @@ def _below(coverage: Coverage, thresholds: PerFigure[float], sources: PerFigure[
     return below
 
 
-def _exit_code(summaries: Sequence[Summary], passes: Passes, below: List[str]) -> int:
+def _exit_code(summaries: Sequence[Summary], passes: Passes, below: List[str], problems: List[str],
+               missing: List[str]) -> int:
+    """The worst of: an input's 130; unreadable data (ours or an input's 3); 2; a failed or missing test (1);
+    a missed threshold (4); nothing run (5)."""
     codes = {s.exit.code for s in summaries}
-    for code in (130, 3, 2):
-        if code in codes:
-            return code
-    if 1 in codes or any(p.status in ("failed", "error") for p in passes if p.selected):
+    if 130 in codes:
+        return 130
+    if 3 in codes or problems:
+        return 3
+    if 2 in codes:
+        return 2
+    if 1 in codes or missing or any(p.status in ("failed", "error") for p in passes if p.selected):
         return 1
     if below:
         return 4
@@ -429,13 +492,21 @@ def _exit_code(summaries: Sequence[Summary], passes: Passes, below: List[str]) -
     return 0
 
 
-def _reason(code: int, summaries: Sequence[Summary], passes: Passes, below: List[str]) -> str:
+def _reason(code: int, summaries: Sequence[Summary], passes: Passes, below: List[str], problems: List[str],
+            missing: List[str]) -> str:
     if code == 4:
         return "; ".join(below)
+    if code == 3 and problems:
+        theirs = [f"{_name(s)}: {s.exit.reason}" for s in summaries if s.exit.code == 3]
+        return "infrastructure failure: " + "; ".join(theirs + problems)
     if code in (130, 3, 2):
         return "; ".join(f"{_name(s)}: {s.exit.reason}" for s in summaries if s.exit.code == code)
     if code == 1:
-        return "tests failed" + "".join(f"; {p.kind} pass: {p.status_reason}" for p in passes if p.status_reason)
+        failed = any(p.status in ("failed", "error") for p in passes if p.selected) or any(
+            s.exit.code == 1 for s in summaries)
+        lead = "tests failed" if failed or not missing else "tests did not report"
+        return (lead + "".join(f"; {line}" for line in missing)
+                + "".join(f"; {p.kind} pass: {p.status_reason}" for p in passes if p.status_reason))
     if code == 5:
         return "no tests collected in any shard"
     return "all selected tests passed"

@@ -183,12 +183,11 @@ def _not_writable(folder: Path, exc: OSError) -> ResultsDirError:
     )
 
 
-def claim(folder: Path, outputs: Iterable[str]) -> ResultsFolder:
-    """Make ``folder`` this run's results folder, or refuse without changing anything in it.
+def check_claimable(folder: Path, outputs: Iterable[str]) -> List[str]:
+    """Refuse ``folder`` as ``claim`` would, changing nothing; its entries (none when it does not exist).
 
-    Order matters: ownership is decided before anything is written, the lock is taken before
-    anything is deleted, and only our own outputs are deleted (the previous run's, so that no stale
-    file is taken for this run's result).
+    ``async-test combine`` asks first, before it builds its results beside the folder, so a folder
+    that would be refused is refused before the work rather than after it.
     """
     outputs = list(outputs)
     if folder.exists() and not folder.is_dir():
@@ -200,9 +199,21 @@ def claim(folder: Path, outputs: Iterable[str]) -> ResultsFolder:
         entries = sorted(os.listdir(folder)) if folder.is_dir() else []
     except OSError as exc:
         raise _not_writable(folder, exc) from None
-    marked = MARKER in entries
-    if entries and not marked and not _is_ours_by_contents(folder, outputs, entries):
+    if entries and MARKER not in entries and not _is_ours_by_contents(folder, outputs, entries):
         raise _refuse_foreign(folder, entries)
+    return entries
+
+
+def claim(folder: Path, outputs: Iterable[str]) -> ResultsFolder:
+    """Make ``folder`` this run's results folder, or refuse without changing anything in it.
+
+    Order matters: ownership is decided before anything is written, the lock is taken before
+    anything is deleted, and only our own outputs are deleted (the previous run's, so that no stale
+    file is taken for this run's result).
+    """
+    outputs = list(outputs)
+    entries = check_claimable(folder, outputs)
+    marked = MARKER in entries
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not marked:

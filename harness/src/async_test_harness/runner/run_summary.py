@@ -77,6 +77,13 @@ class SummaryBuilder(RunState):
                 return int(result.shard["collected"])
         return None
 
+    def _shard_fingerprint(self) -> Optional[str]:
+        """The digest of the collected test ids (sharding.fingerprint): combine refuses shards of two suites."""
+        for result in self.passes.values():
+            if result.shard and isinstance(result.shard.get("fingerprint"), str):
+                return str(result.shard["fingerprint"])
+        return None
+
     def _shard_selected(self) -> Optional[int]:
         for result in self.passes.values():
             if result.shard and isinstance(result.shard.get("selected"), int):
@@ -143,7 +150,8 @@ class SummaryBuilder(RunState):
                 **({"durations": RESULTS_DURATIONS} if (results / RESULTS_DURATIONS).exists() else {}),
             },
             shard=(ShardInfo(self.options.shard.index, self.options.shard.total, self._shard_selected(),
-                             self._shard_collected()) if self.options.shard is not None else None),
+                             self._shard_collected(), self._shard_fingerprint())
+                   if self.options.shard is not None else None),
         )
         # clean_text: test output and ids may hold text no writer accepts (lone surrogates from undecodable
         # bytes); then every secret masked, in every string (mask_data on the document did the same).

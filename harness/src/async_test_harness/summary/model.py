@@ -232,6 +232,8 @@ class ShardInfo(_Part):
     total: int
     selected: Optional[int] = None
     collected: Optional[int] = None
+    # sharding.fingerprint of the collected test ids (absent when unknown: xdist, older versions).
+    fingerprint: Optional[str] = field(default=None, metadata=ABSENT_WHEN_NONE)
 
 
 @dataclass(frozen=True)
@@ -378,7 +380,7 @@ def _shard(doc: Optional[Json]) -> Optional[ShardInfo]:
     if doc is None:
         return None
     return ShardInfo(_int(doc["index"]), _int(doc["total"]), _optional_int(doc.get("selected")),
-                     _optional_int(doc.get("collected")))
+                     _optional_int(doc.get("collected")), doc.get("fingerprint"))
 
 
 def _shard_run(doc: Json) -> ShardRun:
