@@ -440,9 +440,9 @@ def trust_note(auth: str, port: int) -> Optional[str]:
         return (f"pg_auth = trust: outside the async-test image's container, password-less connections "
                 f"are accepted only on the server's private socket; TCP on 127.0.0.1:{port} needs the run's password "
                 "(exported with the database), because any account on this machine could otherwise connect as the "
-                f"superuser and run programs as '{account}'. A suite that hard-codes postgresql://postgres@localhost/... "
-                "runs unchanged in the image or the action; here it needs pg_auth = trust-shared-host, only on a "
-                "machine whose every account you trust.")
+                f"superuser and run programs as '{account}'. A suite that hard-codes "
+                "postgresql://postgres@localhost/... runs unchanged in the image or the action; here it needs "
+                "pg_auth = trust-shared-host, only on a machine whose every account you trust.")
     if auth == "trust-shared-host" and not trust_on_tcp("trust"):
         return (f"warning: pg_auth = trust-shared-host: while the tests run, any account on this "
                 f"machine can connect to 127.0.0.1:{port} as the superuser without a password and run programs as "
