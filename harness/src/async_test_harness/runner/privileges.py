@@ -135,7 +135,7 @@ class Privileges:
 
         with self.root():
             try:
-                folder.mkdir(mode=0o755)
+                folder.mkdir(mode=0o755, parents=True)
             except FileExistsError:
                 pass
             except OSError:
