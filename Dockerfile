@@ -61,7 +61,9 @@ RUN --mount=type=secret,id=ca,required=false \
     "$HARNESS_HOME/venv/bin/async-test" init-cluster "$HARNESS_HOME/cluster"; \
     "$HARNESS_HOME/venv/bin/python" -c "from async_test_harness.server.postgres import find_binaries as f; \
 b = f(major=${PG_MAJOR}); print('PostgreSQL', b.version, 'from', b.source, b.bindir)"; \
-    mkdir -m 1777 /cache
+    mkdir -m 1777 /cache; \
+    mkdir -p /etc/async-test; \
+    echo "the async-test image: pg_auth = trust holds on the container's own loopback" > /etc/async-test/image
 
 COPY entrypoint.sh /usr/local/bin/async-test-entrypoint
 ENV PATH="/opt/async-test/venv/bin:${PATH}" \

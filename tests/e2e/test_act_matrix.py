@@ -46,6 +46,13 @@ KEEP_STEP = {"name": "keep the combined results", "if": "always()", "run": (
     ' ${{ steps.report.outputs.coverage-badge }} url=${{ steps.report.outputs.results-artifact-url }}"')}
 
 
+# Before the report job's action: the token as actions/checkout's default (persist-credentials: true)
+# leaves it, so the combine container's view of .git can be checked (issue 23, item 3).
+TOKEN = "ghs_REPORTJOBtoken0123456789"
+PERSIST_STEP = {"name": "persist a token as actions/checkout does",
+                "run": f'git config http.https://github.com/.extraheader "AUTHORIZATION: basic {TOKEN}"'}
+
+
 def the_workflow() -> str:
     """docs/examples/matrix.yml with the prebuilt image and a step that keeps the report's folder."""
     workflow = yaml.safe_load((REPO / "docs" / "examples" / "matrix.yml").read_text())
@@ -56,8 +63,29 @@ def the_workflow() -> str:
                 step["with"]["image"] = "${{ env.IMAGE }}"
                 step["with"]["ca-bundle"] = CA  # this machine's TLS-inspecting proxy
         if name == "report":
+            at = next(i for i, step in enumerate(job["steps"]) if step.get("uses") == ACTION)
+            job["steps"].insert(at, PERSIST_STEP)
             job["steps"].append(KEEP_STEP)
     return yaml.safe_dump(workflow, sort_keys=False)
+
+
+def probing_docker(folder: Path, seen: Path) -> Dict[str, str]:
+    """act's environment with a docker that, for the report job's ``docker run ... IMAGE combine``, first
+    runs a shell in a container with the very same options and keeps what it finds under /workspace/.git:
+    the combine container's view, as the test job's is checked in tests/hostile/test_token.py."""
+    env = docker_shim(folder, DOCKER)
+    (folder / "docker").unlink()
+    (folder / "docker").write_text(
+        f"#!{sys.executable}\nimport os, subprocess, sys\nargs = sys.argv[1:]\n"
+        "if args[:1] == ['run'] and 'combine' in args:\n"
+        "    image = args.index('combine') - 1\n"
+        f"    probe = subprocess.run([{DOCKER!r}, *args[:image], '--entrypoint', '/bin/sh', args[image], '-c',\n"
+        "        'cat /workspace/.git/config; echo FOUND; grep -rl ghs_ /workspace/.git; "
+        "echo x >> /workspace/.git/config && echo WROTE; true'], capture_output=True, text=True)\n"
+        f"    open({str(seen)!r}, 'a').write(probe.stdout + probe.stderr)\n"
+        f"os.execv({DOCKER!r}, [{DOCKER!r}, *args])\n")
+    (folder / "docker").chmod(0o755)
+    return env
 
 
 def stand_ins(tmp_path: Path, action: Path) -> List[str]:
@@ -116,13 +144,20 @@ def test_a_matrix_of_three_shards_and_a_report_job_equals_one_unsharded_run(tmp_
     cmd = [ACT, "push", "-P", "ubuntu-latest=-self-hosted", "-W", ".github/workflows/matrix.yml",
            "--concurrent-jobs", "1", "--env", f"IMAGE={IMAGE}", "--env", f"ASYNC_TEST_ARTIFACTS={artifacts}",
            "--env", f"KEEP={keep}", *stand_ins(tmp_path, action)]
+    seen = tmp_path / "combine-view.txt"
     run = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=1800,
-                         env=docker_shim(tmp_path / "bin", DOCKER))
+                         env=probing_docker(tmp_path / "bin", seen))
     log = run.stdout + run.stderr
     (tmp_path / "act.log").write_text(log)
     assert run.returncode != 0, "a failing test fails the workflow"
     jobs = jobs_lines(log)
     assert sorted(jobs) == ["report", "tests-1", "tests-2", "tests-3"], (sorted(jobs), log[-6000:])
+
+    # The report job's combine container saw .git as the test jobs do: no token, nothing writable.
+    view = seen.read_text()
+    config, _, found = view.partition("FOUND")
+    assert "repositoryformatversion" in config and TOKEN not in view and "extraheader" not in view.lower(), view
+    assert "WROTE" not in found and "ghs_" not in found, view
 
     # Each shard uploaded its folder with the coverage data (hidden files) under its own name.
     shard_ids = []

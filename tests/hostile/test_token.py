@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from async_test_harness.github.action import docker_command, run_tests
+from async_test_harness.github.action import combine_step, docker_command, run_tests
+from async_test_harness.github.matrix import SHARDS_DIR, combine_command
 from helpers import REPO
 
 IMAGE = os.environ.get("ASYNC_TEST_IMAGE")
@@ -235,6 +236,72 @@ def test_the_projects_tests_see_no_credentials_through_the_image(tmp_path):
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     assert "2 passed" in done.stdout
     assert "ghs_" in (ws / ".git" / "config").read_text(), "the runner's checkout is unchanged"
+
+
+def report_workspace(root: Path) -> Path:
+    """A report job's workspace: the checkout (token in .git/config) and one downloaded shard folder."""
+    ws = checkout(root)
+    (ws / SHARDS_DIR / "async-test-shard-1-of-1").mkdir(parents=True)
+    return ws
+
+
+def test_the_report_jobs_combine_container_gets_the_test_jobs_view_of_git(tmp_path):
+    """mode: report (issue 23, item 3): the combine container's mounts are the test job's: every .git
+    read-only, each config a scrubbed copy; before, it got the workspace with the token in .git/config."""
+    ws = report_workspace(tmp_path / "ws")
+    env = {"GITHUB_WORKSPACE": str(ws), "RUNNER_TEMP": str(tmp_path)}
+    cmd = combine_command(env, "img:1", ".async-test")
+    found = mounts(cmd)
+    assert found["/workspace"] == (str(ws), "rw")
+    assert found["/workspace/.git"] == (str(ws / ".git"), "ro")
+    for inside in ("/workspace/.git/config", "/workspace/.git/modules/libs/dep/config"):
+        source, mode = found[inside]
+        assert mode == "ro"
+        assert_clean(Path(source).read_text())
+    assert cmd.index("img:1") > max(i for i, arg in enumerate(cmd) if arg == "-v"), "docker options, before the image"
+    test_job = mounts(docker_command(env, "img:1", "/c"))
+    git_view = {t for t in found if t.startswith("/workspace/.git")}
+    assert git_view == {t for t in test_job if t.startswith("/workspace/.git")}
+
+
+def test_the_combine_step_removes_the_copies_after_the_container(tmp_path, monkeypatch):
+    ws = report_workspace(tmp_path / "ws")
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text(f"#!{sys.executable}\nimport sys, shutil\nfor arg in sys.argv:\n"
+                    "    if arg.endswith(':/workspace/.git/config:ro'):\n"
+                    f"        shutil.copy(arg.split(':')[0], {str(tmp_path / 'seen')!r})\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    env = {"GITHUB_WORKSPACE": str(ws), "RUNNER_TEMP": str(runner_temp), "ASYNC_TEST_IMAGE": "img:1",
+           "GITHUB_OUTPUT": str(tmp_path / "out")}
+    import io
+
+    assert combine_step(env, out=io.StringIO()) == 0
+    assert_clean((tmp_path / "seen").read_text())
+    assert list(runner_temp.iterdir()) == [], "the scrubbed copies are removed"
+
+
+@pytest.mark.skipif(not IMAGE or not DOCKER, reason="set ASYNC_TEST_IMAGE (any image with /bin/sh will do)")
+def test_in_a_real_container_the_report_jobs_combine_cannot_read_the_token(tmp_path):
+    """The combine container's mounts with a real engine: nothing under /workspace/.git holds the token,
+    and nothing there can be changed (as root in the container, the strongest case)."""
+    ws = report_workspace(tmp_path / "ws")
+    before = {p: p.read_bytes() for p in (ws / ".git").rglob("*") if p.is_file()}
+    cmd = combine_command({"GITHUB_WORKSPACE": str(ws), "RUNNER_TEMP": str(tmp_path)}, IMAGE, ".async-test")
+    options = cmd[2:cmd.index(IMAGE)]
+    script = ("cat /workspace/.git/config > /workspace/seen-config; "
+              "grep -rl -e ghs_ -e x-access-token -e extraheader /workspace/.git >> /workspace/found || true; "
+              "(echo '[core] fsmonitor = touch PWNED' >> /workspace/.git/config) 2>/dev/null "
+              "&& echo wrote >> /workspace/found; true")
+    done = subprocess.run([DOCKER, "run", *options, "--user", "0:0", "--entrypoint", "/bin/sh", IMAGE, "-c", script],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert_clean((ws / "seen-config").read_text())
+    assert not (ws / "found").exists() or (ws / "found").read_text() == "", (ws / "found").read_text()
+    assert before == {p: p.read_bytes() for p in (ws / ".git").rglob("*") if p.is_file()}, "the runner's .git changed"
 
 
 def test_the_reports_git_diff_runs_nothing_the_repository_configures(tmp_path):

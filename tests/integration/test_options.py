@@ -80,19 +80,25 @@ HARD_CODED_TRUST = """
 """
 
 
-@pytest.mark.parametrize("auth", ["trust", "password"])
+@pytest.mark.parametrize("auth", ["trust-shared-host", "trust", "password"])
 def test_pg_auth_trust_accepts_a_hard_coded_password_less_url(pytester, run_pytest, auth):
+    """On a machine (not the image), a password-less TCP URL works only with the explicit opt-in;
+    trust alone keeps TCP behind the password and says why (tests/hostile/test_trust_hostile.py)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     pytester.makeini(f"[pytest]\nasyncio_mode = auto\nasync_test_pg_port = {port}\nasync_test_pg_auth = {auth}\n")
     pytester.makepyfile(test_trust=HARD_CODED_TRUST.replace("{port}", str(port)))
     result = run_pytest("-p", "no:randomly")
-    if auth == "trust":
+    output = result.stdout.str() + result.stderr.str()
+    if auth == "trust-shared-host":
         result.assert_outcomes(passed=2)
-    else:  # the default: a password per run, which such a suite does not send
+        assert "warning: pg_auth = trust-shared-host: while the tests run, any account on this machine" in output
+    else:  # a password per run, which such a suite does not send
         result.assert_outcomes(failed=2)
         assert "password" in result.stdout.str()
+    if auth == "trust":
+        assert "pg_auth = trust: outside the async-test image's container" in output, output[-3000:]
 
 
 def test_pytest9_native_table_takes_toml_types(pytester, run_pytest, monkeypatch):

@@ -80,6 +80,9 @@ def child_env(shape: Shape, project: Path, pg_cluster: str, extra: Optional[Dict
     # A machine setting (the image sets it too), not a project's: it does not configure the harness.
     env["ASYNC_TEST_PG_CLUSTER"] = pg_cluster
     env.update(shape.env)
+    if env.get("ASYNC_TEST_PG_AUTH") == "trust":
+        # On a machine, not in the image: trust on TCP is the explicit opt-in (docs/configuration.md).
+        env["ASYNC_TEST_PG_AUTH"] = "trust-shared-host"
     env.update(extra or {})
     paths = [str(project / shape.pythonpath)] if shape.pythonpath else []
     # Keep an outer PYTHONPATH (e.g. pointing at another harness checkout to compare against).

@@ -260,12 +260,14 @@ class Settings(_Values):
         0,
         "TCP port for the ephemeral server on 127.0.0.1; 0 picks a free one. Set 5432 for code that hard-codes it.",
         tcp_port)
-    pg_auth: Literal["password", "trust"] = option(
+    pg_auth: Literal["password", "trust", "trust-shared-host"] = option(
         "password",
         "How the ephemeral server checks TCP clients on loopback: password (a random one per run, exported with "
-        "the database) or trust (any user, no password, as the official postgres image with "
-        "POSTGRES_HOST_AUTH_METHOD=trust): for suites that hard-code postgresql://postgres@localhost/postgres; "
-        "pair it with pg_port = 5432.")
+        "the database); trust (any user, no password, as the official postgres image with "
+        "POSTGRES_HOST_AUTH_METHOD=trust, for suites that hard-code postgresql://postgres@localhost/postgres; pair "
+        "it with pg_port = 5432): on TCP only in the async-test image's container, elsewhere on the private socket "
+        "only, since any local account could use a trusting port; trust-shared-host: trust on TCP anywhere, with a "
+        "warning (a machine whose every account you trust).")
     metadata: Optional[str] = option(
         None,
         "Build the schema with SQLAlchemy create_all from 'module:attr' (a declarative base or a MetaData).",

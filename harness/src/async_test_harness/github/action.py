@@ -460,10 +460,14 @@ def combine_step(env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     try:
         cmd = combine_command(env, env.get("ASYNC_TEST_IMAGE", ""), results_dir(env))
     except (MatrixError, ActionError) as exc:
+        cleanup()
         out.write(command("error", str(exc), {"title": "async-test: report"}) + "\n")
         write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": "2"})
         return 0
-    code = fenced_run(cmd, FencedLog(out))
+    try:
+        code = fenced_run(cmd, FencedLog(out))
+    finally:
+        cleanup()  # the scrubbed git configs, once the container is gone
     write_outputs(env.get("GITHUB_OUTPUT"), {"exit-code": str(code)})
     return 0
 

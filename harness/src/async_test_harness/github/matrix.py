@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
 from ..sharding import Shard, ShardError, parse_shard
+from .gitconfig import git_mounts
 
 MODES = ("test", "report")
 ARTIFACT_PREFIX = "async-test-shard-"
@@ -124,8 +125,11 @@ def shard_folders(workspace: Path) -> List[Path]:
 def combine_command(env: Mapping[str, str], image: str, results: str) -> List[str]:
     """``docker run IMAGE combine`` of the downloaded shards into ``results`` (relative to the workspace).
 
-    The container gets the workspace and nothing else: no token, no runner files. Combine refuses a
-    set of shards with one missing or of different N, so a shard whose upload failed is named there.
+    The container gets the workspace and nothing else: no token, no runner files, and the test jobs'
+    view of git (every ``.git`` read-only, its configs without credentials: ``gitconfig.git_mounts``),
+    since a project's coverage configuration can load its own code (a coverage plugin) in there.
+    Combine refuses a set of shards with one missing or of different N, so a shard whose upload
+    failed is named there. The scrubbed copies are the caller's to remove (``gitconfig.cleanup``).
     """
     workspace = Path(env.get("GITHUB_WORKSPACE") or ".")
     folders = shard_folders(workspace)
@@ -135,8 +139,8 @@ def combine_command(env: Mapping[str, str], image: str, results: str) -> List[st
                           "this job needs: [the matrix job] and if: always(), so it runs after them even when a "
                           "shard's tests failed.")
     project = "/".join(p for p in _input(env, "working-directory").replace("\\", "/").split("/") if p not in ("", "."))
-    cmd = ["docker", "run", "--rm", "-v", f"{workspace}:/workspace", "-e", f"ASYNC_TEST_HOST_WORKSPACE={workspace}",
-           image, "combine", f"/workspace/{results}",
+    cmd = ["docker", "run", "--rm", "-v", f"{workspace}:/workspace", *git_mounts(workspace, env),
+           "-e", f"ASYNC_TEST_HOST_WORKSPACE={workspace}", image, "combine", f"/workspace/{results}",
            *(f"/workspace/{SHARDS_DIR}/{folder.name}" for folder in folders),
            "--project", f"/workspace/{project}".rstrip("/") or "/workspace"]
     if results_artifact(env):

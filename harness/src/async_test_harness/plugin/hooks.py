@@ -23,7 +23,7 @@ import pytest
 from .. import compat
 from ..engine import isolation, relay
 from ..server.databases import open_transactions, run_sync
-from ..server.postgres import PostgresError
+from ..server.postgres import PostgresError, trust_note
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
@@ -349,6 +349,9 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
         ready = f", ready in {provision.ready_seconds:.2f}s" if provision.owns_server else ""
         lines.append(f"async-test: PostgreSQL {provision.version} ({provision.source}{ready})")
         lines.append(f"async-test: database {state.address.masked}")
+        note = trust_note(s.pg_auth, state.address.port) if provision.owns_server else None
+        if note:  # why a password-less URL is refused here, or that every local account can connect
+            lines.append(f"async-test: {note}")
         lines.append(f"async-test: schema: {provision.schema}")
     elif not state.configured:
         return ["async-test: not configured for this project: inert until a test uses one of its database "

@@ -4,15 +4,18 @@
 failure:
 
 1. If started as root, switch to the uid/gid that owns ``/workspace`` so
-   nothing written there is root-owned (a root-owned workspace keeps root).
+   nothing written there is root-owned; a root-owned workspace gets the
+   unprivileged account ``async-test-run`` instead, and its results folder is
+   handed over to it: the tests never run as root (``privileges.py``).
 2. Create a virtual environment outside the workspace and install the harness
    wheel and the project's dependencies from the best source it has: a lock file
    (uv.lock, poetry.lock, pdm.lock), hashed or plain requirements files, the
    ``[project]`` dependencies (``dependencies.py`` says how). Locked versions are
    never changed; one that conflicts with the harness's ranges is reported (exit 6).
    ``ASYNC_TEST_INSTALL`` replaces the automatic choice with a command. The
-   environment is kept in the cache and reused while nothing it was installed from
-   changes (``venv_cache.py``).
+   environment is kept in the cache, sealed (root's, read-only to the tests), and
+   reused while nothing it was installed from changes and it is still sealed
+   (``venv_cache.py``).
 3. ``async-test run`` with the arguments given to ``docker run``, pytest
    running in that environment.
 """
@@ -20,9 +23,7 @@ failure:
 from __future__ import annotations
 
 import functools
-import grp
 import os
-import pwd
 import shlex
 import shutil
 import subprocess
@@ -35,7 +36,7 @@ from typing import Dict, List, Optional, Sequence
 from .. import phases
 from ..server.postgres import PostgresError, find_binaries
 from ..settings import ContainerSettings, SettingsError, container_settings, from_environment
-from . import dependencies, python_choice, venv_cache
+from . import dependencies, privileges, python_choice, venv_cache
 from .dependencies import EXIT_DEPENDENCIES, DependencyError, install_failure
 from .project import ProjectError, find_project
 
@@ -50,39 +51,56 @@ def say(message: str) -> None:
     print(f"async-test: {message}", flush=True)
 
 
-def _account_tool(name: str, *args: str) -> None:
-    """groupadd/useradd from /usr/sbin, whatever PATH the user passed with -e (a PATH without
-    /usr/sbin made the entrypoint die with a traceback); a missing name only costs the passwd entry."""
-    tool = f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else name
-    try:
-        subprocess.run([tool, *args], check=False, capture_output=True)
-    except OSError:
-        pass
+_privileges: Optional[privileges.Privileges] = None  # set by become_workspace_owner when started as root
 
 
 def become_workspace_owner(workspace: Path) -> None:
+    """Run as the workspace's owner, or as the unprivileged account when root owns it: never root.
+
+    Root stays in the saved set-user-ID only, to seal the kept test environment (``privileges.py``);
+    ``main`` drops it for good before the run.
+    """
+    global _privileges
     if os.geteuid() != 0 or not workspace.exists():
         return
     info = workspace.stat()
     uid, gid = info.st_uid, info.st_gid
     if uid == 0:
-        return
-    try:
-        grp.getgrgid(gid)
-    except KeyError:
-        _account_tool("groupadd", "--gid", str(gid), "async-test")
-    try:
-        pwd.getpwuid(uid)
-    except KeyError:
-        _account_tool("useradd", "--uid", str(uid), "--gid", str(gid), "--no-create-home", "--home-dir",
-                      "/tmp/async-test-home", "--shell", "/bin/sh", "async-test")
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
-    home = Path("/tmp/async-test-home")
-    home.mkdir(exist_ok=True)
-    os.environ["HOME"] = str(home)
-    os.environ["USER"] = os.environ["LOGNAME"] = pwd.getpwuid(uid).pw_name
+        uid = gid = privileges.ACCOUNT_UID
+        privileges.ensure_account(uid, gid, privileges.ACCOUNT)
+        say(f"{workspace} is owned by root: the tests run as the unprivileged account '{privileges.ACCOUNT}' "
+            f"(uid {uid}), never as root; in the workspace it may write only the results folder, which is "
+            "handed over to it (mount a folder you own, the usual case, for tests that write elsewhere in it)")
+    else:
+        privileges.ensure_account(uid, gid, "async-test")
+    _privileges = privileges.switch(uid, gid)
+
+
+def _hand_over(folder: Path) -> None:
+    """In a root-owned workspace, the unprivileged account gets the one folder the command writes."""
+    if _privileges is not None and _privileges.uid == privileges.ACCOUNT_UID:
+        if not _privileges.hand_over(folder):
+            say(f"{folder} could not be handed over to '{privileges.ACCOUNT}' (not an empty folder or async-test's "
+                "results folder); give --results-dir a new folder")
+
+
+def _drop_root() -> None:
+    if _privileges is not None and not _privileges.dropped:
+        _privileges.drop()
+
+
+def results_argument(args: Sequence[str], root: Path) -> Path:
+    """The results folder ``async-test run`` will write: ``--results-dir`` (from the working directory)
+    or PROJECT/.async-test."""
+    for flag, value in zip(args, args[1:]):
+        if flag == "--":
+            break
+        if flag == "--results-dir":
+            return Path(value).resolve()
+    for arg in args:
+        if arg.startswith("--results-dir="):
+            return Path(arg.split("=", 1)[1]).resolve()
+    return root / ".async-test"
 
 
 def project_argument(args: Sequence[str]) -> str:
@@ -131,28 +149,39 @@ def install(root: Path, settings: ContainerSettings,
     cache = Path(cache_dir())
     env = dict(os.environ, UV_CACHE_DIR=str(cache))
     kept: Optional[venv_cache.Entry] = None
+    sealer = _privileges
     if settings.venv_cache and not settings.install:
-        kept = venv_cache.entry(cache, venv_cache.key(root, settings, wheels[-1], os.environ, python))
-    if kept is None:
+        if sealer is None:
+            say(f"the test environment is not kept: the container was started as uid {os.getuid()}, not root, so it "
+                "could not be made read-only to the tests (start it as root, the image's default, to keep it)")
+        else:
+            kept = venv_cache.entry(cache, venv_cache.key(root, settings, wheels[-1], os.environ, python))
+    if kept is None or sealer is None:
         source = install_into(Path(settings.venv), root, settings, wheels[-1], env, python)
     else:
         try:
             with venv_cache.locked(kept):
                 ready = kept.ready()
-                if ready:
-                    kept.touch()
+                problem = kept.unsealed() if ready else None
+                if ready and problem is None:
+                    sealer.touch(kept.path / venv_cache.MARKER)
                     source = f"{ready.get('source', '?')}, kept environment reused"
                     say(f"reusing the test environment installed from {ready.get('source', '?')}: nothing it was "
-                        f"installed from has changed ({kept.path}; ASYNC_TEST_VENV_CACHE=false installs afresh)")
+                        f"installed from has changed, and it is as it was sealed ({kept.path}; "
+                        "ASYNC_TEST_VENV_CACHE=false installs afresh)")
                     return kept.python, time.monotonic() - began, source
-                kept.clear()
+                if problem:
+                    say(f"the kept test environment {kept.path} is not as it was sealed after its install ({problem}); "
+                        "installing it afresh")
+                sealer.remove(kept.path)
                 try:
                     source = install_into(kept.path, root, settings, wheels[-1], env, python)
+                    kept.mark_ready(source)
+                    seal(kept, sealer)
                 except BaseException:
-                    kept.clear()  # never a half-installed environment for the next run
+                    sealer.remove(kept.path)  # never a half-installed environment for the next run
                     raise
-                kept.mark_ready(source)
-            removed = venv_cache.prune(cache, kept.path.name)
+            removed = venv_cache.prune(cache, kept.path.name, remove=sealer.remove)
             if removed:
                 say(f"removed {len(removed)} test environment(s) not used recently from the cache")
         except OSError as exc:
@@ -162,6 +191,18 @@ def install(root: Path, settings: ContainerSettings,
     seconds = time.monotonic() - began
     say(f"dependencies installed in {seconds:.1f}s")
     return (kept.python if kept else str(Path(settings.venv) / "bin" / "python")), seconds, source
+
+
+def seal(kept: venv_cache.Entry, sealer: privileges.Privileges) -> None:
+    """Compile the environment's bytecode (the tests then write none for it) and make it root's and
+    read-only, with the Python uv installed into the cache for it, if any."""
+    subprocess.run([kept.python, "-I", "-S", "-m", "compileall", "-q", "-j", "0", str(kept.path)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    sealer.seal(kept.path)
+    home = venv_cache.interpreter_home(kept.path)
+    cache = kept.path.parent.parent
+    if home is not None and home.parts[:len(cache.parts)] == cache.parts:
+        sealer.seal(home.parent)
 
 
 def install_into(venv: Path, root: Path, settings: ContainerSettings, wheel: Path, env: Dict[str, str],
@@ -230,6 +271,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if args and args[0] in RESULTS_COMMANDS:
         become_workspace_owner(Path(settings.workspace))
+        if len(args) > 1 and not args[1].startswith("-"):
+            _hand_over(Path(args[1]).resolve())  # combine's output, html's results folder
+        _drop_root()
         os.execvp("async-test", ["async-test", *args])
     workspace = Path(settings.workspace)
     become_workspace_owner(workspace)
@@ -255,11 +299,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         say(note)
     print(phases.line(phases.INSTALL), flush=True)  # the action's first group (phases.py)
     python, seconds, source = install(root, settings, interpreter)
+    _hand_over(results_argument(args, root))
+    _drop_root()  # for good: nothing the tests start can become root again
     command = ["async-test", "run", "--python", python, "--record-phase", f"dependency_install={seconds:.3f}",
                "--install-source", source, *args]
     env: Dict[str, str] = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    # The tests' bytecode goes to the cache (runner/bytecode.py): compiled once, kept with the cache mount.
-    env.setdefault("ASYNC_TEST_BYTECODE_CACHE", str(Path(cache_dir()) / "pycache"))
+    # No bytecode folder shared through the cache: a .pyc the tests wrote there would be read by a later
+    # run (another project's too) in place of the source it names. A kept environment has its bytecode
+    # compiled in, read-only; the project's own modules are compiled in memory (runner/bytecode.py).
     os.execvpe("async-test", command, env)
     return 0  # not reached
 

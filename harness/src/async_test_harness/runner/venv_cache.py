@@ -14,6 +14,15 @@ environments beyond :data:`KEEP` are removed, so the cache does not grow without
 
 Not kept: an environment made by ``ASYNC_TEST_INSTALL`` (what the command reads is unknown), or
 any with ``ASYNC_TEST_VENV_CACHE=false``.
+
+The tests must not be able to change what a later run reuses (a ``.pth`` file planted in
+site-packages runs in every later interpreter). So once installed, an environment is sealed:
+owned by root, writable by root only, its bytecode compiled in (runner/privileges.py), while the
+tests never run as root. Before every reuse, ``unsealed`` checks that this still holds for every
+file (and for the interpreter under the cache it was made with); anything else (a file of
+another owner, one writable by others, a link in place of the folder, another key's marker) makes
+the run install afresh, saying why. Two projects with the same key share an environment only
+because it is sealed: neither's tests can change it.
 """
 
 from __future__ import annotations
@@ -25,12 +34,13 @@ import os
 import platform
 import re
 import shutil
+import stat
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 from ..settings import ContainerSettings
 from . import dependencies
@@ -109,7 +119,27 @@ class Entry:
         return data if isinstance(data, dict) and (self.path / "bin" / "python").exists() else None
 
     def mark_ready(self, source: str) -> None:
-        (self.path / MARKER).write_text(json.dumps({"source": source, "created": time.time()}), encoding="utf-8")
+        (self.path / MARKER).write_text(json.dumps({"source": source, "created": time.time(), "key": self.path.name}),
+                                        encoding="utf-8")
+
+    def unsealed(self) -> Optional[str]:
+        """Why this environment cannot be reused as it is; None when it is still as sealed."""
+        try:
+            info = os.lstat(self.path)
+        except OSError as exc:
+            return f"it cannot be read ({exc.strerror})"
+        if not stat.S_ISDIR(info.st_mode):
+            return "it is not a folder"
+        data = self.ready() or {}
+        if data.get("key") != self.path.name:
+            return "its marker names another environment"
+        problem = unsealed(self.path)
+        if problem:
+            return problem
+        home = interpreter_home(self.path)
+        if home is not None and home.parts[:len(self.path.parent.parent.parts)] == self.path.parent.parent.parts:
+            return unsealed(home.parent)  # a Python uv installed into the cache: the tests must not change it either
+        return None
 
     def touch(self) -> None:
         try:
@@ -119,6 +149,35 @@ class Entry:
 
     def clear(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def unsealed(top: Path) -> Optional[str]:
+    """The first entry under ``top`` (included) that is not root's or is writable by another account."""
+    for where, dirs, files in os.walk(top, followlinks=False):
+        # the top itself, then each entry (a folder is checked as an entry of its parent)
+        for name in ["", *dirs, *files] if where == str(top) else [*dirs, *files]:
+            path = os.path.join(where, name) if name else where
+            try:
+                info = os.lstat(path)
+            except OSError:
+                return f"{os.path.relpath(path, top)} vanished while it was checked"
+            if info.st_uid != 0:
+                return f"{os.path.relpath(path, top)} is owned by uid {info.st_uid}, not root"
+            if not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o022:
+                return f"{os.path.relpath(path, top)} is writable by others than root"
+    return None
+
+
+def interpreter_home(venv: Path) -> Optional[Path]:
+    """The folder of the interpreter the environment was made with (``home`` in pyvenv.cfg)."""
+    try:
+        for line in (venv / "pyvenv.cfg").read_text(encoding="utf-8").splitlines():
+            name, _, value = line.partition("=")
+            if name.strip() == "home":
+                return Path(os.path.realpath(value.strip()))
+    except OSError:
+        return None
+    return None
 
 
 def entry(cache: Path, the_key: str) -> Entry:
@@ -142,7 +201,8 @@ def locked(one: Entry) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def prune(cache: Path, keep_key: str, keep: int = KEEP) -> List[str]:
+def prune(cache: Path, keep_key: str, keep: int = KEEP,
+          remove: Callable[[Path], None] = lambda path: shutil.rmtree(path, ignore_errors=True)) -> List[str]:
     """Remove the least recently used environments beyond ``keep`` (never one being installed or used)."""
     root = cache / "venvs"
     found = []
@@ -157,7 +217,7 @@ def prune(cache: Path, keep_key: str, keep: int = KEEP) -> List[str]:
         try:
             with open(lock, "a") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # in use by another container: leave it
-                shutil.rmtree(path, ignore_errors=True)
+                remove(path)
                 shutil.rmtree(cache / "pycache" / str(path).lstrip("/"), ignore_errors=True)  # its bytecode
                 lock.unlink(missing_ok=True)
                 removed.append(path.name)

@@ -359,6 +359,13 @@ def _server_account() -> Optional[pwd.struct_passwd]:
     )
 
 
+def _our_name() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
 def _chown_tree(path: Path, account: Optional[pwd.struct_passwd]) -> None:
     if account is None:
         return
@@ -377,20 +384,70 @@ def _copy_tree(source: Path, dest: Path) -> None:
     shutil.copytree(source, dest, symlinks=True)
 
 
-AUTH_METHODS = ("password", "trust")
+AUTH_METHODS = ("password", "trust", "trust-shared-host")
+# Written by the Dockerfile: this process runs in the async-test image's container.
+IMAGE_MARK = Path("/etc/async-test/image")
 
 
-def _hba(auth: str = "password") -> str:
-    # The socket directory is private (mode 0700), so trust there only lets the supervisor set
-    # the password; everything over TCP needs it. md5, not scram-sha-256: SCRAM's 4096 PBKDF2
-    # rounds made each new connection cost 6.8 ms instead of 3 ms here, and with function-scoped
-    # event loops every test opens one. The password is random, per run, and never leaves loopback.
-    # "trust" is the user's choice for suites that hard-code a password-less URL: the server
-    # still listens on loopback only, so only processes on this machine (or container) reach it.
+def shares_host_network(net_dev: Path = Path("/proc/self/net/dev")) -> bool:
+    """Whether this network namespace is a Docker host's (``docker run --network host``): its bridge is here.
+
+    A container of its own has only ``lo`` and its ``eth0``; the host's namespace has ``docker0``
+    (the daemon's default bridge), and there 127.0.0.1 is every host account's loopback.
+    """
+    try:
+        names = [line.split(":", 1)[0].strip() for line in net_dev.read_text().splitlines() if ":" in line]
+    except OSError:
+        return True  # unknown: assume the worst
+    return any(name == "docker0" or name.startswith(("br-", "veth")) for name in names)
+
+
+def trust_on_tcp(auth: str, image_mark: Path = IMAGE_MARK) -> bool:
+    """Whether TCP on 127.0.0.1 trusts password-less clients (``pg_auth``).
+
+    ``trust`` does only in the image's container with a network namespace of its own, where no other
+    account's process can reach the loopback. Elsewhere any local account could connect, as the
+    superuser, and run programs as the server's account (``COPY ... FROM PROGRAM``); there trust
+    stays on the private socket and TCP needs the password, unless the user opts in with
+    ``trust-shared-host``.
+    """
+    if auth == "trust-shared-host":
+        return True
+    return auth == "trust" and image_mark.is_file() and not shares_host_network()
+
+
+def _hba(auth: str = "password", tcp_trust: bool = False) -> str:
+    # The socket directory is private (mode 0700, owned by the server's account), so trust there
+    # lets in only that account (and root): the supervisor sets the password through it. md5, not
+    # scram-sha-256: SCRAM's 4096 PBKDF2 rounds made each new connection cost 6.8 ms instead of 3 ms
+    # here, and with function-scoped event loops every test opens one. The password is random, per
+    # run, and never leaves loopback. Trust on TCP only as ``trust_on_tcp`` decides.
     if auth not in AUTH_METHODS:
         raise PostgresError(f"pg_auth is {auth!r}; valid values: {', '.join(AUTH_METHODS)}.")
-    method = "md5" if auth == "password" else "trust"
+    method = "trust" if tcp_trust else "md5"
     return f"local all all trust\nhost all all 127.0.0.1/32 {method}\nhost all all ::1/128 {method}\n"
+
+
+def trust_note(auth: str, port: int) -> Optional[str]:
+    """The line a run with a trusting ``pg_auth`` shows in its header; None: nothing to say."""
+    tcp_trust = trust_on_tcp(auth)
+    try:
+        server_account = _server_account()
+    except PostgresError:
+        server_account = None
+    account = server_account.pw_name if server_account else _our_name()
+    if auth == "trust" and not tcp_trust:
+        return (f"pg_auth = trust: outside the async-test image's container, password-less connections "
+                f"are accepted only on the server's private socket; TCP on 127.0.0.1:{port} needs the run's password "
+                "(exported with the database), because any account on this machine could otherwise connect as the "
+                f"superuser and run programs as '{account}'. A suite that hard-codes "
+                "postgresql://postgres@localhost/... runs unchanged in the image or the action; here it needs "
+                "pg_auth = trust-shared-host, only on a machine whose every account you trust.")
+    if auth == "trust-shared-host" and not trust_on_tcp("trust"):
+        return (f"warning: pg_auth = trust-shared-host: while the tests run, any account on this "
+                f"machine can connect to 127.0.0.1:{port} as the superuser without a password and run programs as "
+                f"'{account}'. Use it only on a machine whose every account you trust.")
+    return None
 
 
 COMPLETE_MARK = ".async-test-complete"
@@ -493,7 +550,8 @@ class Server:
             os.chown(self.workdir, self.account.pw_uid, self.account.pw_gid)
         self._initdb()
         self.sockets.mkdir(mode=0o700, exist_ok=True)
-        (self.data / "pg_hba.conf").write_text(_hba(self.auth))
+        tcp_trust = trust_on_tcp(self.auth)
+        (self.data / "pg_hba.conf").write_text(_hba(self.auth, tcp_trust))
         self.data.chmod(0o700)
         _chown_tree(self.workdir, self.account)
         password = secrets.token_urlsafe(18)
