@@ -22,6 +22,8 @@ class Shape:
     uses_harness: bool = True
     port_5432: bool = False
     env_from_fixture: Tuple[str, ...] = field(default=())  # names filled in by the test (own_server)
+    installed: bool = False  # the project itself is installed (its CI: poetry install / uv sync / pip install .)
+    run_args: Tuple[str, ...] = ()  # what follows PROJECT in `async-test run` / `docker run IMAGE`
 
 
 SHAPES = [
@@ -73,4 +75,12 @@ SHAPES = [
         env={}, unit={"passed": 1}, integration={"passed": 4}, uses_harness=False, env_from_fixture=("MYAPP_DB",),
     ),
 ]
+SHAPES.append(Shape(
+    "reads-own-version",
+    # The exported DATABASE_URL is the libpq form it reads; its two schema fixtures are the setting.
+    # No testpaths: its CI runs `pytest tests/` (benchmarks/ beside it fails to collect), so do we.
+    env={"ASYNC_TEST_DB_FIXTURES": "schema, tables"},
+    unit={"passed": 3}, integration={"passed": 3}, pytest_args=("tests",), installed=True,
+    run_args=("--", "tests"),
+))
 BY_NAME = {shape.name: shape for shape in SHAPES}

@@ -82,6 +82,11 @@ def child_env(shape: Shape, project: Path, pg_cluster: str, extra: Optional[Dict
     env.update(shape.env)
     env.update(extra or {})
     paths = [str(project / shape.pythonpath)] if shape.pythonpath else []
+    if shape.installed:  # as its CI's `pip install .`: a regular install, beside the harness's environment
+        target = project.parent / f"{shape.name}-installed"
+        subprocess.run(["uv", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(project)],
+                       check=True, capture_output=True)
+        paths.append(str(target))
     # Keep an outer PYTHONPATH (e.g. pointing at another harness checkout to compare against).
     if os.environ.get("PYTHONPATH"):
         paths.append(os.environ["PYTHONPATH"])
@@ -254,7 +259,7 @@ def test_async_test_run(shape: Shape, tmp_path: Path, pg_cluster: str, request: 
     results = tmp_path / "results"
     with port_5432_for(shape):
         proc = run([sys.executable, "-m", "async_test_harness.cli", "run", str(project / shape.pytest_dir),
-                    "--results-dir", str(results)], tmp_path, env)
+                    "--results-dir", str(results), *shape.run_args], tmp_path, env)
     summary_file = results / "summary.json"
     assert summary_file.is_file(), output(proc)
     summary = json.loads(summary_file.read_text())

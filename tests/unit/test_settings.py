@@ -179,5 +179,7 @@ def test_container_settings_are_typed_and_read_from_the_environment():
     assert c.sources == {"install": "default", "requirements": "default", "extras": "ASYNC_TEST_EXTRAS",
                          "groups": "default", "venv": "ASYNC_TEST_VENV", "venv_cache": "ASYNC_TEST_VENV_CACHE",
                          "workspace": "default", "host_workspace": "default", "color": "default",
-                         "python_downloads": "default"}
+                         "python_downloads": "default", "install_after": "default", "install_project": "default"}
+    assert (c.install_after, c.install_project) == (None, True)
+    assert container_settings({"ASYNC_TEST_INSTALL_PROJECT": "false"}).install_project is False
     assert container_settings({}).venv_cache is True

@@ -359,10 +359,23 @@ class ContainerSettings(_Values):
         "default: whichever of requirements.txt, requirements-dev.txt, requirements-test.txt, "
         "test-requirements.txt, dev-requirements.txt exist, when the project has no uv.lock, poetry.lock or "
         "pdm.lock.")
+    install_after: Optional[str] = option(
+        None,
+        "A shell command run after the automatic install (not instead of it, as ASYNC_TEST_INSTALL is), in the "
+        "test environment: it is active and has pip, so `uv pip install X` or `pip install X` add to it. Its "
+        "text is part of the kept environment's key.")
     extras: List[str] = option([], "Extras of the project's pyproject.toml to install with its dependencies "
-                                   "(from its lock file, if it has one).")
+                                   "(from its lock file, if it has one); all: every extra, as uv sync "
+                                   "--all-extras.")
     groups: List[str] = option([], "Dependency groups to install: PEP 735 [dependency-groups], poetry's or pdm's "
-                                   "groups. With a lock file the default is all of them; without one, none.")
+                                   "groups; all: every group. With a lock file the default is all of them; "
+                                   "without one, none.")
+    install_project: bool = option(
+        True,
+        "Install the project itself too (editable, with --no-deps, built from a copy so nothing is written into "
+        "your tree) when it is a package (a build backend in pyproject.toml, or a setup.py), as uv sync and "
+        "poetry install do: code that reads its own installed version or entry points needs it. Not with "
+        "ASYNC_TEST_INSTALL.")
     venv: str = option("/tmp/async-test-venv", "Where the test environment is created (outside the workspace) "
                                                "when it is not kept in the cache.")
     venv_cache: bool = option(
