@@ -1,7 +1,6 @@
 """Run by hand with pytest-benchmark, which CI does not install: collecting this folder fails, so CI runs tests/."""
 
 import pytest_benchmark  # noqa: F401
-
 from tinyorm import async_url
 
 

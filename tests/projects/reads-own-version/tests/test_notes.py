@@ -4,7 +4,6 @@ import asyncio
 
 import pytest
 from conftest import DATABASE_URL
-
 from tinyorm import Database, Mapper
 
 

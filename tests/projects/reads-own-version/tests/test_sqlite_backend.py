@@ -1,7 +1,6 @@
 """The sqlite extra's driver, in memory: no server, so a unit test (aiosqlite comes with the `sqlite` extra)."""
 
 import aiosqlite  # noqa: F401  (the extra's driver; without it this module fails to collect)
-
 from tinyorm import Database, Mapper
 
 

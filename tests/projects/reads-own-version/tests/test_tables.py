@@ -2,7 +2,6 @@
 
 import pytest
 from conftest import DATABASE_URL
-
 from tinyorm import Database, Mapper
 
 

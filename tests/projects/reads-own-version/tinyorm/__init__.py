@@ -7,4 +7,4 @@ from .mapper import Mapper
 
 __version__ = version("tinyorm")  # fails unless the project itself is installed
 
-__all__ = ["Database", "Mapper", "async_url", "__version__"]
+__all__ = ["Database", "Mapper", "__version__", "async_url"]
