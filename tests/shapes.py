@@ -83,4 +83,13 @@ SHAPES.append(Shape(
     unit={"passed": 3}, integration={"passed": 3}, pytest_args=("tests",), installed=True,
     run_args=("--", "tests"),
 ))
+SHAPES.append(Shape(
+    "url-list",
+    # One variable, a comma-separated list of URLs (commas kept inside an ASYNC_TEST_ENV value); the
+    # parametrized fixture `engine` and the test that connects on its own (its file) are the integration tests.
+    env={"ASYNC_TEST_ENV": "TEST_DATABASE_URLS=sqlite+aiosqlite://,{async_url},"
+                           "postgresql+psycopg://{user}:{password}@{host}:{port}/{database}",
+         "ASYNC_TEST_DB_FIXTURES": "engine", "ASYNC_TEST_INTEGRATION_PATHS": "tests/test_pool.py"},
+    unit={"passed": 1}, integration={"passed": 8},
+))
 BY_NAME = {shape.name: shape for shape in SHAPES}
