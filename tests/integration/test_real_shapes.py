@@ -44,8 +44,8 @@ PROJECTS = REPO / "tests" / "projects"
 # What the tests read from the environment; a child starts without any of them, then gets the shape's.
 INHERITED_PREFIXES = ("ASYNC_TEST_", "_ASYNC_TEST_", "PG", "POSTGRES_", "PYTEST_", "COV_CORE_")
 INHERITED_NAMES = ("DATABASE_URL", "CI", "DB_URI", "DB_DSN", "MYAPP_DB", "SERVICE_ENVIRONMENT", "APP_CONFIG_FILE",
-                   "TEST_DATABASE_URI_SYNC", "TEST_DATABASE_URI_ASYNC", "TEST_DATABASE_URLS", "PYTHONPATH", "COVERAGE_FILE",
-                   "COVERAGE_PROCESS_START")
+                   "TEST_DATABASE_URI_SYNC", "TEST_DATABASE_URI_ASYNC", "TEST_DATABASE_URLS", "PYTHONPATH",
+                   "COVERAGE_FILE", "COVERAGE_PROCESS_START")
 
 
 

@@ -394,3 +394,23 @@ def test_repoint_turns_the_copy_into_the_workspace(tmp_path: Path) -> None:
     assert (site / "_proj.pth").read_text() == f"{root}/src\n"
     assert str(copy) not in (site / "__editable___proj_finder.py").read_text()
     assert (site / "other.pth").read_text() == "/elsewhere\n"
+
+
+@pytest.mark.parametrize("argv", [["run", "--help"], ["run", ".", "-h"], [".", "--only", "unit", "--help"]])
+def test_run_help_in_the_image_installs_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list) -> None:
+    """Issue 24 item 9: `docker run IMAGE run --help` installed the dependencies first (behind a proxy it
+    exited 6 and never showed the help)."""
+    from async_test_harness.runner import container
+
+    executed = []
+
+    def execvp(file: str, args: list) -> None:
+        executed.append(args)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(container.os, "execvp", execvp)
+    monkeypatch.setattr(container, "install", lambda *a: pytest.fail("help installs nothing"))
+    monkeypatch.setenv("ASYNC_TEST_WORKSPACE", str(tmp_path))
+    with pytest.raises(SystemExit):
+        container.main(argv)
+    assert executed == [["async-test", "run", *(argv[1:] if argv[0] == "run" else argv)]]

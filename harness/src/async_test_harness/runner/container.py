@@ -236,6 +236,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.execvp("async-test", ["async-test", *args])
     if args and args[0] == "run":
         args = args[1:]
+    own = args[:args.index("--")] if "--" in args else args
+    if "-h" in own or "--help" in own:  # help needs no install (behind a proxy the install could not even run)
+        os.execvp("async-test", ["async-test", "run", *args])
     try:
         settings = container_settings(os.environ)
     except SettingsError as exc:
