@@ -19,7 +19,7 @@ dependencies (``own_package.py``), as ``uv sync`` and ``poetry install`` do.
 
 ``ASYNC_TEST_INSTALL`` replaces all of it (the container handles it); an explicit
 ``ASYNC_TEST_REQUIREMENTS`` is taken over a lock file. Before anything is installed, locked pins
-are checked against the harness's own ranges (pytest >= 7.4, SQLAlchemy >= 2.0, ...): a conflict
+are checked against the harness's own ranges (pytest >= 7.0, SQLAlchemy >= 2.0, ...): a conflict
 is one paragraph naming both sides, and the container exits 6. The user's tree is only read;
 every generated file goes into ``workdir``.
 """
@@ -582,7 +582,7 @@ def install_failure(code: int, output: str) -> str:
                 "HTTPS_PROXY, or UV_INDEX_URL for a mirror); your requirements are not the problem. "
                 f"Exit code {EXIT_DEPENDENCIES}.")
     return (f"installing the project's dependencies failed (exit {code}, see above). Fix the requirements "
-            "(versions that cannot be installed together with the harness's pytest >= 7.4, pytest-asyncio >= 0.23, "
+            "(versions that cannot be installed together with the harness's pytest >= 7.0, pytest-asyncio >= 0.23, "
             "SQLAlchemy >= 2.0 are reported here), or set ASYNC_TEST_INSTALL to your own install command. "
             f"Exit code {EXIT_DEPENDENCIES}.")
 
