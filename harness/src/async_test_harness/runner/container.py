@@ -276,6 +276,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     env: Dict[str, str] = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     # The tests' bytecode goes to the cache (runner/bytecode.py): compiled once, kept with the cache mount.
     env.setdefault("ASYNC_TEST_BYTECODE_CACHE", str(Path(cache_dir()) / "pycache"))
+    env["_ASYNC_TEST_IN_IMAGE"] = "1"  # paths in the runner's messages: from the mounted folder (passes.shown)
     os.execvpe("async-test", command, env)
     return 0  # not reached
 
