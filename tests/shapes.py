@@ -22,6 +22,8 @@ class Shape:
     uses_harness: bool = True
     port_5432: bool = False
     env_from_fixture: Tuple[str, ...] = field(default=())  # names filled in by the test (own_server)
+    installed: bool = False  # the project itself is installed (its CI: poetry install / uv sync / pip install .)
+    run_args: Tuple[str, ...] = ()  # what follows PROJECT in `async-test run` / `docker run IMAGE`
 
 
 SHAPES = [
@@ -73,4 +75,21 @@ SHAPES = [
         env={}, unit={"passed": 1}, integration={"passed": 4}, uses_harness=False, env_from_fixture=("MYAPP_DB",),
     ),
 ]
+SHAPES.append(Shape(
+    "reads-own-version",
+    # The exported DATABASE_URL is the libpq form it reads; its two schema fixtures are the setting.
+    # No testpaths: its CI runs `pytest tests/` (benchmarks/ beside it fails to collect), so do we.
+    env={"ASYNC_TEST_DB_FIXTURES": "schema, tables"},
+    unit={"passed": 3}, integration={"passed": 3}, pytest_args=("tests",), installed=True,
+    run_args=("--", "tests"),
+))
+SHAPES.append(Shape(
+    "url-list",
+    # One variable, a comma-separated list of URLs (commas kept inside an ASYNC_TEST_ENV value); the
+    # parametrized fixture `engine` and the test that connects on its own (its file) are the integration tests.
+    env={"ASYNC_TEST_ENV": "TEST_DATABASE_URLS=sqlite+aiosqlite://,{async_url},"
+                           "postgresql+psycopg://{user}:{password}@{host}:{port}/{database}",
+         "ASYNC_TEST_DB_FIXTURES": "engine", "ASYNC_TEST_INTEGRATION_PATHS": "tests/test_pool.py"},
+    unit={"passed": 1}, integration={"passed": 8},
+))
 BY_NAME = {shape.name: shape for shape in SHAPES}

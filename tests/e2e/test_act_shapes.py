@@ -150,3 +150,16 @@ def test_each_install_kind_through_the_action(tmp_path: Path):
     assert (code, python[:4], server[:3]) == ("0", "3.13", "17."), kinds
     # installed, or reused from the action's cache when this machine ran them before
     assert "from poetry.lock (locked versions" in log and "from requirements.txt (hashes required" in log
+
+
+@pytest.mark.network
+def test_a_library_reading_its_own_version_through_the_action(tmp_path: Path):
+    """Issue 24: `extras: all` and the project itself installed by the image; CI's `pytest tests/` as
+    pytest-args (benchmarks/ beside it would fail to collect)."""
+    shape = BY_NAME["reads-own-version"]
+    done = run_action(tmp_path, REPO / "tests" / "projects" / shape.name, "own-version.yml", f"IMAGE={IMAGE}")
+    log = done.stdout + done.stderr
+    total = sum(shape.unit.values()) + sum(shape.integration.values())
+    assert done.returncode == 0, log[-6000:]
+    assert f"OUTPUT tests={total} failures=0 exit-code=0" in log, log[-6000:]
+    assert "the project itself, editable" in log, log[-6000:]

@@ -249,3 +249,17 @@ def test_phase_lines_come_in_order_with_host_paths_and_colour_when_asked(tmp_pat
     assert [line for line in log.getvalue().splitlines() if line.startswith("::group::")] == [
         f"::group::{phases.GROUPS[p]}" for p in (phases.INSTALL, phases.SETTINGS, phases.UNIT, phases.POSTGRES,
                                                  phases.INTEGRATION, phases.COVERAGE)]
+
+
+def test_a_plain_docker_run_names_results_from_the_mounted_folder_and_help_installs_nothing(tmp_path):
+    """Issue 24 items 7 and 9: README's quick start passes no ASYNC_TEST_HOST_WORKSPACE, and the result
+    line said /workspace/..., a folder the newcomer's machine does not have; `run --help` installed
+    the dependencies before showing the help."""
+    ws = workspace(EXAMPLE.parent, tmp_path)
+    done = docker_run(ws, "backend", "--only", "unit")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "details in <mounted folder>/backend/.async-test/summary.md" in done.stdout, done.stdout[-3000:]
+    assert not re.search(r"(details in|results\s+) /workspace", done.stdout), done.stdout[-3000:]
+    shown = docker_run(ws, "run", "--help")
+    assert shown.returncode == 0 and "usage: async-test run" in shown.stdout, shown.stdout[-2000:]
+    assert "installing" not in shown.stdout, "help installs nothing"

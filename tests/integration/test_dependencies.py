@@ -241,10 +241,43 @@ def test_a_tampered_hash_fails(tmp_path: Path, harness_wheel: str) -> None:
 
 
 def test_a_lock_below_the_harness_ranges_exits_6_naming_both(tmp_path: Path, harness_wheel: str) -> None:
-    root = uv_project(tmp_path, "[]", 'test = ["pytest==7.0.0"]')
+    root = uv_project(tmp_path, "[]", 'test = ["pytest==6.2.5"]')
     with pytest.raises(DependencyError) as caught:
         install(tmp_path, root, harness_wheel)
     message = str(caught.value)
-    assert "pytest==7.0.0 (uv.lock) against pytest>=7.4 (async-test-harness)" in message, message
+    assert "pytest==6.2.5 (uv.lock) against pytest>=7.0 (async-test-harness)" in message, message
     assert "uv lock --upgrade-package NAME" in message and message.endswith("Exit code 6.")
     assert "pytest" not in installed(str(tmp_path / "venv" / "bin" / "python"))  # nothing was installed
+
+
+@pytest.mark.parametrize("backend", ["setuptools", "hatchling"])
+def test_the_project_itself_is_installed_editable_without_writing_into_its_tree(
+        tmp_path: Path, harness_wheel: str, backend: str) -> None:
+    """Issue 24: a library that reads its own version at import. Installed from a copy (setuptools
+    would write `*.egg-info` into the tree), then pointed back at the tree: a change to its code is
+    what the tests import, with no new install."""
+    build = {"setuptools": '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n',
+             "hatchling": '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'}[backend]
+    root = project(tmp_path, {"pyproject.toml": '[project]\nname = "ownver"\nversion = "3.1.4"\n'
+                                                'dependencies = ["six"]\n' + build})
+    (root / "ownver").mkdir()
+    (root / "ownver" / "__init__.py").write_text('from importlib.metadata import version\n'
+                                                 'VERSION = version("ownver")\n')
+    python, plan, said = install(tmp_path, root, harness_wheel)  # asserts the tree is unchanged
+    assert plan.source.endswith("; the project itself, editable"), said
+    code = "import ownver; print(ownver.VERSION, getattr(ownver, 'EDITED', False), ownver.__file__)"
+    out = subprocess.run([python, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert out.split()[:2] == ["3.1.4", "False"] and out.split()[2].startswith(str(root)), out
+    (root / "ownver" / "__init__.py").write_text((root / "ownver" / "__init__.py").read_text() + "EDITED = True\n")
+    out = subprocess.run([python, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert out.split()[1] == "True", out
+    assert "six" in installed(python)
+
+
+def test_install_project_false_leaves_it_out(tmp_path: Path, harness_wheel: str) -> None:
+    root = project(tmp_path, {"pyproject.toml": '[project]\nname = "ownver"\nversion = "1"\n[build-system]\n'
+                                                'requires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'})
+    (root / "ownver").mkdir()
+    (root / "ownver" / "__init__.py").write_text("")
+    python, plan, _said = install(tmp_path, root, harness_wheel, ContainerSettings(install_project=False))
+    assert "ownver" not in installed(python) and "the project itself" not in plan.source

@@ -219,3 +219,21 @@ def test_no_hint_when_database_url_is_the_projects_own(pytester, run_pytest, mon
     monkeypatch.delenv("ASYNC_TEST_BLOCK_DB")  # unconfigured: the harness exports nothing
     result = run_pytest()
     assert result.ret == 4 and "async-test: hint" not in result.stderr.str()
+
+
+def test_a_test_module_missing_a_package_names_the_extras_and_groups_settings(pytester, run_pytest, tmp_path,
+                                                                              monkeypatch):
+    """Issue 24: a driver from an extra the project's CI installs (`uv sync --all-extras`) and the
+    image did not: the collection error says which settings ask for it."""
+    pytester.makepyfile(test_driver="import not_installed_driver\n\ndef test_x():\n    pass\n",
+                        test_other="def test_y():\n    pass\n")
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv("ASYNC_TEST_EVENTS", str(events))
+    run_pytest()
+    recorded = [json.loads(line) for line in events.read_text().splitlines()]
+    errors = [e for e in recorded if e.get("type") == "collect_error"]
+    assert len(errors) == 1, recorded
+    message = errors[0]["message"]
+    assert "ModuleNotFoundError: No module named 'not_installed_driver'. hint: " in message, message
+    assert "ASYNC_TEST_EXTRAS=all / ASYNC_TEST_GROUPS=all" in message
+    assert "ASYNC_TEST_INSTALL_AFTER='uv pip install not_installed_driver'" in message

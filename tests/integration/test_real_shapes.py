@@ -44,8 +44,8 @@ PROJECTS = REPO / "tests" / "projects"
 # What the tests read from the environment; a child starts without any of them, then gets the shape's.
 INHERITED_PREFIXES = ("ASYNC_TEST_", "_ASYNC_TEST_", "PG", "POSTGRES_", "PYTEST_", "COV_CORE_")
 INHERITED_NAMES = ("DATABASE_URL", "CI", "DB_URI", "DB_DSN", "MYAPP_DB", "SERVICE_ENVIRONMENT", "APP_CONFIG_FILE",
-                   "TEST_DATABASE_URI_SYNC", "TEST_DATABASE_URI_ASYNC", "PYTHONPATH", "COVERAGE_FILE",
-                   "COVERAGE_PROCESS_START")
+                   "TEST_DATABASE_URI_SYNC", "TEST_DATABASE_URI_ASYNC", "TEST_DATABASE_URLS", "PYTHONPATH",
+                   "COVERAGE_FILE", "COVERAGE_PROCESS_START")
 
 
 
@@ -85,6 +85,11 @@ def child_env(shape: Shape, project: Path, pg_cluster: str, extra: Optional[Dict
         env["ASYNC_TEST_PG_AUTH"] = "trust-shared-host"
     env.update(extra or {})
     paths = [str(project / shape.pythonpath)] if shape.pythonpath else []
+    if shape.installed:  # as its CI's `pip install .`: a regular install, beside the harness's environment
+        target = project.parent / f"{shape.name}-installed"
+        subprocess.run(["uv", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(project)],
+                       check=True, capture_output=True)
+        paths.append(str(target))
     # Keep an outer PYTHONPATH (e.g. pointing at another harness checkout to compare against).
     if os.environ.get("PYTHONPATH"):
         paths.append(os.environ["PYTHONPATH"])
@@ -257,7 +262,7 @@ def test_async_test_run(shape: Shape, tmp_path: Path, pg_cluster: str, request: 
     results = tmp_path / "results"
     with port_5432_for(shape):
         proc = run([sys.executable, "-m", "async_test_harness.cli", "run", str(project / shape.pytest_dir),
-                    "--results-dir", str(results)], tmp_path, env)
+                    "--results-dir", str(results), *shape.run_args], tmp_path, env)
     summary_file = results / "summary.json"
     assert summary_file.is_file(), output(proc)
     summary = json.loads(summary_file.read_text())

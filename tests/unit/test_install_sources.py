@@ -324,3 +324,93 @@ def test_a_python_version_pin_that_differs_is_noted_not_refused(tmp_path, pinned
     assert bool(note) == noted
     if noted:
         assert "this image runs Python 3.11.2" in note
+
+
+# ----------------------------------------------------------------- extras: all, groups: all (issue 24)
+
+
+def test_all_extras_and_groups_for_each_source(tmp_path: Path) -> None:
+    """`all` asks for every extra/group the project declares, as `uv sync --all-extras --all-groups` does."""
+    root, work = tmp_path / "p", tmp_path / "w"
+    root.mkdir(), work.mkdir()
+    write(root, {"uv.lock": "", "pyproject.toml": PYPROJECT})
+    p = plan(root, "py", "h", ContainerSettings(extras=["all"], groups=["all"]), work)
+    assert p.source == "uv.lock (frozen; all groups; all extras)"
+    assert "--all-extras" in p.prepare[0] and "--all-groups" in p.prepare[0] and "--extra" not in p.prepare[0]
+
+    poetry = tmp_path / "poetry"
+    poetry.mkdir()
+    write(poetry, {"poetry.lock": POETRY_LOCK, "pyproject.toml": POETRY_PYPROJECT})
+    p = plan(poetry, "py", "h", ContainerSettings(extras=["ALL"], groups=["all"]), work)
+    assert p.source == "poetry.lock (locked versions as constraints; groups: docs, test; extras: cache)"
+    assert "redis" in (work / "poetry-lock-requirements.txt").read_text().split()
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    write(plain, {"pyproject.toml": PYPROJECT + '[project.optional-dependencies]\npg = ["asyncpg"]\n'
+                                               '[dependency-groups]\ntest = ["pytest"]\nlint = ["ruff"]\n'})
+    p = plan(plain, "py", "h", ContainerSettings(extras=["all"], groups=["all"]), work)
+    cmd = p.install[0]
+    assert "--all-extras" in cmd and "all" not in cmd
+    groups = [cmd[i + 1] for i, part in enumerate(cmd) if part == "--group"]
+    assert groups == [f"{plain / 'pyproject.toml'}:test", f"{plain / 'pyproject.toml'}:lint"]
+
+
+def test_all_is_listed_in_the_settings_help() -> None:
+    from async_test_harness.settings import CONTAINER_OPTIONS
+
+    by_name = {o.name: o for o in CONTAINER_OPTIONS}
+    assert "all: every extra" in by_name["extras"].help and "all: every group" in by_name["groups"].help
+    assert by_name["install_after"].env == "ASYNC_TEST_INSTALL_AFTER"
+
+
+# ----------------------------------------------------------------- the project itself (issue 24)
+
+
+@pytest.mark.parametrize("files, package", [
+    ({"pyproject.toml": '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'}, True),
+    ({"setup.py": "from setuptools import setup\nsetup()\n"}, True),
+    ({"pyproject.toml": PYPROJECT}, False),  # no build backend: uv sync installs nothing of it either
+    ({"pyproject.toml": '[tool.poetry]\npackage-mode = false\n[build-system]\nbuild-backend = "poetry.core"\n'}, False),
+    ({"pyproject.toml": '[tool.uv]\npackage = false\n[build-system]\nbuild-backend = "hatchling.build"\n'}, False),
+])
+def test_which_projects_are_packages(tmp_path: Path, files: dict, package: bool) -> None:
+    from async_test_harness.runner.own_package import is_package
+
+    assert is_package(write(tmp_path, files)) is package
+
+
+def test_repoint_turns_the_copy_into_the_workspace(tmp_path: Path) -> None:
+    from async_test_harness.runner.own_package import repoint
+
+    site, copy, root = tmp_path / "site", tmp_path / "scratch" / "proj", tmp_path / "ws" / "proj"
+    (site / "proj-1.dist-info").mkdir(parents=True)
+    (site / "_proj.pth").write_text(f"{copy}/src\n")
+    (site / "__editable___proj_finder.py").write_text(f"MAPPING = {{'proj': '{copy}/proj'}}\n")
+    (site / "proj-1.dist-info" / "direct_url.json").write_text(f'{{"url": "file://{copy}"}}')
+    (site / "other.pth").write_text("/elsewhere\n")
+    changed = repoint(site, copy, root)
+    assert sorted(p.name for p in changed) == ["__editable___proj_finder.py", "_proj.pth", "direct_url.json"]
+    assert (site / "_proj.pth").read_text() == f"{root}/src\n"
+    assert str(copy) not in (site / "__editable___proj_finder.py").read_text()
+    assert (site / "other.pth").read_text() == "/elsewhere\n"
+
+
+@pytest.mark.parametrize("argv", [["run", "--help"], ["run", ".", "-h"], [".", "--only", "unit", "--help"]])
+def test_run_help_in_the_image_installs_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list) -> None:
+    """Issue 24 item 9: `docker run IMAGE run --help` installed the dependencies first (behind a proxy it
+    exited 6 and never showed the help)."""
+    from async_test_harness.runner import container
+
+    executed = []
+
+    def execvp(file: str, args: list) -> None:
+        executed.append(args)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(container.os, "execvp", execvp)
+    monkeypatch.setattr(container, "install", lambda *a: pytest.fail("help installs nothing"))
+    monkeypatch.setenv("ASYNC_TEST_WORKSPACE", str(tmp_path))
+    with pytest.raises(SystemExit):
+        container.main(argv)
+    assert executed == [["async-test", "run", *(argv[1:] if argv[0] == "run" else argv)]]

@@ -68,3 +68,9 @@ def test_the_runners_paths_are_the_hosts(monkeypatch):
     assert shown("/tmp/x") == "/tmp/x"
     monkeypatch.delenv("ASYNC_TEST_HOST_WORKSPACE")
     assert shown("/workspace/backend") == "/workspace/backend"
+    # In the image without the host path (a plain docker run): from the mounted folder, never /workspace.
+    monkeypatch.setenv("_ASYNC_TEST_IN_IMAGE", "1")
+    assert shown("/workspace/backend/.async-test/summary.md") == "<mounted folder>/backend/.async-test/summary.md"
+    assert shown("/tmp/x") == "/tmp/x"
+    monkeypatch.setenv("ASYNC_TEST_HOST_WORKSPACE", "/home/me/repo")
+    assert shown("/workspace/backend") == "/home/me/repo/backend"  # the host path, when given, wins

@@ -179,5 +179,19 @@ def test_container_settings_are_typed_and_read_from_the_environment():
     assert c.sources == {"install": "default", "requirements": "default", "extras": "ASYNC_TEST_EXTRAS",
                          "groups": "default", "venv": "ASYNC_TEST_VENV", "venv_cache": "ASYNC_TEST_VENV_CACHE",
                          "workspace": "default", "host_workspace": "default", "color": "default",
-                         "python_downloads": "default"}
+                         "python_downloads": "default", "install_after": "default", "install_project": "default"}
+    assert (c.install_after, c.install_project) == (None, True)
+    assert container_settings({"ASYNC_TEST_INSTALL_PROJECT": "false"}).install_project is False
     assert container_settings({}).venv_cache is True
+
+
+def test_env_values_keep_their_commas():
+    """Issue 24 item 5: a comma-separated list of URLs (one per backend) is one value, in the
+    newline-separated form (the docs' form for several) and on one line where no NAME= follows."""
+    urls = "TEST_DATABASE_URLS=sqlite+aiosqlite://,{async_url},postgresql+psycopg://{user}@{host}:{port}/{database}"
+    s = resolve({}, {"ASYNC_TEST_ENV": f"{urls}\nOTHER=1"}, {}, {})
+    assert s.env_templates() == [("TEST_DATABASE_URLS", urls.partition("=")[2]), ("OTHER", "1")]
+    assert resolve({}, {"ASYNC_TEST_ENV": urls}, {}, {}).env == [urls]
+    assert resolve({}, {}, {"env": f"{urls}\n  OTHER=1"}, {}).env == [urls, "OTHER=1"]
+    assert resolve({}, {"ASYNC_TEST_ENV": "A={url}, B={async_url}"}, {}, {}).env == ["A={url}", "B={async_url}"]
+    assert resolve({}, {}, {}, {"extensions": "a,b"}).extensions == ["a", "b"]  # other lists as before

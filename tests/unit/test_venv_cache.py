@@ -77,3 +77,22 @@ def test_an_unfinished_environment_is_not_ready_and_old_ones_are_pruned(tmp_path
     # k1 is in use; of the rest the two most recently used stay (KEEP = 3 with k1)
     assert sorted(removed) == ["k0", "k2"]
     assert {p.name for p in (cache / "venvs").iterdir() if p.is_dir()} == {"k1", "k3", "k4"}
+
+
+def test_install_after_and_the_installed_projects_folder_are_part_of_the_key(tmp_path):
+    """Issue 24: the command run after the install changes what is installed; an installed project's
+    editable paths point at its folder, so the same files elsewhere are another environment."""
+    root = project(tmp_path)
+    first = key_of(root, tmp_path)
+    after = key_of(root, tmp_path, replace(ContainerSettings(), install_after="uv pip install six"))
+    assert after != first
+    assert key_of(root, tmp_path, replace(ContainerSettings(), install_after="uv pip install seven")) != after
+    build = '[project]\nname = "p"\nversion = "0"\n[build-system]\nbuild-backend = "hatchling.build"\n'
+    (root / "pyproject.toml").write_text(build)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    moved = project(other)
+    (moved / "pyproject.toml").write_text(build)
+    assert key_of(root, tmp_path) != key_of(moved, tmp_path)
+    off = replace(ContainerSettings(), install_project=False)
+    assert key_of(root, tmp_path, off) == key_of(moved, tmp_path, off)

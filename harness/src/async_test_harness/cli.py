@@ -20,6 +20,10 @@ from .masking import mask_text
 from .server.address import environment_for
 from .settings import OPTIONS, Settings, SettingsError, from_environment
 
+# What `async-test --help` says first (the module docstring is reStructuredText, for developers).
+DESCRIPTION = ("Run a Python async service's tests against a throwaway PostgreSQL: unit tests with the database "
+               "blocked, integration tests on a fresh database, one report.")
+
 if TYPE_CHECKING:
     from .sharding import Shard
 
@@ -212,7 +216,9 @@ def cmd_combine(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="async-test", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="async-test", description=DESCRIPTION,
+        epilog="async-test COMMAND --help says more; docs: docs/run.md (run), docs/configuration.md (settings).")
     parser.add_argument("--version", action="version", version=f"async-test {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("settings", help="print the effective configuration and where each value comes from")

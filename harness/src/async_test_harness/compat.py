@@ -7,7 +7,8 @@ the package touches a private attribute of those libraries (``tests/unit/test_co
 for it), and the same test file checks every accessor against the installed versions, so a
 rename shows up as a failing test in ``nox -s compat`` rather than as a workaround silently off.
 
-Checked on: pytest 7.4-9.x (the ``nox -s compat`` matrix installs 8.4 and 9.2), pytest-asyncio
+Checked on: pytest 7.0-9.x (the ``nox -s compat`` matrix installs 8.4 and 9.2, ``nox -s old_pins`` 7.0.1 and
+7.1.2 with pytest-cov 3.0.0), pytest-asyncio
 0.23-1.5, SQLAlchemy 2.0/2.1, asyncpg 0.32 (as installed), CPython 3.11.
 
 A workaround whose attribute is missing at run time does not fail the user's run: it is

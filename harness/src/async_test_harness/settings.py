@@ -133,12 +133,13 @@ class Spec:
     validate: Validator
     secret: bool = False  # a URL whose password describe() masks
     choices_in_help: bool = True  # append "One of: ..." to the docs' meaning (off when the help lists them)
+    assignments: bool = False  # a list of NAME=value: commas inside a value are kept (_split_assignments)
 
 
 def option(default: Value, help: str, validate: Validator = any_value, *, secret: bool = False,
-           choices_in_help: bool = True) -> Any:
+           choices_in_help: bool = True, assignments: bool = False) -> Any:
     """A settings field: its default, help and one validator (the field's annotation is its type)."""
-    metadata = {SPEC: Spec(help, validate, secret, choices_in_help)}
+    metadata = {SPEC: Spec(help, validate, secret, choices_in_help, assignments)}
     if isinstance(default, list):
         items = tuple(default)
         return field(default_factory=lambda: list(items), metadata=metadata)
@@ -158,6 +159,7 @@ class Option:
     optional: bool = False  # None is a valid value (Optional[...]); else an emptied value is the default
     secret: bool = False
     choices_in_help: bool = True
+    assignments: bool = False
 
     @property
     def env(self) -> str:
@@ -209,7 +211,7 @@ def options_of(cls: Type[Any]) -> Tuple[Option, ...]:
         else:
             raise TypeError(f"settings: the option {f.name} has no default")
         result.append(Option(f.name, value_type, default, spec.help, spec.validate, choices, optional,
-                             spec.secret, spec.choices_in_help))
+                             spec.secret, spec.choices_in_help, spec.assignments))
     return tuple(result)
 
 
@@ -314,8 +316,9 @@ class Settings(_Values):
     env: List[str] = option(
         [],
         "Extra environment variables to export, as NAME=template over {user} {password} {host} {port} "
-        "{database} {driver} {url} {async_url}, e.g. DB_URI=postgresql+asyncpg://{user}:{password}@{host}:{port}",
-        env_template_list)
+        "{database} {driver} {url} {async_url}, e.g. DB_URI=postgresql+asyncpg://{user}:{password}@{host}:{port}; "
+        "several one per line (a comma inside a value is kept: URLS=sqlite://,{async_url})",
+        env_template_list, assignments=True)
     app: Optional[str] = option(
         None, "The FastAPI application for the api_client fixture, as 'module:attr'.", import_path)
     session_dependency: Optional[str] = option(
@@ -361,10 +364,23 @@ class ContainerSettings(_Values):
         "default: whichever of requirements.txt, requirements-dev.txt, requirements-test.txt, "
         "test-requirements.txt, dev-requirements.txt exist, when the project has no uv.lock, poetry.lock or "
         "pdm.lock.")
+    install_after: Optional[str] = option(
+        None,
+        "A shell command run after the automatic install (not instead of it, as ASYNC_TEST_INSTALL is), in the "
+        "test environment: it is active and has pip, so `uv pip install X` or `pip install X` add to it. Its "
+        "text is part of the kept environment's key.")
     extras: List[str] = option([], "Extras of the project's pyproject.toml to install with its dependencies "
-                                   "(from its lock file, if it has one).")
+                                   "(from its lock file, if it has one); all: every extra, as uv sync "
+                                   "--all-extras.")
     groups: List[str] = option([], "Dependency groups to install: PEP 735 [dependency-groups], poetry's or pdm's "
-                                   "groups. With a lock file the default is all of them; without one, none.")
+                                   "groups; all: every group. With a lock file the default is all of them; "
+                                   "without one, none.")
+    install_project: bool = option(
+        True,
+        "Install the project itself too (editable, with --no-deps, built from a copy so nothing is written into "
+        "your tree) when it is a package (a build backend in pyproject.toml, or a setup.py), as uv sync and "
+        "poetry install do: code that reads its own installed version or entry points needs it. Not with "
+        "ASYNC_TEST_INSTALL.")
     venv: str = option("/tmp/async-test-venv", "Where the test environment is created (outside the workspace) "
                                                "when it is not kept in the cache.")
     venv_cache: bool = option(
@@ -422,10 +438,18 @@ def _split_list(raw: str) -> List[str]:
     return [part.strip() for part in re.split(r"[,\n]", raw) if part.strip()]
 
 
+def _split_assignments(raw: str) -> List[str]:
+    """NAME=template entries: one per line, commas kept inside values (a comma-separated list of URLs
+    is a common value); on one line, a comma starts a new entry only where a NAME= follows it."""
+    if "\n" in raw:
+        return [part.strip() for part in raw.splitlines() if part.strip()]
+    return [part.strip() for part in re.split(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*=)", raw) if part.strip()]
+
+
 def _parse_list(opt: Option, raw: Any, where: str) -> Value:
     if isinstance(raw, (list, tuple)):
         return [str(x).strip() for x in raw if str(x).strip()]
-    return _split_list(str(raw))
+    return _split_assignments(str(raw)) if opt.assignments else _split_list(str(raw))
 
 
 def _parse_bool(opt: Option, raw: Any, where: str) -> Value:

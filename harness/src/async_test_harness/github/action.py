@@ -41,7 +41,9 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SETTINGS_INPUTS = {  # action input -> harness variable
     "metadata": "ASYNC_TEST_METADATA", "alembic-ini": "ASYNC_TEST_ALEMBIC_INI",
     "schema-sql": "ASYNC_TEST_SCHEMA_SQL", "extensions": "ASYNC_TEST_EXTENSIONS",
-    "timeout": "ASYNC_TEST_TIMEOUT", "install": "ASYNC_TEST_INSTALL", "requirements": "ASYNC_TEST_REQUIREMENTS",
+    "timeout": "ASYNC_TEST_TIMEOUT", "install": "ASYNC_TEST_INSTALL",
+    "install-after": "ASYNC_TEST_INSTALL_AFTER", "install-project": "ASYNC_TEST_INSTALL_PROJECT",
+    "requirements": "ASYNC_TEST_REQUIREMENTS",
     "extras": "ASYNC_TEST_EXTRAS", "groups": "ASYNC_TEST_GROUPS", "postgres-version": "ASYNC_TEST_PG_VERSION",
 }
 

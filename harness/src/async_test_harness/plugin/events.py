@@ -18,6 +18,7 @@ import functools
 import html
 import json
 import os
+import re
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -117,6 +118,30 @@ def _sync_url_hint(config: pytest.Config, cause: Any) -> Optional[str]:
             "tools; an app that builds an async engine from it needs the asyncpg form. Set "
             "async_test_env = DATABASE_URL={async_url} (ini, or ASYNC_TEST_ENV='DATABASE_URL={async_url}'); "
             "see docs/shapes.md")
+
+
+MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
+
+
+def missing_module_hint(text: str) -> Optional[str]:
+    """What to set when a test module or conftest imports a package the test environment lacks.
+
+    The usual cause under the image is an extra or a dependency group the project's CI installs
+    (``uv sync --all-extras``, ``poetry install -E postgresql``) and the automatic install did not.
+    """
+    found = MISSING_MODULE.search(text)
+    if not found:
+        return None
+    name = found.group(1).split(".")[0]
+    return (f"ASYNC_TEST_EXTRAS=all / ASYNC_TEST_GROUPS=all (the action's extras, groups inputs) if the "
+            f"project's CI installs '{name}' through extras or dependency groups; else ASYNC_TEST_INSTALL_AFTER="
+            f"'uv pip install {name}' (install-after), or install it in your environment outside the image. "
+            "See docs/container.md")
+
+
+def _with_hint(message: str, longrepr: str) -> str:
+    hint = missing_module_hint(message) or missing_module_hint(longrepr)
+    return _tail(f"{message}. hint: {hint}" if hint else message, MAX_MESSAGE + (len(hint) if hint else 0))
 
 
 def _line_in(path: str, cause: Any) -> int:
@@ -297,7 +322,7 @@ class EventRecorder:
                 "type": "collect_error",
                 "nodeid": report.nodeid,
                 "file": _relative(str(report.fspath), self.root) if report.fspath else report.nodeid,
-                "message": _message(report) or "collection failed",
+                "message": _with_hint(_message(report) or "collection failed", str(report.longrepr)),
                 "traceback": _tail(str(report.longrepr), MAX_TRACEBACK),
             })
 

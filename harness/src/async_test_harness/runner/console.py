@@ -31,13 +31,23 @@ def shown(path: Any) -> str:
     """A path as the user sees it: under ``docker run`` the runner sees the repository at /workspace
     (ASYNC_TEST_WORKSPACE), the user at ASYNC_TEST_HOST_WORKSPACE (the action sets it to
     GITHUB_WORKSPACE; docs/container.md tells docker run users to pass "$PWD"). Only the runner's own
-    messages use it; summary.json and the tests' output keep the paths the run saw."""
+    messages use it; summary.json and the tests' output keep the paths the run saw. In the image
+    without it (a plain ``docker run``, where the host path is unknown), the path is shown from the
+    mounted folder, ``<mounted folder>/backend/.async-test/summary.md``: a newcomer read
+    ``/workspace/...`` and looked for a folder their machine does not have."""
     text = str(path)
     host = os.environ.get("ASYNC_TEST_HOST_WORKSPACE", "").rstrip("/")
     mount = (os.environ.get("ASYNC_TEST_WORKSPACE") or "/workspace").rstrip("/")
-    if host and mount and (text == mount or text.startswith(mount + "/")):
-        return host + text[len(mount):]
+    if mount and (text == mount or text.startswith(mount + "/")):
+        if host:
+            return host + text[len(mount):]
+        if os.environ.get(IN_IMAGE):
+            return MOUNTED + text[len(mount):]
     return text
+
+
+IN_IMAGE = "_ASYNC_TEST_IN_IMAGE"  # set by the image's entrypoint (container.py) for the runner it starts
+MOUNTED = "<mounted folder>"
 
 
 class Console:

@@ -211,7 +211,10 @@ def install_into(venv: Path, root: Path, settings: ContainerSettings, wheel: Pat
     env = dict(env, VIRTUAL_ENV=str(venv))
     env["PATH"] = f"{venv}/bin:{env.get('PATH', '')}"
     python = str(venv / "bin" / "python")
-    steps: List[List[str]] = [["uv", "venv", "--quiet", "--allow-existing", "--python", interpreter, str(venv)]]
+    # pip in the environment for the user's own commands (they run `pip install ...` as in their CI)
+    seed = ["--seed"] if settings.install or settings.install_after else []
+    steps: List[List[str]] = [["uv", "venv", "--quiet", "--allow-existing", *seed, "--python", interpreter,
+                               str(venv)]]
     custom = settings.install
     source = ""
     if custom:
@@ -219,14 +222,7 @@ def install_into(venv: Path, root: Path, settings: ContainerSettings, wheel: Pat
         steps.append(["sh", "-c", custom])
         source = "ASYNC_TEST_INSTALL (your command)"
         say(f"installing with {source}")
-    for step in steps:
-        say("$ " + " ".join(shlex.quote(part) for part in step))
-        done = subprocess.run(step, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if done.returncode != 0:
-            tail = "\n".join(done.stdout.strip().splitlines()[-25:])
-            print(tail, flush=True)
-            say(install_failure(done.returncode, done.stdout))
-            raise SystemExit(EXIT_DEPENDENCIES)
+    run_steps(steps, root, env)
     if not custom:
         workdir = Path(tempfile.mkdtemp(prefix="async-test-deps-"))  # generated files: never in the user's tree
         try:
@@ -236,7 +232,24 @@ def install_into(venv: Path, root: Path, settings: ContainerSettings, wheel: Pat
             raise SystemExit(EXIT_DEPENDENCIES) from None
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        if settings.install_after:
+            say("then ASYNC_TEST_INSTALL_AFTER (your command)")
+            run_steps([["sh", "-c", settings.install_after]], root, env)
+            source += "; then ASYNC_TEST_INSTALL_AFTER"
     return source
+
+
+def run_steps(steps: Sequence[Sequence[str]], root: Path, env: Dict[str, str]) -> None:
+    """Run install commands in the workspace; the first that fails ends the container with exit 6."""
+    for step in steps:
+        say("$ " + " ".join(shlex.quote(part) for part in step))
+        done = subprocess.run(list(step), cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+        if done.returncode != 0:
+            tail = "\n".join(done.stdout.strip().splitlines()[-25:])
+            print(tail, flush=True)
+            say(install_failure(done.returncode, done.stdout))
+            raise SystemExit(EXIT_DEPENDENCIES)
 
 
 def server_mismatch(root: Path) -> Optional[str]:
@@ -264,6 +277,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.execvp("async-test", ["async-test", *args])
     if args and args[0] == "run":
         args = args[1:]
+    own = args[:args.index("--")] if "--" in args else args
+    if "-h" in own or "--help" in own:  # help needs no install (behind a proxy the install could not even run)
+        os.execvp("async-test", ["async-test", "run", *args])
     try:
         settings = container_settings(os.environ)
     except SettingsError as exc:
@@ -307,6 +323,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # No bytecode folder shared through the cache: a .pyc the tests wrote there would be read by a later
     # run (another project's too) in place of the source it names. A kept environment has its bytecode
     # compiled in, read-only; the project's own modules are compiled in memory (runner/bytecode.py).
+    env["_ASYNC_TEST_IN_IMAGE"] = "1"  # paths in the runner's messages: from the mounted folder (console.shown)
     os.execvpe("async-test", command, env)
     return 0  # not reached
 

@@ -14,9 +14,12 @@ Sources, in order of preference (the first that the project has wins):
 5. Plain requirements files and the ``[project]`` dependencies of ``pyproject.toml``: one
    resolution with the harness (the user's pins are part of it, so they win over its ranges).
 
+A project that is a package (a build backend) is then installed itself, editable and without its
+dependencies (``own_package.py``), as ``uv sync`` and ``poetry install`` do.
+
 ``ASYNC_TEST_INSTALL`` replaces all of it (the container handles it); an explicit
 ``ASYNC_TEST_REQUIREMENTS`` is taken over a lock file. Before anything is installed, locked pins
-are checked against the harness's own ranges (pytest >= 7.4, SQLAlchemy >= 2.0, ...): a conflict
+are checked against the harness's own ranges (pytest >= 7.0, SQLAlchemy >= 2.0, ...): a conflict
 is one paragraph naming both sides, and the container exits 6. The user's tree is only read;
 every generated file goes into ``workdir``.
 """
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 
 from ..settings import ContainerSettings
 from ..versions import SUPPORTED_PYTHONS
+from . import own_package
 
 if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
@@ -329,6 +333,33 @@ def _quote_groups(groups: Sequence[str]) -> str:
     return ", ".join(groups) if groups else "none"
 
 
+ALL = "all"  # ASYNC_TEST_EXTRAS=all, ASYNC_TEST_GROUPS=all: every one the project declares
+
+
+def wants_all(values: Sequence[str]) -> bool:
+    return [v.lower() for v in values] == [ALL]
+
+
+def all_extras(pyproject: Path) -> List[str]:
+    """Every extra the project declares: ``[project.optional-dependencies]`` and poetry's ``[tool.poetry.extras]``."""
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    project = data.get("project") if isinstance(data.get("project"), dict) else {}
+    poetry = (data.get("tool") or {}).get("poetry") or {}
+    names = list((project or {}).get("optional-dependencies") or {})
+    return names + [n for n in (poetry.get("extras") or {}) if n not in names]
+
+
+def pep735_groups(pyproject: Path) -> List[str]:
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return list(data.get("dependency-groups") or {})
+
+
 def plan(root: Path, python: str, harness: str, settings: ContainerSettings, workdir: Path) -> Plan:
     """What to run to install the project's dependencies and ``harness`` into ``python``'s environment.
 
@@ -338,35 +369,41 @@ def plan(root: Path, python: str, harness: str, settings: ContainerSettings, wor
     kind = detect(root, settings)
     pip = ["uv", "pip", "install", "--python", python]
     pyproject = root / "pyproject.toml"
+    every_extra, every_group = wants_all(settings.extras), wants_all(settings.groups)
+    extras = all_extras(pyproject) if every_extra else list(settings.extras)
     if kind == "uv.lock":
         out = workdir / "uv-lock-requirements.txt"
         export = ["uv", "export", "--frozen", "--no-emit-project", "--project", str(root), "--quiet",
                   "--output-file", str(out)]
-        if settings.groups:
+        if settings.groups and not every_group:
             export += ["--no-default-groups"]
             for group in settings.groups:
                 export += ["--group", group]
         else:
             export += ["--all-groups"]
-        for extra in settings.extras:
+        if every_extra:
+            export += ["--all-extras"]
+        for extra in [] if every_extra else settings.extras:
             export += ["--extra", extra]
-        what = f"groups: {', '.join(settings.groups)}" if settings.groups else "all groups"
-        if settings.extras:
+        what = f"groups: {', '.join(settings.groups)}" if settings.groups and not every_group else "all groups"
+        if every_extra:
+            what += "; all extras"
+        elif settings.extras:
             what += f"; extras: {', '.join(settings.extras)}"
         return Plan(source=f"uv.lock (frozen; {what})", kind=kind, prepare=[export], pins_from=[out],
                     pins_origin="uv.lock", install=[[*pip, "-r", str(out), harness]])
     if kind in ("poetry.lock", "pdm.lock"):
         packages = read_lock(root / kind)
         locked = {normalize(p.name): p for p in packages}
-        requirements, taken, skipped = declared_requirements(_load_toml(pyproject), kind, settings.groups,
-                                                             settings.extras, locked)
+        groups = [] if every_group else settings.groups  # none named: all of them
+        requirements, taken, skipped = declared_requirements(_load_toml(pyproject), kind, groups, extras, locked)
         constraints = workdir / f"{kind.replace('.', '-')}-constraints.txt"
         constraints.write_text("\n".join(constraint_lines(packages)) + "\n", encoding="utf-8")
         wanted = workdir / f"{kind.replace('.', '-')}-requirements.txt"
         wanted.write_text("\n".join(requirements) + "\n", encoding="utf-8")
         what = f"groups: {_quote_groups(taken)}"
-        if settings.extras:
-            what += f"; extras: {', '.join(settings.extras)}"
+        if extras:
+            what += f"; extras: {', '.join(extras)}"
         notes = [f"not installed: {', '.join(skipped)}; set ASYNC_TEST_INSTALL to install it"] if skipped else []
         return Plan(source=f"{kind} (locked versions as constraints; {what})", kind=kind, pins_from=[constraints],
                     pins_origin=kind, install=[[*pip, "-r", str(wanted), "-c", str(constraints), harness]],
@@ -392,9 +429,11 @@ def plan(root: Path, python: str, harness: str, settings: ContainerSettings, wor
     described = [f.name for f in files]
     if has_project_table(pyproject):
         cmd += ["-r", str(pyproject)]  # its dependencies only: nothing is built in the user's tree
-        for extra in settings.extras:
+        if every_extra:
+            cmd += ["--all-extras"]
+        for extra in [] if every_extra else settings.extras:
             cmd += ["--extra", extra]
-        for group in settings.groups:
+        for group in pep735_groups(pyproject) if every_group else settings.groups:
             cmd += ["--group", f"{pyproject}:{group}"]
         described.append("pyproject.toml [project] dependencies")
     if kind == "none":
@@ -543,7 +582,7 @@ def install_failure(code: int, output: str) -> str:
                 "HTTPS_PROXY, or UV_INDEX_URL for a mirror); your requirements are not the problem. "
                 f"Exit code {EXIT_DEPENDENCIES}.")
     return (f"installing the project's dependencies failed (exit {code}, see above). Fix the requirements "
-            "(versions that cannot be installed together with the harness's pytest >= 7.4, pytest-asyncio >= 0.23, "
+            "(versions that cannot be installed together with the harness's pytest >= 7.0, pytest-asyncio >= 0.23, "
             "SQLAlchemy >= 2.0 are reported here), or set ASYNC_TEST_INSTALL to your own install command. "
             f"Exit code {EXIT_DEPENDENCIES}.")
 
@@ -595,4 +634,6 @@ def install(root: Path, python: str, harness: str, settings: ContainerSettings, 
         raise DependencyError(conflict_message(found, the_plan.kind))
     for step in the_plan.install:
         run(step)
+    if settings.install_project and own_package.is_package(root) and own_package.install(root, python, env, say):
+        the_plan.source += "; the project itself, editable"
     return the_plan

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 from ..settings import ContainerSettings
-from . import dependencies
+from . import dependencies, own_package
 
 KEEP = 3  # environments kept per cache: a branch switch back and forth stays warm
 MARKER = ".async-test-ready"
@@ -91,6 +91,13 @@ def key(root: Path, settings: ContainerSettings, wheel: Path, env: Mapping[str, 
     add("python", f"{platform.python_version() if same else ''} {os.path.realpath(python)}".encode())
     add("harness", wheel.read_bytes())
     add("settings", json.dumps([settings.requirements, settings.extras, settings.groups]).encode())
+    if settings.install_after:
+        add("install_after", settings.install_after.encode())
+    if settings.install_project and own_package.is_package(root):  # its .pth points at this folder
+        add("project", str(root.resolve()).encode())
+        for name in ("setup.py", "setup.cfg"):  # its metadata (entry points) may come from these
+            if (root / name).is_file():
+                add(name, (root / name).read_bytes())
     for name in INDEX_VARIABLES:
         add(name, env.get(name, "").encode())
     for path in source_files(root, settings):
