@@ -1,13 +1,26 @@
 """The real-project shapes of tests/projects/ and the settings a user gives each (tests/projects/README.md).
 
-Shared by the in-process tier (tests/integration/test_real_shapes.py: pytest and async-test run)
-and the image tier (tests/e2e/test_shapes_image.py: docker run).
+Shared by the in-process tier (tests/integration/test_real_shapes.py: pytest and async-test run),
+the differential tier (tests/differential: both modes and plain pytest compared) and the image tier
+(tests/e2e/test_shapes_image.py: docker run), with the helpers that run a shape as a user would.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Tuple
+
+import pytest
+
+PROJECTS = Path(__file__).resolve().parent / "projects"
 
 
 @dataclass(frozen=True)
@@ -93,3 +106,96 @@ SHAPES.append(Shape(
     unit={"passed": 1}, integration={"passed": 8},
 ))
 BY_NAME = {shape.name: shape for shape in SHAPES}
+
+
+# What the tests read from the environment; a child starts without any of them, then gets the shape's.
+INHERITED_PREFIXES = ("ASYNC_TEST_", "_ASYNC_TEST_", "PG", "POSTGRES_", "PYTEST_", "COV_CORE_")
+INHERITED_NAMES = ("DATABASE_URL", "CI", "DB_URI", "DB_DSN", "MYAPP_DB", "SERVICE_ENVIRONMENT", "APP_CONFIG_FILE",
+                   "TEST_DATABASE_URI_SYNC", "TEST_DATABASE_URI_ASYNC", "TEST_DATABASE_URLS", "PYTHONPATH",
+                   "COVERAGE_FILE", "COVERAGE_PROCESS_START")
+
+# The copies sit in a monorepo whose root has pytest settings of its own, as this repository's
+# tests/projects/ does: the runner must find each project's own configuration, not the root's.
+MONOREPO_ROOT_CONFIG = """\
+[tool.ruff]
+line-length = 120
+
+[tool.pytest.ini_options]
+testpaths = ["scripts/tests"]
+"""
+
+
+def copy_project(shape: Shape, tmp_path: Path) -> Path:
+    """The project as a user has it, in a scratch monorepo: runs leave results, caches and sqlite files."""
+    repo = tmp_path / "repo"
+    repo.mkdir(exist_ok=True)
+    (repo / "pyproject.toml").write_text(MONOREPO_ROOT_CONFIG)
+    dest = repo / shape.name
+    shutil.copytree(PROJECTS / shape.name, dest,
+                    ignore=shutil.ignore_patterns("__pycache__", ".async-test", ".coverage*", "*.db", ".pytest_cache"))
+    return dest
+
+
+def child_env(shape: Shape, project: Path, pg_cluster: str, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(INHERITED_PREFIXES) and k not in INHERITED_NAMES}
+    # A machine setting (the image sets it too), not a project's: it does not configure the harness.
+    env["ASYNC_TEST_PG_CLUSTER"] = pg_cluster
+    env.update(shape.env)
+    if env.get("ASYNC_TEST_PG_AUTH") == "trust":
+        # On a machine, not in the image: trust on TCP is the explicit opt-in (docs/configuration.md).
+        env["ASYNC_TEST_PG_AUTH"] = "trust-shared-host"
+    env.update(extra or {})
+    paths = [str(project / shape.pythonpath)] if shape.pythonpath else []
+    if shape.installed:  # as its CI's `pip install .`: a regular install, beside the harness's environment
+        target = project.parent / f"{shape.name}-installed"
+        subprocess.run(["uv", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(project)],
+                       check=True, capture_output=True)
+        paths.append(str(target))
+    # Keep an outer PYTHONPATH (e.g. pointing at another harness checkout to compare against).
+    if os.environ.get("PYTHONPATH"):
+        paths.append(os.environ["PYTHONPATH"])
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+PORT_LOCK = Path(tempfile.gettempdir()) / "async-test-real-shapes-5432.lock"
+
+
+@contextmanager
+def port_5432_for(shape: Shape) -> Iterator[None]:
+    """Hold 5432 for this test (xdist workers queue here); skip when something else listens there."""
+    if not shape.port_5432:
+        yield
+        return
+    from async_test_harness.server.postgres import port_is_free
+
+    with open(PORT_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        deadline = time.monotonic() + 20  # a previous run's server may still be shutting down
+        while not port_is_free(5432):
+            if time.monotonic() > deadline:
+                pytest.skip("port 5432 is in use by something else on this machine; the shape hard-codes it")
+            time.sleep(0.2)
+        yield
+
+
+@contextmanager
+def own_server_url(pg_cluster: str) -> Iterator[str]:
+    """Shape 8's own PostgreSQL (its CI would have a `services: postgres`), with a `myapp` database."""
+    import psycopg2
+
+    from async_test_harness.server.postgres import SupervisedServer
+
+    server = SupervisedServer(cluster=pg_cluster)
+    info = server.start()
+    try:
+        conn = psycopg2.connect(host=info.host, port=info.port, user=info.user, password=info.password,
+                                dbname="postgres")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE DATABASE myapp")
+        conn.close()
+        yield f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/myapp"
+    finally:
+        server.stop()

@@ -17,85 +17,20 @@ shapes do not use the harness: with it installed they must behave exactly as wit
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
-from shapes import BY_NAME, SHAPES, Shape
-
-from async_test_harness.server.postgres import port_is_free
-from helpers import REPO
-
-PROJECTS = REPO / "tests" / "projects"
-
-# What the tests read from the environment; a child starts without any of them, then gets the shape's.
-INHERITED_PREFIXES = ("ASYNC_TEST_", "_ASYNC_TEST_", "PG", "POSTGRES_", "PYTEST_", "COV_CORE_")
-INHERITED_NAMES = ("DATABASE_URL", "CI", "DB_URI", "DB_DSN", "MYAPP_DB", "SERVICE_ENVIRONMENT", "APP_CONFIG_FILE",
-                   "TEST_DATABASE_URI_SYNC", "TEST_DATABASE_URI_ASYNC", "TEST_DATABASE_URLS", "PYTHONPATH",
-                   "COVERAGE_FILE", "COVERAGE_PROCESS_START")
-
-
-
+from shapes import BY_NAME, SHAPES, Shape, child_env, copy_project, own_server_url, port_5432_for
 
 # --------------------------------------------------------------------------- helpers
-
-
-# The copies sit in a monorepo whose root has pytest settings of its own, as this repository's
-# tests/projects/ does: the runner must find each project's own configuration, not the root's.
-MONOREPO_ROOT_CONFIG = """\
-[tool.ruff]
-line-length = 120
-
-[tool.pytest.ini_options]
-testpaths = ["scripts/tests"]
-"""
-
-
-def copy_project(shape: Shape, tmp_path: Path) -> Path:
-    """The project as a user has it, in a scratch monorepo: runs leave results, caches and sqlite files."""
-    repo = tmp_path / "repo"
-    repo.mkdir(exist_ok=True)
-    (repo / "pyproject.toml").write_text(MONOREPO_ROOT_CONFIG)
-    dest = repo / shape.name
-    shutil.copytree(PROJECTS / shape.name, dest,
-                    ignore=shutil.ignore_patterns("__pycache__", ".async-test", ".coverage*", "*.db", ".pytest_cache"))
-    return dest
-
-
-def child_env(shape: Shape, project: Path, pg_cluster: str, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(INHERITED_PREFIXES) and k not in INHERITED_NAMES}
-    # A machine setting (the image sets it too), not a project's: it does not configure the harness.
-    env["ASYNC_TEST_PG_CLUSTER"] = pg_cluster
-    env.update(shape.env)
-    if env.get("ASYNC_TEST_PG_AUTH") == "trust":
-        # On a machine, not in the image: trust on TCP is the explicit opt-in (docs/configuration.md).
-        env["ASYNC_TEST_PG_AUTH"] = "trust-shared-host"
-    env.update(extra or {})
-    paths = [str(project / shape.pythonpath)] if shape.pythonpath else []
-    if shape.installed:  # as its CI's `pip install .`: a regular install, beside the harness's environment
-        target = project.parent / f"{shape.name}-installed"
-        subprocess.run(["uv", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(project)],
-                       check=True, capture_output=True)
-        paths.append(str(target))
-    # Keep an outer PYTHONPATH (e.g. pointing at another harness checkout to compare against).
-    if os.environ.get("PYTHONPATH"):
-        paths.append(os.environ["PYTHONPATH"])
-    if paths:
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
 
 
 def run(cmd: List[str], cwd: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
@@ -146,44 +81,11 @@ def assert_used_postgresql(cases: Dict[str, Case], kind: Optional[str]) -> None:
             assert case.kind == kind, f"{nodeid} classified {case.kind}"
 
 
-PORT_LOCK = Path(tempfile.gettempdir()) / "async-test-real-shapes-5432.lock"
-
-
-@contextmanager
-def port_5432_for(shape: Shape) -> Iterator[None]:
-    """Hold 5432 for this test (xdist workers queue here); skip when something else listens there."""
-    if not shape.port_5432:
-        yield
-        return
-    with open(PORT_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        deadline = time.monotonic() + 20  # a previous run's server may still be shutting down
-        while not port_is_free(5432):
-            if time.monotonic() > deadline:
-                pytest.skip("port 5432 is in use by something else on this machine; the shape hard-codes it")
-            time.sleep(0.2)
-        yield
-
-
 @pytest.fixture(scope="module")
 def own_server(pg_cluster: str) -> Iterator[str]:
     """Shape 8's own PostgreSQL (its CI would have a `services: postgres`), with a `myapp` database."""
-    import psycopg2
-
-    from async_test_harness.server.postgres import SupervisedServer
-
-    server = SupervisedServer(cluster=pg_cluster)
-    info = server.start()
-    try:
-        conn = psycopg2.connect(host=info.host, port=info.port, user=info.user, password=info.password,
-                                dbname="postgres")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE DATABASE myapp")
-        conn.close()
-        yield f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/myapp"
-    finally:
-        server.stop()
+    with own_server_url(pg_cluster) as url:
+        yield url
 
 
 def fixture_env(shape: Shape, request: pytest.FixtureRequest) -> Dict[str, str]:
