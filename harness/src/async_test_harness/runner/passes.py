@@ -697,7 +697,7 @@ class Run:
             self._note_lost_server(split["integration"])
         session.split_junit(results / f"junit-{session.KIND}.xml", results)
         if self.options.coverage:
-            session.split_coverage(results / f".coverage.{session.KIND}", results)
+            session.split_coverage(results / f".coverage.{session.KIND}", results, project)
         self.passes = split
         return True
 
