@@ -27,7 +27,7 @@ from ..server.postgres import PostgresError
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
-from . import blocker, coverage_contexts, current_test, event_loops, events, shard, timeout
+from . import blocker, coverage_contexts, current_test, event_loops, events, fixture_kinds, shard, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -404,7 +404,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
     if coverage_contexts.requested():
-        coverage_contexts.register(config, items)
+        coverage_contexts.register(config)
         if not hasattr(config, "workerinput"):  # what the session will run, for a runner reading a crash
             kinds = {kind: sum(1 for i in keep if i.stash[CLASSIFICATION_KEY].kind == kind)
                      for kind in (UNIT, INTEGRATION)}
@@ -412,6 +412,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     needs_blocking = s.block_db and any(item.stash[CLASSIFICATION_KEY].kind == UNIT for item in keep)
     if needs_blocking and not config.pluginmanager.has_plugin(BLOCKING_PLUGIN):
         config.pluginmanager.register(_BlockingHooks(), BLOCKING_PLUGIN)
+    if needs_blocking or coverage_contexts.requested():
+        fixture_kinds.register(config)  # a broad fixture's teardown under the kind of its set-up
 
 
 # --------------------------------------------------------------------------- blocking

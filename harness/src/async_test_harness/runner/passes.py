@@ -670,10 +670,9 @@ class Run:
             self.phases[f"{kind}_pass"] = round(shares[kind], 3)
         failed_any = any(result.failures for result in split.values())
         beyond_tests = rc is None or rc not in (0, 1, 5) or (rc == 1 and not failed_any)
-        # Unit tests run first: once an integration test has reported, the unit tests were all done,
+        # The kinds run in the project's order: the unit pass is done once all its tests reported,
         # and a crash, pytest.exit() or a lost server after that is the integration pass's alone.
-        unit_done = ((split["unit"].all_reported or split["integration"].counts["total"] > 0)
-                     and not (rc == 1 and not failed_any))
+        unit_done = split["unit"].all_reported and not (rc == 1 and not failed_any)
         for kind, result in split.items():
             if beyond_tests and not (kind == "unit" and unit_done):  # the session's own exit: this pass shows it
                 result.exit_code = rc
@@ -687,9 +686,10 @@ class Run:
                 result.exit_code = own
                 result.status = self._status(own, result)
         crashed_early = (beyond_tests and not self.interrupted and rc not in (2, 4) and not unit_done
+                         and not split["integration"].all_reported
                          and not any(f.when == "collect" for f in split["unit"].failures))
         if crashed_early:
-            # The session ended before any integration test ran: they get a process of their own, as
+            # The session ended before every integration test ran: they get a process of their own, as
             # a crash in the unit pass never cost the integration pass its results.
             self.console.rule(phases.INTEGRATION_AGAIN)
             split["integration"] = self._integration(project, results, False)
