@@ -175,16 +175,20 @@ def test_one_session_reports_exactly_what_two_processes_reported(tmp_path, env, 
     assert not (tmp_path / "one" / "junit-all.xml").exists() and not (tmp_path / "one" / ".coverage.all").exists()
 
 
-def test_a_session_that_dies_in_the_unit_tests_still_runs_the_integration_tests(tmp_path, env, pg_cluster):
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_session_that_dies_in_the_unit_tests_still_runs_the_integration_tests(tmp_path, env, pg_cluster, where):
+    """The kinds run in the project's order: a unit test that kills the session before the integration
+    tests ran gives them a process of their own; after they reported, their results stand."""
     project = project_at(tmp_path / "svc")
-    (project / "tests" / "unit" / "test_core.py").write_text(
-        "import os\n\n\ndef test_dies():\n    os._exit(7)\n")
+    (project / "tests" / "unit" / "test_core.py").unlink()
+    folder = "aa_unit" if where == "before" else "zz_unit"  # before or after tests/integration
+    write_files(project, {f"tests/{folder}/test_core.py": "import os\n\n\ndef test_dies():\n    os._exit(7)\n"})
     done = run(project, dict(env, ASYNC_TEST_PG_CLUSTER=pg_cluster), tmp_path / "results")
     s = json.loads((tmp_path / "results" / "summary.json").read_text())
     unit, integration = s["passes"]["unit"], s["passes"]["integration"]
     assert unit["status"] == "error" and "exited 7" in unit["status_reason"], done.stdout[-3000:]
     assert integration["counts"]["passed"] == 1 and integration["counts"]["failed"] == 1, done.stdout[-3000:]
-    assert "integration pass (after the session ended early)" in done.stdout
+    assert ("integration pass (after the session ended early)" in done.stdout) == (where == "before")
     assert done.returncode == 1
 
 
