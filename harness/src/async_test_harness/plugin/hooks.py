@@ -27,7 +27,7 @@ from ..server.postgres import PostgresError
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
-from . import blocker, coverage_contexts, current_test, event_loops, events, fixture_kinds, shard, timeout
+from . import blocker, coverage_concurrency, coverage_contexts, current_test, event_loops, events, fixture_kinds, shard, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -52,6 +52,7 @@ START_FAILED = "async-test: the test database could not be started."
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    coverage_concurrency.install()  # before pytest-cov makes its Coverage (its load_initial_conftests)
     if not pluginmanager.has_plugin("async_test_conftest_errors"):
         pluginmanager.register(events.ConftestErrors(), "async_test_conftest_errors")
     group = parser.getgroup("async-test", "async-test harness (ephemeral PostgreSQL, async DB fixtures)")

@@ -473,6 +473,8 @@ class Run:
             "COVERAGE_FILE": str(results / f".coverage.{kind}"),
         })
         env.update(self.bytecode)  # never a __pycache__ in the user's tree; compiled once (bytecode.py)
+        if self.options.coverage:
+            env.update(coverage_reports.measurement_environment())
         if kind in ("integration", session.KIND) and self.server is not None:
             from ..server import provision
 
