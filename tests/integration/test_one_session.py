@@ -283,7 +283,7 @@ def test_a_module_no_test_imports_counts_as_with_two_processes_and_plain_pytest_
                               text=True, timeout=300)
 
     one = go(tmp_path / "one")
-    two = go(tmp_path / "two", "--separate-passes")
+    go(tmp_path / "two", "--separate-passes")
     assert "(one pytest session)" in one.stdout, one.stdout[-3000:]
     a, b = comparable(tmp_path / "one"), comparable(tmp_path / "two")
     assert a["coverage"] == b["coverage"] and a["files"] == b["files"], (a["coverage"], b["coverage"])

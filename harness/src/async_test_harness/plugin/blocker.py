@@ -124,12 +124,12 @@ class _State:
 _state = _State()
 
 
-def current() -> Optional[Tuple["Blocker", str, str]]:
+def current() -> Optional[Tuple[Blocker, str, str]]:
     """What blocks now (None: nothing), for plugin/fixture_kinds.py to restore later."""
     return _state.active
 
 
-def swap(active: Optional[Tuple["Blocker", str, str]]) -> Optional[Tuple["Blocker", str, str]]:
+def swap(active: Optional[Tuple[Blocker, str, str]]) -> Optional[Tuple[Blocker, str, str]]:
     """Block as ``active`` says (None: not at all); what blocked before."""
     previous = _state.active
     _state.active = active

@@ -26,7 +26,7 @@ PLUGIN_NAME = "async_test_fixture_kinds"
 
 class FixtureKinds:
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, None, None]:
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, Any, None]:
         if fixturedef.scope == "function" or not hasattr(fixturedef, "addfinalizer"):
             yield  # torn down inside the test that set it up, under its kind
             return

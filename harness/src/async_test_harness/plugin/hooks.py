@@ -27,7 +27,17 @@ from ..server.postgres import PostgresError
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
-from . import blocker, coverage_concurrency, coverage_contexts, current_test, event_loops, events, fixture_kinds, shard, timeout
+from . import (
+    blocker,
+    coverage_concurrency,
+    coverage_contexts,
+    current_test,
+    event_loops,
+    events,
+    fixture_kinds,
+    shard,
+    timeout,
+)
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker

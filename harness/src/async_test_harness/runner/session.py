@@ -1,8 +1,8 @@
 """Both passes in one pytest session, and its results split back into the two passes'.
 
 Two pytest processes imported and collected the project twice: on real suites ``async-test run``
-took 1.4-1.6 times a plain ``pytest --cov`` for the same tests. One session runs the unit tests first
-(the database blocked around each of them, as in a unit pass), then the integration tests, and
+took 1.4-1.6 times a plain ``pytest --cov`` for the same tests. One session runs the tests in the
+project's own order, the database blocked around each unit test (as in a unit pass), and
 coverage.py's dynamic contexts record which kind ran each line (plugin/coverage_contexts.py).
 Afterwards this module writes what the two passes wrote: ``junit-unit.xml`` and
 ``junit-integration.xml``, ``.coverage.unit`` and ``.coverage.integration`` (lines run outside
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 if TYPE_CHECKING:
     from .project import Project
@@ -122,7 +122,7 @@ def recount(suite: ET.Element) -> None:
 # ------------------------------------------------------------------ coverage
 
 
-def split_coverage(source: Path, results: Path, project: Optional["Project"] = None) -> None:
+def split_coverage(source: Path, results: Path, project: Optional[Project] = None) -> None:
     """``.coverage.all`` (dynamic contexts) into ``.coverage.unit`` and ``.coverage.integration``.
 
     Each gets the lines of its own context plus those of the empty one (run outside any test).
@@ -165,7 +165,7 @@ def split_coverage(source: Path, results: Path, project: Optional["Project"] = N
     source.unlink()
 
 
-def measures_source(project: "Project") -> bool:
+def measures_source(project: Project) -> bool:
     """Does coverage.py run with a ``source`` (so it lists unimported files) for this project?"""
     if project.source_arguments():
         return True
