@@ -48,9 +48,10 @@ class FixtureKinds:
         fixturedef.addfinalizer(enter)  # runs before it
         error = outcome.excinfo[1] if outcome.excinfo else None
         if setup_state is not None and isinstance(error, blocker.DatabaseBlockedError):
-            # Refused to a unit test: not cached for the rest of its scope, so a later integration
-            # test sets it up again, unblocked, as the integration process would have.
-            fixturedef.cached_result = None
+            # Refused to a unit test: not cached for the rest of its scope (finish() forgets the
+            # failure and runs its finalizers), so a later integration test sets it up again,
+            # unblocked, as the integration process would have.
+            fixturedef.finish(request)
 
 
 def register(config: pytest.Config) -> None:
