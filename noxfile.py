@@ -70,14 +70,11 @@ def coverage_pythons(session: nox.Session) -> None:
 
 
 def _interpreter(version: str) -> str:
-    """python3.X on PATH, or pyenv's (~/.pyenv/versions/3.X.*), which this machine and CI have."""
-    import shutil
+    """pyenv's 3.X (~/.pyenv/versions/3.X.*, which this machine and CI have; its shims on PATH are
+    not interpreters uv can inspect), else uv's own discovery, which says what is missing."""
     from pathlib import Path
 
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
     for candidate in sorted((Path.home() / ".pyenv" / "versions").glob(f"{version}.*"), reverse=True):
         if (candidate / "bin" / "python").exists():
             return str(candidate / "bin" / "python")
-    return version  # uv's own discovery, which says what is missing
+    return version
