@@ -47,7 +47,7 @@ def coverage_pythons(session: nox.Session) -> None:
     from pathlib import Path
 
     session.install("-e", "harness[embedded]")
-    work = Path(session.create_tmp()) / "coverage-pythons"
+    work = Path(session.create_tmp()).resolve() / "coverage-pythons"
     shutil.rmtree(work, ignore_errors=True)
     figures = {}
     for version in COVERAGE_PYTHONS:
