@@ -37,6 +37,7 @@ class Shape:
     env_from_fixture: Tuple[str, ...] = field(default=())  # names filled in by the test (own_server)
     installed: bool = False  # the project itself is installed (its CI: poetry install / uv sync / pip install .)
     run_args: Tuple[str, ...] = ()  # what follows PROJECT in `async-test run` / `docker run IMAGE`
+    order_sensitive: bool = False  # passes only in its own order: also run with --separate-passes
 
 
 SHAPES = [
@@ -86,6 +87,13 @@ SHAPES = [
         # Plain pytest: nothing but its own variable. async-test run: its `conn` fixture reaches a
         # database, which only the project knows (undeclared, the unit pass blocks it).
         env={}, unit={"passed": 1}, integration={"passed": 4}, uses_harness=False, env_from_fixture=("MYAPP_DB",),
+    ),
+    Shape(
+        "order-sensitive",
+        # Its sync session fixture builds an asyncpg pool on "the current event loop", which exists only
+        # before an async test has run; the run's last test (a unit test) tears the pool down.
+        env={"ASYNC_TEST_DB_FIXTURES": "pg_pool"},
+        unit={"passed": 3, "skipped": 1}, integration={"passed": 3}, order_sensitive=True,
     ),
 ]
 SHAPES.append(Shape(

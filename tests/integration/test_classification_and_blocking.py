@@ -204,3 +204,58 @@ def test_invalid_setting_is_a_usage_error_listing_valid_values(pytester, run_pyt
     result = run_pytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*kind (from ini async_test_kind) is 'smoke'*Valid values: all, unit, integration*"])
+
+
+def test_a_broad_fixture_keeps_the_blocking_of_its_set_up(pytester, run_pytest):
+    """In one session the kinds run in the project's order (issue 22 item 2): a session fixture an
+    integration test set up is torn down unblocked although the run's last test is a unit test, as
+    the integration process tore it down; one whose set-up was refused to a unit test is set up
+    again, unblocked, by the next integration test that asks for it."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_order="""
+        import asyncio
+        import os
+
+        import asyncpg
+        import pytest
+
+        def query(sql):
+            async def go():
+                conn = await asyncpg.connect(os.environ["DATABASE_URL"])
+                try:
+                    return await conn.fetchval(sql)
+                finally:
+                    await conn.close()
+            return asyncio.run(go())
+
+        @pytest.fixture(scope="session")
+        def table():
+            query("CREATE TABLE IF NOT EXISTS seen (x int)")
+            yield
+            query("DROP TABLE seen")  # after the last test, a unit test: must not be blocked
+
+        @pytest.fixture(scope="session")
+        def answer():
+            return query("SELECT 42")
+
+        @pytest.mark.integration
+        def test_1_integration_sets_up_the_table(table):
+            assert query("SELECT count(*) FROM seen") == 0
+
+        @pytest.mark.unit
+        def test_2_unit_asks_for_a_database_fixture(answer):
+            pass
+
+        @pytest.mark.integration
+        def test_3_integration_gets_it_anyway(answer):
+            assert answer == 42
+
+        @pytest.mark.unit
+        def test_4_last_test_is_a_unit_test():
+            pass
+    """)
+    result = run_pytest("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*test_2_unit_asks_for_a_database_fixture ERROR*"])
+    out = result.stdout.str()
+    assert out.count("Database access is blocked") >= 1 and "test_4_last_test_is_a_unit_test ERROR" not in out

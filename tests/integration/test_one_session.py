@@ -175,16 +175,20 @@ def test_one_session_reports_exactly_what_two_processes_reported(tmp_path, env, 
     assert not (tmp_path / "one" / "junit-all.xml").exists() and not (tmp_path / "one" / ".coverage.all").exists()
 
 
-def test_a_session_that_dies_in_the_unit_tests_still_runs_the_integration_tests(tmp_path, env, pg_cluster):
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_session_that_dies_in_the_unit_tests_still_runs_the_integration_tests(tmp_path, env, pg_cluster, where):
+    """The kinds run in the project's order: a unit test that kills the session before the integration
+    tests ran gives them a process of their own; after they reported, their results stand."""
     project = project_at(tmp_path / "svc")
-    (project / "tests" / "unit" / "test_core.py").write_text(
-        "import os\n\n\ndef test_dies():\n    os._exit(7)\n")
+    (project / "tests" / "unit" / "test_core.py").unlink()
+    folder = "aa_unit" if where == "before" else "zz_unit"  # before or after tests/integration
+    write_files(project, {f"tests/{folder}/test_core.py": "import os\n\n\ndef test_dies():\n    os._exit(7)\n"})
     done = run(project, dict(env, ASYNC_TEST_PG_CLUSTER=pg_cluster), tmp_path / "results")
     s = json.loads((tmp_path / "results" / "summary.json").read_text())
     unit, integration = s["passes"]["unit"], s["passes"]["integration"]
     assert unit["status"] == "error" and "exited 7" in unit["status_reason"], done.stdout[-3000:]
     assert integration["counts"]["passed"] == 1 and integration["counts"]["failed"] == 1, done.stdout[-3000:]
-    assert "integration pass (after the session ended early)" in done.stdout
+    assert ("integration pass (after the session ended early)" in done.stdout) == (where == "before")
     assert done.returncode == 1
 
 
@@ -232,3 +236,60 @@ def test_a_cov_context_in_the_projects_addopts_means_two_processes(tmp_path, env
     (project / "pytest.ini").write_text("[pytest]\nasyncio_mode = strict\naddopts = --cov-context=test\n")
     done = run(project, dict(env, ASYNC_TEST_PG_CLUSTER=pg_cluster), tmp_path / "results")
     assert "(two processes: --cov-context sets the project's own coverage contexts)" in done.stdout, done.stdout[-2000:]
+
+
+def plain_pytest_cov(project: Path, env: Dict[str, str], out: Path) -> Dict[str, object]:
+    """What plain ``pytest --cov=app`` measures on the same tests (the plugin only gives the fixtures)."""
+    data = out / ".coverage.plain"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider",
+                           "--cov=app", "--cov-report="],
+                          cwd=project, env=dict(env, COVERAGE_FILE=str(data)), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-2000:]
+    import coverage
+
+    cov = coverage.Coverage(data_file=str(data))
+    cov.load()
+    return {Path(f).name: cov.analysis2(f)[1:4] for f in cov.get_data().measured_files()}
+
+
+def report_files(results: Path, kind: str) -> Dict[str, object]:
+    import coverage
+
+    name = ".coverage" if kind == "combined" else f".coverage.{kind}"
+    cov = coverage.Coverage(data_file=str(results / name))
+    cov.load()
+    return {Path(f).name: cov.analysis2(f)[1:4] for f in cov.get_data().measured_files()}
+
+
+@pytest.mark.parametrize("source", ["--cov-source", "config"])
+def test_a_module_no_test_imports_counts_as_with_two_processes_and_plain_pytest_cov(tmp_path, env, pg_cluster,
+                                                                                     source):
+    """An unimported module is 0 % in every figure, per pass and combined (it vanished from all of them)."""
+    project = project_at(tmp_path / "svc")
+    (project / "tests" / "unit" / "test_core.py").write_text(
+        "from app.core import both\n\n\ndef test_both():\n    assert both(2) == 4\n")
+    write_files(project, {"app/unused.py": "".join(f"def f{i}():\n    return {i}\n\n\n" for i in range(8))})
+    args: tuple = ()
+    if source == "config":
+        (project / ".coveragerc").write_text("[run]\nsource = app\n")
+    env = dict(env, ASYNC_TEST_PG_CLUSTER=pg_cluster)
+
+    def go(results: Path, *extra: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "async_test_harness.cli", "run", str(project), "--results-dir", str(results)]
+        if source == "--cov-source":
+            cmd += ["--cov-source", "app"]
+        return subprocess.run([*cmd, *extra, *args, "--", "-p", "no:randomly"], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    one = go(tmp_path / "one")
+    go(tmp_path / "two", "--separate-passes")
+    assert "(one pytest session)" in one.stdout, one.stdout[-3000:]
+    a, b = comparable(tmp_path / "one"), comparable(tmp_path / "two")
+    assert a["coverage"] == b["coverage"] and a["files"] == b["files"], (a["coverage"], b["coverage"])
+    for kind in ("unit", "integration"):
+        assert report_files(tmp_path / "one", kind) == report_files(tmp_path / "two", kind)
+        assert "unused.py" in report_files(tmp_path / "one", kind)
+    assert a["coverage"]["combined"]["percent"] < 60, a["coverage"]
+    # plain pytest --cov measures what the combined figure says
+    assert report_files(tmp_path / "one", "combined") == plain_pytest_cov(project, env, tmp_path)

@@ -5,6 +5,14 @@ replaced while a unit test runs (setup, call and teardown), and so is
 ``socket.connect`` for the server's address, which catches raw sockets and
 drivers we do not know.  A connection refused by a missing server would be a
 confusing error; this one names the test and the way out.
+
+Blocking connects is not enough when one session runs both kinds: a connection opened at import,
+or a pooled one an integration test left in a module-level engine, is already open when a unit test
+runs. So the *use* of a connection is refused too: SQLAlchemy's pool checkout and cursor execution
+(every engine, sync and async, pooled connections included), asyncpg's ``Pool.acquire`` and its
+connections' query methods, psycopg 3's cursors' ``execute`` family. psycopg2's connections are C
+objects whose methods cannot be replaced: one opened before a unit test and used raw (not through
+SQLAlchemy) is not stopped (docs/unit-and-integration.md).
 """
 
 from __future__ import annotations
@@ -45,6 +53,20 @@ DRIVER_ENTRY_POINTS: List[Tuple[str, str]] = [
     ("psycopg", "connect"),
     ("psycopg.Connection", "connect"),
     ("psycopg.AsyncConnection", "connect"),
+]
+
+
+# (module, class, methods) that use a connection already open, patched once their module is imported.
+# Only methods the class defines itself: a subclass inheriting one is covered by its base's.
+CONNECTION_USES: List[Tuple[str, str, Tuple[str, ...]]] = [
+    ("asyncpg.connection", "Connection", (
+        "execute", "executemany", "fetch", "fetchmany", "fetchrow", "fetchval", "prepare", "cursor",
+        "copy_from_query", "copy_from_table", "copy_to_table", "copy_records_to_table")),
+    ("asyncpg.pool", "Pool", ("acquire",)),
+    ("psycopg", "Cursor", ("execute", "executemany", "copy", "stream")),
+    ("psycopg", "ServerCursor", ("execute", "executemany", "stream")),
+    ("psycopg", "AsyncCursor", ("execute", "executemany", "copy", "stream")),
+    ("psycopg", "AsyncServerCursor", ("execute", "executemany", "stream")),
 ]
 
 
@@ -95,10 +117,23 @@ class _State:
         self.undo: List[Callable[[], None]] = []
         self.patched: Set[Tuple[str, str]] = set()
         self.socket_patched = False
+        self.sqlalchemy_listening = False
         self.modules_seen = 0
 
 
 _state = _State()
+
+
+def current() -> Optional[Tuple[Blocker, str, str]]:
+    """What blocks now (None: nothing), for plugin/fixture_kinds.py to restore later."""
+    return _state.active
+
+
+def swap(active: Optional[Tuple[Blocker, str, str]]) -> Optional[Tuple[Blocker, str, str]]:
+    """Block as ``active`` says (None: not at all); what blocked before."""
+    previous = _state.active
+    _state.active = active
+    return previous
 
 
 def _refusal(what: str) -> DatabaseBlockedError:
@@ -124,6 +159,57 @@ def _guard(original: Callable[..., Any], what: str) -> Callable[..., Any]:
         return original(*args, **kwargs)
 
     return guarded
+
+
+def _guard_use(original: Callable[..., Any], what: str) -> Callable[..., Any]:
+    """Refuse the call while a unit test runs; checked when called, not when a coroutine first
+    runs (a query an integration test started and a unit test's teardown awaits is not refused).
+    The original's result (a coroutine, a context manager) is returned unchanged."""
+
+    @functools.wraps(original)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if _state.active is not None:
+            raise _refusal(what)
+        return original(*args, **kwargs)
+
+    return guarded
+
+
+def _sqlalchemy_refusal(*args: Any, **kwargs: Any) -> None:
+    if _state.active is not None:
+        raise _refusal("SQLAlchemy: a connection of an engine made before this test")
+
+
+def _listen_to_sqlalchemy() -> None:
+    """Refuse pool checkouts and statements of every engine, existing or future, sync or async."""
+    if _state.sqlalchemy_listening or "sqlalchemy.pool" not in sys.modules or "sqlalchemy.engine" not in sys.modules:
+        return
+    try:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+        from sqlalchemy.pool import Pool
+    except Exception:
+        return
+    for target, name in ((Pool, "checkout"), (Engine, "before_cursor_execute")):
+        event.listen(target, name, _sqlalchemy_refusal)
+        _state.undo.append(functools.partial(event.remove, target, name, _sqlalchemy_refusal))
+    _state.sqlalchemy_listening = True
+
+
+def _guard_uses() -> None:
+    for module_name, class_name, methods in CONNECTION_USES:
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if cls is None:
+            continue
+        for method in methods:
+            key = (f"{module_name}.{class_name}", method)
+            original = cls.__dict__.get(method)
+            if key in _state.patched or original is None or not callable(original):
+                continue
+            short = module_name.split(".")[0]
+            setattr(cls, method, _guard_use(original, f"{short} {class_name}.{method} on a connection opened earlier"))
+            _state.patched.add(key)
+            _state.undo.append(functools.partial(setattr, cls, method, original))
 
 
 def _install() -> None:
@@ -160,6 +246,8 @@ def _install() -> None:
         setattr(target, attr, replacement)
         _state.patched.add((module_path, attr))
         _state.undo.append(functools.partial(setattr, target, attr, original))
+    _guard_uses()
+    _listen_to_sqlalchemy()
 
 
 def _guard_socket(real: Callable[..., Any]) -> Callable[..., Any]:
@@ -179,4 +267,5 @@ def uninstall() -> None:
         _state.undo.pop()()
     _state.patched.clear()
     _state.socket_patched = False
+    _state.sqlalchemy_listening = False
     _state.modules_seen = 0

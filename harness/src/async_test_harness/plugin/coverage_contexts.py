@@ -4,9 +4,12 @@
 collected once (two processes paid for both twice: 1.4-1.6 times a plain ``pytest --cov``). coverage.py's
 dynamic context records which kind ran each line: ``unit`` while a unit test runs (set-up, call,
 teardown), ``integration`` while an integration test runs. What runs outside any test (imports,
-collection, session teardown after the last test) stays in the empty context, and the runner
-counts it for both kinds, as each kind's own process ran it before. The runner orders unit tests
-first, so the context changes about once per process (each switch flushes coverage's data).
+collection) stays in the empty context, and the runner counts it for both kinds, as each kind's own
+process ran it before. The tests run in the project's own order (sorting the unit tests first
+changed outcomes: a sync fixture that builds a pool on "the current event loop" worked only before
+any async test had run), so the context switches each time the kind changes; a switch flushes
+coverage's collected data, which costs little next to a test (docs/run.md gives the measurements).
+A broader fixture's teardown runs in the context of its set-up (plugin/fixture_kinds.py).
 
 Requested by the runner through ``ENV_VAR``; a project's own dynamic contexts
 (``dynamic_context``, ``--cov-context``) make the runner use two processes instead.
@@ -15,11 +18,11 @@ Requested by the runner through ``ENV_VAR``; a project's own dynamic contexts
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 import pytest
 
-from .classify import CLASSIFICATION_KEY, UNIT
+from .classify import CLASSIFICATION_KEY
 
 ENV_VAR = "_ASYNC_TEST_COVERAGE_CONTEXTS"
 PLUGIN_NAME = "async_test_coverage_contexts"
@@ -27,11 +30,6 @@ PLUGIN_NAME = "async_test_coverage_contexts"
 
 def requested() -> bool:
     return os.environ.get(ENV_VAR) == "1"
-
-
-def unit_first(items: List[pytest.Item]) -> None:
-    """Unit tests, then integration tests, each in the order they came (a random order stays random)."""
-    items.sort(key=lambda item: 0 if _kind(item) == UNIT else 1)
 
 
 def _kind(item: pytest.Item) -> Optional[str]:
@@ -46,12 +44,32 @@ class ContextSwitcher:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
         kind = _kind(item)
-        if kind is None or kind == self.current:
-            return
+        if kind is not None:
+            self.switch(kind)
+
+    def switch(self, kind: Optional[str]) -> Optional[str]:
+        """Record lines as ``kind``'s from now on; the kind recorded before."""
+        previous = self.current
+        if kind is None or kind == previous:
+            return previous
         cov = _running_coverage()
         if cov is not None:
             cov.switch_context(kind)
         self.current = kind
+        return previous
+
+
+_switcher: Optional[ContextSwitcher] = None
+
+
+def current_kind() -> Optional[str]:
+    """The kind lines are recorded as now (None: contexts not requested, or no test has run yet)."""
+    return _switcher.current if _switcher is not None else None
+
+
+def switch(kind: Optional[str]) -> Optional[str]:
+    """Record lines as ``kind``'s (None: leave as is); the kind before. Nothing without contexts."""
+    return _switcher.switch(kind) if _switcher is not None else None
 
 
 def _running_coverage() -> Any:
@@ -62,7 +80,8 @@ def _running_coverage() -> Any:
     return coverage.Coverage.current()  # public since coverage 5.0: pytest-cov's, in this process
 
 
-def register(config: pytest.Config, items: List[pytest.Item]) -> None:
-    unit_first(items)
+def register(config: pytest.Config) -> None:
+    global _switcher
     if not config.pluginmanager.has_plugin(PLUGIN_NAME):
-        config.pluginmanager.register(ContextSwitcher(), PLUGIN_NAME)
+        _switcher = ContextSwitcher()
+        config.pluginmanager.register(_switcher, PLUGIN_NAME)

@@ -27,7 +27,19 @@ from ..server.postgres import PostgresError, trust_note
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
-from . import blocker, coverage_contexts, current_test, event_loops, events, interrupts, selection, shard, timeout
+from . import (
+    blocker,
+    coverage_concurrency,
+    coverage_contexts,
+    current_test,
+    event_loops,
+    events,
+    fixture_kinds,
+    interrupts,
+    selection,
+    shard,
+    timeout,
+)
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -52,6 +64,7 @@ START_FAILED = "async-test: the test database could not be started."
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    coverage_concurrency.install()  # before pytest-cov makes its Coverage (its load_initial_conftests)
     if not pluginmanager.has_plugin("async_test_conftest_errors"):
         pluginmanager.register(events.ConftestErrors(), "async_test_conftest_errors")
     group = parser.getgroup("async-test", "async-test harness (ephemeral PostgreSQL, async DB fixtures)")
@@ -438,10 +451,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
     if coverage_contexts.requested():
-        coverage_contexts.register(config, items)
+        coverage_contexts.register(config)
     needs_blocking = s.block_db and any(item.stash[CLASSIFICATION_KEY].kind == UNIT for item in keep)
     if needs_blocking and not config.pluginmanager.has_plugin(BLOCKING_PLUGIN):
         config.pluginmanager.register(_BlockingHooks(), BLOCKING_PLUGIN)
+    if needs_blocking or coverage_contexts.requested():
+        fixture_kinds.register(config)  # a broad fixture's teardown under the kind of its set-up
 
 
 # --------------------------------------------------------------------------- blocking

@@ -26,6 +26,16 @@ PASSES = ("unit", "integration")
 _PREPARING: List[Any] = []
 
 
+# Read by plugin/coverage_concurrency.py in each pass: measure code run in greenlets (SQLAlchemy's async
+# layer) and threads when the project's coverage configuration sets no concurrency of its own.
+CONCURRENCY_ENV = "_ASYNC_TEST_COVERAGE_CONCURRENCY"
+
+
+def measurement_environment() -> Dict[str, str]:
+    """What a pass that measures coverage gets besides COVERAGE_FILE."""
+    return {CONCURRENCY_ENV: "greenlet,thread"}
+
+
 def prepare_in_background() -> None:
     """Import what the reports need while the tests run (once per process).
 

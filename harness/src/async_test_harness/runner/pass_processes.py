@@ -105,6 +105,8 @@ class PassProcesses(ServerHandOver, Stopping):
         })
         env.pop(ONLY_ENV, None)
         env.update(self.bytecode)  # never a __pycache__ in the user's tree; compiled once (bytecode.py)
+        if self.options.coverage:
+            env.update(coverage_reports.measurement_environment())
         if kind in ("integration", session.KIND) and self.server is not None:
             from ..server import provision
 
@@ -341,7 +343,7 @@ class PassProcesses(ServerHandOver, Stopping):
                          and not any(f.when == "collect" for f in split["unit"].failures))
         session.split_junit(results / f"junit-{session.KIND}.xml", results)
         if self.options.coverage:
-            session.split_coverage(results / f".coverage.{session.KIND}", results)
+            session.split_coverage(results / f".coverage.{session.KIND}", results, project)
         if rerun or crashed_early:
             self.console.rule(phases.INTEGRATION_AGAIN)
             if rerun:
