@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parallel", action="store_true", help="run the two passes at the same time")
     p.add_argument("--separate-passes", action="store_true",
                    help="run each pass in a pytest process of its own (slower: the project is imported and "
-                        "collected twice); default: one session, unit tests first")
+                        "collected twice); default: one session, in the project's own order")
     p.add_argument("--no-coverage", action="store_true", help="do not measure coverage")
     p.add_argument("--html", action="store_true",
                    help="also write the coverage HTML report (html/ in the results folder; "
