@@ -129,6 +129,7 @@ class RunOptions:
     shard: Optional[Shard] = None  # --shard K/N: this run's part of the suite (plugin/shard.py selects it)
     durations_file: Optional[str] = None  # --durations-file: balances the shards (default: the project's)
     shard_split_modules: bool = False  # --shard-split-modules: single tests are assigned, not modules
+    baseline_dir: Optional[str] = None  # --baseline DIR: store the run's baseline there (baseline/, issue 25)
 
 
 def colour_asked() -> Optional[bool]:
@@ -881,6 +882,10 @@ class Run:
         try:
             write_summary(results, summary)
             written = True
+            if opts.baseline_dir:  # issue 25: the run's baseline, for later runs to be compared with
+                from ..baseline.command import store_after_run
+
+                store_after_run(results, Path(opts.baseline_dir).resolve(), lambda text: self.console.line(text))
         except OSError as exc:
             # The console must not say "all selected tests passed (exit 0)" while the process exits 3.
             written = False
