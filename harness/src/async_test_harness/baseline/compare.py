@@ -11,9 +11,9 @@ Thresholds (``Thresholds``), chosen so that a re-run of the same commit reports 
   base's AND by at least ``query_added`` statements (3 -> 7 is noise in a fixture, 3 -> 40 is a loop);
 * a time regression is a test more than ``time_ratio`` times slower AND ``time_seconds`` slower than
   the base, after both are scaled by the run's own noise: the median head/base ratio of the tests
-  that took at least ``time_floor`` seconds on both (a runner twice as slow makes every test twice as
-  slow; that is the machine, not the change). Timing on shared runners swings 2-5x for millisecond
-  tests, which the absolute floor keeps out.
+  that took at least ``time_floor`` seconds on both, if at least ``NOISE_SAMPLE`` did (a runner twice
+  as slow makes every test twice as slow; that is the machine, not the change). Timing on shared
+  runners swings 2-5x for millisecond tests, which the absolute floor keeps out.
 
 ``Comparison.to_json`` / ``Comparison.from_json`` are ``comparison.json`` (untrusted when read:
 ``from_json`` raises ``ValueError`` on anything else, which the report says in one line).
@@ -31,6 +31,7 @@ from .store import Baseline
 
 FIGURE_NAMES = ("combined", "unit", "integration")  # the order the report shows them in
 COMPARISON_VERSION = FORMAT_VERSION
+NOISE_SAMPLE = 5  # the fewest measurable tests the run's noise is estimated from (else 1: too few to tell)
 MOVED = 0.05  # percentage points: a file "moved" when a figure of it changed by at least this (0.1 shown)
 
 
@@ -206,10 +207,11 @@ def is_time_regression(before: float, after: float, noise: float, thresholds: Th
 
 def run_noise(base: Baseline, head: Baseline, thresholds: Thresholds = Thresholds()) -> float:
     """The median head/base time ratio of the tests measurable on both (at least 1: a faster runner
-    does not make every test's regression cheaper to reach)."""
+    does not make every test's regression cheaper to reach). With fewer than ``NOISE_SAMPLE`` such
+    tests it is 1: the median of two tests is as much the change as the machine."""
     ratios = [head.tests[n].seconds / base.tests[n].seconds for n in set(base.tests) & set(head.tests)
               if base.tests[n].seconds >= thresholds.time_floor and head.tests[n].seconds >= thresholds.time_floor]
-    return round(max(1.0, statistics.median(ratios)), 3) if ratios else 1.0
+    return round(max(1.0, statistics.median(ratios)), 3) if len(ratios) >= NOISE_SAMPLE else 1.0
 
 
 def _moved_files(base: Baseline, head: Baseline) -> Tuple[FileChange, ...]:

@@ -39,6 +39,8 @@ class Unusable(Exception):
 
 @dataclass(frozen=True)
 class TestRecord:
+    __test__ = False  # not a pytest test class, though its name starts with Test
+
     kind: str  # unit or integration
     outcome: str  # one of OUTCOMES
     seconds: float
