@@ -23,6 +23,7 @@ from async_test_harness.baseline.compare import (
     figure_text,
     is_query_regression,
     is_time_regression,
+    read_comparison,
     run_noise,
 )
 from async_test_harness.baseline.markdown import SECTION_END, SECTION_START, section, with_section
@@ -302,14 +303,14 @@ def head_results(tmp_path: Path) -> Path:
 def test_compare_with_a_hostile_baseline_says_one_line_and_exits_0(tmp_path, monkeypatch, make_base, reason):
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/shop")  # the head's, as the action's report step has it
     head = head_results(tmp_path)
-    (head / COMPARISON_FILE).write_text("{}")  # a stale comparison is removed, not reported
+    (head / COMPARISON_FILE).write_text("{}")  # a stale comparison is replaced, not reported
     base = tmp_path / "base"
     make_base(base)
     out = io.StringIO()
     assert compare_main([str(base), str(head)], out) == 0
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 and lines[0].startswith("async-test: no comparison: ") and reason in lines[0], lines
-    assert not (head / COMPARISON_FILE).exists()
+    assert read_comparison(head) == (None, lines[0].removeprefix("async-test: no comparison: "))
     assert "no comparison: " in (head / "summary.md").read_text()
 
 

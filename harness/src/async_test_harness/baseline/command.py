@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, TextIO
 
 from . import COMPARISON_FILE
-from .compare import Comparison, compare, console_lines
+from .compare import Comparison, compare, console_lines, none_document
 from .markdown import no_comparison, section, with_section
 from .store import Baseline, Unusable, from_results, load, write
 
@@ -74,7 +74,7 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO) -> int:
         line = no_comparison(why)
         out.write(f"async-test: {line}\n")
         if writable:
-            _write_head(head_path, None, [line])
+            _write_head(head_path, None, [line], why)
         return EXIT_OK
     comparison = compare(base, head)
     for line in console_lines(comparison):
@@ -84,14 +84,12 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _write_head(results: Path, comparison: Optional[Comparison], lines: List[str]) -> None:
-    """comparison.json (removed when there is none: a stale one would be reported) and summary.md's section."""
+def _write_head(results: Path, comparison: Optional[Comparison], lines: List[str], why: str = "") -> None:
+    """comparison.json (the reason, when there is nothing to compare with) and summary.md's section."""
     target = results / COMPARISON_FILE
+    doc = none_document(why) if comparison is None else comparison.to_json()
     try:
-        if comparison is None:
-            target.unlink(missing_ok=True)
-        else:
-            _atomic(target, json.dumps(comparison.to_json(), indent=2, ensure_ascii=True) + "\n")
+        _atomic(target, json.dumps(doc, indent=2, ensure_ascii=True) + "\n")
         summary_md = results / "summary.md"
         if summary_md.is_file():
             _atomic(summary_md, with_section(summary_md.read_text(encoding="utf-8", errors="replace"), lines))

@@ -22,12 +22,14 @@ Thresholds (``Thresholds``), chosen so that a re-run of the same commit reports 
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import FAILING, FORMAT_VERSION
-from .store import Baseline
+from . import COMPARISON_FILE, FAILING, FORMAT_VERSION
+from .store import Baseline, Unusable, read_bytes
 
 FIGURE_NAMES = ("combined", "unit", "integration")  # the order the report shows them in
 COMPARISON_VERSION = FORMAT_VERSION
@@ -165,6 +167,27 @@ def _figures(value: Any) -> Dict[str, Optional[float]]:
 
 def _regressions(value: Any) -> Tuple[Regression, ...]:
     return tuple(Regression(_str(r["nodeid"]), _number(r["before"]), _number(r["after"])) for r in _list(value))
+
+
+def none_document(reason: str) -> Dict[str, Any]:
+    """comparison.json when there was nothing to compare with: the reason, for every report to say."""
+    return {"comparison_version": COMPARISON_VERSION, "none": reason}
+
+
+def read_comparison(results: Path) -> Tuple[Optional[Comparison], Optional[str]]:
+    """The results folder's comparison.json: (the comparison, None), (None, why there is none), or
+    (None, None) when the folder has none (no comparison was asked for). Never raises: the file is the
+    tests' to write, like summary.json, and a report must not fail on it."""
+    path = results / COMPARISON_FILE
+    if not path.exists() and not path.is_symlink():
+        return None, None
+    try:
+        doc = json.loads(read_bytes(path).decode("utf-8"))
+        if isinstance(doc, dict) and isinstance(doc.get("none"), str) and doc.get("comparison_version") == 1:
+            return None, " ".join(doc["none"].split())[:300]
+        return Comparison.from_json(doc), None
+    except (Unusable, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return None, f"{COMPARISON_FILE} is not a readable comparison ({' '.join(str(exc).split())[:200]})"
 
 
 # ------------------------------------------------------------------ the comparison

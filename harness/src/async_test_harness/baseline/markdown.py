@@ -34,7 +34,7 @@ def section(comparison: Comparison, cell: Callable[[str], str] = plain_cell, row
         out += _names("♻️ also failing on the base", c.old_failures, cell, rows)
     if c.query_regressions:
         out += ["", f"**Query regressions ({len(c.query_regressions)})**: SQL statements per test grew "
-                    f"beyond x{c.thresholds.query_ratio:g} and +{c.thresholds.query_added}",
+                    f"beyond x{c.thresholds.query_ratio:g} and +{c.thresholds.query_added:g}",
                 "", "| test | statements before → after |", "|---|---:|"]
         out += _regression_rows(c.query_regressions, cell, rows, lambda r: f"{r.before:g} → {r.after:g}")
     if c.time_regressions:

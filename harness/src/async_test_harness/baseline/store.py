@@ -233,7 +233,7 @@ def load(path: Path) -> Baseline:
 
 def read(path: Path) -> Baseline:
     """The baseline in the file ``path``; raises ``Unusable``."""
-    data = _read_bytes(path)
+    data = read_bytes(path)
     try:
         doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -320,7 +320,7 @@ def _check_regular(path: Path) -> None:
         raise Unusable(f"{path} is larger than {MAX_BYTES // (1024 * 1024)} MiB")
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
     """The file's bytes: opened without blocking (a FIFO is refused, not waited on), at most MAX_BYTES."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -347,7 +347,7 @@ def _read_bytes(path: Path) -> bytes:
 
 def _lines(path: Path) -> Tuple[str, ...]:
     try:
-        return tuple(_read_bytes(path).decode("utf-8", "replace").splitlines())
+        return tuple(read_bytes(path).decode("utf-8", "replace").splitlines())
     except Unusable:
         return ()  # an events file we cannot read: its tests are simply not in the baseline
 
