@@ -18,6 +18,7 @@ from async_test_harness.baseline.command import mismatch
 from async_test_harness.baseline.compare import (
     Comparison,
     FigureChange,
+    Regression,
     compare,
     coverage_line,
     figure_text,
@@ -26,6 +27,7 @@ from async_test_harness.baseline.compare import (
     read_comparison,
     run_noise,
 )
+from async_test_harness.baseline.gates import GateError, Gates, parse_max_drop, verdict
 from async_test_harness.baseline.markdown import SECTION_END, SECTION_START, section, with_section
 from async_test_harness.baseline.store import (
     MAX_BYTES,
@@ -323,3 +325,71 @@ def test_compare_with_a_head_that_is_no_results_folder_is_a_usage_error(tmp_path
 def test_mismatch_by_folder_in_repository():
     assert mismatch(baseline({}, path_in_repo="backend"), baseline({})) is not None
     assert mismatch(baseline({"a": t()}), baseline({"a": t()})) is None
+
+
+# ------------------------------------------------------------------ gates
+
+
+def gate_comparison(new=(), old=(), combined=(80.0, 80.0), unit=(60.0, 60.0), queries=0) -> Comparison:
+    return Comparison(
+        base={}, coverage=(FigureChange("combined", *combined), FigureChange("unit", *unit),
+                           FigureChange("integration", None, 50.0)),
+        new_failures=tuple(new), old_failures=tuple(old),
+        query_regressions=tuple(Regression(f"q{i}", 1, 50) for i in range(queries)))
+
+
+@pytest.mark.parametrize("run_code, comparison, gates, code, said", [
+    # fail-on: new keeps a job green when only pre-existing failures remain, and says so loudly
+    (1, gate_comparison(old=["a"]), Gates("new"), 0, "PASSING DESPITE 1 FAILING TEST(S)"),
+    (1, gate_comparison(new=["b"], old=["a"]), Gates("new"), 1, "1 failure(s) new in this change"),
+    (1, None, Gates("new"), 1, "no baseline to tell new failures from old ones"),
+    (1, gate_comparison(old=["a"]), Gates("any"), 1, ""),
+    (3, gate_comparison(old=["a"]), Gates("new"), 3, ""),  # an infrastructure failure keeps its code
+    # the coverage drop: per figure or every figure, beyond the points given
+    (0, gate_comparison(combined=(80.0, 79.0)), Gates(max_drop={"combined": 0.5}), 4, "combined coverage fell 1.00"),
+    (0, gate_comparison(combined=(80.0, 79.6)), Gates(max_drop={"combined": 0.5}), 0, ""),
+    (0, gate_comparison(unit=(60.0, 50.0)), Gates(max_drop={"combined": 0.5}), 0, ""),
+    (0, gate_comparison(unit=(60.0, 50.0)), Gates(max_drop=dict.fromkeys(("combined", "unit", "integration"), 2)),
+     4, "unit coverage fell 10.00"),
+    (0, None, Gates(max_drop={"combined": 0}), 0, ""),  # nothing to compare with: nothing dropped
+    # query regressions
+    (0, gate_comparison(queries=2), Gates(fail_on_query_regressions=True), 7, "2 query regression(s)"),
+    (0, gate_comparison(queries=2), Gates(), 0, ""),
+    # fail-on new turned a failing run green: the other gates still apply
+    (1, gate_comparison(old=["a"], queries=1), Gates("new", fail_on_query_regressions=True), 7, "PASSING DESPITE"),
+])
+def test_gates(run_code, comparison, gates, code, said):
+    got, lines = verdict(run_code, comparison, gates)
+    assert got == code
+    assert (said in " ".join(lines)) if said else lines == []
+
+
+@pytest.mark.parametrize("text, drops", [
+    ("1", {"combined": 1.0, "unit": 1.0, "integration": 1.0}),
+    ("combined=0.5, unit=2", {"combined": 0.5, "unit": 2.0}),
+    ("", {}),
+])
+def test_max_coverage_drop_spellings(text, drops):
+    assert parse_max_drop(text) == drops
+
+
+@pytest.mark.parametrize("text", ["x", "combined=", "total=1", "-1", "101", "combined=nan"])
+def test_max_coverage_drop_refuses_with_the_fix(text):
+    with pytest.raises(GateError, match=r"e\.g\. combined=0\.5,unit=2"):
+        parse_max_drop(text)
+
+
+def test_compare_with_fail_on_new_exits_0_when_every_failure_also_fails_on_the_base(tmp_path):
+    head = head_results(tmp_path)
+    base = tmp_path / "base"
+    write(base, baseline({"svc/tests/test_a.py::test_one": t("failed")}, path_in_repo="svc", repository=None))
+    out = io.StringIO()
+    assert compare_main([str(base), str(head), "--fail-on", "new"], out) == 0
+    assert "PASSING DESPITE 1 FAILING TEST(S)" in out.getvalue()
+    assert "PASSING DESPITE" in (head / "summary.md").read_text()
+    assert compare_main([str(base), str(head)], io.StringIO()) == 0  # no gate asked: exit 0 anyway
+    out = io.StringIO()
+    assert compare_main([str(tmp_path / "nothing"), str(head), "--fail-on", "new", "--missing",
+                         "no baseline of main in the cache"], out) == 1
+    assert "no comparison: no baseline of main in the cache" in out.getvalue()
+    assert compare_main([str(base), str(head), "--max-coverage-drop", "lots"], io.StringIO()) == 2

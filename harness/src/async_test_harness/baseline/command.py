@@ -5,13 +5,17 @@ baseline of another project or version all end in one line, ``no comparison: <wh
 report without the comparison. Only a HEAD that is not a results folder is a usage error (exit 2):
 that one is the user's mistake to fix.
 
-Exit codes of ``async-test compare``: 0 compared (or nothing to compare with), 2 usage (HEAD is not
-a results folder, an option's value is wrong).
+Exit codes of ``async-test compare``: without a gate option, 0 (compared, or nothing to compare
+with); 2 usage (HEAD is not a results folder, an option's value is wrong). With a gate option
+(``--fail-on``, ``--max-coverage-drop``, ``--fail-on-query-regressions``) the exit code is the job's
+verdict (gates.py): HEAD's own exit code, 1 turned into 0 when ``--fail-on new`` finds every failure
+failing on the base too, 4 for a coverage drop beyond the maximum, 7 for query regressions.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -20,6 +24,7 @@ from typing import Callable, List, Optional, TextIO
 
 from . import COMPARISON_FILE
 from .compare import Comparison, compare, console_lines, none_document
+from .gates import FAIL_ON, GateError, Gates, parse_max_drop, verdict
 from .markdown import no_comparison, section, with_section
 from .store import Baseline, Unusable, from_results, load, write
 
@@ -56,8 +61,12 @@ def store_after_run(results: Path, folder: Path, say: Callable[[str], None]) -> 
         say(f"async-test: baseline stored in {path}")
 
 
-def run_compare(base_path: Path, head_path: Path, out: TextIO) -> int:
-    """Compare and write ``comparison.json`` and summary.md's section into HEAD (a results folder)."""
+def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Gates(),
+                missing: str = "") -> int:
+    """Compare and write ``comparison.json`` and summary.md's section into HEAD (a results folder).
+
+    ``missing``: what to say when BASE does not exist (the action: no baseline in the cache).
+    """
     writable = (head_path / "summary.json").is_file()
     try:
         head = from_results(head_path) if writable else load(head_path)
@@ -66,6 +75,8 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO) -> int:
                   "async-test run (default PROJECT/.async-test) as the second argument.\n")
         return EXIT_USAGE
     try:
+        if missing and not base_path.exists():
+            raise Unusable(missing)
         base = load(base_path)
         why = mismatch(base, head)
     except Unusable as exc:
@@ -73,15 +84,25 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO) -> int:
     if why is not None:
         line = no_comparison(why)
         out.write(f"async-test: {line}\n")
+        code, notes = verdict(head.exit_code, None, gates)
         if writable:
-            _write_head(head_path, None, [line], why)
-        return EXIT_OK
+            _write_head(head_path, None, [line, *notes], why)
+        return _said(out, code, notes) if gates.any_set else EXIT_OK
     comparison = compare(base, head)
+    code, notes = verdict(head.exit_code, comparison, gates)
+    comparison = dataclasses.replace(comparison, notes=tuple(notes))
     for line in console_lines(comparison):
         out.write(f"async-test: {line}\n")
     if writable:
         _write_head(head_path, comparison, section(comparison))
-    return EXIT_OK
+    return _said(out, code, notes) if gates.any_set else EXIT_OK
+
+
+def _said(out: TextIO, code: int, notes: List[str]) -> int:
+    for note in notes:
+        out.write(f"async-test: {note}\n")
+    out.write(f"async-test: verdict: exit {code}\n")
+    return code
 
 
 def _write_head(results: Path, comparison: Optional[Comparison], lines: List[str], why: str = "") -> None:
@@ -118,12 +139,29 @@ def build_parser() -> argparse.ArgumentParser:
                     "per pass and per file, tests added and removed, new failures and failures also failing on "
                     "the base, query and time regressions. Writes comparison.json and a section of summary.md "
                     "into HEAD. No usable baseline is one line, 'no comparison: ...', and exit 0.",
-        epilog="exit codes: 0 compared, or nothing to compare with; 2 HEAD is not a results folder")
+        epilog="exit codes: 0 compared, or nothing to compare with; 2 HEAD is not a results folder or an option is "
+               "wrong. With a gate option, the job's verdict: HEAD's exit code (1 tests failed, ...), 1 turned "
+               "into 0 by --fail-on new when every failure also fails on the base, 4 coverage dropped beyond "
+               "--max-coverage-drop, 7 query regressions with --fail-on-query-regressions")
     parser.add_argument("base", metavar="BASE", help="the baseline folder (or a results folder of the base run)")
     parser.add_argument("head", metavar="HEAD", help="the results folder of the run to report")
+    parser.add_argument("--fail-on", choices=FAIL_ON, default="any",
+                        help="new: failing tests that also fail on the base do not fail the job (said loudly)")
+    parser.add_argument("--max-coverage-drop", metavar="POINTS", default="",
+                        help="the most coverage may fall below the base's: N for every figure, or per figure, "
+                             "e.g. combined=0.5,unit=2 (exit 4 beyond it)")
+    parser.add_argument("--fail-on-query-regressions", action="store_true",
+                        help="exit 7 when a test's SQL statements grew beyond x2 and +5")
+    parser.add_argument("--missing", metavar="TEXT", default="",
+                        help="what to say when BASE does not exist (default: that it does not)")
     return parser
 
 
 def main(argv: List[str], out: TextIO = sys.stdout) -> int:
     args = build_parser().parse_args(argv)
-    return run_compare(Path(args.base), Path(args.head), out)
+    try:
+        gates = Gates(args.fail_on, parse_max_drop(args.max_coverage_drop), args.fail_on_query_regressions)
+    except GateError as exc:
+        out.write(f"async-test: {exc}\n")
+        return EXIT_USAGE
+    return run_compare(Path(args.base), Path(args.head), out, gates, args.missing)

@@ -84,6 +84,7 @@ class Comparison:
     time_regressions: Tuple[Regression, ...] = ()
     noise: float = 1.0  # the run's median head/base time ratio
     thresholds: Thresholds = Thresholds()
+    notes: Tuple[str, ...] = ()  # what the gates made of it (gates.verdict), shown first
 
     def figure(self, name: str) -> FigureChange:
         return next(c for c in self.coverage if c.name == name)
@@ -102,6 +103,7 @@ class Comparison:
                                  for r in self.time_regressions],
             "noise": self.noise,
             "thresholds": dataclasses.asdict(self.thresholds),
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -122,6 +124,7 @@ class Comparison:
                 query_regressions=_regressions(doc["query_regressions"]),
                 time_regressions=_regressions(doc["time_regressions"]),
                 noise=_number(doc["noise"]), thresholds=_thresholds(doc.get("thresholds", {})),
+                notes=_names(doc.get("notes", [])),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"missing or wrong field ({exc})") from None
@@ -295,6 +298,7 @@ def console_lines(comparison: Comparison) -> List[str]:
     lines = [f"compared with {base_name(c)}: coverage {coverage_line(c)}",
              f"tests: {len(c.added)} added, {len(c.removed)} removed; failures: {len(c.new_failures)} new, "
              f"{len(c.old_failures)} also failing on the base"]
+    lines += [f"  {n}" for n in c.notes]
     lines += [f"  new failure: {n}" for n in c.new_failures]
     lines += [f"  also failing on the base: {n}" for n in c.old_failures]
     lines += [f"  query regression: {r.nodeid}: {r.before:g} -> {r.after:g} statements" for r in c.query_regressions]

@@ -26,7 +26,9 @@ def section(comparison: Comparison, cell: Callable[[str], str] = plain_cell, row
             heading: str = "###") -> List[str]:
     """The section's lines (no trailing blank line)."""
     c = comparison
-    out = [f"{heading} {TITLE} ({cell(base_name(c))})", "", f"**Coverage:** {cell(coverage_line(c))}"]
+    out = [f"{heading} {TITLE} ({cell(base_name(c))})", ""]
+    out += [line for note in c.notes for line in (f"> ⚠️ **{cell(note)}**", "")]
+    out.append(f"**Coverage:** {cell(coverage_line(c))}")
     if c.new_failures or c.old_failures:
         out += ["", f"**Failures:** {len(c.new_failures)} new in this change, "
                     f"{len(c.old_failures)} also failing on the base"]
