@@ -157,7 +157,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def store_main(argv: List[str], out: TextIO) -> int:
+    """``python3 -m async_test_harness.baseline.command store RESULTS DIR``: the action's step that
+    stores the baseline of a results folder the container wrote (the run itself had no --baseline)."""
+    parser = argparse.ArgumentParser(prog="async-test-baseline store")
+    parser.add_argument("results", metavar="RESULTS", help="the results folder of a finished run")
+    parser.add_argument("folder", metavar="DIR", help="the baseline folder to write baseline.json into")
+    parser.add_argument("--github-output", metavar="PATH", default="",
+                        help="append stored=true|false to this file (the step's outputs)")
+    args = parser.parse_args(argv)
+    lines: List[str] = []
+    store_after_run(Path(args.results), Path(args.folder), lines.append)
+    for line in lines:
+        out.write(line + "\n")
+    if args.github_output:
+        stored = any(line.startswith("async-test: baseline stored") for line in lines)
+        with open(args.github_output, "a", encoding="utf-8") as handle:
+            handle.write(f"stored={'true' if stored else 'false'}\n")
+    return EXIT_OK
+
+
 def main(argv: List[str], out: TextIO = sys.stdout) -> int:
+    if argv[:1] == ["store"]:
+        return store_main(argv[1:], out)
     args = build_parser().parse_args(argv)
     try:
         gates = Gates(args.fail_on, parse_max_drop(args.max_coverage_drop), args.fail_on_query_regressions)
@@ -165,3 +187,7 @@ def main(argv: List[str], out: TextIO = sys.stdout) -> int:
         out.write(f"async-test: {exc}\n")
         return EXIT_USAGE
     return run_compare(Path(args.base), Path(args.head), out, gates, args.missing)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

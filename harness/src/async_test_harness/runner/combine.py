@@ -162,6 +162,7 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
              began: float) -> int:
     for kind in PASSES:
         merge_junit([i.path / f"junit-{kind}.xml" for i in inputs], target / f"junit-{kind}.xml")
+    merge_events([i.path for i in inputs], target)
     summaries = [i.summary for i in inputs]
     phases: Dict[str, float] = {}
     coverage = Coverage()
@@ -239,6 +240,16 @@ def _durations(folder: Path) -> Dict[str, float]:
 
 
 # ------------------------------------------------------------------ JUnit
+
+
+def merge_events(sources: Sequence[Path], target: Path) -> None:
+    """Every folder's events files, one after another: each test's outcome, time and SQL statements,
+    which a baseline of the combined results reads (baseline/, issue 25). A shard runs each test once."""
+    for name in ("events-all.jsonl", "events-unit.jsonl", "events-integration.jsonl"):
+        parts = [folder / name for folder in sources if (folder / name).is_file()]
+        if parts:
+            text = "".join(p.read_text(encoding="utf-8", errors="replace").rstrip("\n") + "\n" for p in parts)
+            write_atomically({target / name: text})
 
 
 def merge_junit(sources: Sequence[Path], target: Path) -> None:
