@@ -101,8 +101,9 @@ def run_act(repo: Path, event_name: str, event: Dict[str, object], cache: Path) 
 
 
 def summary_of(log: str) -> str:
-    lines = log.split("SUMMARY-START", 1)[1].split("SUMMARY-END", 1)[0].splitlines()
-    return "\n".join(line.split("| ", 1)[1] if "| " in line else "" for line in lines)
+    """The job summary, as act prints it: after "Summary - ", up to act's next log line."""
+    text = log.rsplit("Summary - ", 1)[1]
+    return "\n".join(text.split("\n[", 1)[0].splitlines())
 
 
 def test_main_stores_the_baseline_and_a_pull_request_is_compared_with_it(tmp_path):
