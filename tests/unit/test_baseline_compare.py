@@ -393,3 +393,43 @@ def test_compare_with_fail_on_new_exits_0_when_every_failure_also_fails_on_the_b
                          "no baseline of main in the cache"], out) == 1
     assert "no comparison: no baseline of main in the cache" in out.getvalue()
     assert compare_main([str(base), str(head), "--max-coverage-drop", "lots"], io.StringIO()) == 2
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: os.mkfifo(p), "not a regular file"),
+    (lambda p: p.write_text("[" * 100000 + "]" * 100000), "not a readable async-test summary"),
+    (lambda p: p.write_text(json.dumps({**summary(), "schema_version": 2})), "schema_version is not 1"),
+    (lambda p: p.write_text(json.dumps({**summary(), "tool": {"name": "codecov", "version": "1"}})),
+     "not written by async-test"),
+    (lambda p: p.write_text(json.dumps({**summary(), "passes": {}})), "not a readable async-test summary"),
+    (lambda p: p.write_text(json.dumps({**summary(), "coverage": {"unit": {"percent": "high"}}})),
+     "not a readable async-test summary"),
+])
+def test_a_hostile_results_folder_is_one_reason(tmp_path, make, reason):
+    make(tmp_path / "summary.json")
+    with pytest.raises(Unusable, match=reason) as caught:
+        load(tmp_path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_broken_events_line_costs_that_line_only(tmp_path):
+    head = head_results(tmp_path)
+    good = (head / "events-unit.jsonl").read_text()
+    other = good.replace("test_one", "test_two").replace('"failed"', '"passed"')
+    (head / "events-unit.jsonl").write_text(good + '{"type": "test", "nodeid": "x::y", "wh' + "\n" + other)
+    assert sorted(load(head).tests) == ["svc/tests/test_a.py::test_one", "svc/tests/test_a.py::test_two"]
+
+
+def test_a_test_id_with_a_newline_cannot_start_a_workflow_command_in_the_log(tmp_path):
+    head = head_results(tmp_path)
+    nodeid = "svc/tests/test_a.py::test_x\n::error::injected\r::warning::too"
+    with open(head / "events-unit.jsonl", "a") as events:
+        events.write(json.dumps({"type": "test", "nodeid": nodeid, "when": "call", "outcome": "failed",
+                                 "duration": 0.1, "kind": "unit"}) + "\n")
+    base = tmp_path / "base"
+    write(base, baseline({"svc/tests/test_a.py::test_one": t()}, path_in_repo="svc", repository=None))
+    out = io.StringIO()
+    assert compare_main([str(base), str(head), "--fail-on", "new"], out) == 1
+    lines = out.getvalue().splitlines()
+    assert lines and all(line.startswith("async-test: ") for line in lines), lines
+    assert any("test_x ::error::injected ::warning::too" in line for line in lines)

@@ -71,8 +71,8 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Ga
     try:
         head = from_results(head_path) if writable else load(head_path)
     except Unusable as exc:
-        out.write(f"async-test: HEAD {head_path} is not usable: {exc}. Give the results folder of a finished "
-                  "async-test run (default PROJECT/.async-test) as the second argument.\n")
+        out.write(_console(f"HEAD {head_path} is not usable: {exc}. Give the results folder of a finished "
+                           "async-test run (default PROJECT/.async-test) as the second argument."))
         return EXIT_USAGE
     try:
         if missing and not base_path.exists():
@@ -83,7 +83,7 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Ga
         why = str(exc)
     if why is not None:
         line = no_comparison(why)
-        out.write(f"async-test: {line}\n")
+        out.write(_console(line))
         code, notes = verdict(head.exit_code, None, gates)
         if writable:
             _write_head(head_path, None, [line, *notes], why)
@@ -92,16 +92,23 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Ga
     code, notes = verdict(head.exit_code, comparison, gates)
     comparison = dataclasses.replace(comparison, notes=tuple(notes))
     for line in console_lines(comparison):
-        out.write(f"async-test: {line}\n")
+        out.write(_console(line))
     if writable:
         _write_head(head_path, comparison, section(comparison))
     return _said(out, code, notes) if gates.any_set else EXIT_OK
 
 
+def _console(text: str) -> str:
+    """One console line: test ids and paths are the tests' to choose, and a newline in one could start
+    a line GitHub reads as a workflow command (``::error::``) in the action's log."""
+    return "async-test: " + "".join(" " if c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else c
+                                    for c in text) + "\n"
+
+
 def _said(out: TextIO, code: int, notes: List[str]) -> int:
     for note in notes:
-        out.write(f"async-test: {note}\n")
-    out.write(f"async-test: verdict: exit {code}\n")
+        out.write(_console(note))
+    out.write(_console(f"verdict: exit {code}"))
     return code
 
 
@@ -169,7 +176,7 @@ def store_main(argv: List[str], out: TextIO) -> int:
     lines: List[str] = []
     store_after_run(Path(args.results), Path(args.folder), lines.append)
     for line in lines:
-        out.write(line + "\n")
+        out.write(_console(line.replace("async-test: ", "", 1)))
     if args.github_output:
         stored = any(line.startswith("async-test: baseline stored") for line in lines)
         with open(args.github_output, "a", encoding="utf-8") as handle:
@@ -184,7 +191,7 @@ def main(argv: List[str], out: TextIO = sys.stdout) -> int:
     try:
         gates = Gates(args.fail_on, parse_max_drop(args.max_coverage_drop), args.fail_on_query_regressions)
     except GateError as exc:
-        out.write(f"async-test: {exc}\n")
+        out.write(_console(str(exc)))
         return EXIT_USAGE
     return run_compare(Path(args.base), Path(args.head), out, gates, args.missing)
 

@@ -130,7 +130,7 @@ def from_results(results: Path, env: Optional[Mapping[str, str]] = None) -> Base
         if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"schema_version is not {SCHEMA_VERSION}")
         baseline, collect_errors = _summary(doc, env)
-    except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError, RecursionError) as exc:
         raise Unusable(f"{summary_path} is not a readable async-test summary ({_one_line(exc)})") from None
     tests: Dict[str, TestRecord] = {}
     for name in EVENTS_FILES:
@@ -273,7 +273,7 @@ def read(path: Path) -> Baseline:
     data = read_bytes(path)
     try:
         doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Unusable(f"{path} is not JSON ({_one_line(exc)})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise Unusable(f"{path} is not an async-test baseline")
