@@ -85,9 +85,11 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Ga
         line = no_comparison(why)
         out.write(_console(line))
         code, notes = verdict(head.exit_code, None, gates)
+        for note in notes:
+            out.write(_console(note))
         if writable:
             _write_head(head_path, None, [line, *notes], why)
-        return _said(out, code, notes) if gates.any_set else EXIT_OK
+        return _said(out, code) if gates.any_set else EXIT_OK
     comparison = compare(base, head)
     code, notes = verdict(head.exit_code, comparison, gates)
     comparison = dataclasses.replace(comparison, notes=tuple(notes))
@@ -95,7 +97,7 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Ga
         out.write(_console(line))
     if writable:
         _write_head(head_path, comparison, section(comparison))
-    return _said(out, code, notes) if gates.any_set else EXIT_OK
+    return _said(out, code) if gates.any_set else EXIT_OK
 
 
 def _console(text: str) -> str:
@@ -105,9 +107,7 @@ def _console(text: str) -> str:
                                     for c in text) + "\n"
 
 
-def _said(out: TextIO, code: int, notes: List[str]) -> int:
-    for note in notes:
-        out.write(_console(note))
+def _said(out: TextIO, code: int) -> int:
     out.write(_console(f"verdict: exit {code}"))
     return code
 
