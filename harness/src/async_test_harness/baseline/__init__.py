@@ -22,7 +22,7 @@ version may add keys without raising the format version; removing or changing on
       "created_at": "2026-12-06T01:00:00+00:00", # when the baseline was stored (UTC)
       "source": {                                # the run it was made from; null where unknown
         "repository": "owner/name" | null,       # GITHUB_REPOSITORY when stored
-        "branch": "main" | null,                 # GITHUB_REF_NAME (ASYNC_TEST_BASELINE_BRANCH wins)
+        "branch": "main" | null,                 # ASYNC_TEST_BASELINE_BRANCH, GITHUB_HEAD_REF, GITHUB_REF_NAME
         "commit": "40 hex" | null,               # GITHUB_SHA (ASYNC_TEST_BASELINE_COMMIT wins)
         "path_in_repo": "backend" | "",          # the project's folder in its repository
         "started_at": "...", "duration_seconds": 12.3
@@ -39,7 +39,8 @@ version may add keys without raising the format version; removing or changing on
 A test's ``outcome`` is one of ``OUTCOMES`` (``error``: its set-up or teardown failed, or its
 module did not collect); ``seconds`` is its set-up, call and teardown together; ``statements`` the
 SQL statements it executed through the harness's engines (0 when none were counted). File paths
-are relative to the repository root, as in summary.json. A 2,000-test suite stores ~150 KB.
+are relative to the repository root, as in summary.json. A 2,000-test suite stores 110-160 KB
+(benchmarks/baseline.py).
 
 Standard library only: the report runs outside the test container with nothing installed.
 """
