@@ -93,8 +93,12 @@ def test_a_change_compared_with_the_stored_baseline(tmp_path, pg_cluster):
     assert base.returncode == 1, base.stdout[-3000:] + base.stderr[-2000:]
     assert f"baseline stored in {tmp_path / 'bl' / 'baseline.json'}" in base.stdout
     project(svc, HEAD_UNIT, loop=20)
-    head = cli("run", str(svc), "--results-dir", str(tmp_path / "r-head"), cluster=pg_cluster)
+    head = cli("run", str(svc), "--results-dir", str(tmp_path / "r-head"), "--compare-with", str(tmp_path / "bl"),
+               cluster=pg_cluster)
     assert head.returncode == 1, head.stdout[-3000:]
+    after_table = head.stdout.split("── async-test summary", 1)[1]
+    assert "async-test: compared with the baseline: coverage combined" in after_table, head.stdout[-3000:]
+    assert "query regression: tests/integration/test_db.py::test_list_orders: 2 -> 20 statements" in after_table
     done = cli("compare", str(tmp_path / "bl"), str(tmp_path / "r-head"), cluster=pg_cluster)
     assert done.returncode == 0, done.stdout + done.stderr
     c = comparison(tmp_path / "r-head")

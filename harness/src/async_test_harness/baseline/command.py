@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import os
 import sys
@@ -59,6 +60,22 @@ def store_after_run(results: Path, folder: Path, say: Callable[[str], None]) -> 
         say(f"async-test: baseline not stored in {folder}: {exc.strerror or exc}")
     else:
         say(f"async-test: baseline stored in {path}")
+
+
+def after_run(results: Path, baseline_dir: Optional[str], compare_with: Optional[str],
+              say: Callable[[str], None]) -> None:
+    """``async-test run --baseline DIR --compare-with BASE``: after the run's summary, in its console.
+
+    Compared first (with the base as it was), then stored; the run's exit code is its own: the gates
+    are ``async-test compare``'s.
+    """
+    if compare_with:
+        lines = io.StringIO()
+        run_compare(Path(compare_with).resolve(), results, lines)
+        for line in lines.getvalue().splitlines():
+            say(line)
+    if baseline_dir:
+        store_after_run(results, Path(baseline_dir).resolve(), say)
 
 
 def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Gates(),

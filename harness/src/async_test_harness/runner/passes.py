@@ -130,6 +130,7 @@ class RunOptions:
     durations_file: Optional[str] = None  # --durations-file: balances the shards (default: the project's)
     shard_split_modules: bool = False  # --shard-split-modules: single tests are assigned, not modules
     baseline_dir: Optional[str] = None  # --baseline DIR: store the run's baseline there (baseline/, issue 25)
+    compare_with: Optional[str] = None  # --compare-with BASE: compare the run with that baseline (issue 25)
 
 
 def colour_asked() -> Optional[bool]:
@@ -882,10 +883,6 @@ class Run:
         try:
             write_summary(results, summary)
             written = True
-            if opts.baseline_dir:  # issue 25: the run's baseline, for later runs to be compared with
-                from ..baseline.command import store_after_run
-
-                store_after_run(results, Path(opts.baseline_dir).resolve(), lambda text: self.console.line(text))
         except OSError as exc:
             # The console must not say "all selected tests passed (exit 0)" while the process exits 3.
             written = False
@@ -898,6 +895,10 @@ class Run:
             else:
                 self.console.line(f"async-test: {message}", "red")
         self._table(summary, written)
+        if written and (opts.baseline_dir or opts.compare_with):  # issue 25: store a baseline, compare with one
+            from ..baseline.command import after_run
+
+            after_run(results, opts.baseline_dir, opts.compare_with, lambda text: self.console.line(text))
         return code
 
     @staticmethod
