@@ -237,6 +237,15 @@ def test_baseline_round_trips_and_leaves_other_files_alone(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_later_versions_extra_row_elements_and_keys_are_ignored(tmp_path):
+    doc = good_document()
+    doc["tests"]["x::y"].append(True)
+    doc["coverage"]["files"]["a.py"].append(99)
+    doc["flaky_history"] = {}
+    (tmp_path / BASELINE_FILE).write_text(json.dumps(doc))
+    assert read(tmp_path / BASELINE_FILE).tests["x::y"] == t()
+
+
 def good_document() -> dict:
     return baseline({"x::y": t()}, files={"a.py": FileRecord(3, 1, 2, 3)}).to_json()
 
@@ -250,6 +259,8 @@ def good_document() -> dict:
     (lambda d: {**d, "tests": {"x": ["unit", "exploded", 0, 0]}}, "damaged baseline"),
     (lambda d: {**d, "tests": {"x": ["unit", "passed", -1, 0]}}, "damaged baseline"),
     (lambda d: {**d, "tests": {"x": ["unit", "passed", 0]}}, "damaged baseline"),
+    (lambda d: {**d, "tests": {"x": "unit"}}, "damaged baseline"),
+    (lambda d: {**d, "coverage": {**d["coverage"], "files": {"a": [1, 2, 3]}}}, "damaged baseline"),
     (lambda d: {**d, "tests": []}, "damaged baseline"),
     (lambda d: {**d, "coverage": {**d["coverage"], "combined": 101}}, "damaged baseline"),
     (lambda d: {**d, "coverage": {**d["coverage"], "files": {"a": [1, 2, True, 3]}}}, "damaged baseline"),

@@ -36,8 +36,11 @@ version may add keys without raising the format version; removing or changing on
       "tests": {"tests/test_x.py::test_a": [kind, outcome, seconds, statements]}
     }
 
-A test's ``outcome`` is one of ``OUTCOMES`` (``error``: its set-up or teardown failed, or its
-module did not collect); ``seconds`` is its set-up, call and teardown together; ``statements`` the
+Readers ignore a row's elements after the fourth (a later version may append, e.g. whether the test
+was flaky) as they ignore unknown keys.
+
+A test's ``outcome`` is one of ``OUTCOMES`` (``error``: its set-up or teardown failed, or its module
+did not collect); ``seconds`` is its set-up, call and teardown together; ``statements`` the
 SQL statements it executed through the harness's engines (0 when none were counted). File paths
 are relative to the repository root, as in summary.json. A 2,000-test suite stores 110-160 KB
 (benchmarks/baseline.py).

@@ -293,11 +293,15 @@ def _parse(doc: Dict[str, Any]) -> Baseline:
     coverage = doc["coverage"]
     files = {}
     for path, row in coverage["files"].items():
-        statements, unit, integration, covered = (_count(v) for v in row)
+        if not isinstance(row, list) or len(row) < 4:
+            raise ValueError(f"file {path!r}")
+        statements, unit, integration, covered = (_count(v) for v in row[:4])
         files[_text(path)] = FileRecord(statements, unit, integration, covered)
     tests = {}
     for nodeid, row in doc["tests"].items():
-        kind, outcome, seconds, statements = row
+        if not isinstance(row, list) or len(row) < 4:
+            raise ValueError(f"test {nodeid!r}")
+        kind, outcome, seconds, statements = row[:4]  # later elements: a later version's additions
         if kind not in PASSES or outcome not in OUTCOMES:
             raise ValueError(f"test {nodeid!r}")
         tests[_text(nodeid)] = TestRecord(kind, outcome, _seconds(seconds), _count(statements))
