@@ -356,6 +356,8 @@ class EventRecorder:
             event["message"] = _message(report)
         if statements:
             event["statements"] = statements
+        if properties.get("async_test_flaky"):  # failed, then passed on its re-run (rerun.py)
+            event["flaky"] = properties["async_test_flaky"]
         self._emit(event, flush=report.failed)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -27,7 +27,7 @@ from ..server.postgres import PostgresError
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
-from . import blocker, coverage_contexts, current_test, event_loops, events, shard, timeout
+from . import blocker, coverage_contexts, current_test, event_loops, events, rerun, shard, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -190,6 +190,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(event_loops, "async_test_event_loops")
     config.pluginmanager.register(current_test, "async_test_current_test")
     state.timeout = timeout.register(config, settings.timeout)
+    rerun.register(config, settings.rerun_failures)  # issue 25: a failed test runs once more (flaky)
     if settings.kind == UNIT:
         return
     config.pluginmanager.register(_SendAheadHooks(), "async_test_send_ahead")
