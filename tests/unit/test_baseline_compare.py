@@ -239,11 +239,11 @@ def test_baseline_round_trips_and_leaves_other_files_alone(tmp_path):
 
 def test_a_later_versions_extra_row_elements_and_keys_are_ignored(tmp_path):
     doc = good_document()
-    doc["tests"]["x::y"].append(True)
+    doc["tests"]["x::y"] += [1, "a later version's"]  # the fifth: flaky; the sixth: unknown, ignored
     doc["coverage"]["files"]["a.py"].append(99)
     doc["flaky_history"] = {}
     (tmp_path / BASELINE_FILE).write_text(json.dumps(doc))
-    assert read(tmp_path / BASELINE_FILE).tests["x::y"] == t()
+    assert read(tmp_path / BASELINE_FILE).tests["x::y"] == dataclasses.replace(t(), flaky=True)
 
 
 def good_document() -> dict:
@@ -323,7 +323,7 @@ def test_compare_with_a_hostile_baseline_says_one_line_and_exits_0(tmp_path, mon
     assert compare_main([str(base), str(head)], out) == 0
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 and lines[0].startswith("async-test: no comparison: ") and reason in lines[0], lines
-    assert read_comparison(head) == (None, lines[0].removeprefix("async-test: no comparison: "))
+    assert read_comparison(head) == (None, lines[0].removeprefix("async-test: no comparison: "), ())
     assert "no comparison: " in (head / "summary.md").read_text()
 
 
@@ -444,3 +444,35 @@ def test_a_test_id_with_a_newline_cannot_start_a_workflow_command_in_the_log(tmp
     lines = out.getvalue().splitlines()
     assert lines and all(line.startswith("async-test: ") for line in lines), lines
     assert any("test_x ::error::injected ::warning::too" in line for line in lines)
+
+
+def test_flaky_tests_are_listed_with_or_without_a_base_and_fail_the_job_only_when_asked(tmp_path):
+    head = head_results(tmp_path)
+    with open(head / "events-unit.jsonl", "a") as events:
+        events.write(json.dumps({"type": "test", "nodeid": "svc/tests/test_a.py::test_sometimes", "when": "call",
+                                 "outcome": "passed", "duration": 0.1, "kind": "unit",
+                                 "flaky": "AssertionError: first attempt fails"}) + "\n")
+    assert load(head).tests["svc/tests/test_a.py::test_sometimes"].flaky
+    out = io.StringIO()
+    assert compare_main([str(tmp_path / "none"), str(head)], out) == 0
+    assert "flaky (failed, then passed on its re-run): svc/tests/test_a.py::test_sometimes" in out.getvalue()
+    assert read_comparison(head)[2] == ("svc/tests/test_a.py::test_sometimes",)
+    base = tmp_path / "base"
+    write(base, baseline({"svc/tests/test_a.py::test_one": t("failed")}, path_in_repo="svc", repository=None))
+    assert compare_main([str(base), str(head)], io.StringIO()) == 0
+    comparison = read_comparison(head)[0]
+    assert comparison is not None and comparison.flaky == ("svc/tests/test_a.py::test_sometimes",)
+    assert "**Flaky (1)**" in (head / "summary.md").read_text()
+    stored = tmp_path / "stored"
+    write(stored, load(head))
+    assert load(stored).tests["svc/tests/test_a.py::test_sometimes"].flaky  # kept in the baseline too
+
+
+@pytest.mark.parametrize("run_code, flaky, gates, code", [
+    (0, ["f"], Gates(fail_on_flaky=True), 1),
+    (0, ["f"], Gates(), 0),
+    (0, [], Gates(fail_on_flaky=True), 0),
+    (1, ["f"], Gates(fail_on_flaky=True), 1),
+])
+def test_the_flaky_gate(run_code, flaky, gates, code):
+    assert verdict(run_code, None, gates, flaky)[0] == code

@@ -36,6 +36,7 @@ COMPARISON = Comparison(
     new_failures=("tests/test_a.py::test_new_one",), old_failures=("tests/test_db.py::test_broken_on_main",),
     query_regressions=(Regression("tests/test_integration.py::test_list_users", 3, 41),),
     time_regressions=(Regression("tests/test_integration.py::test_slow", 0.3, 2.5),),
+    flaky=("tests/test_db.py::test_sometimes",),
 )
 
 
@@ -73,19 +74,25 @@ def test_golden_log_summary_and_outputs_with_a_comparison(tmp_path):
             "tests/test_integration.py::test_list_users executed 41 SQL statements; 3 on the base") in log
     assert "coverage-change<<ghadelimiter_X\n-0.40\n" in outputs
     assert "new-failures<<ghadelimiter_X\n1\n" in outputs and "query-regressions<<ghadelimiter_X\n1\n" in outputs
+    assert "flaky<<ghadelimiter_X\n1\n" in outputs
+    assert "**Flaky (1)**: failed, then passed on a re-run" in step
 
 
 def test_golden_comment_with_a_comparison():
-    body = fit(Summary.from_json(FAILING), COMMENT_LIMIT, prefix=COMMENT_MARKER + "\n", compared=(COMPARISON, None))
+    body = fit(Summary.from_json(FAILING), COMMENT_LIMIT, prefix=COMMENT_MARKER + "\n",
+               compared=(COMPARISON, None, COMPARISON.flaky))
     check_golden("compared.comment.md", body)
     assert "### Compared with the base (0123456 on main)" in body
 
 
-def test_no_baseline_is_one_line_in_the_report_and_empty_outputs(tmp_path):
-    log, step, outputs = run_report(tmp_path, none_document("no baseline for main in the cache (the first run?)"))
+def test_no_baseline_is_one_line_in_the_report_and_empty_outputs_but_flaky_tests_still_show(tmp_path):
+    log, step, outputs = run_report(tmp_path, none_document("no baseline for main in the cache (the first run?)",
+                                                           ("tests/test_db.py::test_sometimes",)))
     assert "_no comparison: no baseline for main in the cache (the first run?)_" in step
     assert "new in this change" not in log and "Compared with the base" not in step
     assert "new-failures<<ghadelimiter_X\n\nghadelimiter_X" in outputs
+    assert "flaky<<ghadelimiter_X\n1\n" in outputs
+    assert "- flaky: <code>tests/test\\_db.py::test\\_sometimes</code>" in step
 
 
 @pytest.mark.parametrize("doc", [

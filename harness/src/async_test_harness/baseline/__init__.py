@@ -33,11 +33,12 @@ version may add keys without raising the format version; removing or changing on
         "unit": 61.0 | null, "integration": 80.0 | null, "combined": 87.2 | null,   # percent
         "files": {"src/app/x.py": [statements, unit_covered, integration_covered, covered]}
       },
-      "tests": {"tests/test_x.py::test_a": [kind, outcome, seconds, statements]}
+      "tests": {"tests/test_x.py::test_a": [kind, outcome, seconds, statements]}  # + 1: flaky
     }
 
-Readers ignore a row's elements after the fourth (a later version may append, e.g. whether the test
-was flaky) as they ignore unknown keys.
+A test row has a fifth element, ``1``, when the test was flaky (failed, then passed on its re-run:
+plugin/rerun.py). Readers ignore a row's elements after those they know, as they ignore unknown keys,
+so a later version may append one without a new format version.
 
 A test's ``outcome`` is one of ``OUTCOMES`` (``error``: its set-up or teardown failed, or its module
 did not collect); ``seconds`` is its set-up, call and teardown together; ``statements`` the

@@ -21,12 +21,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional, TextIO
+from typing import Callable, List, Optional, TextIO, Tuple
 
 from . import COMPARISON_FILE
-from .compare import Comparison, compare, console_lines, none_document
+from .compare import Comparison, compare, console_lines, flaky_tests, none_document
 from .gates import FAIL_ON, GateError, Gates, parse_max_drop, verdict
-from .markdown import no_comparison, section, with_section
+from .markdown import flaky_lines, no_comparison, section, with_section
 from .store import Baseline, Unusable, from_results, load, write
 
 EXIT_OK = 0
@@ -101,14 +101,17 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Ga
     if why is not None:
         line = no_comparison(why)
         out.write(_console(line))
-        code, notes = verdict(head.exit_code, None, gates)
+        flaky = flaky_tests(head)
+        code, notes = verdict(head.exit_code, None, gates, flaky)
         for note in notes:
             out.write(_console(note))
+        for name in flaky:
+            out.write(_console(f"  flaky (failed, then passed on its re-run): {name}"))
         if writable:
-            _write_head(head_path, None, [line, *notes], why)
+            _write_head(head_path, None, [line, *notes, *flaky_lines(flaky)], why, flaky)
         return _said(out, code) if gates.any_set else EXIT_OK
     comparison = compare(base, head)
-    code, notes = verdict(head.exit_code, comparison, gates)
+    code, notes = verdict(head.exit_code, comparison, gates, comparison.flaky)
     comparison = dataclasses.replace(comparison, notes=tuple(notes))
     for line in console_lines(comparison):
         out.write(_console(line))
@@ -129,10 +132,11 @@ def _said(out: TextIO, code: int) -> int:
     return code
 
 
-def _write_head(results: Path, comparison: Optional[Comparison], lines: List[str], why: str = "") -> None:
+def _write_head(results: Path, comparison: Optional[Comparison], lines: List[str], why: str = "",
+                flaky: Tuple[str, ...] = ()) -> None:
     """comparison.json (the reason, when there is nothing to compare with) and summary.md's section."""
     target = results / COMPARISON_FILE
-    doc = none_document(why) if comparison is None else comparison.to_json()
+    doc = none_document(why, flaky) if comparison is None else comparison.to_json()
     try:
         _atomic(target, json.dumps(doc, indent=2, ensure_ascii=True) + "\n")
         summary_md = results / "summary.md"
@@ -176,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "e.g. combined=0.5,unit=2 (exit 4 beyond it)")
     parser.add_argument("--fail-on-query-regressions", action="store_true",
                         help="exit 7 when a test's SQL statements grew beyond x2 and +5")
+    parser.add_argument("--fail-on-flaky", action="store_true",
+                        help="exit 1 when a test failed, then passed on its re-run (flaky)")
     parser.add_argument("--missing", metavar="TEXT", default="",
                         help="what to say when BASE does not exist (default: that it does not)")
     return parser
@@ -206,7 +212,8 @@ def main(argv: List[str], out: TextIO = sys.stdout) -> int:
         return store_main(argv[1:], out)
     args = build_parser().parse_args(argv)
     try:
-        gates = Gates(args.fail_on, parse_max_drop(args.max_coverage_drop), args.fail_on_query_regressions)
+        gates = Gates(args.fail_on, parse_max_drop(args.max_coverage_drop), args.fail_on_query_regressions,
+                      args.fail_on_flaky)
     except GateError as exc:
         out.write(_console(str(exc)))
         return EXIT_USAGE

@@ -85,6 +85,7 @@ class Comparison:
     noise: float = 1.0  # the run's median head/base time ratio
     thresholds: Thresholds = Thresholds()
     notes: Tuple[str, ...] = ()  # what the gates made of it (gates.verdict), shown first
+    flaky: Tuple[str, ...] = ()  # the head's tests that failed, then passed on their re-run
 
     def figure(self, name: str) -> FigureChange:
         return next(c for c in self.coverage if c.name == name)
@@ -104,6 +105,7 @@ class Comparison:
             "noise": self.noise,
             "thresholds": dataclasses.asdict(self.thresholds),
             "notes": list(self.notes),
+            "flaky": list(self.flaky),
         }
 
     @classmethod
@@ -124,7 +126,7 @@ class Comparison:
                 query_regressions=_regressions(doc["query_regressions"]),
                 time_regressions=_regressions(doc["time_regressions"]),
                 noise=_number(doc["noise"]), thresholds=_thresholds(doc.get("thresholds", {})),
-                notes=_names(doc.get("notes", [])),
+                notes=_names(doc.get("notes", [])), flaky=_names(doc.get("flaky", [])),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"missing or wrong field ({exc})") from None
@@ -172,25 +174,36 @@ def _regressions(value: Any) -> Tuple[Regression, ...]:
     return tuple(Regression(_str(r["nodeid"]), _number(r["before"]), _number(r["after"])) for r in _list(value))
 
 
-def none_document(reason: str) -> Dict[str, Any]:
-    """comparison.json when there was nothing to compare with: the reason, for every report to say."""
-    return {"comparison_version": COMPARISON_VERSION, "none": reason}
+def none_document(reason: str, flaky: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    """comparison.json when there was nothing to compare with: the reason, for every report to say,
+    and the run's flaky tests (they need no base)."""
+    return {"comparison_version": COMPARISON_VERSION, "none": reason, "flaky": list(flaky)}
 
 
-def read_comparison(results: Path) -> Tuple[Optional[Comparison], Optional[str]]:
-    """The results folder's comparison.json: (the comparison, None), (None, why there is none), or
-    (None, None) when the folder has none (no comparison was asked for). Never raises: the file is the
-    tests' to write, like summary.json, and a report must not fail on it."""
+def flaky_tests(head: Baseline) -> Tuple[str, ...]:
+    return tuple(sorted(n for n, t in head.tests.items() if t.flaky))
+
+
+# The comparison, or why there is none, and the run's flaky tests (read_comparison).
+Compared = Tuple[Optional[Comparison], Optional[str], Tuple[str, ...]]
+NOT_COMPARED: Compared = (None, None, ())
+
+
+def read_comparison(results: Path) -> Compared:
+    """The results folder's comparison.json: (the comparison, None, flaky), (None, why there is none,
+    flaky), or ``NOT_COMPARED`` when the folder has none (no comparison was asked for). Never raises:
+    the file is the tests' to write, like summary.json, and a report must not fail on it."""
     path = results / COMPARISON_FILE
     if not path.exists() and not path.is_symlink():
-        return None, None
+        return NOT_COMPARED
     try:
         doc = json.loads(read_bytes(path).decode("utf-8"))
         if isinstance(doc, dict) and isinstance(doc.get("none"), str) and doc.get("comparison_version") == 1:
-            return None, " ".join(doc["none"].split())[:300]
-        return Comparison.from_json(doc), None
+            return None, " ".join(doc["none"].split())[:300], _names(doc.get("flaky", []))
+        comparison = Comparison.from_json(doc)
+        return comparison, None, comparison.flaky
     except (Unusable, ValueError, UnicodeDecodeError, RecursionError) as exc:
-        return None, f"{COMPARISON_FILE} is not a readable comparison ({' '.join(str(exc).split())[:200]})"
+        return None, f"{COMPARISON_FILE} is not a readable comparison ({' '.join(str(exc).split())[:200]})", ()
 
 
 # ------------------------------------------------------------------ the comparison
@@ -218,7 +231,7 @@ def compare(base: Baseline, head: Baseline, thresholds: Thresholds = Thresholds(
             Regression(n, round(base.tests[n].seconds, 3), round(head.tests[n].seconds, 3)) for n in both
             if head.tests[n].outcome == "passed" and base.tests[n].outcome == "passed"
             and is_time_regression(base.tests[n].seconds, head.tests[n].seconds, noise, thresholds)),
-        noise=noise, thresholds=thresholds,
+        noise=noise, thresholds=thresholds, flaky=flaky_tests(head),
     )
 
 
@@ -303,4 +316,5 @@ def console_lines(comparison: Comparison) -> List[str]:
     lines += [f"  also failing on the base: {n}" for n in c.old_failures]
     lines += [f"  query regression: {r.nodeid}: {r.before:g} -> {r.after:g} statements" for r in c.query_regressions]
     lines += [f"  time regression: {r.nodeid}: {r.before:.2f} s -> {r.after:.2f} s" for r in c.time_regressions]
+    lines += [f"  flaky (failed, then passed on its re-run): {n}" for n in c.flaky]
     return lines

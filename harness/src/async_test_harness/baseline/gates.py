@@ -8,6 +8,8 @@ the base it may get. A pure function of the run's exit code and the comparison.
   below the base's, in percentage points (Codecov's ``threshold``); beyond it: exit 4, as for a
   coverage threshold.
 * ``fail_on_query_regressions``: any query regression fails the job with exit 7.
+* ``fail_on_flaky``: a flaky test (failed, then passed on its re-run) fails the job with exit 1,
+  with or without a comparison.
 
 The gates apply only to a run that otherwise passed (exit 0) or failed only on tests (exit 1 with
 ``fail_on="new"``); a usage or infrastructure failure, or a coverage threshold, keeps its own code.
@@ -16,7 +18,7 @@ The gates apply only to a run that otherwise passed (exit 0) or failed only on t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .compare import FIGURE_NAMES, Comparison
 
@@ -36,10 +38,11 @@ class Gates:
     fail_on: str = "any"
     max_drop: Dict[str, float] = field(default_factory=dict)  # figure -> points
     fail_on_query_regressions: bool = False
+    fail_on_flaky: bool = False
 
     @property
     def any_set(self) -> bool:
-        return self.fail_on != "any" or bool(self.max_drop) or self.fail_on_query_regressions
+        return self.fail_on != "any" or bool(self.max_drop) or self.fail_on_query_regressions or self.fail_on_flaky
 
 
 def parse_max_drop(text: str) -> Dict[str, float]:
@@ -72,9 +75,12 @@ def _points(text: str) -> float:
     return value
 
 
-def verdict(run_code: int, comparison: Optional[Comparison], gates: Gates) -> Tuple[int, List[str]]:
+def verdict(run_code: int, comparison: Optional[Comparison], gates: Gates,
+            flaky: Sequence[str] = ()) -> Tuple[int, List[str]]:
     """The job's exit code and the lines that explain any change from ``run_code``."""
     lines: List[str] = []
+    if run_code == EXIT_OK and gates.fail_on_flaky and flaky:
+        return EXIT_TESTS_FAILED, [f"{len(flaky)} flaky test(s) fail the job (flaky: fail)"]
     code = run_code
     if run_code == EXIT_TESTS_FAILED and gates.fail_on == "new":
         if comparison is None:

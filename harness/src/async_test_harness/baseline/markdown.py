@@ -44,6 +44,7 @@ def section(comparison: Comparison, cell: Callable[[str], str] = plain_cell, row
         out += ["", f"**Time regressions ({len(c.time_regressions)})**: slower than the base beyond noise{noise}",
                 "", "| test | seconds before → after |", "|---|---:|"]
         out += _regression_rows(c.time_regressions, cell, rows, lambda r: f"{r.before:.2f} → {r.after:.2f}")
+    out += flaky_lines(c.flaky, cell, rows)
     out += ["", f"**Tests:** {len(c.added)} added, {len(c.removed)} removed"]
     out += _names("added", c.added, cell, rows)
     out += _names("removed", c.removed, cell, rows)
@@ -57,6 +58,14 @@ def section(comparison: Comparison, cell: Callable[[str], str] = plain_cell, row
             out.append(f"\n… and {len(c.files) - rows} more files")
         out += ["", "</details>"]
     return out
+
+
+def flaky_lines(flaky: Sequence[str], cell: Callable[[str], str] = plain_cell, rows: int = 20) -> List[str]:
+    """The flaky tests (failed, then passed on their re-run): with or without a comparison."""
+    if not flaky:
+        return []
+    return ["", f"**Flaky ({len(flaky)})**: failed, then passed on a re-run (reported passed)",
+            *_names("flaky", flaky, cell, rows)]
 
 
 def _names(label: str, names: Sequence[str], cell: Callable[[str], str], rows: int) -> List[str]:

@@ -45,6 +45,7 @@ class TestRecord:
     outcome: str  # one of OUTCOMES
     seconds: float
     statements: int = 0
+    flaky: bool = False  # failed, then passed on its re-run (plugin/rerun.py)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Baseline:
             "coverage": {**{k: self.coverage.get(k) for k in FIGURES},
                          "files": {path: [f.statements, f.unit, f.integration, f.covered]
                                    for path, f in sorted(self.files.items())}},
-            "tests": {nodeid: [t.kind, t.outcome, round(t.seconds, 4), t.statements]
+            "tests": {nodeid: [t.kind, t.outcome, round(t.seconds, 4), t.statements, *([1] if t.flaky else [])]
                       for nodeid, t in sorted(self.tests.items())},
         }
 
@@ -183,6 +184,7 @@ def _fold_events(lines: Sequence[str], file_name: str) -> Dict[str, TestRecord]:
     outcome: Dict[str, str] = {}
     seconds: Dict[str, float] = {}
     statements: Dict[str, int] = {}
+    flaky = set()
     for event in _events(lines):
         if not isinstance(event, dict) or not isinstance(event.get("nodeid"), str):
             continue
@@ -192,6 +194,8 @@ def _fold_events(lines: Sequence[str], file_name: str) -> Dict[str, TestRecord]:
             statements[nodeid] = max(count, statements.get(nodeid, 0))
         if event.get("type") != "test":
             continue
+        if event.get("flaky"):
+            flaky.add(nodeid)
         kind = event.get("kind")
         kinds[nodeid] = kind if kind in PASSES else kinds.get(nodeid, default_kind)
         duration = event.get("duration")
@@ -204,7 +208,8 @@ def _fold_events(lines: Sequence[str], file_name: str) -> Dict[str, TestRecord]:
             outcome[nodeid] = "xfailed" if event.get("wasxfail") else "skipped"
         elif status == "passed" and when == "call":
             outcome[nodeid] = "xpassed" if event.get("wasxfail") else "passed"
-    return {n: TestRecord(kinds[n], o, seconds.get(n, 0.0), statements.get(n, 0)) for n, o in outcome.items()}
+    return {n: TestRecord(kinds[n], o, seconds.get(n, 0.0), statements.get(n, 0), n in flaky and o == "passed")
+            for n, o in outcome.items()}
 
 
 def _events(lines: Sequence[str]) -> List[Any]:
@@ -304,7 +309,8 @@ def _parse(doc: Dict[str, Any]) -> Baseline:
         kind, outcome, seconds, statements = row[:4]  # later elements: a later version's additions
         if kind not in PASSES or outcome not in OUTCOMES:
             raise ValueError(f"test {nodeid!r}")
-        tests[_text(nodeid)] = TestRecord(kind, outcome, _seconds(seconds), _count(statements))
+        tests[_text(nodeid)] = TestRecord(kind, outcome, _seconds(seconds), _count(statements),
+                                          len(row) > 4 and row[4] == 1)
     passes = {}
     for kind in PASSES:
         p = doc["passes"][kind]

@@ -43,6 +43,7 @@ SETTINGS_INPUTS = {  # action input -> harness variable
     "schema-sql": "ASYNC_TEST_SCHEMA_SQL", "extensions": "ASYNC_TEST_EXTENSIONS",
     "timeout": "ASYNC_TEST_TIMEOUT", "install": "ASYNC_TEST_INSTALL", "requirements": "ASYNC_TEST_REQUIREMENTS",
     "extras": "ASYNC_TEST_EXTRAS", "groups": "ASYNC_TEST_GROUPS", "postgres-version": "ASYNC_TEST_PG_VERSION",
+    "rerun-failures": "ASYNC_TEST_RERUN_FAILURES",  # issue 25: flaky tests
 }
 
 

@@ -20,8 +20,8 @@ import html
 import re
 from typing import Any, List, Optional, Tuple
 
-from ..baseline.compare import Comparison
-from ..baseline.markdown import no_comparison, section
+from ..baseline.compare import NOT_COMPARED, Compared
+from ..baseline.markdown import flaky_lines, no_comparison, section
 from ..messages import one_line
 from ..summary.format import HEAVIEST_HEADER, HEAVIEST_TITLE, heaviest, results_table
 from ..summary.model import Summary
@@ -34,8 +34,7 @@ COMMENT_MARKER = "<!-- async-test-action:sticky-comment -->"
 FILE_ROWS_COMMENT = 25  # rows of the per-file coverage table in the comment
 FILE_ROWS_JOB_SUMMARY = 100
 TRIM_STEPS = ("captured output", "tracebacks", "failures after the first 50", "all failure details and file tables")
-# The comparison with the base (baseline/, issue 25): the comparison, or why there is none (read_comparison).
-Compared = Tuple[Optional[Comparison], Optional[str]]
+# The comparison with the base (baseline/, issue 25): baseline.compare.Compared, read by read_comparison.
 COMPARISON_ROWS = (20, 5)  # most entries per list of the comparison: untrimmed, and at the last trim level
 
 
@@ -71,7 +70,7 @@ def _pre(text: str) -> str:
 
 def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0,
            heading: str = "async-test", links: Optional[Links] = None,
-           files: Optional[Tuple[int, int]] = None, compared: Compared = (None, None)) -> str:
+           files: Optional[Tuple[int, int]] = None, compared: Compared = NOT_COMPARED) -> str:
     """The document at trim ``level``; ``files``: the per-file table's most rows and bytes (``files_table``;
     default: the job summary's); ``compared``: the comparison with the base, or why there is none."""
     exit_info = summary.exit
@@ -121,10 +120,11 @@ def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0
 
 
 def _comparison(compared: Compared, level: int) -> List[str]:
-    comparison, reason = compared
+    comparison, reason, flaky = compared
+    rows = COMPARISON_ROWS[level >= 4]
     if comparison is not None:
-        return ["", *section(comparison, _cell, COMPARISON_ROWS[level >= 4])]
-    return ["", f"_{_cell(no_comparison(reason))}_"] if reason else []
+        return ["", *section(comparison, _cell, rows)]
+    return (["", f"_{_cell(no_comparison(reason))}_"] if reason else []) + flaky_lines(flaky, _cell, rows)
 
 
 def file_table_size(limit: int) -> Tuple[int, int]:
@@ -133,7 +133,7 @@ def file_table_size(limit: int) -> Tuple[int, int]:
 
 
 def fit(summary: Summary, limit: int, diff: Optional[DiffCoverage] = None, prefix: str = "",
-        links: Optional[Links] = None, compared: Compared = (None, None)) -> str:
+        links: Optional[Links] = None, compared: Compared = NOT_COMPARED) -> str:
     """The most detailed rendering whose size (bytes, UTF-8) is within ``limit``."""
     files = file_table_size(limit)
     for level in range(len(TRIM_STEPS) + 1):

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, TextIO
 
-from ..baseline.compare import read_comparison
+from ..baseline.compare import NOT_COMPARED, Compared, read_comparison
 from ..summary.model import SCHEMA_VERSION, CoverageFigure, Summary
 from ..summary.validate import Invalid
 from .annotations import build_annotations
@@ -25,7 +25,7 @@ from .commands import command, lines, write_outputs, write_raw
 from .comment import CommentError, GitHubClient
 from .diffcov import DiffCoverage, DiffUnavailable, changed_lines, diff_coverage
 from .files_table import links_from
-from .markdown import COMMENT_LIMIT, COMMENT_MARKER, JOB_SUMMARY_LIMIT, Compared, fit, no_results
+from .markdown import COMMENT_LIMIT, COMMENT_MARKER, JOB_SUMMARY_LIMIT, fit, no_results
 
 SUPPORTED_SCHEMA = SCHEMA_VERSION
 NO_RESULTS = {"summary-path": "", "tests": "0", "failures": "0"}
@@ -184,7 +184,7 @@ def _percent(figure: Optional[CoverageFigure]) -> str:
 
 
 def _outputs(summary: Summary, summary_path: Path, diff: Optional[DiffCoverage],
-             compared: Compared = (None, None)) -> Dict[str, str]:
+             compared: Compared = NOT_COMPARED) -> Dict[str, str]:
     counts = [p.counts for p in summary.passes]
     cov = summary.coverage
     return {
@@ -202,14 +202,17 @@ def _outputs(summary: Summary, summary_path: Path, diff: Optional[DiffCoverage],
 
 
 def _comparison_outputs(compared: Compared) -> Dict[str, str]:
-    """The comparison's figures (issue 25); empty when there was nothing to compare with."""
-    comparison = compared[0]
+    """The comparison's figures (issue 25); empty when there was nothing to compare with (``flaky``:
+    when no comparison was asked for)."""
+    comparison, reason, flaky = compared
+    asked = comparison is not None or reason is not None
     if comparison is None:
-        return {"coverage-change": "", "new-failures": "", "query-regressions": ""}
+        return {"coverage-change": "", "new-failures": "", "query-regressions": "",
+                "flaky": str(len(flaky)) if asked else ""}
     delta = comparison.figure("combined").delta
     return {"coverage-change": "" if delta is None else f"{delta:+.2f}",
             "new-failures": str(len(comparison.new_failures)),
-            "query-regressions": str(len(comparison.query_regressions))}
+            "query-regressions": str(len(comparison.query_regressions)), "flaky": str(len(flaky))}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
