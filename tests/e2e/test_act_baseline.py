@@ -1,7 +1,8 @@
 """The comparison with the base in the action, under act (issue 25): a push to main stores the baseline
-in the cache; a pull request with a coverage drop, an N+1 loop, a new failure and a failure also failing
-on main shows each, labelled, in the job summary, the comment and the outputs, and with ``fail-on: new``
-only the new failure fails the job; a pull request without a baseline still reports, in one line.
+in the cache; a pull request with a coverage drop, an N+1 loop, a new failure, a failure also failing
+on main and a test that fails once then passes (flaky) shows each, labelled, in the job summary, the
+comment and the outputs, and with ``fail-on: new`` only the new failure fails the job; a pull request
+without a baseline still reports, in one line.
 
 Everything is real but GitHub's cache and API: the cache is the stand-in in tests/e2e/act/cache/ (a
 folder shared by the runs), the API the stand-in of test_github_comment.
@@ -58,6 +59,17 @@ def test_broken_on_main():
 def test_broken_here():
     assert add(2, 2) == 5
 '''
+FLAKY = '''
+import tempfile
+from pathlib import Path
+
+
+def test_fails_once_then_passes():
+    attempts = Path(tempfile.gettempdir()) / "async-test-flaky-attempts"
+    count = int(attempts.read_text()) + 1 if attempts.exists() else 1
+    attempts.write_text(str(count))
+    assert count > 1, "the first attempt fails"
+'''
 DB = '''
 from sqlalchemy import text
 
@@ -68,12 +80,15 @@ async def test_list_orders(async_db_session):
 '''
 
 
-def project(repo: Path, unit: str, loop: int) -> None:
+def project(repo: Path, unit: str, loop: int, flaky: bool = False) -> None:
     write_files(repo / "project", {
         "pytest.ini": "[pytest]\nasyncio_mode = auto\npythonpath = .\n",
         "app/__init__.py": "", "app/calc.py": CALC,
         "tests/unit/test_calc.py": unit, "tests/integration/test_db.py": DB.format(loop=loop),
+        **({"tests/unit/test_flaky.py": FLAKY} if flaky else {}),
     })
+    if not flaky:
+        (repo / "project" / "tests" / "unit" / "test_flaky.py").unlink(missing_ok=True)
 
 
 def head(repo: Path) -> str:
@@ -125,14 +140,14 @@ def test_main_stores_the_baseline_and_a_pull_request_is_compared_with_it(tmp_pat
     assert saved == [f"async-test-baseline-project-main-{main_sha}"], log[-6000:]
     assert (cache / saved[0] / "baseline.json").is_file()
 
-    project(repo, UNIT_PR, loop=20)
+    project(repo, UNIT_PR, loop=20, flaky=True)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "a change")
     pull = {"pull_request": {"number": 7, "base": {"sha": main_sha, "ref": "main"}, "head": {"sha": head(repo)}},
             "repository": {"default_branch": "main", "full_name": "org/repo"}}
     code, log, comments = run_act(repo, "pull_request", pull, cache)
     assert code != 0, "a new failure fails the job under fail-on: new"
-    assert "OUTPUT coverage-change=-" in log and "new-failures=1 query-regressions=1" in log, log[-6000:]
+    assert "OUTPUT coverage-change=-" in log and "new-failures=1 query-regressions=1 flaky=1" in log, log[-6000:]
     assert "(unit; new in this change)" in log and "(unit; also failing on the base)" in log
     assert "title=async-test%3A query regression::tests/integration/test_db.py::test_list_orders executed 20" in log
     step = summary_of(log)
@@ -140,8 +155,11 @@ def test_main_stores_the_baseline_and_a_pull_request_is_compared_with_it(tmp_pat
     assert "🆕 new: <code>tests/unit/test\\_calc.py::test\\_broken\\_here</code>" in step
     assert "♻️ also failing on the base: <code>tests/unit/test\\_calc.py::test\\_broken\\_on\\_main</code>" in step
     assert "removed: <code>tests/unit/test\\_calc.py::test\\_sub</code>" in step
+    assert "**Flaky (1)**" in step
+    assert "flaky: <code>tests/unit/test\\_flaky.py::test\\_fails\\_once\\_then\\_passes" in step
     body = next(iter(comments.values()))
     assert "### Compared with the base" in body and "🆕 new" in body and "| 2 → 20 |" in body
+    assert "**Flaky (1)**" in body
     assert len(list(p for p in cache.iterdir() if p.is_dir())) == 1, "a pull request saves no baseline"
 
     # The same pull request with the old failure only: fail-on new keeps the job green, loudly.
@@ -158,5 +176,5 @@ def test_main_stores_the_baseline_and_a_pull_request_is_compared_with_it(tmp_pat
     empty.mkdir()
     code, log, comments = run_act(repo, "pull_request", pull, empty)
     assert "no comparison: no baseline of branch main in the cache" in summary_of(log)
-    assert "OUTPUT coverage-change= new-failures= query-regressions=" in log
+    assert "OUTPUT coverage-change= new-failures= query-regressions= flaky=0" in log
     assert "| unit | failed |" in summary_of(log)

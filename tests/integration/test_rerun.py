@@ -76,6 +76,8 @@ def test_a_failed_test_runs_once_more_and_a_pass_is_flaky(pytester, run_pytest, 
     attempts = {p.name: int(p.read_text()) for p in (pytester.path / "attempts").iterdir()}
     assert attempts == {"db": 2, "unit": 2, "always": 2, "setup": 1, "xfail": 1, "passes": 1}
     flaky = {e["nodeid"].split("::")[-1]: e["flaky"] for e in events_of(events) if e.get("flaky")}
+    statements = {e["nodeid"].split("::")[-1]: e["statements"] for e in events_of(events) if e.get("statements")}
+    assert statements == {"test_fails_once_in_the_database": 3}, "the re-run's own statements, not both attempts'"
     assert flaky == {"test_fails_once_in_the_database": "AssertionError: first attempt fails",
                      "test_fails_once": "AssertionError: first attempt fails"}, flaky
     # Only the last attempt is reported: one line per test in the terminal and in JUnit.

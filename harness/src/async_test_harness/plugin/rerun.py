@@ -22,6 +22,7 @@ from typing import Any, Callable, List, Optional
 import pytest
 
 from .. import compat
+from ..engine import query_count
 
 FLAKY_PROPERTY = "async_test_flaky"
 PLUGIN_NAME = "async_test_rerun"
@@ -52,9 +53,13 @@ class Rerun:
     # registered after pytest's own runner, this one is called before it and ends the hook (True).
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Optional[pytest.Item]) -> Any:
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        properties = list(item.user_properties)  # as collection left them (the test's kind)
         reports = self.protocol(item, nextitem=nextitem, log=False)
         failure = _call_failure(reports)
         if failure is not None:
+            # The re-run's reports carry only its own properties and statement count, not the sum.
+            item.user_properties[:] = properties
+            query_count.test_started()
             again = self.protocol(item, nextitem=nextitem, log=False)
             if not any(r.failed for r in again):
                 for report in again:
