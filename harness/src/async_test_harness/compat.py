@@ -242,7 +242,7 @@ def cache_dir(config: pytest.Config) -> Optional[Path]:
     return Path(path)
 
 
-def test_protocol() -> Optional[Callable[..., List[pytest.TestReport]]]:
+def runtest_protocol() -> Optional[Callable[..., List[pytest.TestReport]]]:
     """pytest's ``_pytest.runner.runtestprotocol`` (pytest 7.4-9.2; pytest-rerunfailures relies on it
     too): one run of an item (set-up, call, teardown), its reports returned and, with ``log=False``,
     not reported. None with :func:`degraded` when it is gone: failed tests are then not re-run

@@ -11,7 +11,7 @@ fails twice is reported with its second failure.
 Not re-run: a failing set-up or teardown (pytest keeps a failed set-up's error for the node, so a
 re-run would only repeat it), a skip or an expected failure, and every test when the ``rerun_failures``
 setting is off. The re-run is the first attempt's protocol again (``runtestprotocol``, pytest's
-private runner function, behind ``compat.test_protocol``), as pytest-rerunfailures does for call
+private runner function, behind ``compat.runtest_protocol``), as pytest-rerunfailures does for call
 failures.
 """
 
@@ -74,6 +74,6 @@ class Rerun:
 def register(config: pytest.Config, enabled: bool) -> None:
     if not enabled or config.pluginmanager.has_plugin(PLUGIN_NAME):
         return
-    protocol = compat.test_protocol()
+    protocol = compat.runtest_protocol()
     if protocol is not None:  # else compat recorded why: pytest's own protocol runs every test once
         config.pluginmanager.register(Rerun(protocol), PLUGIN_NAME)
