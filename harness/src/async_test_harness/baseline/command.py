@@ -7,9 +7,10 @@ that one is the user's mistake to fix.
 
 Exit codes of ``async-test compare``: without a gate option, 0 (compared, or nothing to compare
 with); 2 usage (HEAD is not a results folder, an option's value is wrong). With a gate option
-(``--fail-on``, ``--max-coverage-drop``, ``--fail-on-query-regressions``) the exit code is the job's
-verdict (gates.py): HEAD's own exit code, 1 turned into 0 when ``--fail-on new`` finds every failure
-failing on the base too, 4 for a coverage drop beyond the maximum, 7 for query regressions.
+(``--fail-on``, ``--max-coverage-drop``, ``--fail-on-query-regressions``, ``--fail-on-flaky``) the
+exit code is the job's verdict (gates.py): HEAD's own exit code, 1 turned into 0 when ``--fail-on
+new`` finds every failure failing on the base too, 4 for a coverage drop beyond the maximum, 7 for
+query regressions, 1 for a flaky test.
 """
 
 from __future__ import annotations
