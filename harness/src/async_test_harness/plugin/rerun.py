@@ -9,10 +9,11 @@ failure's first line), which the events file carries and the comparison lists as
 fails twice is reported with its second failure.
 
 Not re-run: a failing set-up or teardown (pytest keeps a failed set-up's error for the node, so a
-re-run would only repeat it), a skip or an expected failure, and every test when the ``rerun_failures``
-setting is off. The re-run is the first attempt's protocol again (``runtestprotocol``, pytest's
-private runner function, behind ``compat.runtest_protocol``), as pytest-rerunfailures does for call
-failures.
+re-run would only repeat it), a test stopped by the per-test timeout (it would hang as long again, and
+the timeout's one timer covers the first attempt only), a skip or an expected failure, and every
+test when the ``rerun_failures`` setting is off. The re-run is the first attempt's protocol again
+(``runtestprotocol``, pytest's private runner function, behind ``compat.runtest_protocol``), as
+pytest-rerunfailures does for call failures.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 
 from .. import compat
 from ..engine import query_count
+from .timeout import TestTimeout
 
 FLAKY_PROPERTY = "async_test_flaky"
 PLUGIN_NAME = "async_test_rerun"
@@ -35,6 +37,8 @@ def _call_failure(reports: List[pytest.TestReport]) -> Optional[pytest.TestRepor
     if call is None or not call.failed or hasattr(call, "wasxfail"):
         return None
     if any(r.failed for r in reports if r.when != "call"):
+        return None
+    if TestTimeout.__name__ in str(call.longrepr):  # stopped by the timeout: a re-run would hang as long
         return None
     return call
 
