@@ -18,6 +18,7 @@ pytest-rerunfailures does for call failures.
 
 from __future__ import annotations
 
+import signal
 from typing import Any, Callable, List, Optional
 
 import pytest
@@ -64,6 +65,7 @@ class Rerun:
             # The re-run's reports carry only its own properties and statement count, not the sum.
             item.user_properties[:] = properties
             query_count.test_started()
+            _rearm_timeout(item)
             again = self.protocol(item, nextitem=nextitem, log=False)
             if not any(r.failed for r in again):
                 for report in again:
@@ -73,6 +75,14 @@ class Rerun:
             item.ihook.pytest_runtest_logreport(report=report)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
+
+
+def _rearm_timeout(item: pytest.Item) -> None:
+    """The re-run gets the whole per-test time limit again, not what the first attempt left of it."""
+    timer = item.config.pluginmanager.get_plugin("async_test_timeout")  # timeout.register's name
+    seconds = getattr(timer, "seconds", 0)
+    if seconds:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def register(config: pytest.Config, enabled: bool) -> None:
