@@ -98,6 +98,8 @@ def stand_ins(tmp_path: Path, action: Path) -> List[str]:
         kind = ref.split("@")[0].split("/")[1]
         if kind in ("upload-artifact", "download-artifact"):
             folder = REPO / "tests" / "e2e" / "act" / "artifacts" / kind.split("-")[0]
+        elif kind == "cache":  # with cache/restore and cache/save (the baseline's)
+            folder = REPO / "tests" / "e2e" / "act" / "cache"
         else:
             folder = tmp_path / f"stub-{number}"
             folder.mkdir()

@@ -219,6 +219,12 @@ def test_three_shards_run_every_test_once_and_combine_to_the_unsharded_results(t
     assert "Combined from:" in (tmp_path / "combined" / "summary.md").read_text()
     durations = json.loads((tmp_path / "combined" / "durations.json").read_text())["durations"]
     assert len(durations) == 15
+    # Every shard's per-test record reaches the combined folder: its baseline is the unsharded run's (issue 25).
+    from async_test_harness.baseline.store import from_results
+
+    tests = [{n: (t.kind, t.outcome, t.statements) for n, t in from_results(folder).tests.items()}
+             for folder in (tmp_path / "whole", tmp_path / "combined")]
+    assert len(tests[0]) == 15 and tests[0] == tests[1]
 
     # The next run balances by the durations the combined folder holds: still every test once.
     again = []

@@ -56,7 +56,7 @@ def test_action_and_examples_pin_actions_by_sha_with_the_version_beside_it(path)
     for ref, rest in refs:
         if ref == "org/async-test-action@v1":  # this action, as README shows it
             continue
-        assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", ref), ref
+        assert re.fullmatch(r"[\w-]+/[\w-]+(/[\w-]+)*@[0-9a-f]{40}", ref), ref  # a subpath: actions/cache/save
         assert re.fullmatch(r"\s+# v\d+(\.\d+)*", rest), f"{ref}: say the version, e.g. '  # v4.6.2'"
 
 

@@ -147,6 +147,13 @@ def test_cache_dir_is_pytests_cache(pytester, no_degradation):
     assert compat.cache_dir(pytester.parseconfigure("-p", "no:async_test", "-p", "no:cacheprovider")) is None
 
 
+def test_runtest_protocol_is_pytests(no_degradation):
+    """plugin/rerun.py's re-run (its behaviour: tests/integration/test_rerun.py)."""
+    from _pytest.runner import runtestprotocol
+
+    assert compat.runtest_protocol() is runtestprotocol
+
+
 # --------------------------------------------------------------------------- pytest-asyncio
 
 follows = pytest.mark.skipif(not event_loops.FIXTURES_FOLLOW_TEST_LOOP,

@@ -182,6 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args=args.pytest_args, python=args.python or sys.executable,
         recorded_phases=dict(_phase(p) for p in args.record_phase or []), install_source=args.install_source,
         shard=_shard(args.shard), durations_file=args.durations_file, shard_split_modules=args.shard_split_modules,
+        baseline_dir=args.baseline, compare_with=args.compare_with,
     )
     return Run(options).execute()
 
@@ -273,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-split-modules", action="store_true",
                    help="with --shard: assign single tests, not whole modules (only if no module shares a module- or "
                         "class-scoped fixture between its tests)")
+    # issue 25: the baseline (baseline/), for later runs to be compared with
+    p.add_argument("--baseline", metavar="DIR",
+                   help="after the run, store its baseline (coverage per pass and file, each test's outcome, time "
+                        "and SQL statements) in DIR, for async-test compare DIR RESULTS_DIR of a later run")
+    p.add_argument("--compare-with", metavar="BASE",
+                   help="after the run, compare it with the baseline in BASE (or another run's results folder), "
+                        "as async-test compare BASE RESULTS_DIR does; the exit code stays the run's")
     p.add_argument("--record-phase", action="append", help=argparse.SUPPRESS)  # NAME=SECONDS, from the container
     p.add_argument("--install-source", help=argparse.SUPPRESS)  # where the container installed from, for the header
     p.set_defaults(pytest_args=[])
@@ -317,6 +325,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .github.report import main as report_main
 
         return report_main(words[1:])
+    if words[:1] == ["compare"]:  # issue 25: standard library only, like the report (runs on the CI runner)
+        from .baseline.command import main as compare_main
+
+        return compare_main(words[1:])
     passthrough: List[str] = []
     if "--" in words:  # everything after -- belongs to pytest, untouched by our parser
         cut = words.index("--")

@@ -25,7 +25,7 @@ import contextlib
 import socket
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import pytest
 
@@ -241,6 +241,21 @@ def cache_dir(config: pytest.Config) -> Optional[Path]:
         degraded("pytest", "Cache._cachedir is gone", "secrets are not masked in .pytest_cache")
         return None
     return Path(path)
+
+
+def runtest_protocol() -> Optional[Callable[..., List[pytest.TestReport]]]:
+    """pytest's ``_pytest.runner.runtestprotocol`` (pytest 7.4-9.2; pytest-rerunfailures relies on it
+    too): one run of an item (set-up, call, teardown), its reports returned and, with ``log=False``,
+    not reported. None with :func:`degraded` when it is gone: failed tests are then not re-run
+    (plugin/rerun.py).
+    """
+    try:
+        from _pytest.runner import runtestprotocol
+    except ImportError:
+        degraded("pytest", "_pytest.runner.runtestprotocol is gone", "failed tests are not re-run (no flaky tests)")
+        return None
+    found: Callable[..., List[pytest.TestReport]] = runtestprotocol
+    return found
 
 
 # --------------------------------------------------------------------------- pytest-asyncio

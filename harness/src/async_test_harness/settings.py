@@ -301,6 +301,12 @@ class Settings(_Values):
         "does not.")
     block_db: bool = option(
         True, "Block database connections in tests classified as unit, with an error naming the test and the fix.")
+    rerun_failures: bool = option(
+        True,
+        "Run a test whose body failed once more, at once, with fresh fixtures (a fresh transaction): a pass on "
+        "the re-run reports it as flaky (passed, listed as flaky in the comparison with the base); false: no "
+        "re-run. Only under async-test run (and so the image and the action): plain pytest reports every "
+        "failure as it is.")
     timeout: int = option(
         0,
         "Fail a test that runs longer than this many seconds (setup, call and teardown), with the stacks of "

@@ -45,6 +45,7 @@ SETTINGS_INPUTS = {  # action input -> harness variable
     "install-after": "ASYNC_TEST_INSTALL_AFTER", "install-project": "ASYNC_TEST_INSTALL_PROJECT",
     "requirements": "ASYNC_TEST_REQUIREMENTS",
     "extras": "ASYNC_TEST_EXTRAS", "groups": "ASYNC_TEST_GROUPS", "postgres-version": "ASYNC_TEST_PG_VERSION",
+    "rerun-failures": "ASYNC_TEST_RERUN_FAILURES",  # issue 25: flaky tests
 }
 
 

@@ -382,6 +382,8 @@ class EventRecorder:
             event["message"] = _message(report)
         if statements:
             event["statements"] = statements
+        if properties.get("async_test_flaky"):  # failed, then passed on its re-run (rerun.py)
+            event["flaky"] = properties["async_test_flaky"]
         self._emit(event)  # flushed: a process that dies next (os._exit) still leaves this test's result
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -36,6 +36,7 @@ from . import (
     events,
     fixture_kinds,
     interrupts,
+    rerun,
     selection,
     shard,
     timeout,
@@ -233,6 +234,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(event_loops, "async_test_event_loops")
     config.pluginmanager.register(current_test, "async_test_current_test")
     state.timeout = timeout.register(config, settings.timeout)
+    # issue 25: a failed test runs once more (flaky), in `async-test run` only (it sets the events file):
+    # plain pytest, with the harness merely installed or configured, reports every failure as it is.
+    rerun.register(config, settings.rerun_failures and bool(os.environ.get(events.ENV_VAR)))
     if settings.kind == UNIT:
         return
     config.pluginmanager.register(_SendAheadHooks(), "async_test_send_ahead")

@@ -54,7 +54,7 @@ from ..summary.model import (
     Summary,
     Tool,
 )
-from ..untrusted_files import UnusableFile, check_inside, open_regular
+from ..untrusted_files import MIB, UnusableFile, check_inside, open_regular, read_regular
 from .combine_inputs import (
     PASSES,
     CombineError,
@@ -73,6 +73,7 @@ from .results import SLOWEST, write_summary
 from .results_folder import TEMP_SUFFIX, ResultsDirError, check_claimable, claim, write_atomically
 from .session import recount
 
+MAX_EVENTS_BYTES = 512 * MIB  # a test's event line is a few hundred bytes: millions of tests
 MAX_COVERAGE_BYTES = 1 << 40  # coverage data is a SQLite file; only its kind and place are checked
 FIGURE_FLAGS = {"unit": "--fail-under-unit", "integration": "--fail-under-integration", "combined": "--fail-under"}
 EXIT_NAMES = {0: "ok", 1: "tests_failed", 2: "usage_error", 3: "infrastructure_error", 4: "coverage_below_threshold",
@@ -186,6 +187,7 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
     problems = list(problems)
     for kind in PASSES:
         merge_junit([i.junit[kind] for i in inputs if kind in i.junit], building / f"junit-{kind}.xml")
+    merge_events([i.path for i in inputs], building, problems)
     summaries = [i.summary for i in inputs]
     phases: Dict[str, float] = {}
     coverage = Coverage()
@@ -279,6 +281,26 @@ def _durations(given: Input, problems: List[str]) -> Dict[str, float]:
 
 
 # ------------------------------------------------------------------ JUnit
+
+
+def merge_events(sources: Sequence[Path], target: Path, problems: List[str]) -> None:
+    """Every folder's events files, one after another: each test's outcome, time and SQL statements,
+    which a baseline of the combined results reads (baseline/, issue 25). A shard runs each test once.
+    Read as untrusted, as every input of combine (a FIFO or a huge file is a problem, never a hang)."""
+    for name in ("events-all.jsonl", "events-unit.jsonl", "events-integration.jsonl"):
+        texts = []
+        for folder in sources:
+            path = folder / name
+            if not path.exists() and not path.is_symlink():
+                continue
+            try:
+                data = read_regular(path, MAX_EVENTS_BYTES, inside=folder)
+            except (UnusableFile, OSError) as exc:
+                problems.append(f"{path} could not be read ({exc}); the baseline of these results lacks its tests")
+                continue
+            texts.append(data.decode("utf-8", errors="replace").rstrip("\n") + "\n")
+        if texts:
+            write_atomically({target / name: "".join(texts)})
 
 
 def merge_junit(sources: Sequence[ET.Element], target: Path) -> None:

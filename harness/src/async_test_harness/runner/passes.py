@@ -162,5 +162,10 @@ class Run(PassProcesses, Setup, SummaryBuilder):
             else:
                 self.console.line(f"async-test: {message}", "red")
         self._table(summary, written)
+        if written and (self.options.baseline_dir or self.options.compare_with):  # issue 25
+            from ..baseline.command import after_run
+
+            after_run(results, self.options.baseline_dir, self.options.compare_with,
+                      lambda text: self.console.line(text))
         return code
 

@@ -76,6 +76,8 @@ class RunOptions:
     shard: Optional[Shard] = None  # --shard K/N: this run's part of the suite (plugin/shard.py selects it)
     durations_file: Optional[str] = None  # --durations-file: balances the shards (default: the project's)
     shard_split_modules: bool = False  # --shard-split-modules: single tests are assigned, not modules
+    baseline_dir: Optional[str] = None  # --baseline DIR: store the run's baseline there (baseline/, issue 25)
+    compare_with: Optional[str] = None  # --compare-with BASE: compare the run with that baseline (issue 25)
 
 
 class RunState:
