@@ -178,6 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args=args.pytest_args, python=args.python or sys.executable,
         recorded_phases=dict(_phase(p) for p in args.record_phase or []), install_source=args.install_source,
         shard=_shard(args.shard), durations_file=args.durations_file, shard_split_modules=args.shard_split_modules,
+        record_map=args.record_map, affected=args.affected,
     )
     return Run(options).execute()
 
@@ -254,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-split-modules", action="store_true",
                    help="with --shard: assign single tests, not whole modules (only if no module shares a module- or "
                         "class-scoped fixture between its tests)")
+    p.add_argument("--record-map", action="store_true",
+                   help="record which tests run which functions (testmap.json in the results folder), for a later "
+                        "--affected run; costs a coverage context per test (docs/affected.md)")
+    p.add_argument("--affected", metavar="BASE_RESULTS",
+                   help="run only the tests the changes since BASE_RESULTS's map can affect (plus new, changed and "
+                        "base-failing tests); every test, with the reason, when the selection cannot be trusted. "
+                        "Coverage thresholds are not checked when part of the suite runs")
     p.add_argument("--record-phase", action="append", help=argparse.SUPPRESS)  # NAME=SECONDS, from the container
     p.add_argument("--install-source", help=argparse.SUPPRESS)  # where the container installed from, for the header
     p.set_defaults(pytest_args=[])

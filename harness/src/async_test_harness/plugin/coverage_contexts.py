@@ -23,6 +23,13 @@ from .classify import CLASSIFICATION_KEY, UNIT
 
 ENV_VAR = "_ASYNC_TEST_COVERAGE_CONTEXTS"
 PLUGIN_NAME = "async_test_coverage_contexts"
+# --record-map (testmap.py): a context per test, "<kind>|<nodeid>", so the map knows which test ran what.
+# Each switch flushes coverage's data: the cost is measured in docs/affected.md, and paid only when asked.
+PER_TEST_ENV_VAR = "_ASYNC_TEST_CONTEXT_PER_TEST"
+
+
+def per_test() -> bool:
+    return os.environ.get(PER_TEST_ENV_VAR) == "1"
 
 
 def requested() -> bool:
@@ -46,6 +53,8 @@ class ContextSwitcher:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
         kind = _kind(item)
+        if kind is not None and per_test():
+            kind = f"{kind}|{item.nodeid}"
         if kind is None or kind == self.current:
             return
         cov = _running_coverage()

@@ -27,7 +27,7 @@ from ..server.postgres import PostgresError
 from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
-from . import blocker, coverage_contexts, current_test, event_loops, events, shard, timeout
+from . import affected, blocker, coverage_contexts, current_test, event_loops, events, shard, timeout
 from . import classify as classify_mod
 from .api import api_client  # noqa: F401
 from .blocker import Blocker
@@ -62,6 +62,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         group.addoption(opt.cli, **kwargs)
         parser.addini(opt.ini, help=opt.help, default=None)
     shard.add_options(parser)
+    affected.add_options(parser)
 
 
 def _read_settings(config: pytest.Config) -> Settings:
@@ -180,6 +181,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     events.register(config)
     shard.register(config)  # before anything else selects: a test's shard never depends on the pass
+    affected.register(config)  # --affected: the tests the runner selected (affected.py)
     _set_up(config)  # when the plugin was registered after the initial conftests (e.g. pytest_plugins)
     state = config.stash[STATE_KEY]
     settings = state.settings

@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from .. import __version__, phases, versions
 from ..masking import mask_stream, mask_text
 from ..messages import one_line
+from ..plugin import coverage_contexts
 from ..settings import Settings, SettingsError, from_environment
 from ..sharding import DURATIONS_FILE, RESULTS_DURATIONS, Shard, ShardError, durations_text, read_durations
 from ..summary.format import pct
 from ..summary.model import (
     TOOL_NAME,
+    AffectedInfo,
     Coverage,
     Exit,
     InfrastructureError,
@@ -42,7 +44,7 @@ from ..summary.model import (
     Summary,
     Tool,
 )
-from . import bytecode, coverage_reports, session
+from . import affected_run, bytecode, coverage_reports, session
 from .coverage_reports import build_reports
 from .project import Project, ProjectError, Threshold, addopts_fail_under, find_project, option_values
 from .results import PassResult, merge_collection_errors, read_events, write_summary
@@ -79,6 +81,7 @@ OUR_OUTPUTS = (
     # one session for both passes (session.py): split into the files above, the events kept
     "events-all.jsonl", "junit-all.xml", ".coverage.all", SERVER_FILE, SERVER_FILE + ".partial",
     RESULTS_DURATIONS,  # the tests' durations, for the next sharded run (sharding.py)
+    *affected_run.OUTPUTS,  # --record-map's testmap.json, --affected's selection (affected_run.py)
 )
 # What each pass runs: ``python -m pytest``, except that a Ctrl-C landing while pytest still imports
 # and configures itself (before it handles KeyboardInterrupt) ends it with one line, not a traceback
@@ -129,6 +132,8 @@ class RunOptions:
     shard: Optional[Shard] = None  # --shard K/N: this run's part of the suite (plugin/shard.py selects it)
     durations_file: Optional[str] = None  # --durations-file: balances the shards (default: the project's)
     shard_split_modules: bool = False  # --shard-split-modules: single tests are assigned, not modules
+    record_map: bool = False  # --record-map: testmap.json, which tests ran which functions (testmap.py)
+    affected: Optional[str] = None  # --affected BASE_RESULTS: only the tests the change affects (affected.py)
 
 
 def colour_asked() -> Optional[bool]:
@@ -279,6 +284,7 @@ class Run:
         self.results_error: Optional[str] = None  # results that could not be written (a full disk)
         self.durations_path: Optional[Path] = None  # the durations file the shards are balanced by
         self.empty_shard = False  # this shard had nothing to run (more shards than modules): not a failure
+        self.affected: Optional[affected_run.Prepared] = None  # --affected: what was selected, or why not
 
     # ------------------------------------------------------------------ setup
 
@@ -406,6 +412,8 @@ class Run:
                 cmd += [f"--async-test-durations={self.durations_path}"]
             if self.options.shard_split_modules:
                 cmd += ["--async-test-shard-split-modules"]
+        if self.affected is not None and self.affected.path is not None:
+            cmd += [f"--async-test-select={self.affected.path}"]
         if self.options.coverage:
             if not project.sources_from_addopts:
                 # The project's own --cov=SRC measures in every pass already; naming SRC again adds nothing.
@@ -482,6 +490,8 @@ class Run:
                 env.update(provision.describe_owned_server_later(self._hand_over(results)))
         if kind == session.KIND:
             env.update(session.environment(results))
+            if self.options.record_map and self.options.coverage:
+                env[coverage_contexts.PER_TEST_ENV_VAR] = "1"
         return env
 
     def _run_pass(self, kind: str, project: Project, results: Path, log: bool) -> PassResult:
@@ -696,6 +706,10 @@ class Run:
         else:
             self._note_lost_server(split["integration"])
         session.split_junit(results / f"junit-{session.KIND}.xml", results)
+        if self.options.coverage and self.options.record_map:
+            ran = [n for r in split.values() for n in r.durations]
+            failed = [f.nodeid for r in split.values() for f in r.failures]
+            self.console.line(affected_run.record(results / f".coverage.{session.KIND}", results, project, ran, failed))
         if self.options.coverage:
             session.split_coverage(results / f".coverage.{session.KIND}", results)
         self.passes = split
@@ -789,6 +803,8 @@ class Run:
     # ------------------------------------------------------------------ main
 
     def execute(self) -> int:
+        # Read before the results folder is claimed: --affected may name this run's own folder.
+        base_map = affected_run.load(Path(self.options.affected)) if self.options.affected is not None else None
         try:
             project, settings, results = self._prepare()
         except UsageError as exc:
@@ -796,7 +812,7 @@ class Run:
             return EXIT_USAGE
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            return self._execute(project, settings, results)
+            return self._execute(project, settings, results, base_map)
         finally:
             if self.server is not None:
                 self.server.stop()
@@ -805,7 +821,8 @@ class Run:
             if self.results_folder is not None:
                 self.results_folder.release()
 
-    def _execute(self, project: Project, settings: Settings, results: Path) -> int:
+    def _execute(self, project: Project, settings: Settings, results: Path,
+                 base_map: Optional[affected_run.Loaded] = None) -> int:
         opts = self.options
         selected = [k for k in PASSES if opts.only in (None, k)]
         self.thresholds = self._resolve_thresholds(project)
@@ -814,7 +831,12 @@ class Run:
             opts.parallel, selected)
         if "integration" in selected and not settings.database_url:
             self.server = BackgroundServer(settings)
+        if opts.affected is not None:
+            self.affected = affected_run.prepare(project, base_map, Path(opts.affected), results)
+            if not self.affected.selection.run_all:
+                self.thresholds = {k: None for k in self.thresholds}  # part of the suite: its figures cover only it
         self._header(project, settings, results, selected)
+        self._affected_header()
         log = opts.parallel and len(selected) == 2  # one pass alone runs in the foreground, output shown
         together = self.two_processes_because is None and self._one_session(project, results)
         if together:
@@ -1036,12 +1058,40 @@ class Run:
             },
             shard=(ShardInfo(self.options.shard.index, self.options.shard.total, self._shard_selected(),
                              self._shard_collected()) if self.options.shard is not None else None),
+            affected=self._affected_info(),
         )
         # clean_text: test output and ids may hold text no writer accepts (lone surrogates from undecodable
         # bytes); then every secret masked, in every string (mask_data on the document did the same).
         return summary.map_text(lambda text: mask_text(clean_text(text), self.secrets))
 
     # ------------------------------------------------------------------ console
+
+    def _affected_header(self) -> None:
+        """--record-map and --affected in the header: what is recorded, what was selected or why not."""
+        c, opts = self.console, self.options
+        if opts.record_map:
+            c.line("  test map    recorded (a coverage context per test)" if opts.coverage and
+                   self.two_processes_because is None else
+                   f"  test map    not recorded: it needs coverage and one session "
+                   f"({'--no-coverage' if not opts.coverage else self.two_processes_because})", "yellow")
+        if self.affected is not None:
+            sel = self.affected.selection
+            if sel.run_all:
+                c.line(f"  affected    every test runs: {sel.reason}", "yellow")
+            else:
+                c.line(f"  affected    {len(sel.changed)} changed file(s) since the map's commit; "
+                       "coverage thresholds not checked (the figures cover only the tests that run)")
+                for note in sel.notes[:20]:
+                    c.line(f"              {note}")
+
+    def _affected_info(self) -> Optional[AffectedInfo]:
+        """The summary's part of an --affected run: "ran 37 of 1,204 tests (affected by 2 changed files)"."""
+        if self.affected is None:
+            return None
+        sel = self.affected.selection
+        selected, collected = affected_run.counts(self.affected)
+        return AffectedInfo(sel.describe(selected, collected), sel.run_all, sel.reason or None, selected, collected,
+                            len(sel.changed))
 
     def _header(self, project: Project, settings: Settings, results: Path, selected: List[str]) -> None:
         c = self.console
@@ -1094,6 +1144,8 @@ class Run:
         if cov.combined:
             c.line(f"{'combined':<12} {'':<12} {'':>5} {'':>6} {'':>6} {'':>6} {'':>7} {'':>8} "
                    f"{pct(cov.combined):>9}")
+        if summary.affected is not None:
+            c.line(f"affected: {summary.affected.line}", "yellow" if summary.affected.run_all else "")
         if self.empty_shard:
             c.line(f"shard {self.options.shard} had nothing to run: there are more shards than test modules, and "
                    "the other shards run every test (not a failure)", "yellow")

@@ -136,7 +136,7 @@ def split_coverage(source: Path, results: Path) -> None:
         target = results / f".coverage.{kind}"
         target.unlink(missing_ok=True)
         out = CoverageData(basename=str(target))
-        data.set_query_contexts([f"^{kind}$", "^$"])
+        data.set_query_contexts([f"^{kind}($|\\|)", "^$"])  # "unit" or, with --record-map, "unit|<nodeid>"
         if data.has_arcs():
             out.add_arcs({f: arcs for f in files if (arcs := data.arcs(f))})
         else:
