@@ -70,6 +70,8 @@ class TestMap:
     """tests[i] is a node id; files[path] holds its function ranges, blocks (block -> test indexes
     that ran it) and import_time (blocks that ran outside any test). Paths are repository-relative."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     tests: List[str] = field(default_factory=list)
     files: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     failed: List[str] = field(default_factory=list)
