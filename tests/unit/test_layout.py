@@ -33,18 +33,19 @@ ALLOWED: Dict[str, Set[str]] = {
     "compat": set(),
     "settings": {"masking"},
     "summary": {"messages"},
-    "github": {"summary"} | SHARED_STDLIB,
+    "baseline": {"summary"},  # issue 25: stored and compared runs; read by the report, outside the container
+    "github": {"summary", "baseline"} | SHARED_STDLIB,
     "server": {"settings"} | SHARED_STDLIB,
     "engine": {"server", "compat", "settings"} | SHARED_STDLIB,
     "plugin": {"server", "engine", "compat", "settings", "__init__"} | SHARED_STDLIB,
-    "runner": {"server", "summary", "settings", "__init__"} | SHARED_STDLIB,
-    "cli": {"server", "runner", "github", "settings", "__init__"} | SHARED_STDLIB,
+    "runner": {"server", "summary", "settings", "__init__", "baseline"} | SHARED_STDLIB,
+    "cli": {"server", "runner", "github", "settings", "__init__", "baseline"} | SHARED_STDLIB,
     "__init__": set(),
 }
 # packages that must not import a test framework or any third-party library at all
-NO_TEST_FRAMEWORK = {"server", "engine", "runner", "summary", "github", "masking", "messages", "settings", "versions",
-                     "phases", "sharding"}
-STDLIB_ONLY = {"summary", "github", "masking", "messages", "versions", "phases", "sharding"}
+NO_TEST_FRAMEWORK = {"server", "engine", "runner", "summary", "baseline", "github", "masking", "messages", "settings",
+                     "versions", "phases", "sharding"}
+STDLIB_ONLY = {"summary", "baseline", "github", "masking", "messages", "versions", "phases", "sharding"}
 
 
 def modules() -> Iterator[Tuple[str, Path]]:

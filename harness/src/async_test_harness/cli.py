@@ -179,6 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         recorded_phases=dict(_phase(p) for p in args.record_phase or []), install_source=args.install_source,
         shard=_shard(args.shard), durations_file=args.durations_file, shard_split_modules=args.shard_split_modules,
         record_map=args.record_map, affected=args.affected,
+        baseline_dir=args.baseline,
     )
     return Run(options).execute()
 
@@ -262,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only the tests the changes since BASE_RESULTS's map can affect (plus new, changed and "
                         "base-failing tests); every test, with the reason, when the selection cannot be trusted. "
                         "Coverage thresholds are not checked when part of the suite runs")
+    # issue 25: the baseline (baseline/), for later runs to be compared with
+    p.add_argument("--baseline", metavar="DIR",
+                   help="after the run, store its baseline (coverage per pass and file, each test's outcome, time "
+                        "and SQL statements) in DIR, for async-test compare DIR RESULTS_DIR of a later run")
     p.add_argument("--record-phase", action="append", help=argparse.SUPPRESS)  # NAME=SECONDS, from the container
     p.add_argument("--install-source", help=argparse.SUPPRESS)  # where the container installed from, for the header
     p.set_defaults(pytest_args=[])
@@ -304,6 +309,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .github.report import main as report_main
 
         return report_main(words[1:])
+    if words[:1] == ["compare"]:  # issue 25: standard library only, like the report (runs on the CI runner)
+        from .baseline.command import main as compare_main
+
+        return compare_main(words[1:])
     passthrough: List[str] = []
     if "--" in words:  # everything after -- belongs to pytest, untouched by our parser
         cut = words.index("--")

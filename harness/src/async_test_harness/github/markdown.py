@@ -20,6 +20,8 @@ import html
 import re
 from typing import Any, List, Optional, Tuple
 
+from ..baseline.compare import Comparison
+from ..baseline.markdown import no_comparison, section
 from ..messages import one_line
 from ..summary.format import HEAVIEST_HEADER, HEAVIEST_TITLE, heaviest, results_table
 from ..summary.model import Summary
@@ -32,6 +34,9 @@ COMMENT_MARKER = "<!-- async-test-action:sticky-comment -->"
 FILE_ROWS_COMMENT = 25  # rows of the per-file coverage table in the comment
 FILE_ROWS_JOB_SUMMARY = 100
 TRIM_STEPS = ("captured output", "tracebacks", "failures after the first 50", "all failure details and file tables")
+# The comparison with the base (baseline/, issue 25): the comparison, or why there is none (read_comparison).
+Compared = Tuple[Optional[Comparison], Optional[str]]
+COMPARISON_ROWS = (20, 5)  # most entries per list of the comparison: untrimmed, and at the last trim level
 
 
 # One pass of str.translate, so an escape is never escaped again.
@@ -66,15 +71,16 @@ def _pre(text: str) -> str:
 
 def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0,
            heading: str = "async-test", links: Optional[Links] = None,
-           files: Optional[Tuple[int, int]] = None) -> str:
+           files: Optional[Tuple[int, int]] = None, compared: Compared = (None, None)) -> str:
     """The document at trim ``level``; ``files``: the per-file table's most rows and bytes (``files_table``;
-    default: the job summary's)."""
+    default: the job summary's); ``compared``: the comparison with the base, or why there is none."""
     exit_info = summary.exit
     icon = "✅" if exit_info.code == 0 else "❌"
     out: List[str] = [f"## {icon} {heading}: {_cell(exit_info.reason)}", ""]
     out += results_table(summary, cell=_cell, emphasis="**")
     if diff is not None and diff.files:
         out += ["", f"**Changed lines covered: {diff.percent:.1f}%** of {diff.statements} changed statements"]
+    out += _comparison(compared, level)
     if level < 4:
         out += files_section(summary, diff, _cell, links, *(files or file_table_size(JOB_SUMMARY_LIMIT)))
     infra = summary.infrastructure_error
@@ -114,18 +120,25 @@ def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0
     return "\n".join(out) + "\n"
 
 
+def _comparison(compared: Compared, level: int) -> List[str]:
+    comparison, reason = compared
+    if comparison is not None:
+        return ["", *section(comparison, _cell, COMPARISON_ROWS[level >= 4])]
+    return ["", f"_{_cell(no_comparison(reason))}_"] if reason else []
+
+
 def file_table_size(limit: int) -> Tuple[int, int]:
     """The per-file table's most rows and bytes in a document of ``limit`` bytes: a quarter of it."""
     return (FILE_ROWS_COMMENT if limit <= COMMENT_LIMIT else FILE_ROWS_JOB_SUMMARY), limit // 4
 
 
 def fit(summary: Summary, limit: int, diff: Optional[DiffCoverage] = None, prefix: str = "",
-        links: Optional[Links] = None) -> str:
+        links: Optional[Links] = None, compared: Compared = (None, None)) -> str:
     """The most detailed rendering whose size (bytes, UTF-8) is within ``limit``."""
     files = file_table_size(limit)
     for level in range(len(TRIM_STEPS) + 1):
-        text = prefix + render(summary, diff, level, links=links, files=files)
+        text = prefix + render(summary, diff, level, links=links, files=files, compared=compared)
         if len(text.encode("utf-8")) <= limit:
             return text
-    text = prefix + render(summary, diff, len(TRIM_STEPS), links=links, files=files)
+    text = prefix + render(summary, diff, len(TRIM_STEPS), links=links, files=files, compared=compared)
     return text.encode("utf-8")[: limit - 64].decode("utf-8", "ignore") + "\n\n_…truncated_\n"

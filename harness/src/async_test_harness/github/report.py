@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, TextIO
 
+from ..baseline.compare import read_comparison
 from ..summary.model import SCHEMA_VERSION, CoverageFigure, Summary
 from ..summary.validate import Invalid
 from .annotations import build_annotations
@@ -24,7 +25,7 @@ from .commands import command, lines, write_outputs, write_raw
 from .comment import CommentError, GitHubClient
 from .diffcov import DiffCoverage, DiffUnavailable, changed_lines, diff_coverage
 from .files_table import links_from
-from .markdown import COMMENT_LIMIT, COMMENT_MARKER, JOB_SUMMARY_LIMIT, fit, no_results
+from .markdown import COMMENT_LIMIT, COMMENT_MARKER, JOB_SUMMARY_LIMIT, Compared, fit, no_results
 
 SUPPORTED_SCHEMA = SCHEMA_VERSION
 NO_RESULTS = {"summary-path": "", "tests": "0", "failures": "0"}
@@ -131,6 +132,8 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
     event = _event(env)
     diff, changed = _diff(summary, event, repo or Path(env.get("GITHUB_WORKSPACE", ".")), notes)
     links = links_from(env, event)
+    # The comparison with the base (issue 25), if `async-test compare` wrote one into the results folder.
+    compared = read_comparison(summary_path.parent)
     ok = True
 
     def raw_output() -> None:
@@ -150,7 +153,7 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
                                   env.get("GITHUB_REPOSITORY", ""))
             try:
                 client.upsert_comment(int(number), fit(summary, COMMENT_LIMIT, diff, prefix=COMMENT_MARKER + "\n",
-                                                       links=links))
+                                                       links=links, compared=compared))
             except CommentError as exc:
                 notes.append(f"Could not write the pull-request comment ({exc}); a fork's token is read-only, "
                              "so this is expected there. The job summary has the same content.")
@@ -159,7 +162,7 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
                              "The job summary has the same content.")
     if annotate:
         def annotations() -> None:
-            stream.write(lines(build_annotations(summary, changed, diff, notes)))
+            stream.write(lines(build_annotations(summary, changed, diff, notes, comparison=compared[0])))
 
         ok &= _part(stream, "annotations", annotations)
 
@@ -167,11 +170,12 @@ def report(summary_path: Path, env: Dict[str, str], stream: TextIO, annotate: bo
         if env.get("GITHUB_STEP_SUMMARY"):
             link = artifact_link(env.get("ASYNC_TEST_ARTIFACT_URL", ""))
             with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
-                handle.write(fit(summary, JOB_SUMMARY_LIMIT - len(link.encode()), diff, links=links) + link)
+                handle.write(fit(summary, JOB_SUMMARY_LIMIT - len(link.encode()), diff, links=links,
+                                 compared=compared) + link)
 
     ok &= _part(stream, "job summary", step_summary)
     ok &= _part(stream, "step outputs", lambda: write_outputs(env.get("GITHUB_OUTPUT"),
-                                                             _outputs(summary, summary_path, diff)))
+                                                             _outputs(summary, summary_path, diff, compared)))
     return 0 if ok else 1
 
 
@@ -179,7 +183,8 @@ def _percent(figure: Optional[CoverageFigure]) -> str:
     return f"{figure.percent:.2f}" if figure else ""
 
 
-def _outputs(summary: Summary, summary_path: Path, diff: Optional[DiffCoverage]) -> Dict[str, str]:
+def _outputs(summary: Summary, summary_path: Path, diff: Optional[DiffCoverage],
+             compared: Compared = (None, None)) -> Dict[str, str]:
     counts = [p.counts for p in summary.passes]
     cov = summary.coverage
     return {
@@ -192,7 +197,19 @@ def _outputs(summary: Summary, summary_path: Path, diff: Optional[DiffCoverage])
         "results-dir": str(summary_path.parent),
         "summary-path": str(summary_path),
         "exit-code": str(summary.exit.code),
+        **_comparison_outputs(compared),
     }
+
+
+def _comparison_outputs(compared: Compared) -> Dict[str, str]:
+    """The comparison's figures (issue 25); empty when there was nothing to compare with."""
+    comparison = compared[0]
+    if comparison is None:
+        return {"coverage-change": "", "new-failures": "", "query-regressions": ""}
+    delta = comparison.figure("combined").delta
+    return {"coverage-change": "" if delta is None else f"{delta:+.2f}",
+            "new-failures": str(len(comparison.new_failures)),
+            "query-regressions": str(len(comparison.query_regressions))}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -134,6 +134,7 @@ class RunOptions:
     shard_split_modules: bool = False  # --shard-split-modules: single tests are assigned, not modules
     record_map: bool = False  # --record-map: testmap.json, which tests ran which functions (testmap.py)
     affected: Optional[str] = None  # --affected BASE_RESULTS: only the tests the change affects (affected.py)
+    baseline_dir: Optional[str] = None  # --baseline DIR: store the run's baseline there (baseline/, issue 25)
 
 
 def colour_asked() -> Optional[bool]:
@@ -903,6 +904,10 @@ class Run:
         try:
             write_summary(results, summary)
             written = True
+            if opts.baseline_dir:  # issue 25: the run's baseline, for later runs to be compared with
+                from ..baseline.command import store_after_run
+
+                store_after_run(results, Path(opts.baseline_dir).resolve(), lambda text: self.console.line(text))
         except OSError as exc:
             # The console must not say "all selected tests passed (exit 0)" while the process exits 3.
             written = False

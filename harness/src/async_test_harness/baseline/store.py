@@ -1,0 +1,362 @@
+"""Making, writing and reading a baseline (the layout is the package's docstring).
+
+A baseline is made from a finished run's results folder (summary.json and the events files the
+plugin wrote), so the same code makes one for ``async-test run --baseline DIR``, for the head side
+of ``async-test compare``, and from any results folder a user kept.
+
+Everything read here is untrusted (a cache, a folder a user names, the tests' own output): a
+reader either returns a whole ``Baseline`` or raises ``Unusable`` with one line saying why, never
+another exception. Files are opened without blocking and refused unless regular (a FIFO would hang
+the reader) and larger than ``MAX_BYTES`` is refused unread.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+
+from ..summary.model import FIGURES, Summary
+from ..summary.validate import Invalid
+from . import BASELINE_FILE, FORMAT_NAME, FORMAT_VERSION, OUTCOMES
+
+MAX_BYTES = 64 * 1024 * 1024
+PASSES = ("unit", "integration")
+# Read in this order: a later file's record of a test wins (an integration pass re-run on its own
+# after the one session crashed writes events-integration.jsonl after events-all.jsonl).
+EVENTS_FILES = ("events-all.jsonl", "events-unit.jsonl", "events-integration.jsonl")
+COUNT_KEYS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed", "total")
+
+
+class Unusable(Exception):
+    """No baseline can be read or made here; the message is one line (it follows "no comparison: ")."""
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    __test__ = False  # not a pytest test class, though its name starts with Test
+
+    kind: str  # unit or integration
+    outcome: str  # one of OUTCOMES
+    seconds: float
+    statements: int = 0
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A measured file's statements, and how many of them each pass, and either, ran."""
+
+    statements: int
+    unit: int
+    integration: int
+    covered: int
+
+    def percent(self, figure: str) -> float:
+        ran = {"unit": self.unit, "integration": self.integration, "combined": self.covered}[figure]
+        return 100.0 * ran / self.statements if self.statements else 100.0
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    status: str
+    duration_seconds: float
+    counts: Dict[str, int]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    tool_version: str
+    created_at: str
+    source: Dict[str, Any]  # repository, branch, commit, path_in_repo, started_at, duration_seconds
+    exit_code: int
+    exit_name: str
+    passes: Dict[str, PassRecord]
+    coverage: Dict[str, Optional[float]]  # unit, integration, combined percent (None: not measured)
+    files: Dict[str, FileRecord] = field(default_factory=dict)
+    tests: Dict[str, TestRecord] = field(default_factory=dict)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "tool": {"name": "async-test", "version": self.tool_version},
+            "created_at": self.created_at,
+            "source": dict(self.source),
+            "exit": {"code": self.exit_code, "name": self.exit_name},
+            "passes": {k: {"status": p.status, "duration_seconds": p.duration_seconds, "counts": dict(p.counts)}
+                       for k, p in self.passes.items()},
+            "coverage": {**{k: self.coverage.get(k) for k in FIGURES},
+                         "files": {path: [f.statements, f.unit, f.integration, f.covered]
+                                   for path, f in sorted(self.files.items())}},
+            "tests": {nodeid: [t.kind, t.outcome, round(t.seconds, 4), t.statements]
+                      for nodeid, t in sorted(self.tests.items())},
+        }
+
+
+# ------------------------------------------------------------------ making one from a results folder
+
+
+def source_from_environment(env: Mapping[str, str]) -> Dict[str, Optional[str]]:
+    """Where the run came from, as far as the environment says (GitHub Actions sets these)."""
+    def pick(*names: str) -> Optional[str]:
+        for name in names:
+            if env.get(name):
+                return env[name]
+        return None
+
+    return {"repository": pick("GITHUB_REPOSITORY"),
+            "branch": pick("ASYNC_TEST_BASELINE_BRANCH", "GITHUB_HEAD_REF", "GITHUB_REF_NAME"),
+            "commit": pick("ASYNC_TEST_BASELINE_COMMIT", "GITHUB_SHA")}
+
+
+def from_results(results: Path, env: Optional[Mapping[str, str]] = None) -> Baseline:
+    """The baseline of the run whose results folder is ``results``; raises ``Unusable``."""
+    summary_path = results / "summary.json"
+    try:
+        _check_regular(summary_path)
+        summary = Summary.read(summary_path)
+    except Unusable:
+        raise
+    except FileNotFoundError:
+        raise Unusable(f"{results} holds no summary.json (not an async-test results folder or baseline)") from None
+    except (OSError, ValueError, Invalid) as exc:
+        raise Unusable(f"{summary_path} is not a readable async-test summary ({_one_line(exc)})") from None
+    tests: Dict[str, TestRecord] = {}
+    for name in EVENTS_FILES:
+        path = results / name
+        if path.exists():
+            tests.update(_fold_events(_lines(path), name))
+    for failure in summary.failures:  # a module that did not collect: its "test" is the module
+        if failure.when == "collect" and failure.nodeid not in tests:
+            tests[failure.nodeid] = TestRecord(failure.kind, "error", 0.0, 0)
+    files = {}
+    for f in summary.coverage.files:
+        unit = len(f.unit_only) + len(f.both)
+        integration = len(f.integration_only) + len(f.both)
+        files[f.path] = FileRecord(f.statements, unit, integration, f.statements - len(f.neither))
+    cov = summary.coverage
+    source: Dict[str, Any] = {**source_from_environment(os.environ if env is None else env),
+                              "path_in_repo": summary.project.path_in_repo, "started_at": summary.started_at,
+                              "duration_seconds": summary.duration_seconds}
+    return Baseline(
+        tool_version=summary.tool.version,
+        created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        source=source, exit_code=summary.exit.code, exit_name=summary.exit.name,
+        passes={k: PassRecord(p.status, p.duration_seconds, p.counts.to_json()) for k, p in summary.passes.items()},
+        coverage={k: (None if cov.figure(k) is None else cov.figure(k).percent)  # type: ignore[union-attr]
+                  for k in FIGURES},
+        files=files, tests=tests,
+    )
+
+
+def _fold_events(lines: Iterable[str], file_name: str) -> Dict[str, TestRecord]:
+    """Each test's outcome, time and statements from one events file, as runner/results.py folds them."""
+    default_kind = next((k for k in PASSES if k in file_name), "unit")
+    kinds: Dict[str, str] = {}
+    outcome: Dict[str, str] = {}
+    seconds: Dict[str, float] = {}
+    statements: Dict[str, int] = {}
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a pass killed mid-line leaves a broken tail
+        if not isinstance(event, dict) or not isinstance(event.get("nodeid"), str):
+            continue
+        nodeid = event["nodeid"]
+        count = event.get("statements")
+        if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+            statements[nodeid] = max(count, statements.get(nodeid, 0))
+        if event.get("type") != "test":
+            continue
+        kind = event.get("kind")
+        kinds[nodeid] = kind if kind in PASSES else kinds.get(nodeid, default_kind)
+        duration = event.get("duration")
+        if isinstance(duration, (int, float)) and math.isfinite(duration):
+            seconds[nodeid] = seconds.get(nodeid, 0.0) + float(duration)
+        when, status = event.get("when"), event.get("outcome")
+        if status == "failed":
+            outcome[nodeid] = "failed" if when == "call" else "error"
+        elif status == "skipped" and nodeid not in outcome:
+            outcome[nodeid] = "xfailed" if event.get("wasxfail") else "skipped"
+        elif status == "passed" and when == "call":
+            outcome[nodeid] = "xpassed" if event.get("wasxfail") else "passed"
+    return {n: TestRecord(kinds[n], o, seconds.get(n, 0.0), statements.get(n, 0)) for n, o in outcome.items()}
+
+
+# ------------------------------------------------------------------ writing
+
+
+def write(folder: Path, baseline: Baseline) -> Path:
+    """``baseline.json`` in ``folder`` (created if missing), whole or not at all; other files left alone.
+
+    Raises OSError (the caller says it in one line: a run's result does not depend on its baseline).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / BASELINE_FILE
+    temp = folder / f".{BASELINE_FILE}.{os.getpid()}.tmp"
+    try:
+        with open(temp, "w", encoding="ascii") as handle:
+            json.dump(baseline.to_json(), handle, separators=(",", ":"), ensure_ascii=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+# ------------------------------------------------------------------ reading
+
+
+def load(path: Path) -> Baseline:
+    """The baseline at ``path``: a baseline folder, a ``baseline.json``, or a results folder (made from
+    it). Raises ``Unusable``, whose message is one line."""
+    try:
+        if path.is_dir():
+            if (path / BASELINE_FILE).exists():
+                return read(path / BASELINE_FILE)
+            return from_results(path)
+        if path.exists():
+            return read(path)
+    except OSError as exc:
+        raise Unusable(f"{path} cannot be read ({_one_line(exc)})") from None
+    raise Unusable(f"{path} does not exist")
+
+
+def read(path: Path) -> Baseline:
+    """The baseline in the file ``path``; raises ``Unusable``."""
+    data = read_bytes(path)
+    try:
+        doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unusable(f"{path} is not JSON ({_one_line(exc)})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise Unusable(f"{path} is not an async-test baseline")
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise Unusable(f"{path} is baseline format version {_shown(doc.get('format_version'))}; this async-test "
+                       f"reads version {FORMAT_VERSION} (the next run on the base branch stores a new one)")
+    try:
+        return _parse(doc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise Unusable(f"{path} is a damaged baseline (missing or wrong field: {_one_line(exc)})") from None
+
+
+def _parse(doc: Dict[str, Any]) -> Baseline:
+    source = doc["source"]
+    if not isinstance(source, dict):
+        raise TypeError("source")
+    coverage = doc["coverage"]
+    files = {}
+    for path, row in coverage["files"].items():
+        statements, unit, integration, covered = (_count(v) for v in row)
+        files[_text(path)] = FileRecord(statements, unit, integration, covered)
+    tests = {}
+    for nodeid, row in doc["tests"].items():
+        kind, outcome, seconds, statements = row
+        if kind not in PASSES or outcome not in OUTCOMES:
+            raise ValueError(f"test {nodeid!r}")
+        tests[_text(nodeid)] = TestRecord(kind, outcome, _seconds(seconds), _count(statements))
+    passes = {}
+    for kind in PASSES:
+        p = doc["passes"][kind]
+        passes[kind] = PassRecord(_text(p["status"]), _seconds(p["duration_seconds"]),
+                                  {k: _count(p["counts"][k]) for k in COUNT_KEYS})
+    return Baseline(
+        tool_version=_text(doc["tool"]["version"]), created_at=_text(doc["created_at"]),
+        source={k: (v if v is None or isinstance(v, (str, int, float)) else str(v)) for k, v in source.items()},
+        exit_code=_count(doc["exit"]["code"]), exit_name=_text(doc["exit"]["name"]),
+        passes=passes,
+        coverage={k: _percent(coverage[k]) for k in FIGURES},
+        files=files, tests=tests,
+    )
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} is not text")
+    return value
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{_shown(value)} is not a count")
+    return value
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
+        raise ValueError(f"{_shown(value)} is not a duration")
+    return float(value)
+
+
+def _percent(value: Any) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise ValueError(f"{_shown(value)} is not a percentage")
+    return float(value)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_regular(path: Path) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        raise Unusable(f"{path} is not a regular file")
+    if info.st_size > MAX_BYTES:
+        raise Unusable(f"{path} is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes: opened without blocking (a FIFO is refused, not waited on), at most MAX_BYTES."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise Unusable(f"{path} cannot be read ({_one_line(exc)})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unusable(f"{path} is not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise Unusable(f"{path} is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise Unusable(f"{path} cannot be read ({_one_line(exc)})") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise Unusable(f"{path} is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    return data
+
+
+def _lines(path: Path) -> Tuple[str, ...]:
+    try:
+        return tuple(read_bytes(path).decode("utf-8", "replace").splitlines())
+    except Unusable:
+        return ()  # an events file we cannot read: its tests are simply not in the baseline
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
