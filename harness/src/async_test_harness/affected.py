@@ -37,6 +37,7 @@ from typing import Dict, Iterable, List, Optional, Set
 from .testmap import MODULE, TestMap, block_of
 
 ADDED, MODIFIED, DELETED = "added", "modified", "deleted"
+COUNTS_SUFFIX = ".counts.json"  # the plugin's count of what it kept, beside the selection file
 
 # Files whose change can alter any test's behaviour while coverage never sees them run.
 BEHAVIOUR_NAMES = (

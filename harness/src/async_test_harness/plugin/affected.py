@@ -16,8 +16,9 @@ from typing import List, Set
 
 import pytest
 
+from ..affected import COUNTS_SUFFIX
+
 PLUGIN_NAME = "async_test_affected"
-COUNTS_SUFFIX = ".counts.json"
 
 
 def add_options(parser: pytest.Parser) -> None:

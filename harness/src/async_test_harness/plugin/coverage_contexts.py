@@ -25,7 +25,7 @@ ENV_VAR = "_ASYNC_TEST_COVERAGE_CONTEXTS"
 PLUGIN_NAME = "async_test_coverage_contexts"
 # --record-map (testmap.py): a context per test, "<kind>|<nodeid>", so the map knows which test ran what.
 # Each switch flushes coverage's data: the cost is measured in docs/affected.md, and paid only when asked.
-PER_TEST_ENV_VAR = "_ASYNC_TEST_CONTEXT_PER_TEST"
+PER_TEST_ENV_VAR = "_ASYNC_TEST_CONTEXT_PER_TEST"  # runner/session.py's PER_TEST_ENV
 
 
 def per_test() -> bool:

@@ -11,13 +11,14 @@ line, never an error: the run is then an ordinary full run.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Union
 
 from .. import __version__
-from ..affected import ADDED, Change, Selection, parse_diff, select
-from ..plugin.affected import COUNTS_SUFFIX
+from ..affected import ADDED, COUNTS_SUFFIX, Change, Selection, parse_diff, select
 from ..testmap import MAP_FILE, MapError, TestMap, build, git, read, write
 from .project import Project
 
@@ -129,3 +130,16 @@ def record(coverage_file: Path, results: Path, project: Project, ran: Iterable[s
     size = (results / MAP_FILE).stat().st_size
     return (f"async-test: test map recorded: {len(testmap.tests)} tests, {len(testmap.files)} files "
             f"({size / 1024:.0f} KiB, {MAP_FILE})")
+
+
+def store_with_baseline(results: Path, folder: Path) -> str:
+    """Copy the run's map into the baseline folder (baseline/'s layout keeps ``testmap.json`` for it),
+    so ``--affected BASELINE_DIR`` finds it beside baseline.json; the line the console prints."""
+    source = results / MAP_FILE
+    if not source.exists():
+        return f"async-test: no test map to store in {folder} (it needs coverage and one session)"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (MAP_FILE + ".tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, folder / MAP_FILE)
+    return f"async-test: test map stored with the baseline: {folder / MAP_FILE}"

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from .. import __version__, phases, versions
 from ..masking import mask_stream, mask_text
 from ..messages import one_line
-from ..plugin import coverage_contexts
 from ..settings import Settings, SettingsError, from_environment
 from ..sharding import DURATIONS_FILE, RESULTS_DURATIONS, Shard, ShardError, durations_text, read_durations
 from ..summary.format import pct
@@ -492,7 +491,7 @@ class Run:
         if kind == session.KIND:
             env.update(session.environment(results))
             if self.options.record_map and self.options.coverage:
-                env[coverage_contexts.PER_TEST_ENV_VAR] = "1"
+                env[session.PER_TEST_ENV] = "1"
         return env
 
     def _run_pass(self, kind: str, project: Project, results: Path, log: bool) -> PassResult:
@@ -908,6 +907,8 @@ class Run:
                 from ..baseline.command import store_after_run
 
                 store_after_run(results, Path(opts.baseline_dir).resolve(), lambda text: self.console.line(text))
+            if opts.baseline_dir and opts.record_map:  # issue 26: the map travels with the baseline
+                self.console.line(affected_run.store_with_baseline(results, Path(opts.baseline_dir).resolve()))
         except OSError as exc:
             # The console must not say "all selected tests passed (exit 0)" while the process exits 3.
             written = False

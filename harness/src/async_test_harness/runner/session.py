@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence
 PASSES = ("unit", "integration")
 KIND = "all"
 CONTEXTS_ENV = "_ASYNC_TEST_COVERAGE_CONTEXTS"  # read by plugin/coverage_contexts.py
+PER_TEST_ENV = "_ASYNC_TEST_CONTEXT_PER_TEST"  # --record-map: a context per test (plugin/coverage_contexts.py)
 KIND_PROPERTY = "async_test_kind"  # the JUnit property the plugin gives every test
 
 
