@@ -40,7 +40,8 @@ FILES = {
     "app/__init__.py": "",
     "app/core.py": CORE,
     "app/other.py": OTHER,
-    "tests/unit/test_sign.py": "from app.core import sign\n\n\ndef test_negative():\n    assert sign(-1) == 'negative'\n",
+    "tests/unit/test_sign.py": ("from app.core import sign\n\n\n"
+                                "def test_negative():\n    assert sign(-1) == 'negative'\n"),
     "tests/unit/test_double.py": ("from app.other import double\n\n\n"
                                   + "".join(f"def test_double_{n}():\n    assert double({n}) == {2 * n}\n\n\n"
                                             for n in range(4))),

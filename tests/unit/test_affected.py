@@ -5,6 +5,7 @@ tests/integration/test_affected_run.py records a real map and runs a real select
 
 from __future__ import annotations
 
+import re
 import textwrap
 from typing import Dict, List, Set
 
@@ -48,8 +49,8 @@ SOURCES: Dict[str, str] = {
 
 
 def _map(**overrides: object) -> TestMap:
-    tests = ["tests/test_service.py::test_helper", "tests/test_service.py::test_total", "tests/test_api.py::test_handler",
-             "tests/test_other.py::test_alone"]
+    tests = ["tests/test_service.py::test_helper", "tests/test_service.py::test_total",
+             "tests/test_api.py::test_handler", "tests/test_other.py::test_alone"]
     ranges = function_ranges(SERVICE)
     total = block_of(ranges, 13)
     helper = block_of(ranges, 6)
@@ -66,7 +67,8 @@ def _map(**overrides: object) -> TestMap:
     return TestMap(**base)  # type: ignore[arg-type]
 
 
-def run(changes: List[Change], testmap: TestMap | None = None, project: str = ".") -> "tuple[bool, str, Set[str], Set[str]]":
+def run(changes: List[Change], testmap: TestMap | None = None,
+        project: str = ".") -> tuple[bool, str, Set[str], Set[str]]:
     sel = select(testmap or _map(), changes, SOURCES, project, __version__)
     return sel.run_all, sel.reason, sel.nodeids, sel.test_files
 
@@ -84,7 +86,8 @@ def test_blocks_are_function_bodies_innermost_first() -> None:
 
 @pytest.mark.parametrize("lines, expected", [
     ({6}, {"tests/test_service.py::test_helper"}),  # helper's body: the one test that entered it
-    ({14}, {"tests/test_service.py::test_total", "tests/test_api.py::test_handler"}),  # a line no test ran, in a function two ran
+    # a line no test ran, in a function two ran
+    ({14}, {"tests/test_service.py::test_total", "tests/test_api.py::test_handler"}),
     ({18}, set()),  # a function no test entered: nothing can see the change
 ])
 def test_a_line_inside_a_function_selects_the_tests_that_entered_it(lines: Set[int], expected: Set[str]) -> None:
@@ -127,7 +130,8 @@ def test_files_coverage_does_not_measure_run_everything(path: str, words: str) -
 
 
 def test_documentation_changes_nothing() -> None:
-    run_all, _, nodeids, files = run([Change("README.md"), Change("docs/guide.rst"), Change(".github/workflows/ci.yml")])
+    changes = [Change("README.md"), Change("docs/guide.rst"), Change(".github/workflows/ci.yml")]
+    run_all, _, nodeids, files = run(changes)
     assert not run_all and not nodeids and not files
 
 
@@ -168,8 +172,8 @@ def test_a_map_that_does_not_fit_runs_everything(overrides: Dict[str, object], w
 
 def test_a_project_in_a_subfolder_names_test_files_as_pytest_does() -> None:
     testmap = _map(project="backend")
-    run_all, _, _, files = select(testmap, [Change("backend/tests/test_x.py", ADDED)], {}, "backend", __version__), 0, 0, 0
-    assert not run_all.run_all and run_all.test_files == {"tests/test_x.py"}
+    sel = select(testmap, [Change("backend/tests/test_x.py", ADDED)], {}, "backend", __version__)
+    assert not sel.run_all and sel.test_files == {"tests/test_x.py"}
 
 
 def test_importers_follow_relative_and_transitive_imports() -> None:
@@ -208,3 +212,32 @@ def test_parse_diff_numbers_lines_as_in_the_base() -> None:
     assert changes["app/service.py"].lines == {6, 12, 13} and changes["app/service.py"].status == MODIFIED
     assert changes["gone.py"].status == DELETED and changes["gone.py"].lines == {1, 2}
     assert changes["new.py"].status == ADDED
+
+
+# ------------------------------------------------------------------ the action's select input
+
+from async_test_harness.github.affected_select import SelectError, arguments  # noqa: E402
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, []),
+    ({"INPUT_SELECT": "all", "GITHUB_EVENT_NAME": "pull_request"}, []),
+    ({"INPUT_SELECT": "affected", "GITHUB_EVENT_NAME": "pull_request"},
+     ["--affected", "/workspace/.async-test-baseline"]),
+    ({"INPUT_SELECT": "affected", "GITHUB_EVENT_NAME": "push"},  # a push always runs everything, and records
+     ["--record-map", "--baseline", "/workspace/.async-test-baseline"]),
+    ({"INPUT_SELECT": "affected", "GITHUB_EVENT_NAME": "schedule", "INPUT_AFFECTED_BASE": "backend/base/"},
+     ["--record-map", "--baseline", "/workspace/backend/base"]),
+])
+def test_select_input(env: Dict[str, str], expected: List[str]) -> None:
+    assert arguments(env) == expected
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"INPUT_SELECT": "some"}, "select: 'some' is not one of all, affected"),
+    ({"INPUT_SELECT": "affected", "INPUT_AFFECTED_BASE": "/tmp/x"}, "must be a folder inside the repository"),
+    ({"INPUT_SELECT": "affected", "INPUT_AFFECTED_BASE": "../x"}, "must be a folder inside the repository"),
+])
+def test_select_input_refuses_in_one_line(env: Dict[str, str], words: str) -> None:
+    with pytest.raises(SelectError, match=re.escape(words)):
+        arguments(env)
