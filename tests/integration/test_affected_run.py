@@ -88,9 +88,13 @@ def test_record_then_affected_runs_what_the_change_reaches(tmp_path: Path, env: 
     repo = write_files(tmp_path / "repo", FILES)
     commit_all(repo)
     base = tmp_path / "base"
-    done = run(repo, env, base, "--record-map")
+    baseline = tmp_path / "baseline"
+    done = run(repo, env, base, "--record-map", "--baseline", str(baseline))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "test map recorded: 6 tests" in done.stdout
+    # the map travels with the baseline (issue 25's folder): the same file beside baseline.json
+    assert (baseline / "baseline.json").exists()
+    assert (baseline / "testmap.json").read_bytes() == (base / "testmap.json").read_bytes()
     testmap = json.loads((base / "testmap.json").read_text())
     assert testmap["base_commit"] and not testmap["dirty"]
     core = testmap["files"]["app/core.py"]
@@ -107,7 +111,7 @@ def test_record_then_affected_runs_what_the_change_reaches(tmp_path: Path, env: 
     # a one-line change inside count(): the integration test alone runs, and catches it
     (repo / "app/core.py").write_text(CORE.replace("min(len(rows), LIMIT)", "min(len(rows), LIMIT) + 1"))
     head = tmp_path / "head"
-    done = run(repo, env, head, "--affected", str(base))
+    done = run(repo, env, head, "--affected", str(baseline))
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
     assert ran(head) == {"test_count"}
     assert "affected: ran 1 of 6 tests (affected by 1 changed file)" in done.stdout
@@ -128,8 +132,14 @@ def test_record_then_affected_runs_what_the_change_reaches(tmp_path: Path, env: 
     done = run(repo, env, head, "--affected", str(base))
     assert done.returncode == 0 and ran(head) == {"test_new"}, done.stdout[-3000:]
 
-    # a lock file: everything runs, and the one line says why
+    # documentation alone: nothing to run is a success, and says so
     (repo / "tests/unit/test_new.py").unlink()
+    (repo / "README.md").write_text("# docs\n")
+    done = run(repo, env, head, "--affected", str(base))
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "affected: ran 0 of 6 tests (affected by 0 changed files)" in done.stdout
+
+    # a lock file: everything runs, and the one line says why
     (repo / "uv.lock").write_text("version = 1\n")
     done = run(repo, env, head, "--affected", str(base))
     assert done.returncode == 0, done.stdout[-3000:]

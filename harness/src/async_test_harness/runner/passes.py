@@ -1010,6 +1010,8 @@ class Run:
             if self.options.shard is not None and self._shard_collected() != 0:
                 self.empty_shard = True  # more shards than modules: another shard runs every test
                 return EXIT_OK, below
+            if self.affected is not None and affected_run.counts(self.affected)[1]:
+                return EXIT_OK, below  # --affected: the change reaches none of the collected tests ("ran 0 of N")
             return EXIT_NO_TESTS, below
         return EXIT_OK, below
 
