@@ -346,6 +346,7 @@ def main() -> None:
     parser.add_argument("--cost-tests", type=int, default=600,
                         help="the suite the cost of --record-map is measured on as well (0: skip; --quick skips)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", choices=["example", "generated"], help="one of the two projects")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="async-test-affected-"))
     work.chmod(0o755)
@@ -358,9 +359,15 @@ def main() -> None:
     (work / "cluster").chmod(0o755)
     env["ASYNC_TEST_PG_CLUSTER"] = str(cluster)
     projects = dict(list(PROJECTS.items())[:1]) if args.quick else PROJECTS
+    if args.only:
+        projects = {k: v for k, v in projects.items() if k.startswith(args.only)}
     mutations, rounds = (3, 1) if args.quick else (args.mutations, args.rounds)
     try:
-        report = [bench(name, make, mutations, rounds, env, work, args.seed) for name, make in projects.items()]
+        report = []
+        for name, make in projects.items():
+            report.append(bench(name, make, mutations, rounds, env, work, args.seed))
+            print(f"done: {name}: recall {report[-1]['recall']}, median share {report[-1]['median_share_run']}",
+                  file=sys.stderr, flush=True)  # a long run shows progress, and what it found so far
         costs = cost(env, work, rounds, args.cost_tests) if args.cost_tests and not args.quick else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
