@@ -241,3 +241,26 @@ def test_select_input(env: Dict[str, str], expected: List[str]) -> None:
 def test_select_input_refuses_in_one_line(env: Dict[str, str], words: str) -> None:
     with pytest.raises(SelectError, match=re.escape(words)):
         arguments(env)
+
+
+# ------------------------------------------------------------------ the job summary and comment
+
+
+def test_job_summary_says_what_an_affected_run_ran() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_github_report import CASES
+
+    from async_test_harness.github.markdown import render
+    from async_test_harness.summary.model import Summary
+
+    doc = dict(CASES["passing"], affected={"line": "ran 5 of 13 tests (affected by 1 changed file)", "run_all": False,
+                                          "reason": None, "selected": 5, "collected": 13, "changed_files": 1})
+    text = render(Summary.from_json(doc))
+    assert ("**Affected tests**: ran 5 of 13 tests (affected by 1 changed file); coverage covers only the tests "
+            "that ran") in text
+    doc["affected"] = {"line": "ran every test: uv.lock changed", "run_all": True, "reason": "uv.lock changed"}
+    assert "**Affected tests**: ran every test: uv.lock changed\n" in render(Summary.from_json(doc))
+    assert "Affected tests" not in render(Summary.from_json(CASES["passing"]))
