@@ -183,6 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         recorded_phases=dict(_phase(p) for p in args.record_phase or []), install_source=args.install_source,
         shard=_shard(args.shard), durations_file=args.durations_file, shard_split_modules=args.shard_split_modules,
         baseline_dir=args.baseline, compare_with=args.compare_with,
+        record_map=args.record_map, affected=args.affected,
     )
     return Run(options).execute()
 
@@ -274,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-split-modules", action="store_true",
                    help="with --shard: assign single tests, not whole modules (only if no module shares a module- or "
                         "class-scoped fixture between its tests)")
+    p.add_argument("--record-map", action="store_true",
+                   help="record which tests run which functions (testmap.json in the results folder), for a later "
+                        "--affected run; costs a coverage context per test (docs/affected.md)")
+    p.add_argument("--affected", metavar="BASE_RESULTS",
+                   help="run only the tests the changes since BASE_RESULTS's map can affect (plus new, changed and "
+                        "base-failing tests); every test, with the reason, when the selection cannot be trusted. "
+                        "Coverage thresholds are not checked when part of the suite runs")
     # issue 25: the baseline (baseline/), for later runs to be compared with
     p.add_argument("--baseline", metavar="DIR",
                    help="after the run, store its baseline (coverage per pass and file, each test's outcome, time "

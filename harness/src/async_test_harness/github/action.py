@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from .. import phases
+from . import affected_select
 from .commands import command, write_outputs
 from .gitconfig import cleanup, git_mounts
 from .image_choice import ChoiceError, ImageChoice, choose
@@ -128,6 +129,10 @@ def docker_command(env: Mapping[str, str], image: str, cache_dir: str) -> List[s
             if name.endswith("-args"):
                 split(name, value)  # async-test splits it again in the container; refuse it here, early
             cmd += [f"--{name}", value]
+    try:  # select: affected (issue 26): a pull request runs what its change affects, a push records the map
+        cmd += affected_select.arguments(env)
+    except affected_select.SelectError as exc:
+        raise ActionError(str(exc)) from None
     job = plan(env)
     if job.shard is not None:
         cmd += ["--shard", str(job.shard)]

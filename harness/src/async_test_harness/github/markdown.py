@@ -77,6 +77,9 @@ def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0
     icon = "✅" if exit_info.code == 0 else "❌"
     out: List[str] = [f"## {icon} {heading}: {_cell(exit_info.reason)}", ""]
     out += results_table(summary, cell=_cell, emphasis="**")
+    if summary.affected is not None:  # issue 26: what an --affected run skipped, or why it ran everything
+        partial = "" if summary.affected.run_all else "; coverage covers only the tests that ran"
+        out += ["", f"**Affected tests**: {_cell(summary.affected.line)}{partial}"]
     if diff is not None and diff.files:
         out += ["", f"**Changed lines covered: {diff.percent:.1f}%** of {diff.statements} changed statements"]
     out += _comparison(compared, level)

@@ -26,6 +26,13 @@ from .classify import CLASSIFICATION_KEY
 
 ENV_VAR = "_ASYNC_TEST_COVERAGE_CONTEXTS"
 PLUGIN_NAME = "async_test_coverage_contexts"
+# --record-map (testmap.py): a context per test, "<kind>|<nodeid>", so the map knows which test ran what.
+# Each switch flushes coverage's data: the cost is measured in docs/affected.md, and paid only when asked.
+PER_TEST_ENV_VAR = "_ASYNC_TEST_CONTEXT_PER_TEST"  # runner/session.py's PER_TEST_ENV
+
+
+def per_test() -> bool:
+    return os.environ.get(PER_TEST_ENV_VAR) == "1"
 
 
 def requested() -> bool:
@@ -45,6 +52,8 @@ class ContextSwitcher:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
         kind = _kind(item)
         if kind is not None:
+            if per_test():  # --record-map: the test's own context, "<kind>|<nodeid>" (testmap.py)
+                kind = f"{kind}|{item.nodeid}"
             self.switch(kind)
 
     def switch(self, kind: Optional[str]) -> Optional[str]:

@@ -28,6 +28,7 @@ from ..server.provision import Provision, blocked_address, take_owned_server
 from ..server.template import SchemaError
 from ..settings import OPTIONS, UNSET_SUFFIX, Settings, SettingsError, read_pyproject_table, resolve
 from . import (
+    affected,
     blocker,
     coverage_concurrency,
     coverage_contexts,
@@ -76,6 +77,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         group.addoption(opt.cli, **kwargs)
         parser.addini(opt.ini, help=opt.help, default=None)
     shard.add_options(parser)
+    affected.add_options(parser)
 
 
 def _read_settings(config: pytest.Config) -> Settings:
@@ -224,6 +226,7 @@ def pytest_configure(config: pytest.Config) -> None:
     events.register(config)
     shard.register(config)  # before anything else selects: a test's shard never depends on the pass
     selection.register(config)  # which tests the session kept, for the runner (no test lost silently)
+    affected.register(config)  # --affected: the tests the runner selected (affected.py)
     _set_up(config)  # when the plugin was registered after the initial conftests (e.g. pytest_plugins)
     state = config.stash[STATE_KEY]
     settings = state.settings

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from .. import phases
 from ..masking import mask_stream
-from . import coverage_reports, session
+from . import affected_run, coverage_reports, session
 from . import rerun as rerun_pass
 from .background_server import ServerHandOver
 from .console import colour_asked
@@ -72,6 +72,8 @@ class PassProcesses(ServerHandOver, Stopping):
                 cmd += [f"--async-test-durations={self.durations_path}"]
             if self.options.shard_split_modules:
                 cmd += ["--async-test-shard-split-modules"]
+        if self.affected is not None and self.affected.path is not None:
+            cmd += [f"--async-test-select={self.affected.path}"]  # --affected: the tests the change reaches
         if self.options.coverage:
             if not project.sources_from_addopts:
                 # The project's own --cov=SRC measures in every pass already; naming SRC again adds nothing.
@@ -116,6 +118,8 @@ class PassProcesses(ServerHandOver, Stopping):
                 env.update(provision.describe_owned_server_later(self._hand_over(results)))
         if kind == session.KIND:
             env.update(session.environment(results))
+            if self.options.record_map and self.options.coverage:
+                env[session.PER_TEST_ENV] = "1"  # a coverage context per test: the map (testmap.py)
         return env
 
     def _run_pass(self, kind: str, project: Project, results: Path, log: bool,
@@ -342,6 +346,10 @@ class PassProcesses(ServerHandOver, Stopping):
                          and not split["integration"].counts["total"]
                          and not any(f.when == "collect" for f in split["unit"].failures))
         session.split_junit(results / f"junit-{session.KIND}.xml", results)
+        if self.options.coverage and self.options.record_map:
+            ran = [n for r in split.values() for n in r.durations]
+            failed = [f.nodeid for r in split.values() for f in r.failures]
+            self.console.line(affected_run.record(results / f".coverage.{session.KIND}", results, project, ran, failed))
         if self.options.coverage:
             session.split_coverage(results / f".coverage.{session.KIND}", results, project)
         if rerun or crashed_early:

@@ -16,12 +16,12 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 from .. import phases
 from ..settings import Settings
 from ..summary.model import Coverage, Exit
-from . import session
+from . import affected_run, session
 from .background_server import BackgroundServer
 from .console import Console, colour_asked, colour_wanted, shown
 from .coverage_reports import build_reports
@@ -56,6 +56,8 @@ class Run(PassProcesses, Setup, SummaryBuilder):
     # ------------------------------------------------------------------ main
 
     def execute(self) -> int:
+        # Read before the results folder is claimed: --affected may name this run's own folder.
+        base_map = affected_run.load(Path(self.options.affected)) if self.options.affected is not None else None
         try:
             project, settings, results = self._prepare()
         except UsageError as exc:
@@ -64,7 +66,7 @@ class Run(PassProcesses, Setup, SummaryBuilder):
         self._start_stopper()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            return self._execute(project, settings, results)
+            return self._execute(project, settings, results, base_map)
         finally:
             if self.server is not None:
                 self.server.stop()
@@ -74,7 +76,8 @@ class Run(PassProcesses, Setup, SummaryBuilder):
             if self.results_folder is not None:
                 self.results_folder.release()
 
-    def _execute(self, project: Project, settings: Settings, results: Path) -> int:
+    def _execute(self, project: Project, settings: Settings, results: Path,
+                 base_map: Optional[affected_run.Loaded] = None) -> int:
         opts = self.options
         selected = [k for k in PASSES if opts.only in (None, k)]
         self.thresholds = self._resolve_thresholds(project)
@@ -83,7 +86,12 @@ class Run(PassProcesses, Setup, SummaryBuilder):
             opts.parallel, selected)
         if "integration" in selected and not settings.database_url:
             self.server = BackgroundServer(settings)
+        if opts.affected is not None:
+            self.affected = affected_run.prepare(project, base_map, Path(opts.affected), results)
+            if not self.affected.selection.run_all:
+                self.thresholds = {k: None for k in self.thresholds}  # part of the suite: its figures cover only it
         self._header(project, settings, results, selected)
+        self._affected_header()
         log = opts.parallel and len(selected) == 2  # one pass alone runs in the foreground, output shown
         together = self.two_processes_because is None and self._one_session(project, results)
         if together:
@@ -167,5 +175,7 @@ class Run(PassProcesses, Setup, SummaryBuilder):
 
             after_run(results, self.options.baseline_dir, self.options.compare_with,
                       lambda text: self.console.line(text))
+        if written and opts.baseline_dir and opts.record_map:  # issue 26: the map travels with the baseline
+            self.console.line(affected_run.store_with_baseline(results, Path(opts.baseline_dir).resolve()))
         return code
 

@@ -289,6 +289,8 @@ def render_markdown(summary: Summary) -> str:
     exit_info = summary.exit
     lines = [f"# async-test: {printable(exit_info.reason)} (exit {exit_info.code})", ""]
     lines += results_table(summary)
+    if summary.affected is not None:  # --affected: "ran 37 of 1,204 tests (affected by 2 changed files)"
+        lines += ["", f"**Affected tests**: {printable(summary.affected.line)}"]
     lines += _shard_lines(summary)
     lines += [] if summary.shard is not None else _threshold_lines(summary.coverage)
     reasons = [f"**{kind} pass {p.status}**: {printable(p.status_reason)}"

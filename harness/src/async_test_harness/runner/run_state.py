@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 
 from ..sharding import RESULTS_DURATIONS, Shard
 from ..summary.model import InfrastructureError
+from . import affected_run
 from .console import Console
 from .project import Threshold
 from .results import PassResult
@@ -42,6 +43,8 @@ OUR_OUTPUTS = (
     "selected-unit.json", "selected-integration.json", "selected-all.json", "only-tests.json",
     # the session's integration part, set aside while the tests it did not run run again (rerun.py)
     "junit-integration.session.xml", ".coverage.integration.session",
+    "comparison.json",  # --compare-with / async-test compare: this run against its base (baseline/)
+    *affected_run.OUTPUTS,  # --record-map's testmap.json, --affected's selection (affected_run.py)
 )
 SELECTED_ENV = "ASYNC_TEST_SELECTED"  # plugin/selection.py's names (a test keeps them equal)
 ONLY_ENV = "ASYNC_TEST_ONLY_TESTS"
@@ -76,6 +79,8 @@ class RunOptions:
     shard: Optional[Shard] = None  # --shard K/N: this run's part of the suite (plugin/shard.py selects it)
     durations_file: Optional[str] = None  # --durations-file: balances the shards (default: the project's)
     shard_split_modules: bool = False  # --shard-split-modules: single tests are assigned, not modules
+    record_map: bool = False  # --record-map: testmap.json, which tests ran which functions (testmap.py)
+    affected: Optional[str] = None  # --affected BASE_RESULTS: only the tests the change affects (affected.py)
     baseline_dir: Optional[str] = None  # --baseline DIR: store the run's baseline there (baseline/, issue 25)
     compare_with: Optional[str] = None  # --compare-with BASE: compare the run with that baseline (issue 25)
 
@@ -106,6 +111,7 @@ class RunState:
         self.results_error: Optional[str] = None  # results that could not be written (a full disk)
         self.durations_path: Optional[Path] = None  # the durations file the shards are balanced by
         self.empty_shard = False  # this shard had nothing to run (more shards than modules): not a failure
+        self.affected: Optional[affected_run.Prepared] = None  # --affected: what was selected, or why not
         self.verdict: Optional[Verdict] = None  # decided once the passes and coverage are done (verdict.py)
 
     @staticmethod

@@ -17,6 +17,7 @@ from ..sharding import DURATIONS_FILE, RESULTS_DURATIONS, durations_text
 from ..summary.format import pct
 from ..summary.model import (
     TOOL_NAME,
+    AffectedInfo,
     Coverage,
     Exit,
     Passes,
@@ -26,6 +27,7 @@ from ..summary.model import (
     Summary,
     Tool,
 )
+from . import affected_run
 from .console import shown
 from .project import Project
 from .results import UNREPORTED_WHEN, merge_collection_errors
@@ -107,7 +109,8 @@ class SummaryBuilder(RunState):
                 status_reason=p.status_reason, unreported=len(p.unreported)) for p in self.passes.values()),
             interrupted=self.interrupted, results_error=self.results_error, below=tuple(below),
             shard=str(self.options.shard) if self.options.shard is not None else None,
-            shard_collected=self._shard_collected())
+            shard_collected=self._shard_collected(),
+            affected_collected=affected_run.counts(self.affected)[1] if self.affected is not None else None)
         self.verdict = decide(facts)
         self.empty_shard = self.verdict.empty_shard
         if self.verdict.infrastructure_error is not None:
@@ -152,12 +155,40 @@ class SummaryBuilder(RunState):
             shard=(ShardInfo(self.options.shard.index, self.options.shard.total, self._shard_selected(),
                              self._shard_collected(), self._shard_fingerprint())
                    if self.options.shard is not None else None),
+            affected=self._affected_info(),
         )
         # clean_text: test output and ids may hold text no writer accepts (lone surrogates from undecodable
         # bytes); then every secret masked, in every string (mask_data on the document did the same).
         return summary.map_text(lambda text: mask_text(clean_text(text), self.secrets))
 
     # ------------------------------------------------------------------ console
+
+    def _affected_header(self) -> None:
+        """--record-map and --affected in the header: what is recorded, what was selected or why not."""
+        c, opts = self.console, self.options
+        if opts.record_map:
+            c.line("  test map    recorded (a coverage context per test)" if opts.coverage and
+                   self.two_processes_because is None else
+                   f"  test map    not recorded: it needs coverage and one session "
+                   f"({'--no-coverage' if not opts.coverage else self.two_processes_because})", "yellow")
+        if self.affected is not None:
+            sel = self.affected.selection
+            if sel.run_all:
+                c.line(f"  affected    every test runs: {sel.reason}", "yellow")
+            else:
+                c.line(f"  affected    {len(sel.changed)} changed file(s) since the map's commit; "
+                       "coverage thresholds not checked (the figures cover only the tests that run)")
+                for note in sel.notes[:20]:
+                    c.line(f"              {note}")
+
+    def _affected_info(self) -> Optional[AffectedInfo]:
+        """The summary's part of an --affected run: "ran 37 of 1,204 tests (affected by 2 changed files)"."""
+        if self.affected is None:
+            return None
+        sel = self.affected.selection
+        selected, collected = affected_run.counts(self.affected)
+        return AffectedInfo(sel.describe(selected, collected), sel.run_all, sel.reason or None, selected, collected,
+                            len(sel.changed))
 
     def _header(self, project: Project, settings: Settings, results: Path, selected: List[str]) -> None:
         c = self.console
@@ -210,6 +241,8 @@ class SummaryBuilder(RunState):
         if cov.combined:
             c.line(f"{'combined':<12} {'':<12} {'':>5} {'':>6} {'':>6} {'':>6} {'':>7} {'':>8} "
                    f"{pct(cov.combined):>9}")
+        if summary.affected is not None:
+            c.line(f"affected: {summary.affected.line}", "yellow" if summary.affected.run_all else "")
         if self.empty_shard:
             c.line(f"shard {self.options.shard} had nothing to run: there are more shards than test modules, and "
                    "the other shards run every test (not a failure)", "yellow")

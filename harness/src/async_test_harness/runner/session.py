@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 PASSES = ("unit", "integration")
 KIND = "all"
 CONTEXTS_ENV = "_ASYNC_TEST_COVERAGE_CONTEXTS"  # read by plugin/coverage_contexts.py
+PER_TEST_ENV = "_ASYNC_TEST_CONTEXT_PER_TEST"  # --record-map: a context per test (plugin/coverage_contexts.py)
 KIND_PROPERTY = "async_test_kind"  # the JUnit property the plugin gives every test
 
 
@@ -149,7 +150,7 @@ def split_coverage(source: Path, results: Path, project: Optional[Project] = Non
         target = results / f".coverage.{kind}"
         target.unlink(missing_ok=True)
         out = CoverageData(basename=str(target))
-        data.set_query_contexts([f"^{kind}$", "^$"])
+        data.set_query_contexts([f"^{kind}($|\\|)", "^$"])  # "unit" or, with --record-map, "unit|<nodeid>"
         if data.has_arcs():
             arcs = {f: data.arcs(f) or [] for f in files}
             out.add_arcs({f: a for f, a in arcs.items() if a})

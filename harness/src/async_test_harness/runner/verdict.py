@@ -56,6 +56,7 @@ class Facts:
     below: Tuple[str, ...] = ()  # coverage thresholds missed, one line each
     shard: Optional[str] = None  # "K/N" in a shard run: thresholds are combine's to check
     shard_collected: Optional[int] = None  # tests all shards together collected (None: unknown)
+    affected_collected: Optional[int] = None  # --affected: the tests collected, of which the change selected some
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ def decide(facts: Facts) -> Verdict:
     name, reason = EXIT_REASONS[code]
     if empty_shard:
         reason = f"shard {facts.shard} had nothing to run: the other shards run every test"
+    elif code == EXIT_OK and facts.affected_collected and all(p.status == "empty" for p in facts.passes if p.selected):
+        reason = f"the change affects none of the {facts.affected_collected} collected tests (--affected): none ran"
     elif code == EXIT_INFRASTRUCTURE and infra is not None:
         reason = f"infrastructure failure: {one_line(str(infra.message))}"
     elif code == EXIT_COVERAGE:
@@ -110,5 +113,7 @@ def _code(facts: Facts) -> Tuple[int, Optional[InfrastructureError], bool]:
     if all(p.status == "empty" for p in passes):
         if facts.shard is not None and facts.shard_collected != 0:
             return EXIT_OK, None, True  # more shards than modules: another shard runs every test
+        if facts.affected_collected:
+            return EXIT_OK, None, False  # --affected: the change reaches none of the collected tests ("ran 0 of N")
         return EXIT_NO_TESTS, None, False
     return EXIT_OK, None, False

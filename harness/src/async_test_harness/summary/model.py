@@ -237,6 +237,22 @@ class ShardInfo(_Part):
 
 
 @dataclass(frozen=True)
+class AffectedInfo(_Part):
+    """What an ``async-test run --affected BASE_RESULTS`` ran (affected.py): ``selected`` of
+    ``collected`` tests (null when the plugin did not count), chosen by ``changed_files`` changed files;
+    ``run_all`` with its ``reason`` when the selection could not be trusted and every test ran.
+    ``line`` is the sentence the reports show. Coverage figures of a run that did not run everything
+    cover only the tests it ran, and its thresholds are not checked."""
+
+    line: str
+    run_all: bool
+    reason: Optional[str] = None
+    selected: Optional[int] = None
+    collected: Optional[int] = None
+    changed_files: int = 0
+
+
+@dataclass(frozen=True)
 class ShardRun(_Part):
     """One results folder ``async-test combine`` merged, with its time (shards run side by side)."""
 
@@ -266,6 +282,7 @@ class Summary(_Part):
     files: Dict[str, str]  # what each result file is called in the results folder
     shard: Optional[ShardInfo] = field(default=None, metadata=ABSENT_WHEN_NONE)  # a run of one shard
     shards: Optional[Tuple[ShardRun, ...]] = field(default=None, metadata=ABSENT_WHEN_NONE)  # a combined folder
+    affected: Optional[AffectedInfo] = field(default=None, metadata=ABSENT_WHEN_NONE)  # an --affected run
 
     @property
     def failures(self) -> List[Failure]:
@@ -298,6 +315,7 @@ class Summary(_Part):
             files=dict(doc["files"]),
             shard=_shard(doc.get("shard")),
             shards=None if doc.get("shards") is None else tuple(_shard_run(r) for r in doc["shards"]),
+            affected=_affected(doc.get("affected")),
         )
 
     @classmethod
@@ -381,6 +399,13 @@ def _shard(doc: Optional[Json]) -> Optional[ShardInfo]:
         return None
     return ShardInfo(_int(doc["index"]), _int(doc["total"]), _optional_int(doc.get("selected")),
                      _optional_int(doc.get("collected")), doc.get("fingerprint"))
+
+
+def _affected(doc: Optional[Json]) -> Optional[AffectedInfo]:
+    if doc is None:
+        return None
+    return AffectedInfo(str(doc["line"]), bool(doc["run_all"]), doc.get("reason"), _optional_int(doc.get("selected")),
+                        _optional_int(doc.get("collected")), _int(doc.get("changed_files", 0)))
 
 
 def _shard_run(doc: Json) -> ShardRun:

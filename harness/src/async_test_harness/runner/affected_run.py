@@ -1,0 +1,145 @@
+"""The runner's side of ``--record-map`` and ``--affected BASE_RESULTS``: git, files, the summary's line.
+
+``record`` turns the session's per-test coverage contexts into ``testmap.json`` (testmap.py) before
+the coverage data is split into the passes'. ``prepare`` reads the base's map, asks git what
+changed since the commit it was recorded on (committed, uncommitted and untracked files alike),
+lets affected.py decide, and writes the selection the plugin narrows the session by
+(plugin/affected.py). Every way the selection cannot be trusted ends in ``run_all`` with one
+line, never an error: the run is then an ordinary full run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Union
+
+from .. import __version__
+from ..affected import ADDED, COUNTS_SUFFIX, Change, Selection, parse_diff, select
+from ..testmap import MAP_FILE, MapError, TestMap, build, git, read, write
+from .project import Project
+
+SELECTION_FILE = "affected-selection.json"
+OUTPUTS = (MAP_FILE, SELECTION_FILE, SELECTION_FILE + COUNTS_SUFFIX)  # what the results folder may hold
+
+
+@dataclass
+class Prepared:
+    selection: Selection
+    path: Optional[Path]  # the plugin's selection file; None when every test runs
+
+
+def _project_folder(project: Project) -> str:
+    try:
+        return project.root.resolve().relative_to(project.repo_root.resolve()).as_posix()
+    except ValueError:
+        return "."
+
+
+def _python_sources(project: Project, excluded: Iterable[Path]) -> Dict[str, str]:
+    """The project's Python files at the head, repository-relative -> text (for the import graph)."""
+    repo = project.repo_root.resolve()
+    skip = [p.resolve() for p in excluded]
+    listed = git(repo, "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", "*.py")
+    paths = [repo / p for p in listed.split("\0") if p] if listed is not None else list(project.root.rglob("*.py"))
+    sources: Dict[str, str] = {}
+    for path in paths:
+        if any(path == s or s in path.parents for s in skip) or ".venv" in path.parts:
+            continue
+        try:
+            sources[path.resolve().relative_to(repo).as_posix()] = path.read_text(encoding="utf-8", errors="replace")
+        except (OSError, ValueError):
+            continue
+    return sources
+
+
+def changes_since(repo: Path, commit: str, excluded: Iterable[Path]) -> Optional[List[Change]]:
+    """What differs between ``commit`` and the work tree (untracked files as added); None: git could not say."""
+    diff = git(repo, "-c", "core.quotePath=false", "diff", "--no-renames", "--no-ext-diff", "-U0", commit, "--")
+    if diff is None:
+        return None
+    changes = parse_diff(diff)
+    untracked = git(repo, "ls-files", "--others", "--exclude-standard", "-z")
+    for name in (untracked or "").split("\0"):
+        if name:
+            changes.append(Change(path=name, status=ADDED))
+    skip = []
+    for folder in excluded:
+        try:
+            skip.append(folder.resolve().relative_to(repo.resolve()).as_posix())
+        except ValueError:
+            continue
+    return [c for c in changes if not any(c.path == s or c.path.startswith(s + "/") for s in skip)]
+
+
+Loaded = Union[TestMap, MapError]
+
+
+def load(base_results: Path) -> Loaded:
+    """The base's map, or why there is none (read before the run claims, and may empty, its folder)."""
+    try:
+        return read(base_results / MAP_FILE)
+    except MapError as exc:
+        return exc
+
+
+def prepare(project: Project, loaded: Optional[Loaded], base_results: Path, results: Path) -> Prepared:
+    """Decide what an ``--affected`` run runs; write the plugin's selection file unless everything runs."""
+    sel = Selection()
+    testmap = loaded if loaded is not None else load(base_results)
+    if isinstance(testmap, MapError):
+        sel.run_all, sel.reason = True, str(testmap)
+        return Prepared(sel, None)
+    excluded = [results, base_results]
+    changes = None
+    if testmap.base_commit:
+        changes = changes_since(project.repo_root, testmap.base_commit, excluded)
+    if changes is None and testmap.base_commit:
+        sel.run_all, sel.reason = True, (f"git cannot compare with the map's commit {testmap.base_commit[:12]} "
+                                         "(not in this clone? fetch it, e.g. actions/checkout's fetch-depth: 0)")
+        return Prepared(sel, None)
+    sel = select(testmap, changes or [], _python_sources(project, excluded), _project_folder(project), __version__)
+    if sel.run_all:
+        return Prepared(sel, None)
+    path = results / SELECTION_FILE
+    path.write_text(json.dumps({"nodeids": sorted(sel.nodeids), "test_files": sorted(sel.test_files),
+                                "known": testmap.tests}), encoding="utf-8")
+    return Prepared(sel, path)
+
+
+def counts(prepared: Optional[Prepared]) -> tuple[Optional[int], Optional[int]]:
+    """(selected, collected) as the plugin counted them; (None, None) when it did not."""
+    if prepared is None or prepared.path is None:
+        return None, None
+    try:
+        doc = json.loads(prepared.path.with_name(prepared.path.name + COUNTS_SUFFIX).read_text(encoding="utf-8"))
+        return int(doc["selected"]), int(doc["collected"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
+
+
+def record(coverage_file: Path, results: Path, project: Project, ran: Iterable[str], failed: Iterable[str]) -> str:
+    """Write ``testmap.json`` from the session's per-test contexts; the line the console prints."""
+    if not coverage_file.exists():
+        return "async-test: no test map recorded: the session wrote no coverage data"
+    testmap = build(coverage_file, project.repo_root, project.root, ran, failed, __version__)
+    write(testmap, results / MAP_FILE)
+    size = (results / MAP_FILE).stat().st_size
+    return (f"async-test: test map recorded: {len(testmap.tests)} tests, {len(testmap.files)} files "
+            f"({size / 1024:.0f} KiB, {MAP_FILE})")
+
+
+def store_with_baseline(results: Path, folder: Path) -> str:
+    """Copy the run's map into the baseline folder (baseline/'s layout keeps ``testmap.json`` for it),
+    so ``--affected BASELINE_DIR`` finds it beside baseline.json; the line the console prints."""
+    source = results / MAP_FILE
+    if not source.exists():
+        return f"async-test: no test map to store in {folder} (it needs coverage and one session)"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (MAP_FILE + ".tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, folder / MAP_FILE)
+    return f"async-test: test map stored with the baseline: {folder / MAP_FILE}"

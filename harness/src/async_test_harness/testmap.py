@@ -1,0 +1,191 @@
+"""Which tests run which functions of the project: the map ``--affected`` selects by.
+
+A run with ``--record-map`` gives every test its own coverage.py dynamic context
+(``unit|<nodeid>``, plugin/coverage_contexts.py) and this module reduces the lines each context
+ran to **functions**, like pytest-testmon's blocks: a test depends on every function whose body
+it entered, and on the module-level code of the files it touched. A function, not a line, because
+an edit to a line no test ran (the other side of an ``if``) can still change what a test that runs
+the function sees, and the function is what a one-line diff can be placed in reliably.
+
+Lines that ran outside any test (imports, collection, the first test's session fixtures are in
+that test's context, but a function called at import time is not) are kept apart: a function that
+ran there is marked ``import_time``, and a change to it counts as a change to the module's
+top-level code, which affect.py handles by the import graph, never by the map alone.
+
+The map is ``testmap.json`` in the results folder, travelling with the baseline. Its size
+scales with tests x functions each one enters; blocks, not lines, keep it small (measured in
+docs/affected.md).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+MAP_FILE = "testmap.json"
+FORMAT = "async-test-testmap"
+VERSION = 1
+MODULE = -1  # the block of a file's top-level code (class bodies, decorators, signatures included)
+CONTEXT_SEPARATOR = "|"  # a context is "<kind>|<nodeid>"
+
+
+class MapError(ValueError):
+    """A map that cannot be read; the message says why (the selection then runs everything)."""
+
+
+def function_ranges(source: str) -> List[Tuple[int, int]]:
+    """The body of every function of a module, (first line, last line), in source order.
+
+    The body starts at its first statement: the ``def`` line, decorators and default values run
+    in the enclosing scope (at import for a top-level function), so they belong to it.
+    """
+    tree = ast.parse(source)
+    ranges: List[Tuple[int, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            end = node.end_lineno or node.body[-1].lineno
+            ranges.append((node.body[0].lineno, end))
+    ranges.sort()
+    return ranges
+
+
+def block_of(ranges: Sequence[Tuple[int, int]], line: int) -> int:
+    """The innermost function whose body holds ``line`` (its index in ``ranges``), else MODULE."""
+    best, size = MODULE, None
+    for index, (start, end) in enumerate(ranges):
+        if start > line:
+            break
+        if line <= end and (size is None or end - start < size):
+            best, size = index, end - start
+    return best
+
+
+@dataclass
+class TestMap:
+    """tests[i] is a node id; files[path] holds its function ranges, blocks (block -> test indexes
+    that ran it) and import_time (blocks that ran outside any test). Paths are repository-relative."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    tests: List[str] = field(default_factory=list)
+    files: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    failed: List[str] = field(default_factory=list)
+    base_commit: Optional[str] = None
+    dirty: bool = False  # recorded on a tree with uncommitted changes: no commit describes it
+    project: str = "."  # the project folder, repository-relative
+    harness_version: str = ""
+
+    def tests_of(self, path: str, blocks: Iterable[int]) -> Set[str]:
+        entry = self.files.get(path)
+        if entry is None:
+            return set()
+        found: Set[str] = set()
+        ids = self.tests
+        for block in blocks:
+            for index in entry["blocks"].get(str(block), []):
+                found.add(ids[index])
+        return found
+
+    def tests_touching(self, path: str) -> Set[str]:
+        entry = self.files.get(path)
+        return self.tests_of(path, [int(b) for b in entry["blocks"]]) if entry else set()
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, "harness_version": self.harness_version,
+                "project": self.project, "base_commit": self.base_commit, "dirty": self.dirty,
+                "tests": self.tests, "failed": sorted(set(self.failed)), "files": self.files}
+
+
+def write(testmap: TestMap, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(testmap.to_json(), separators=(",", ":"), sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read(path: Path) -> TestMap:
+    """The map in ``path``; MapError (one line) for a missing, broken or foreign file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MapError(f"no {MAP_FILE} in {path.parent} (record one with async-test run --record-map)") from None
+    except (OSError, ValueError) as exc:
+        raise MapError(f"{path} cannot be read ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise MapError(f"{path} is not an async-test map")
+    if data.get("version") != VERSION:
+        raise MapError(f"{path} has map version {data.get('version')!r}; this harness reads version {VERSION}")
+    try:
+        return TestMap(tests=[str(t) for t in data["tests"]], files=dict(data["files"]),
+                       failed=[str(t) for t in data.get("failed", [])], base_commit=data.get("base_commit"),
+                       dirty=bool(data.get("dirty")), project=str(data.get("project", ".")),
+                       harness_version=str(data.get("harness_version", "")))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MapError(f"{path} is missing a field ({exc})") from None
+
+
+def git(repo: Path, *args: str) -> Optional[str]:
+    """git's output, or None when git or the repository is not there."""
+    try:
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def build(coverage_file: Path, repo_root: Path, project_root: Path, ran: Iterable[str], failed: Iterable[str],
+          harness_version: str) -> TestMap:
+    """The map from a session's coverage data whose contexts are "<kind>|<nodeid>" ("" outside tests).
+
+    ``ran``: every node id that ran (a test that ran no measured line has no context, and is still
+    known: no source change can reach it except through its own file).
+    """
+    from coverage import CoverageData
+
+    data = CoverageData(basename=str(coverage_file))
+    data.read()
+    index: Dict[str, int] = {}
+    tests: List[str] = []
+    for nodeid in sorted(set(ran)):
+        index[nodeid] = len(tests)
+        tests.append(nodeid)
+    files: Dict[str, Dict[str, Any]] = {}
+    root = repo_root.resolve()
+    for measured in sorted(data.measured_files()):
+        try:
+            rel = Path(measured).resolve().relative_to(root).as_posix()
+        except ValueError:
+            continue  # outside the repository: no diff can name it
+        try:
+            ranges = function_ranges(Path(measured).read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            continue  # not Python source (a template a plugin measures): affect.py treats it as unmeasured
+        blocks: Dict[int, Set[int]] = {}
+        import_time: Set[int] = set()
+        for line, contexts in (data.contexts_by_lineno(measured) or {}).items():
+            block = block_of(ranges, line)
+            for context in contexts:
+                if not context or CONTEXT_SEPARATOR not in context:
+                    import_time.add(block)
+                    continue
+                nodeid = context.split(CONTEXT_SEPARATOR, 1)[1]
+                if nodeid not in index:
+                    index[nodeid] = len(tests)
+                    tests.append(nodeid)
+                blocks.setdefault(block, set()).add(index[nodeid])
+        files[rel] = {"functions": [list(r) for r in ranges],
+                      "blocks": {str(b): sorted(t) for b, t in sorted(blocks.items())},
+                      "import_time": sorted(import_time)}
+    head = git(repo_root, "rev-parse", "HEAD")
+    status = git(repo_root, "status", "--porcelain", "--untracked-files=no")
+    try:
+        project = project_root.resolve().relative_to(root).as_posix()
+    except ValueError:
+        project = "."
+    return TestMap(tests=tests, files=files, failed=sorted(set(failed)),
+                   base_commit=head.strip() if head else None, dirty=bool(status and status.strip()),
+                   project=project, harness_version=harness_version)
