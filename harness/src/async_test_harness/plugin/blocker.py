@@ -175,13 +175,28 @@ def _guard_use(original: Callable[..., Any], what: str) -> Callable[..., Any]:
     return guarded
 
 
-def _sqlalchemy_refusal(*args: Any, **kwargs: Any) -> None:
-    if _state.active is not None:
+# The DBAPI connections of PostgreSQL drivers, by module (SQLAlchemy's asyncpg adapter lives in its
+# postgresql dialect): a unit test's in-memory SQLite (or another database's) engine is not refused.
+POSTGRES_DBAPI_MODULES = ("asyncpg", "psycopg", "pg8000", "postgresql")
+
+
+def _is_postgres(dbapi_connection: Any) -> bool:
+    module = type(dbapi_connection).__module__ or ""
+    return any(name in module for name in POSTGRES_DBAPI_MODULES)
+
+
+def _sqlalchemy_checkout(dbapi_connection: Any, *args: Any) -> None:
+    if _state.active is not None and _is_postgres(dbapi_connection):
+        raise _refusal("SQLAlchemy: a connection of an engine made before this test")
+
+
+def _sqlalchemy_execute(conn: Any, *args: Any) -> None:
+    if _state.active is not None and getattr(getattr(conn, "dialect", None), "name", "") == "postgresql":
         raise _refusal("SQLAlchemy: a connection of an engine made before this test")
 
 
 def _listen_to_sqlalchemy() -> None:
-    """Refuse pool checkouts and statements of every engine, existing or future, sync or async."""
+    """Refuse pool checkouts and statements of every PostgreSQL engine, existing or future, sync or async."""
     if _state.sqlalchemy_listening or "sqlalchemy.pool" not in sys.modules or "sqlalchemy.engine" not in sys.modules:
         return
     try:
@@ -190,9 +205,10 @@ def _listen_to_sqlalchemy() -> None:
         from sqlalchemy.pool import Pool
     except Exception:
         return
-    for target, name in ((Pool, "checkout"), (Engine, "before_cursor_execute")):
-        event.listen(target, name, _sqlalchemy_refusal)
-        _state.undo.append(functools.partial(event.remove, target, name, _sqlalchemy_refusal))
+    for target, name, listener in ((Pool, "checkout", _sqlalchemy_checkout),
+                                   (Engine, "before_cursor_execute", _sqlalchemy_execute)):
+        event.listen(target, name, listener)
+        _state.undo.append(functools.partial(event.remove, target, name, listener))
     _state.sqlalchemy_listening = True
 
 
