@@ -87,6 +87,7 @@ def test_a_failed_test_runs_once_more_and_a_pass_is_flaky(pytester, run_pytest, 
 
 
 def test_the_setting_turns_the_re_run_off(pytester, run_pytest, monkeypatch):
+    monkeypatch.setenv("ASYNC_TEST_EVENTS", str(pytester.path / "events.jsonl"))  # as under async-test run
     monkeypatch.setenv("ASYNC_TEST_RERUN_FAILURES", "false")
     pytester.makeini("[pytest]\nasyncio_mode = auto\n")
     pytester.makepyfile(test_flaky=FLAKY)
@@ -94,7 +95,17 @@ def test_the_setting_turns_the_re_run_off(pytester, run_pytest, monkeypatch):
     assert int((pytester.path / "attempts" / "unit").read_text()) == 1
 
 
-def test_x_stops_at_a_failure_that_fails_again_not_at_a_flaky_one(pytester, run_pytest):
+def test_plain_pytest_never_re_runs_a_failed_test(pytester, run_pytest):
+    """Installing (or configuring) the harness changes no outcome of a plain pytest run: the re-run is
+    async-test run's (it sets ASYNC_TEST_EVENTS), and a developer's pytest shows every failure as it is."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_flaky=FLAKY)
+    run_pytest().assert_outcomes(passed=1, failed=3, errors=1, xfailed=1)
+    assert int((pytester.path / "attempts" / "unit").read_text()) == 1
+
+
+def test_x_stops_at_a_failure_that_fails_again_not_at_a_flaky_one(pytester, run_pytest, monkeypatch):
+    monkeypatch.setenv("ASYNC_TEST_EVENTS", str(pytester.path / "events.jsonl"))  # as under async-test run
     pytester.makeini("[pytest]\nasyncio_mode = auto\n")
     pytester.makepyfile(test_flaky=FLAKY)
     result = run_pytest("-x", "-k", "fails_once or always or passes")
