@@ -279,9 +279,9 @@ def test_a_hostile_document_is_one_reason(tmp_path, change, reason):
     (lambda p: p.write_bytes(b"\xff\xfe not json"), "is not JSON"),
     (lambda p: p.write_text('{"format": NaN}'), "is not JSON"),
     (lambda p: p.write_text(""), "is not JSON"),
-    (lambda p: os.mkfifo(p), "not a regular file"),
-    (lambda p: p.mkdir(), "not a regular file"),
-    (lambda p: os.truncate(p.open("w").name, MAX_BYTES + 1), "larger than 64 MiB"),
+    (lambda p: os.mkfifo(p), "named pipe"),
+    (lambda p: p.mkdir(), "is a folder, not a file"),
+    (lambda p: os.truncate(p.open("w").name, MAX_BYTES + 1), "larger than the 64 MiB"),
 ])
 def test_a_hostile_file_is_one_reason_and_a_fifo_is_not_waited_on(tmp_path, make, reason):
     path = tmp_path / BASELINE_FILE
@@ -307,7 +307,7 @@ def head_results(tmp_path: Path) -> Path:
     (lambda d: d.mkdir(), "holds no summary.json"),
     (lambda d: (d.mkdir(), (d / BASELINE_FILE).write_text(json.dumps({**good_document(), "format_version": 0}))),
      "format version 0"),
-    (lambda d: (d.mkdir(), os.mkfifo(d / BASELINE_FILE)), "not a regular file"),
+    (lambda d: (d.mkdir(), os.mkfifo(d / BASELINE_FILE)), "named pipe"),
     (lambda d: (d.mkdir(), write(d, baseline({"x::y": t()}, repository="someone/else", path_in_repo="svc"))),
      "repository someone/else"),
     (lambda d: (d.mkdir(), write(d, baseline({"x::y": t()}, files={"z.py": FileRecord(1, 1, 1, 1)},
@@ -407,7 +407,7 @@ def test_compare_with_fail_on_new_exits_0_when_every_failure_also_fails_on_the_b
 
 
 @pytest.mark.parametrize("make, reason", [
-    (lambda p: os.mkfifo(p), "not a regular file"),
+    (lambda p: os.mkfifo(p), "named pipe"),
     (lambda p: p.write_text("[" * 100000 + "]" * 100000), "not a readable async-test summary"),
     (lambda p: p.write_text(json.dumps({**summary(), "schema_version": 2})), "schema_version is not 1"),
     (lambda p: p.write_text(json.dumps({**summary(), "tool": {"name": "codecov", "version": "1"}})),

@@ -36,7 +36,7 @@ ALLOWED: Dict[str, Set[str]] = {
     "compat": set(),
     "settings": {"masking"},
     "summary": {"messages"},
-    "baseline": {"summary"},  # issue 25: stored and compared runs; read by the report, outside the container
+    "baseline": {"summary", "untrusted_files"},  # issue 25: stored and compared runs; read by the report
     "github": {"summary", "baseline"} | SHARED_STDLIB,
     "server": {"settings"} | SHARED_STDLIB,
     "engine": {"server", "compat", "settings"} | SHARED_STDLIB,

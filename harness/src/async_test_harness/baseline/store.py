@@ -16,13 +16,13 @@ import dataclasses
 import json
 import math
 import os
-import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..summary.model import FIGURES, SCHEMA_VERSION
+from ..untrusted_files import UnusableFile, read_regular
 from . import BASELINE_FILE, FORMAT_NAME, FORMAT_VERSION, OUTCOMES
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -357,28 +357,14 @@ def _no_constant(name: str) -> Any:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes: opened without blocking (a FIFO is refused, not waited on), at most MAX_BYTES."""
+    """The file's bytes: opened without blocking (a FIFO is refused, not waited on), at most MAX_BYTES
+    (untrusted_files.py, as combine reads its inputs)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return read_regular(path, MAX_BYTES)
+    except UnusableFile as exc:  # it names the file and what it is instead
+        raise Unusable(_one_line(exc)) from None
     except OSError as exc:
         raise Unusable(f"{path} cannot be read ({_one_line(exc)})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise Unusable(f"{path} is not a regular file")
-        if info.st_size > MAX_BYTES:
-            raise Unusable(f"{path} is larger than {MAX_BYTES // (1024 * 1024)} MiB")
-        with os.fdopen(fd, "rb") as handle:
-            fd = -1
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise Unusable(f"{path} cannot be read ({_one_line(exc)})") from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    if len(data) > MAX_BYTES:
-        raise Unusable(f"{path} is larger than {MAX_BYTES // (1024 * 1024)} MiB")
-    return data
 
 
 def _lines(path: Path) -> Tuple[str, ...]:
