@@ -232,7 +232,9 @@ def select(testmap: TestMap, changes: List[Change], sources: Dict[str, str], pro
             continue
         entry = testmap.files.get(path)
         blocks: Set[int] = set()
-        top_level = change.status in (ADDED, DELETED) or entry is None
+        # A file no recorded test ran any line of is read as a top-level change: its importers decide,
+        # and with none the whole suite runs (a function in it changed says nothing about who calls it).
+        top_level = change.status in (ADDED, DELETED) or entry is None or not testmap.tests_touching(path)
         if entry is not None and not top_level:
             ranges = [(int(a), int(b)) for a, b in entry["functions"]]
             import_time = {int(b) for b in entry.get("import_time", [])}
