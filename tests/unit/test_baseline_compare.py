@@ -476,3 +476,21 @@ def test_flaky_tests_are_listed_with_or_without_a_base_and_fail_the_job_only_whe
 ])
 def test_the_flaky_gate(run_code, flaky, gates, code):
     assert verdict(run_code, None, gates, flaky)[0] == code
+
+
+def test_a_baseline_stored_on_a_laptop_names_the_commit_git_is_on(tmp_path: Path) -> None:
+    """Outside GitHub Actions (no GITHUB_SHA) the baseline said "compared with the baseline", not with
+    which commit: the repository's HEAD and branch are read instead; without git, nothing."""
+    import subprocess
+
+    from async_test_harness.baseline.store import source_from_git
+
+    assert source_from_git(tmp_path) == {}  # not a repository
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "trunk"], check=True)
+    assert source_from_git(tmp_path) == {"branch": "trunk"}  # no commit yet
+    (tmp_path / "f").write_text("x")
+    subprocess.run([*git, "add", "f"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert source_from_git(tmp_path) == {"commit": head, "branch": "trunk"}

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import os
+import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -115,6 +116,22 @@ def source_from_environment(env: Mapping[str, str]) -> Dict[str, Optional[str]]:
             "commit": pick("ASYNC_TEST_BASELINE_COMMIT", "GITHUB_SHA")}
 
 
+def source_from_git(repo: Path) -> Dict[str, Optional[str]]:
+    """The commit (and branch) the repository's work tree is on; nothing when git or the repository is not
+    there, or HEAD has no commit yet."""
+    found: Dict[str, Optional[str]] = {}
+    for key, args in (("commit", ["rev-parse", "--verify", "-q", "HEAD"]),
+                      ("branch", ["symbolic-ref", "-q", "--short", "HEAD"])):
+        try:
+            done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return {}
+        value = done.stdout.strip() if done.returncode == 0 else ""
+        if value:
+            found[key] = value
+    return found
+
+
 def from_results(results: Path, env: Optional[Mapping[str, str]] = None) -> Baseline:
     """The baseline of the run whose results folder is ``results``; raises ``Unusable``.
 
@@ -162,7 +179,11 @@ def _summary(doc: Dict[str, Any], env: Optional[Mapping[str, str]]) -> Tuple[Bas
         statements = _count(f["statements"])
         files[_text(f["path"])] = FileRecord(statements, len(f["unit_only"]) + both, len(f["integration_only"]) + both,
                                              max(0, statements - neither))
-    source: Dict[str, Any] = {**source_from_environment(os.environ if env is None else env),
+    found = source_from_environment(os.environ if env is None else env)
+    if found["commit"] is None:  # a run on a laptop: the repository says (the action's runs set GITHUB_SHA)
+        found.update({k: v for k, v in source_from_git(Path(_text(doc["project"]["repo_root"]))).items()
+                      if found.get(k) is None})
+    source: Dict[str, Any] = {**found,
                               "path_in_repo": _text(doc["project"]["path_in_repo"]),
                               "started_at": _text(doc["started_at"]),
                               "duration_seconds": _seconds(doc["duration_seconds"])}
