@@ -115,12 +115,13 @@ def combine(options: CombineOptions, out: Any = None) -> int:
     try:
         check_claimable(target, OUR_OUTPUTS)
         target.parent.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent))
+        building = _building_folder(target)
     except ResultsDirError as exc:
         raise CombineError(str(exc)) from None
     except OSError as exc:
-        raise CombineError(f"cannot write beside the combined folder {target} ({exc.strerror or exc}): combine "
-                           "builds it in a temporary folder next to it. Give a folder in a writable place.") from None
+        raise CombineError(f"cannot write beside the combined folder {target}, nor in the temporary folder "
+                           f"({exc.strerror or exc}): combine builds it in a temporary folder first. Give a folder "
+                           "in a writable place.") from None
     try:
         try:
             code, summary = _combine(options, inputs, project, target, building, problems, began)
@@ -148,6 +149,16 @@ def combine(options: CombineOptions, out: Any = None) -> int:
 
 def _read_inputs(options: CombineOptions) -> List[Input]:
     return read_inputs(options.inputs)
+
+
+def _building_folder(target: Path) -> Path:
+    """Where the combined folder is built before it is moved in: beside ``target`` (one file system, each
+    move a rename), else in the temporary folder, when only ``target`` itself may be written (the image's
+    unprivileged account in a root-owned workspace is handed that one folder): moved in by copying."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent))
+    except PermissionError:
+        return Path(tempfile.mkdtemp(prefix=f"async-test-combine-{target.name}.", suffix=TEMP_SUFFIX))
 
 
 def _move_into(building: Path, target: Path) -> None:
