@@ -8,7 +8,10 @@ environment (the settings a user gives it, as tests/integration/test_real_shapes
 2. ``async-test run --separate-passes`` (a pytest process per pass);
 3. ``pytest --cov=SOURCE --cov-report=`` in the project, SOURCE being what the runner measures
    (docs/run.md: --cov-source, the project's own --cov, its coverage config, else guessed), the
-   harness configured as the runner configures it.
+   harness configured as the runner configures it, and measuring as the runner's passes measure
+   (``coverage_reports.measurement_environment()``: ``concurrency = greenlet, thread``). Without it
+   coverage.py misattributes lines after a greenlet switch (line 1981 of a 30-line file): the same
+   tests measured another way, not a difference between the modes.
 
 The first two results folders must agree on every fact compare.py reads (counts, each test's
 outcome, coverage per file and line per pass and combined, unimported files, thresholds, exit code
@@ -37,6 +40,7 @@ from compare import DifferentResults, Facts, coverage_lines, differences, report
 from generated import GENERATED, Generated
 from shapes import SHAPES, Shape, child_env, copy_project, own_server_url, port_5432_for
 
+from async_test_harness.runner import coverage_reports
 from async_test_harness.runner.project import find_project
 from helpers import EXAMPLE, REPO, write_files
 
@@ -163,10 +167,12 @@ def _async_test_run(folder: Path, results: Path, env: Dict[str, str], *args: str
 
 
 def _plain_pytest_lines(folder: Path, env: Dict[str, str], data: Path) -> Tuple[Facts, str]:
-    """Plain `pytest --cov` with the sources the runner measures (runner/passes.py _command, docs/run.md)."""
+    """Plain `pytest --cov` with the sources the runner measures (runner/passes.py _command, docs/run.md),
+    measured as the runner's passes measure (the same concurrency setting, through the harness plugin)."""
     project = find_project(str(folder))
     cov = [] if project.sources_from_addopts else [f"--cov={s}" for s in project.source_arguments()] or ["--cov"]
-    env = {**env, "COVERAGE_FILE": str(data), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**env, **coverage_reports.measurement_environment(), "COVERAGE_FILE": str(data),
+           "PYTHONDONTWRITEBYTECODE": "1"}
     done = _run([sys.executable, "-m", "pytest", *NO_RANDOM, *cov, "--cov-report=", "-o",
                  f"cache_dir={data.parent / '.pytest_cache'}"], project.root, env)
     log = f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
