@@ -341,15 +341,25 @@ class PassProcesses(ServerHandOver, Stopping):
         ended = _ended_kind(whole)
         spared = "integration" if ended == "unit" else "unit"
         lost = split[spared].missing()
+        # A session that died (os._exit, a signal) wrote no JUnit file and saved no coverage: the other
+        # kind's tests, reported or not, all run again in a process of their own, which writes both.
+        died = not whole.finished and whole.selected_in_order and bool(split[spared].selected_tests)
+        if died:
+            lost = list(split[spared].selected_tests or ())
+        if not whole.finished and not done[ended]:
+            split[ended].deselected = 0  # its own process would have died before it said what it deselected
         rerun = (bool(lost) and not self.interrupted and not whole.stopped and rc != 4
                  and not any(f.when == "collect" for r in split.values() for f in r.failures))
         self._mark_unreported(split[ended], rc, split[ended].missing(), project)
         if not rerun:
             self._mark_unreported(split[spared], rc, split[spared].missing(), project)
+        collect_stop = rc == 2 and any(f.when == "collect" for r in split.values() for f in r.failures)
         for kind, result in split.items():
             shows_exit = (not done[kind] and (kind == ended or not rerun)) or (
-                kind == "integration" and all(done.values()))
-            if beyond_tests and shows_exit and not (kind == spared and rerun):
+                kind == "integration" and all(done.values())) or collect_stop  # each process stops at collection
+            # The pass the session ended in shows how it ended, as its own process would (os._exit(0): 0).
+            ended_here = kind == ended and not done[kind] and not whole.stopped
+            if (beyond_tests or ended_here) and shows_exit and not (kind == spared and rerun):
                 result.exit_code = rc
                 result.status = self._status(rc if rc is not None else -1, result)
                 if result.status == "error" and not result.infrastructure_error:
@@ -365,6 +375,9 @@ class PassProcesses(ServerHandOver, Stopping):
         crashed_early = (whole.selected_tests is None and beyond_tests and not self.interrupted and rc not in (2, 4)
                          and not split["integration"].counts["total"]
                          and not any(f.when == "collect" for f in split["unit"].failures))
+        # A session that died saved no coverage: what it flushed at each switch of kind is recovered, and
+        # the pass it died in loses its lines, as its own process would have lost them.
+        recovered = self.options.coverage and session.recover_flushed(results / f".coverage.{session.KIND}")
         session.split_junit(results / f"junit-{session.KIND}.xml", results)
         if self.options.coverage and self.options.record_map:
             ran = [n for r in split.values() for n in r.durations]
@@ -372,14 +385,23 @@ class PassProcesses(ServerHandOver, Stopping):
             self.console.line(affected_run.record(results / f".coverage.{session.KIND}", results, project, ran, failed))
         if self.options.coverage:
             session.split_coverage(results / f".coverage.{session.KIND}", results, project)
+            if recovered and not done[ended]:
+                (results / f".coverage.{ended}").unlink(missing_ok=True)
         if rerun or crashed_early:
             again_kind = spared if rerun else "integration"
             self.console.rule(phases.INTEGRATION_AGAIN if again_kind == "integration" else phases.UNIT_AGAIN)
-            if rerun:
+            if rerun and died:
+                self.console.line(f"async-test: the session died before it saved its results: the {len(lost)} "
+                                  f"{again_kind} test(s) run again in a process of their own", "yellow")
+            elif rerun:
                 where = f" in {'an' if ended == 'integration' else 'a'} {ended} test" if whole.selected_in_order else ""
                 self.console.line(f"async-test: {len(lost)} {again_kind} test(s) did not report before the session "
                                   f"ended{where}: they run in a process of their own", "yellow")
-            reported = rerun_pass.set_aside(results, split[again_kind])
+            if rerun and died:
+                rerun_pass.discard(results, again_kind)
+                reported = PassResult(again_kind, deselected=split[again_kind].deselected)
+            else:
+                reported = rerun_pass.set_aside(results, split[again_kind])
             only = [t.nodeid for t in lost] if rerun else None
             again = (self._integration(project, results, False, only) if again_kind == "integration"
                      else self._run_pass("unit", project, results, False, only))

@@ -35,6 +35,12 @@ def set_aside(results: Path, reported: PassResult) -> PassResult:
     return reported
 
 
+def discard(results: Path, kind: str) -> None:
+    """The session's results of ``kind``, which the new process replaces whole (a session that died)."""
+    for name, _ in _names(kind):
+        (results / name).unlink(missing_ok=True)
+
+
 def merge(results: Path, reported: PassResult, again: PassResult) -> PassResult:
     """The new process's pass with the session's reported tests of the same kind added back."""
     (junit, junit_aside), (data, data_aside) = _names(reported.kind)

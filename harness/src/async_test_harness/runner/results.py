@@ -89,6 +89,7 @@ class PassResult:
     # collection did, or the plugin did not run) and those that reported: fewer reported means the
     # process ended (pytest.exit, os._exit, a crash) before they all ran.
     selected_tests: Optional[List[SelectedTest]] = None
+    finished: bool = False  # the process wrote its "session" event (it did not die: os._exit, a signal)
     selected_in_order: bool = False  # selected_tests is the order the tests ran in (one process, no xdist)
     reported: Set[str] = field(default_factory=set)
     unreported: List[str] = field(default_factory=list)  # counted as failures (mark_unreported)
@@ -161,6 +162,7 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
                 output="",
             ))
         elif etype == "session":
+            result.finished = True
             result.deselected = int(event.get("deselected", 0))
             result.stopped = str(event["stopped"]) if event.get("stopped") else None
         elif etype == "infrastructure_error":
