@@ -9,6 +9,10 @@ left out are in ``EXCEPTED`` (times, versions, timestamps, the folder's own path
 any two runs) and in ``DELIBERATE`` (differences the two modes are meant to have, each with its
 reason). A difference anywhere else is a bug in one of the two modes.
 
+The third run, plain ``pytest --cov``, measures as the runner's passes do (test_differential.py gives it
+``coverage_reports.measurement_environment()``: ``concurrency = greenlet, thread``); measured otherwise,
+coverage.py misattributes lines after a greenlet switch, a difference of measurement, not of the modes.
+
 ``tests/differential/test_differential_compare.py`` checks on hand-made folders that each kind of
 difference is found, so this comparison cannot pass silently.
 """

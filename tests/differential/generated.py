@@ -183,6 +183,57 @@ def test_zz_stops_the_session():
     no_plain_comparison="plain pytest --cov writes no coverage data when a test calls pytest.exit()",
 )
 
+# The same endings in an integration test, which the project's order (tests/integration/ sorts before
+# tests/unit/) runs before every unit test: the unit tests must still run, as in a process of their own.
+_ENDING_IN_INTEGRATION = '''\
+import os
+
+import pytest
+from sqlalchemy import text
+
+
+async def test_before(async_db_session):
+    assert await async_db_session.scalar(text("SELECT 1")) == 1
+
+
+def test_ends_the_process():
+    {ending}
+
+
+async def test_after(async_db_session):
+    assert await async_db_session.scalar(text("SELECT 2")) == 2
+'''
+
+_UNIT_TESTS = "from app.used import double\n\n\ndef test_double():\n    assert double(2) == 4\n\n\n" \
+              "def test_double_again():\n    assert double(3) == 6\n"
+
+OS_EXIT_INTEGRATION = Generated(
+    "os-exit-in-integration-test",
+    {
+        "pytest.ini": PYTEST_INI,
+        "app/__init__.py": "",
+        "app/used.py": "def double(x):\n    return 2 * x\n",
+        "tests/integration/test_crash.py": _ENDING_IN_INTEGRATION.format(ending="os._exit(0)"),
+        "tests/unit/test_used.py": _UNIT_TESTS,
+    },
+    "os._exit(0) in an integration test run before the unit tests must not lose the unit tests",
+    no_plain_comparison="plain pytest dies at os._exit(0) and writes no coverage data",
+)
+
+PYTEST_EXIT_INTEGRATION = Generated(
+    "pytest-exit-in-integration-test",
+    {
+        "pytest.ini": PYTEST_INI,
+        "app/__init__.py": "",
+        "app/used.py": "def double(x):\n    return 2 * x\n",
+        "tests/integration/test_stop.py": _ENDING_IN_INTEGRATION.format(
+            ending='pytest.exit("stopped by a test", returncode=0)'),
+        "tests/unit/test_used.py": _UNIT_TESTS,
+    },
+    "pytest.exit(returncode=0) in an integration test run before the unit tests must not lose the unit tests",
+    no_plain_comparison="plain pytest --cov writes no coverage data when a test calls pytest.exit()",
+)
+
 # One module, a module-scoped database fixture used by some of its tests, unit tests beside them.
 MIXED_MODULE = Generated(
     "mixed-module",
@@ -285,4 +336,5 @@ def test_seeded(seeded):
     env={"ASYNC_TEST_DB_FIXTURES": "seeded"},
 )
 
-GENERATED = [UNIMPORTED, ORDER_SENSITIVE, IMPORT_TIME_CONNECTION, OS_EXIT, PYTEST_EXIT, MIXED_MODULE, LAST_TEST_UNIT]
+GENERATED = [UNIMPORTED, ORDER_SENSITIVE, IMPORT_TIME_CONNECTION, OS_EXIT, PYTEST_EXIT, OS_EXIT_INTEGRATION,
+             PYTEST_EXIT_INTEGRATION, MIXED_MODULE, LAST_TEST_UNIT]

@@ -177,8 +177,9 @@ def test_one_session_reports_exactly_what_two_processes_reported(tmp_path, env, 
 
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_a_session_that_dies_in_the_unit_tests_still_runs_the_integration_tests(tmp_path, env, pg_cluster, where):
-    """The kinds run in the project's order: a unit test that kills the session before the integration
-    tests ran gives them a process of their own; after they reported, their results stand."""
+    """The kinds run in the project's order: a unit test that kills the session gives the integration tests
+    a process of their own, before they ran as after they reported: the session that died wrote no JUnit
+    file and saved no coverage, which their own process writes, as two processes did."""
     project = project_at(tmp_path / "svc")
     (project / "tests" / "unit" / "test_core.py").unlink()
     folder = "aa_unit" if where == "before" else "zz_unit"  # before or after tests/integration
@@ -188,7 +189,9 @@ def test_a_session_that_dies_in_the_unit_tests_still_runs_the_integration_tests(
     unit, integration = s["passes"]["unit"], s["passes"]["integration"]
     assert unit["status"] == "error" and "exited 7" in unit["status_reason"], done.stdout[-3000:]
     assert integration["counts"]["passed"] == 1 and integration["counts"]["failed"] == 1, done.stdout[-3000:]
-    assert ("integration pass (after the session ended early)" in done.stdout) == (where == "before")
+    assert "integration pass (after the session ended early)" in done.stdout
+    cases = ET.parse(tmp_path / "results" / "junit-integration.xml").getroot().iter("testcase")
+    assert len(list(cases)) == 2, done.stdout[-3000:]
     assert done.returncode == 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from async_test_harness.plugin import selection
-from async_test_harness.runner import run_state
+from async_test_harness.runner import pass_processes, results, run_state
 
 TESTS = """\
 import pytest
@@ -56,3 +56,30 @@ def test_only_the_listed_tests_are_kept(pytester, monkeypatch):
 
 def test_the_runner_and_the_plugin_name_the_same_variables():
     assert (run_state.SELECTED_ENV, run_state.ONLY_ENV) == (selection.SELECTED_ENV, selection.ONLY_ENV)
+
+
+def test_the_list_is_in_run_order_and_says_so_outside_xdist(pytester, monkeypatch):
+    """The runner reads the order to find the test a session ended in (runner/pass_processes.py)."""
+    run(pytester, monkeypatch)
+    document = json.loads((pytester.path / "selected.json").read_text())
+    assert document["in_order"] is True
+    path = pytester.path / "selected.json"
+    assert results.selection_in_order(path)
+    path.write_text(json.dumps({"tests": document["tests"], "in_order": False}))  # what an xdist worker writes
+    assert not results.selection_in_order(path)
+    path.write_text(json.dumps({"tests": document["tests"]}))  # an older plugin: the order is not known
+    assert not results.selection_in_order(path)
+
+
+def _whole(order, reported, in_order=True):
+    tests = [results.SelectedTest(nodeid, kind, "t.py", 1) for nodeid, kind in order]
+    return results.PassResult("all", selected_tests=tests, selected_in_order=in_order, reported=set(reported))
+
+
+def test_the_test_a_session_ended_in_is_the_first_in_run_order_that_did_not_report():
+    order = [("i1", "integration"), ("i2", "integration"), ("u1", "unit"), ("u2", "unit")]
+    assert pass_processes._ended_kind(_whole(order, {"i1"})) == "integration"
+    assert pass_processes._ended_kind(_whole(order, {"i1", "i2"})) == "unit"
+    # the order unknown (xdist) or nothing lost: the unit test, as before
+    assert pass_processes._ended_kind(_whole(order, {"i1"}, in_order=False)) == "unit"
+    assert pass_processes._ended_kind(_whole(order, {n for n, _ in order})) == "unit"

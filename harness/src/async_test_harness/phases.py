@@ -18,6 +18,7 @@ UNIT = "unit pass"
 INTEGRATION = "integration pass"
 SESSION = "unit then integration tests (one pytest session)"
 INTEGRATION_AGAIN = "integration pass (after the session ended early)"
+UNIT_AGAIN = "unit pass (after the session ended early)"
 UNIT_LOG = "unit pass (log)"
 INTEGRATION_LOG = "integration pass (log)"
 POSTGRES = "PostgreSQL"
@@ -32,6 +33,7 @@ GROUPS: Dict[str, Optional[str]] = {
     INTEGRATION: "async-test: integration pass",
     SESSION: "async-test: unit and integration tests (one pytest session)",
     INTEGRATION_AGAIN: "async-test: integration pass (after the session ended early)",
+    UNIT_AGAIN: "async-test: unit pass (after the session ended early)",
     UNIT_LOG: "async-test: unit pass (log)",
     INTEGRATION_LOG: "async-test: integration pass (log)",
     POSTGRES: "async-test: PostgreSQL",

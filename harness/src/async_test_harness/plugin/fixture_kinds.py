@@ -11,26 +11,41 @@ added after its set-up switches to the blocking state and coverage context of th
 added before it switches back. A unit test's own set-up of a broad fixture stays blocked, and so
 does its teardown, as in the unit process; one refused to a unit test is set up again by the next
 test that asks for it.
+
+A broader fixture that tests of both kinds request is set up (and torn down) under coverage's empty
+context, which counts for both kinds: two processes each set it up, so its lines ran in both passes.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generator, List
+from typing import Any, Dict, Generator, List, Sequence, Set
 
 import pytest
 
 from . import blocker, coverage_contexts
+from .classify import CLASSIFICATION_KEY
 
 PLUGIN_NAME = "async_test_fixture_kinds"
 
 
 class FixtureKinds:
+    def __init__(self, items: Sequence[pytest.Item] = ()) -> None:
+        self.kinds: Dict[str, Set[str]] = {}  # fixture name -> the kinds of the selected tests that request it
+        for item in items:
+            found = item.stash.get(CLASSIFICATION_KEY, None)
+            if found is not None:
+                for name in getattr(item, "fixturenames", ()):
+                    self.kinds.setdefault(name, set()).add(found.kind)
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, Any, None]:
         if fixturedef.scope == "function" or not hasattr(fixturedef, "addfinalizer"):
             yield  # torn down inside the test that set it up, under its kind
             return
         setup_state = blocker.current()
+        shared = (len(self.kinds.get(fixturedef.argname, ())) > 1 and not coverage_contexts.per_test()
+                  and coverage_contexts.current_kind() is not None)
+        before = coverage_contexts.switch("") if shared else None  # "": counted for both kinds
         setup_kind = coverage_contexts.current_kind()
         saved: List[Any] = []
 
@@ -45,6 +60,8 @@ class FixtureKinds:
 
         fixturedef.addfinalizer(leave)  # runs after the fixture's own teardown
         outcome = yield
+        if shared:
+            coverage_contexts.switch(before)
         fixturedef.addfinalizer(enter)  # runs before it
         error = outcome.excinfo[1] if outcome.excinfo else None
         if setup_state is not None and isinstance(error, blocker.DatabaseBlockedError):
@@ -54,6 +71,7 @@ class FixtureKinds:
             fixturedef.finish(request)
 
 
-def register(config: pytest.Config) -> None:
+def register(config: pytest.Config, items: Sequence[pytest.Item] = ()) -> None:
+    """``items``: the session's selected tests (which kinds request each fixture)."""
     if not config.pluginmanager.has_plugin(PLUGIN_NAME):
-        config.pluginmanager.register(FixtureKinds(), PLUGIN_NAME)
+        config.pluginmanager.register(FixtureKinds(items), PLUGIN_NAME)

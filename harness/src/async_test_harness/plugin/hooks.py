@@ -463,7 +463,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if needs_blocking and not config.pluginmanager.has_plugin(BLOCKING_PLUGIN):
         config.pluginmanager.register(_BlockingHooks(), BLOCKING_PLUGIN)
     if needs_blocking or coverage_contexts.requested():
-        fixture_kinds.register(config)  # a broad fixture's teardown under the kind of its set-up
+        fixture_kinds.register(config, items)  # a broad fixture's teardown under the kind of its set-up
 
 
 # --------------------------------------------------------------------------- blocking

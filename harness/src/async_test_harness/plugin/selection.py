@@ -6,7 +6,9 @@ therefore asks (``SELECTED_ENV``) for the list of the tests the session kept onc
 final (``pytest_collection_finish``: after the shard, the kind, ``-k``/``-m`` and any plugin), with
 each test's kind and location, and compares it with the tests that reported (runner/results.py).
 Under xdist every worker collects the same tests and writes the same list (each atomically); the
-controller, which does not collect, writes none.
+controller, which does not collect, writes none. The list is in the order the session runs its tests
+(``in_order``), except under xdist, where each worker runs the share the controller gives it: the
+runner reads the order to tell which test was running when a session ended (pass_processes.py).
 
 ``ONLY_ENV`` names a file of node ids: the session keeps only those (the integration tests a session
 that ended early did not run, given a process of their own).
@@ -72,7 +74,8 @@ class Selection:
         # secret (or a URL's password) in no test's text is in none of them.
         secrets = events.secrets_of(session.config)
         text = "\n".join(f"{nodeid}\n{file}" for nodeid, _, file, _ in tests)
-        document = {"tests": mask_data(tests, secrets) if mask_text(text, secrets) != text else tests}
+        document = {"tests": mask_data(tests, secrets) if mask_text(text, secrets) != text else tests,
+                    "in_order": not hasattr(session.config, "workerinput")}  # an xdist worker's order is not run order
         partial = f"{self.path}.{os.getpid()}.partial"
         with open(partial, "w", encoding="utf-8") as out:
             json.dump(document, out)

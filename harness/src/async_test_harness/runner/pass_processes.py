@@ -19,7 +19,15 @@ from . import rerun as rerun_pass
 from .background_server import ServerHandOver
 from .console import colour_asked
 from .project import Project, option_values
-from .results import SELECTED_FILE, PassResult, SelectedTest, mark_unreported, read_events, read_selected
+from .results import (
+    SELECTED_FILE,
+    PassResult,
+    SelectedTest,
+    mark_unreported,
+    read_events,
+    read_selected,
+    selection_in_order,
+)
 from .results_folder import write_atomically
 from .run_state import ONLY_ENV, ONLY_FILE, PASSES, SELECTED_ENV, SERVER_FILE
 from .stopping import Stopping
@@ -158,6 +166,7 @@ class PassProcesses(ServerHandOver, Stopping):
         events = results / f"events-{kind}.jsonl"
         result = read_events(events, kind, project)
         result.selected_tests = read_selected(selected_file)
+        result.selected_in_order = result.selected_tests is not None and selection_in_order(selected_file)
         selected_file.unlink(missing_ok=True)
         (results / ONLY_FILE).unlink(missing_ok=True)
         result.exit_code = rc
@@ -312,7 +321,10 @@ class PassProcesses(ServerHandOver, Stopping):
         self.phases["session"] = self.phases.pop(f"{session.KIND}_pass", round(whole.duration_seconds, 3))
         for kind, result in split.items():
             other = split["integration" if kind == "unit" else "unit"]
-            result.deselected = whole.deselected + other.counts["total"]
+            # The other kind's selected tests, as its own process would have deselected them; counted from
+            # the selection when known (a collection error stops the session before any test reports).
+            theirs = len(other.selected_tests) if other.selected_tests is not None else other.counts["total"]
+            result.deselected = whole.deselected + theirs
             result.duration_seconds = shares[kind]
             self.phases[f"{kind}_pass"] = round(shares[kind], 3)
         failed_any = any(result.failures for result in split.values())
@@ -321,15 +333,33 @@ class PassProcesses(ServerHandOver, Stopping):
         # done when the session ended, and a crash, pytest.exit() or a lost server is not its own. When
         # both were done (or neither is known) the integration pass shows it, as two processes did.
         done = {kind: result.all_reported and not (rc == 1 and not failed_any) for kind, result in split.items()}
-        lost = split["integration"].missing()
-        # The integration tests the session did not run get a process of their own, as a crash among
-        # the unit tests never cost two processes the integration results; a unit test lost is a failure.
+        # The kind of the test that was running when the session ended ("ended"): its pass is the one two
+        # processes would have seen end, so its unreported tests are lost (failures, the first with the
+        # session's exit). The other kind's unreported tests get a process of their own, as a crash in one
+        # pass never cost two processes the other pass's results. Known from the session's order (the
+        # selection file, in run order without xdist); unknown, it is taken to be a unit test.
+        ended = _ended_kind(whole)
+        spared = "integration" if ended == "unit" else "unit"
+        lost = split[spared].missing()
+        # A session that died (os._exit, a signal) wrote no JUnit file and saved no coverage: the other
+        # kind's tests, reported or not, all run again in a process of their own, which writes both.
+        died = not whole.finished and whole.selected_in_order and bool(split[spared].selected_tests)
+        if died:
+            lost = list(split[spared].selected_tests or ())
+        if not whole.finished and not done[ended]:
+            split[ended].deselected = 0  # its own process would have died before it said what it deselected
         rerun = (bool(lost) and not self.interrupted and not whole.stopped and rc != 4
-                 and not any(f.when == "collect" for f in split["unit"].failures))
-        self._mark_unreported(split["unit"], rc, split["unit"].missing(), project)
+                 and not any(f.when == "collect" for r in split.values() for f in r.failures))
+        self._mark_unreported(split[ended], rc, split[ended].missing(), project)
+        if not rerun:
+            self._mark_unreported(split[spared], rc, split[spared].missing(), project)
+        collect_stop = rc == 2 and any(f.when == "collect" for r in split.values() for f in r.failures)
         for kind, result in split.items():
-            shows_exit = not done[kind] or (kind == "integration" and all(done.values()))
-            if beyond_tests and shows_exit and not (kind == "integration" and rerun):
+            shows_exit = (not done[kind] and (kind == ended or not rerun)) or (
+                kind == "integration" and all(done.values())) or collect_stop  # each process stops at collection
+            # The pass the session ended in shows how it ended, as its own process would (os._exit(0): 0).
+            ended_here = kind == ended and not done[kind] and not whole.stopped
+            if (beyond_tests or ended_here) and shows_exit and not (kind == spared and rerun):
                 result.exit_code = rc
                 result.status = self._status(rc if rc is not None else -1, result)
                 if result.status == "error" and not result.infrastructure_error:
@@ -345,6 +375,9 @@ class PassProcesses(ServerHandOver, Stopping):
         crashed_early = (whole.selected_tests is None and beyond_tests and not self.interrupted and rc not in (2, 4)
                          and not split["integration"].counts["total"]
                          and not any(f.when == "collect" for f in split["unit"].failures))
+        # A session that died saved no coverage: what it flushed at each switch of kind is recovered, and
+        # the pass it died in loses its lines, as its own process would have lost them.
+        recovered = self.options.coverage and session.recover_flushed(results / f".coverage.{session.KIND}")
         session.split_junit(results / f"junit-{session.KIND}.xml", results)
         if self.options.coverage and self.options.record_map:
             ran = [n for r in split.values() for n in r.durations]
@@ -352,14 +385,29 @@ class PassProcesses(ServerHandOver, Stopping):
             self.console.line(affected_run.record(results / f".coverage.{session.KIND}", results, project, ran, failed))
         if self.options.coverage:
             session.split_coverage(results / f".coverage.{session.KIND}", results, project)
+            if recovered and not done[ended]:
+                (results / f".coverage.{ended}").unlink(missing_ok=True)
         if rerun or crashed_early:
-            self.console.rule(phases.INTEGRATION_AGAIN)
-            if rerun:
-                self.console.line(f"async-test: {len(lost)} integration test(s) did not report before the session "
-                                  "ended: they run in a process of their own", "yellow")
-            reported = rerun_pass.set_aside(results, split["integration"])
-            again = self._integration(project, results, False, [t.nodeid for t in lost] if rerun else None)
-            split["integration"] = rerun_pass.merge(results, reported, again)
+            again_kind = spared if rerun else "integration"
+            self.console.rule(phases.INTEGRATION_AGAIN if again_kind == "integration" else phases.UNIT_AGAIN)
+            if rerun and died:
+                self.console.line(f"async-test: the session died before it saved its results: the {len(lost)} "
+                                  f"{again_kind} test(s) run again in a process of their own", "yellow")
+            elif rerun:
+                where = f" in {'an' if ended == 'integration' else 'a'} {ended} test" if whole.selected_in_order else ""
+                self.console.line(f"async-test: {len(lost)} {again_kind} test(s) did not report before the session "
+                                  f"ended{where}: they run in a process of their own", "yellow")
+            if rerun and died:
+                rerun_pass.discard(results, again_kind)
+                reported = PassResult(again_kind, deselected=split[again_kind].deselected)
+            else:
+                reported = rerun_pass.set_aside(results, split[again_kind])
+            only = [t.nodeid for t in lost] if rerun else None
+            again = (self._integration(project, results, False, only) if again_kind == "integration"
+                     else self._run_pass("unit", project, results, False, only))
+            split[again_kind] = rerun_pass.merge(results, reported, again)
+            if again_kind == "unit":
+                self._note_lost_server(split["integration"])
         else:
             self._note_lost_server(split["integration"])
         self.passes = split
@@ -376,3 +424,12 @@ class PassProcesses(ServerHandOver, Stopping):
         self._note_lost_server(result)
         return result
 
+
+def _ended_kind(whole: PassResult) -> str:
+    """The kind of the first selected test, in the session's order, that did not report: the test
+    that was running when the session ended. "unit" when the order is unknown (xdist, no selection)
+    or every test reported."""
+    if whole.selected_tests is None or not whole.selected_in_order:
+        return "unit"
+    first = next((t for t in whole.selected_tests if t.nodeid not in whole.reported), None)
+    return "integration" if first is not None and first.kind == "integration" else "unit"

@@ -1,11 +1,11 @@
-"""The integration tests a session ended before, run again in a process of their own, and merged.
+"""The tests of one kind a session ended before, run again in a process of their own, and merged.
 
 When the one session (session.py) ends early (a test calls ``pytest.exit()`` or ``os._exit()``, or
-the process crashes), the integration tests that did not report get a process of their own, as two
-processes never let a crash among the unit tests cost the integration results. Whatever the order
-the session ran the tests in, some integration tests may have reported before it ended: their
-results (JUnit cases, coverage, events) are set aside, then merged with the new process's, so the
-integration pass reports each selected test once.
+the process crashes), the test that was running is of one kind; the tests of the OTHER kind that did
+not report get a process of their own, as two processes never let a crash in one pass cost the other
+pass's results (pass_processes.py ``_one_session`` decides which kind). Some tests of that kind may
+have reported before the session ended: their results (JUnit cases, coverage, counts) are set aside,
+then merged with the new process's, so the pass reports each selected test once.
 """
 
 from __future__ import annotations
@@ -13,26 +13,39 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Tuple
 
 from .results import PassResult
 from .session import recount
 
-SESSION_JUNIT = "junit-integration.session.xml"
-SESSION_COVERAGE = ".coverage.integration.session"
+SESSION_JUNIT = "junit-{kind}.session.xml"
+SESSION_COVERAGE = ".coverage.{kind}.session"
+
+
+def _names(kind: str) -> Tuple[Tuple[str, str], Tuple[str, str]]:
+    return ((f"junit-{kind}.xml", SESSION_JUNIT.format(kind=kind)),
+            (f".coverage.{kind}", SESSION_COVERAGE.format(kind=kind)))
 
 
 def set_aside(results: Path, reported: PassResult) -> PassResult:
-    """Keep the session's integration results out of the new process's way; returns them."""
-    for name, aside in (("junit-integration.xml", SESSION_JUNIT), (".coverage.integration", SESSION_COVERAGE)):
+    """Keep the session's results of ``reported.kind`` out of the new process's way; returns them."""
+    for name, aside in _names(reported.kind):
         if (results / name).exists():
             os.replace(results / name, results / aside)
     return reported
 
 
+def discard(results: Path, kind: str) -> None:
+    """The session's results of ``kind``, which the new process replaces whole (a session that died)."""
+    for name, _ in _names(kind):
+        (results / name).unlink(missing_ok=True)
+
+
 def merge(results: Path, reported: PassResult, again: PassResult) -> PassResult:
-    """The new process's integration pass with the session's reported tests added back."""
-    _merge_junit(results / SESSION_JUNIT, results / "junit-integration.xml")
-    _merge_coverage(results / SESSION_COVERAGE, results / ".coverage.integration")
+    """The new process's pass with the session's reported tests of the same kind added back."""
+    (junit, junit_aside), (data, data_aside) = _names(reported.kind)
+    _merge_junit(results / junit_aside, results / junit)
+    _merge_coverage(results / data_aside, results / data)
     again.deselected = reported.deselected
     if not reported.reported:
         return again
@@ -52,7 +65,7 @@ def merge(results: Path, reported: PassResult, again: PassResult) -> PassResult:
 
 
 def _merge_junit(aside: Path, target: Path) -> None:
-    """The session's integration test cases into the new process's JUnit file (one suite each)."""
+    """The session's test cases of the kind into the new process's JUnit file (one suite each)."""
     if not aside.exists():
         return
     try:

@@ -44,6 +44,14 @@ def read_selected(path: Path) -> Optional[List[SelectedTest]]:
         return None
 
 
+def selection_in_order(path: Path) -> bool:
+    """Whether the selection file lists the tests in the order the session ran them (not under xdist)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8", errors="replace")).get("in_order") is True
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def mark_unreported(result: PassResult, tests: List[SelectedTest], project: Project, why: str) -> None:
     """Selected tests that never reported, as failures of the pass: a test that did not report is a failure."""
     for test in tests:
@@ -81,6 +89,8 @@ class PassResult:
     # collection did, or the plugin did not run) and those that reported: fewer reported means the
     # process ended (pytest.exit, os._exit, a crash) before they all ran.
     selected_tests: Optional[List[SelectedTest]] = None
+    finished: bool = False  # the process wrote its "session" event (it did not die: os._exit, a signal)
+    selected_in_order: bool = False  # selected_tests is the order the tests ran in (one process, no xdist)
     reported: Set[str] = field(default_factory=set)
     unreported: List[str] = field(default_factory=list)  # counted as failures (mark_unreported)
     stopped: Optional[str] = None  # -x/--maxfail/--stepwise stopped the session: the rest did not run, as asked
@@ -152,6 +162,7 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
                 output="",
             ))
         elif etype == "session":
+            result.finished = True
             result.deselected = int(event.get("deselected", 0))
             result.stopped = str(event["stopped"]) if event.get("stopped") else None
         elif etype == "infrastructure_error":

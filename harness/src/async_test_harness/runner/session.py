@@ -123,6 +123,38 @@ def recount(suite: ET.Element) -> None:
 # ------------------------------------------------------------------ coverage
 
 
+def recover_flushed(source: Path) -> bool:
+    """The data a session that died (os._exit, a signal) flushed before it did, as ``source``.
+
+    coverage.py writes what it collected at each context switch (to ``source`` with a suffix: pytest-cov
+    measures with ``data_suffix``), and combines and saves at the end; a session that died never
+    saved. What it flushed is the lines of every test up to the last switch of kind: the tests of the
+    kind the session did not die in are all there, as their own process would have kept them.
+    False when there was nothing to recover (or ``source`` exists: the session saved).
+    """
+    if source.exists():
+        return False
+    parts = sorted(p for p in source.parent.glob(f"{source.name}.*") if p.is_file())
+    if not parts:
+        return False
+    from coverage import CoverageData
+
+    try:
+        combined = CoverageData(basename=str(source))
+        for part in parts:
+            data = CoverageData(basename=str(part))
+            data.read()
+            combined.update(data)
+        combined.write()
+    except Exception:  # coverage's own error on a half-written part: nothing recovered
+        source.unlink(missing_ok=True)
+        return False
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    return True
+
+
 def split_coverage(source: Path, results: Path, project: Optional[Project] = None) -> None:
     """``.coverage.all`` (dynamic contexts) into ``.coverage.unit`` and ``.coverage.integration``.
 
