@@ -46,17 +46,28 @@ def prepare_in_background() -> None:
         return
 
     def load() -> None:
-        import xml.dom.minidom  # noqa: F401
+        try:
+            import xml.dom.minidom  # noqa: F401
 
-        import coverage.jsonreport
-        import coverage.sqldata
-        import coverage.xmlreport  # noqa: F401
+            import coverage.jsonreport
+            import coverage.sqldata
+            import coverage.xmlreport  # noqa: F401
+        except Exception:
+            pass  # the main thread imports them again, and says what fails
 
     import threading
 
     thread = threading.Thread(target=load, name="async-test-prepare-reports", daemon=True)
     _PREPARING.append(thread)
     thread.start()
+
+
+def prepared() -> None:
+    """Wait for ``prepare_in_background``'s imports: the main thread must not import coverage.py while that
+    thread still does (a pass interrupted at once: two threads importing one package can meet a partly
+    initialised module, and the thread printed an ImportError traceback)."""
+    for thread in _PREPARING:
+        thread.join()
 
 
 def _coverage(data_file: Path, project: Project) -> Any:
@@ -163,6 +174,7 @@ def build_reports(results: Path, project: Project, html: bool = False, html_incl
     request (``--html``, or ``async-test html`` afterwards): on a large project it was most of the
     coverage phase, which every run paid and few runs looked at.
     """
+    prepared()
     old_cwd = os.getcwd()
     os.chdir(project.root)  # coverage resolves config-relative paths from here
     try:

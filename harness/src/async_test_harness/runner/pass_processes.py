@@ -155,6 +155,7 @@ class PassProcesses(ServerHandOver, Stopping):
             rc = proc.wait()
             if pump is not None:
                 pump.join(timeout=5)  # a process the tests left behind may hold the pipe: do not wait for it
+            coverage_reports.prepared()  # before this thread reads any coverage data (imports coverage.py)
         except OSError as exc:  # checked in _prepare; still possible (a binary deleted meanwhile, no memory)
             result = PassResult(kind, status="error", exit_code=None)
             result.usage_error = f"could not start pytest with {self.options.python}: {exc.strerror or exc}"
