@@ -189,8 +189,9 @@ def port_5432_for(shape: Shape) -> Iterator[None]:
 
 
 @contextmanager
-def own_server_url(pg_cluster: str) -> Iterator[str]:
-    """Shape 8's own PostgreSQL (its CI would have a `services: postgres`), with a `myapp` database."""
+def own_server(pg_cluster: str, statement: str, database: str = "postgres") -> Iterator[str]:
+    """A project's own PostgreSQL (its CI's `services: postgres`), unknown to the harness: ``statement`` run
+    in its ``postgres`` database first; yields the URL of ``database``."""
     import psycopg2
 
     from async_test_harness.server.postgres import SupervisedServer
@@ -202,8 +203,15 @@ def own_server_url(pg_cluster: str) -> Iterator[str]:
                                 dbname="postgres")
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute("CREATE DATABASE myapp")
+            cur.execute(statement)
         conn.close()
-        yield f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/myapp"
+        yield f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/{database}"
     finally:
         server.stop()
+
+
+@contextmanager
+def own_server_url(pg_cluster: str) -> Iterator[str]:
+    """Shape 8's own PostgreSQL (its CI would have a `services: postgres`), with a `myapp` database."""
+    with own_server(pg_cluster, "CREATE DATABASE myapp", "myapp") as url:
+        yield url

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List
 
 import pytest
+from shapes import own_server
 
 from helpers import write_files
 
@@ -74,22 +75,8 @@ def test_4_a_unit_test_reads_through_an_asyncpg_pool():
 @pytest.fixture(scope="module")
 def app_server(pg_cluster: str) -> Iterator[str]:
     """The app's own PostgreSQL (its `services: postgres`), with a table the unit tests try to write."""
-    import psycopg2
-
-    from async_test_harness.server.postgres import SupervisedServer
-
-    server = SupervisedServer(cluster=pg_cluster)
-    info = server.start()
-    try:
-        conn = psycopg2.connect(host=info.host, port=info.port, user=info.user, password=info.password,
-                                dbname="postgres")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE TABLE writes (what text)")
-        conn.close()
-        yield f"postgresql://{info.user}:{info.password}@{info.host}:{info.port}/postgres"
-    finally:
-        server.stop()
+    with own_server(pg_cluster, "CREATE TABLE writes (what text)") as url:
+        yield url
 
 
 def rows(url: str) -> List[str]:
