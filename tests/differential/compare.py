@@ -161,12 +161,15 @@ def _record_id(record: Dict[str, Any]) -> Optional[str]:
 # An object's address in a repr (``<AsyncSession object at 0x7f5dc1736750>`` in a traceback) differs
 # between any two processes; it is shown as ``0x...``.
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+# A TCP port in a message: each run's server, and each unit process's blocked address (a free port nothing
+# listens on: provision.blocked_address), gets its own; shown as ``<port>``.
+_PORT = re.compile(r"(?<=port )\d{2,5}\b|(?<=127\.0\.0\.1:)\d{2,5}\b|(?<=localhost:)\d{2,5}\b")
 
 
 def _plain(text: str, results_dir: str = "") -> str:
     if results_dir:  # a message naming the results folder names the same place in both runs
         text = text.replace(results_dir, "<results>")
-    return _ADDRESS.sub("0x...", text)
+    return _PORT.sub("<port>", _ADDRESS.sub("0x...", text))
 
 
 def summary_facts(doc: Dict[str, Any], results_dir: str = "") -> Facts:
@@ -294,7 +297,7 @@ _TIME = re.compile(r"\b\d+(?:\.\d+)?(?:ms|s|m)\b")
 def markdown_facts(path: Path) -> Facts:
     """summary.md line by line, each time shown as ``<time>``."""
     lines = path.read_text(encoding="utf-8").splitlines()
-    return {f"summary.md line {n:03d}": _TIME.sub("<time>", line) for n, line in enumerate(lines, 1)}
+    return {f"summary.md line {n:03d}": _plain(_TIME.sub("<time>", line)) for n, line in enumerate(lines, 1)}
 
 
 # --------------------------------------------------------------------------- comparing

@@ -126,6 +126,44 @@ def test_unit_test_writes_the_database():
         "tests/integration/test_db.py": DB_TEST,
     },
     "issue 22 item 3: a unit test must not reach the database through a connection the app opened at import",
+    no_plain_comparison=(
+        "plain pytest is one process with the database there: the unit test writes through the psycopg2 connection "
+        "opened at import, a C object the harness cannot guard (docs/unit-and-integration.md)"),
+)
+
+# The same through SQLAlchemy: a connection made before the blocker first listened fires no events, so
+# one session let the unit test read the database; two processes fail the module at collection (the unit
+# process's DATABASE_URL leads nowhere). The session now hands its unit tests back to the runner
+# (plugin/early_connections.py), so both say the same.
+IMPORT_TIME_SQLALCHEMY = Generated(
+    "import-time-sqlalchemy-connection",
+    {
+        "pytest.ini": PYTEST_INI,
+        "app/__init__.py": "",
+        "app/db.py": '''\
+import os
+
+from sqlalchemy import create_engine, text
+
+CONNECTION = create_engine(os.environ["DATABASE_URL"]).connect()
+
+
+def count():
+    return CONNECTION.execute(text("SELECT count(*) FROM pg_class")).scalar()
+''',
+        "tests/unit/test_reads.py": '''\
+from app.db import count
+
+
+def test_unit_test_reads_the_database():
+    assert count() > 0
+''',
+        "tests/integration/test_db.py": DB_TEST,
+    },
+    "issue 22 item 3: a SQLAlchemy connection opened at import fails the unit module as two processes do",
+    no_plain_comparison=(
+        "plain pytest is one process with the database there: the connection SQLAlchemy opened at import, before "
+        "the blocker listened, fires no events, and the unit test reads the database"),
 )
 
 OS_EXIT = Generated(
@@ -336,5 +374,5 @@ def test_seeded(seeded):
     env={"ASYNC_TEST_DB_FIXTURES": "seeded"},
 )
 
-GENERATED = [UNIMPORTED, ORDER_SENSITIVE, IMPORT_TIME_CONNECTION, OS_EXIT, PYTEST_EXIT, OS_EXIT_INTEGRATION,
-             PYTEST_EXIT_INTEGRATION, MIXED_MODULE, LAST_TEST_UNIT]
+GENERATED = [UNIMPORTED, ORDER_SENSITIVE, IMPORT_TIME_CONNECTION, IMPORT_TIME_SQLALCHEMY, OS_EXIT, PYTEST_EXIT,
+             OS_EXIT_INTEGRATION, PYTEST_EXIT_INTEGRATION, MIXED_MODULE, LAST_TEST_UNIT]

@@ -99,12 +99,7 @@ PROJECTS: List[Project] = [
 
 # Cases that differ on today's code: name -> the issue's item and what differs (see the module docstring).
 # Each is xfail(strict): when the fix is merged the case passes, XPASS(strict) fails, and its line goes.
-KNOWN: Dict[str, str] = {
-    "generated-import-time-connection": (
-        "issue 22 item 3: the unit test writes the database through the psycopg2 connection the app opened at "
-        "import, and passes by default (exit 0); with two processes the unit pass has no database and its module "
-        "fails at collection (exit 1)"),
-}
+KNOWN: Dict[str, str] = {}
 
 
 def _param(project: Project) -> object:

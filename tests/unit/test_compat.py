@@ -318,7 +318,6 @@ def test_degradations_are_printed_in_the_terminal_summary(pytester):
 LIBRARY_PRIVATE = ("_scoped_runner", "TransactionState")
 # Private attributes of the harness's own objects, not of a library.
 OWN_PRIVATE = {
-    ("blocker.py", "_is_db_address"),  # the harness's Blocker
     ("relay.py", "_target"),  # the harness's Relay
 }
 OWN_PREFIX = "_async_test_"  # the harness's own marker attributes on library objects (a dialect)

@@ -16,9 +16,10 @@ INSTALL = "installing dependencies"
 SETTINGS = "async-test run"
 UNIT = "unit pass"
 INTEGRATION = "integration pass"
-SESSION = "unit then integration tests (one pytest session)"
+SESSION = "unit and integration tests (one pytest session)"
 INTEGRATION_AGAIN = "integration pass (after the session ended early)"
 UNIT_AGAIN = "unit pass (after the session ended early)"
+UNIT_OWN = "unit pass (a process of its own)"
 UNIT_LOG = "unit pass (log)"
 INTEGRATION_LOG = "integration pass (log)"
 POSTGRES = "PostgreSQL"
@@ -34,6 +35,7 @@ GROUPS: Dict[str, Optional[str]] = {
     SESSION: "async-test: unit and integration tests (one pytest session)",
     INTEGRATION_AGAIN: "async-test: integration pass (after the session ended early)",
     UNIT_AGAIN: "async-test: unit pass (after the session ended early)",
+    UNIT_OWN: "async-test: unit pass (a process of its own)",
     UNIT_LOG: "async-test: unit pass (log)",
     INTEGRATION_LOG: "async-test: integration pass (log)",
     POSTGRES: "async-test: PostgreSQL",

@@ -12,7 +12,8 @@ runs. So the *use* of a connection is refused too: SQLAlchemy's pool checkout an
 (every engine, sync and async, pooled connections included), asyncpg's ``Pool.acquire`` and its
 connections' query methods, psycopg 3's cursors' ``execute`` family. psycopg2's connections are C
 objects whose methods cannot be replaced: one opened before a unit test and used raw (not through
-SQLAlchemy) is not stopped (docs/unit-and-integration.md).
+SQLAlchemy) is not stopped here; under the runner, one opened at import sends the unit tests to a
+process of their own (early_connections.py; docs/unit-and-integration.md).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class Blocker:
         self.ports = ports
         self.socket_dirs = socket_dirs
 
-    def _is_db_address(self, address: Any) -> bool:
+    def is_db_address(self, address: Any) -> bool:
         if isinstance(address, (str, bytes)):
             path = address.decode() if isinstance(address, bytes) else address
             return any(path.startswith(d) for d in self.socket_dirs if d) or ".s.PGSQL." in path
@@ -269,7 +270,7 @@ def _install() -> None:
 def _guard_socket(real: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(sock: socket.socket, address: Any) -> Any:
         active = _state.active
-        if active is not None and active[0]._is_db_address(address):
+        if active is not None and active[0].is_db_address(address):
             raise _refusal(f"socket connect to {address!r}")
         return real(sock, address)
 

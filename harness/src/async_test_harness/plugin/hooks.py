@@ -33,6 +33,7 @@ from . import (
     coverage_concurrency,
     coverage_contexts,
     current_test,
+    early_connections,
     event_loops,
     events,
     fixture_kinds,
@@ -459,7 +460,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = keep
     if coverage_contexts.requested():
         coverage_contexts.register(config)
-    needs_blocking = s.block_db and any(item.stash[CLASSIFICATION_KEY].kind == UNIT for item in keep)
+    units = [item for item in keep if item.stash[CLASSIFICATION_KEY].kind == UNIT]
+    if units and s.block_db and s.kind == "all" and early_connections.in_runner_session():
+        address = early_connections.open_to_database(_blocker_for(config, state).is_db_address)
+        if address is not None:  # the unit tests get a process of their own (early_connections.py)
+            early_connections.defer_unit_tests(config, items, units, address)
+            units = []
+    needs_blocking = s.block_db and bool(units)
     if needs_blocking and not config.pluginmanager.has_plugin(BLOCKING_PLUGIN):
         config.pluginmanager.register(_BlockingHooks(), BLOCKING_PLUGIN)
     if needs_blocking or coverage_contexts.requested():

@@ -10,6 +10,9 @@ controller, which does not collect, writes none. The list is in the order the se
 (``in_order``), except under xdist, where each worker runs the share the controller gives it: the
 runner reads the order to tell which test was running when a session ended (pass_processes.py).
 
+``unit_deferred`` says why the session handed its unit tests back to the runner, which runs them in
+a process of their own (plugin/early_connections.py).
+
 ``ONLY_ENV`` names a file of node ids: the session keeps only those (the integration tests a session
 that ended early did not run, given a process of their own).
 """
@@ -24,7 +27,7 @@ from typing import List, Optional, Set
 import pytest
 
 from ..masking import mask_data, mask_text
-from . import events
+from . import early_connections, events
 from .classify import CLASSIFICATION_KEY
 
 SELECTED_ENV = "ASYNC_TEST_SELECTED"
@@ -76,6 +79,9 @@ class Selection:
         text = "\n".join(f"{nodeid}\n{file}" for nodeid, _, file, _ in tests)
         document = {"tests": mask_data(tests, secrets) if mask_text(text, secrets) != text else tests,
                     "in_order": not hasattr(session.config, "workerinput")}  # an xdist worker's order is not run order
+        deferred = session.config.stash.get(early_connections.DEFERRED_KEY, None)
+        if deferred is not None:  # the unit tests were handed back to the runner (early_connections.py)
+            document["unit_deferred"] = mask_text(deferred, secrets)
         partial = f"{self.path}.{os.getpid()}.partial"
         with open(partial, "w", encoding="utf-8") as out:
             json.dump(document, out)

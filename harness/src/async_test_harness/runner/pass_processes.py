@@ -27,6 +27,7 @@ from .results import (
     read_events,
     read_selected,
     selection_in_order,
+    unit_deferred,
 )
 from .results_folder import write_atomically
 from .run_state import ONLY_ENV, ONLY_FILE, PASSES, SELECTED_ENV, SERVER_FILE
@@ -168,6 +169,7 @@ class PassProcesses(ServerHandOver, Stopping):
         result = read_events(events, kind, project)
         result.selected_tests = read_selected(selected_file)
         result.selected_in_order = result.selected_tests is not None and selection_in_order(selected_file)
+        result.unit_deferred = unit_deferred(selected_file) if kind == session.KIND else None
         selected_file.unlink(missing_ok=True)
         (results / ONLY_FILE).unlink(missing_ok=True)
         result.exit_code = rc
@@ -304,7 +306,7 @@ class PassProcesses(ServerHandOver, Stopping):
         self.console.rule(phases.SESSION)
         whole = self._run_pass(session.KIND, project, results, False)
         (results / SERVER_FILE).unlink(missing_ok=True)
-        self.console.elapsed("unit then integration tests ended", whole.duration_seconds)
+        self.console.elapsed("unit and integration tests ended", whole.duration_seconds)
         if self._wait_for_server() is not None:  # the session itself said how PostgreSQL started
             # The session stopped before its first conftest (the plugin could not get its database):
             # the unit tests get a process of their own, as a run without PostgreSQL gave them.
@@ -380,7 +382,10 @@ class PassProcesses(ServerHandOver, Stopping):
         # the pass it died in loses its lines, as its own process would have lost them.
         recovered = self.options.coverage and session.recover_flushed(results / f".coverage.{session.KIND}")
         session.split_junit(results / f"junit-{session.KIND}.xml", results)
-        if self.options.coverage and self.options.record_map:
+        if self.options.coverage and self.options.record_map and whole.unit_deferred:
+            self.console.line("async-test: test map not recorded: the unit tests ran in a process of their own, "
+                              "without a coverage context per test", "yellow")
+        elif self.options.coverage and self.options.record_map:
             ran = [n for r in split.values() for n in r.durations]
             failed = [f.nodeid for r in split.values() for f in r.failures]
             self.console.line(affected_run.record(results / f".coverage.{session.KIND}", results, project, ran, failed))
@@ -411,6 +416,13 @@ class PassProcesses(ServerHandOver, Stopping):
                 self._note_lost_server(split["integration"])
         else:
             self._note_lost_server(split["integration"])
+        if whole.unit_deferred and not self.interrupted:
+            # The session ran the integration tests only (plugin/early_connections.py): the unit tests
+            # run as --separate-passes runs them, in a process with the database blocked from the start.
+            self.console.rule(phases.UNIT_OWN)
+            self.console.line(f"async-test: {whole.unit_deferred}", "yellow")
+            rerun_pass.discard(results, "unit")
+            split["unit"] = self._run_pass("unit", project, results, False)
         self.passes = split
         return True
 

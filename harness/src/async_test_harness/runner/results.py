@@ -52,6 +52,15 @@ def selection_in_order(path: Path) -> bool:
         return False
 
 
+def unit_deferred(path: Path) -> Optional[str]:
+    """Why the session handed its unit tests back to the runner (plugin/early_connections.py), or None."""
+    try:
+        why = json.loads(path.read_text(encoding="utf-8", errors="replace")).get("unit_deferred")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return why[:500] if isinstance(why, str) and why else None
+
+
 def mark_unreported(result: PassResult, tests: List[SelectedTest], project: Project, why: str) -> None:
     """Selected tests that never reported, as failures of the pass: a test that did not report is a failure."""
     for test in tests:
@@ -91,6 +100,7 @@ class PassResult:
     selected_tests: Optional[List[SelectedTest]] = None
     finished: bool = False  # the process wrote its "session" event (it did not die: os._exit, a signal)
     selected_in_order: bool = False  # selected_tests is the order the tests ran in (one process, no xdist)
+    unit_deferred: Optional[str] = None  # the session handed its unit tests back: why (plugin/early_connections.py)
     reported: Set[str] = field(default_factory=set)
     unreported: List[str] = field(default_factory=list)  # counted as failures (mark_unreported)
     stopped: Optional[str] = None  # -x/--maxfail/--stepwise stopped the session: the rest did not run, as asked

@@ -217,11 +217,15 @@ class SummaryBuilder(RunState):
             c.line(f"  database    {mask_text(settings.database_url, self.secrets)} (database_url)")
         elif self.server is not None:
             c.line("  database    ephemeral PostgreSQL, starting in the background")
-        how = ""
-        if len(selected) == 2:
-            how = (" (one pytest session)" if self.two_processes_because is None
-                   else f" (two processes: {self.two_processes_because})")
-        c.line(f"  passes      {' then '.join(selected) if not self.options.parallel else ' and '.join(selected)}{how}")
+        if len(selected) == 2 and self.two_processes_because is None:
+            # the project's own order, each test under its kind (no longer every unit test first)
+            passes = "unit and integration (one pytest session), in the project's order"
+        elif len(selected) == 2:
+            joined = ' then '.join(selected) if not self.options.parallel else ' and '.join(selected)
+            passes = f"{joined} (two processes: {self.two_processes_because})"
+        else:
+            passes = selected[0] if selected else "none"
+        c.line(f"  passes      {passes}")
         c.line("  unit        tests classified unit (marker, */unit/* path, no database fixture); database blocked")
         c.line("  integration tests classified integration; real database, one isolated session per test")
 

@@ -26,6 +26,7 @@ PASSES = ("unit", "integration")
 KIND = "all"
 CONTEXTS_ENV = "_ASYNC_TEST_COVERAGE_CONTEXTS"  # read by plugin/coverage_contexts.py
 PER_TEST_ENV = "_ASYNC_TEST_CONTEXT_PER_TEST"  # --record-map: a context per test (plugin/coverage_contexts.py)
+ONE_SESSION_ENV = "_ASYNC_TEST_ONE_SESSION"  # plugin/early_connections.py's SESSION_ENV
 KIND_PROPERTY = "async_test_kind"  # the JUnit property the plugin gives every test
 
 
@@ -66,7 +67,8 @@ def _dynamic_context(config_file: Optional[Path]) -> bool:
 
 def environment(results: Path) -> Dict[str, str]:
     """What the session's pytest process gets besides a pass's usual variables."""
-    return {CONTEXTS_ENV: "1", "COVERAGE_FILE": str(results / ".coverage.all")}
+    # ONE_SESSION_ENV: the plugin may hand the unit tests back (plugin/early_connections.py)
+    return {CONTEXTS_ENV: "1", ONE_SESSION_ENV: "1", "COVERAGE_FILE": str(results / ".coverage.all")}
 
 
 # ------------------------------------------------------------------ JUnit
