@@ -26,7 +26,7 @@ from typing import Callable, List, Optional, TextIO, Tuple
 
 from . import BASELINE_FILE, COMPARISON_FILE
 from .compare import Comparison, compare, console_lines, flaky_tests, none_document
-from .gates import FAIL_ON, GateError, Gates, parse_max_drop, verdict
+from .gates import FAIL_ON, FAILED, GateError, Gates, parse_max_drop, verdict
 from .markdown import flaky_lines, no_comparison, section, with_section
 from .store import Baseline, Unusable, from_results, load, with_history, write
 
@@ -132,7 +132,7 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Ga
             out.write(_console(f"  flaky (failed, then passed on its re-run): {name}"))
         if writable:
             _write_head(head_path, None, [line, *notes, *flaky_lines(flaky)], why, flaky)
-        return _said(out, code) if gates.any_set else EXIT_OK
+        return _said(out, code, notes) if gates.any_set else EXIT_OK
     if base.history_note:
         out.write(_console(f"the baseline's flaky history is ignored: {base.history_note}"))
     comparison = compare(base, head)
@@ -142,7 +142,7 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Ga
         out.write(_console(line))
     if writable:
         _write_head(head_path, comparison, section(comparison))
-    return _said(out, code) if gates.any_set else EXIT_OK
+    return _said(out, code, notes) if gates.any_set else EXIT_OK
 
 
 def _console(text: str) -> str:
@@ -152,8 +152,10 @@ def _console(text: str) -> str:
                                     for c in text) + "\n"
 
 
-def _said(out: TextIO, code: int) -> int:
-    out.write(_console(f"verdict: exit {code}"))
+def _said(out: TextIO, code: int, notes: List[str]) -> int:
+    """The verdict's exit line: the code, and when it fails the job every reason that tripped."""
+    failed = next((n[len(FAILED):] for n in notes if n.startswith(FAILED)), "")
+    out.write(_console(f"verdict: exit {code}" + (f" ({failed})" if failed else "")))
     return code
 
 
