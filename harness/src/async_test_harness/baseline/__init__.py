@@ -52,7 +52,7 @@ run with no known commit is an entry of its own). A test flaky in at least ``KNO
 them is **known-flaky**. A baseline without the key (stored before it existed) counts as a history
 of its own run alone. A history that is not a list of such entries, or holds more than
 ``MAX_HISTORY_ENTRIES`` entries or an entry of more than ``MAX_HISTORY_IDS`` ids, is ignored, said in
-one line (the rest of the baseline is still used).
+one line: the baseline then counts as its own run alone (the rest of it is still used).
 
 A test's ``outcome`` is one of ``OUTCOMES`` (``error``: its set-up or teardown failed, or its module
 did not collect); ``seconds`` is its set-up, call and teardown together; ``statements`` the
