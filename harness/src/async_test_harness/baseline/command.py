@@ -154,7 +154,7 @@ def _console(text: str) -> str:
 
 def _said(out: TextIO, code: int, notes: List[str]) -> int:
     """The verdict's exit line: the code, and when it fails the job every reason that tripped."""
-    failed = next((n[len(FAILED):] for n in notes if n.startswith(FAILED)), "")
+    failed = next((n for n in notes if n.startswith(FAILED)), "")
     out.write(_console(f"verdict: exit {code}" + (f" ({failed})" if failed else "")))
     return code
 
