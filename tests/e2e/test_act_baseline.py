@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 import pytest
-
 from baseline_project import CHANGE, FLAKY_TEST, MAIN, baseline_project
+
 from helpers import REPO, copy_action, docker_shim, git
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))

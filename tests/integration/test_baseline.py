@@ -13,6 +13,7 @@ from typing import Dict
 
 from baseline_project import CHANGE, FLAKY_TEST, MAIN, baseline_project
 
+
 def cli(*args: str, cluster: str, commit: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ASYNC_TEST_", "PG", "POSTGRES_", "COVERAGE_", "PYTEST_", "GITHUB_"))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytest
+from test_baseline_compare import baseline, head_results, t
 
 from async_test_harness.baseline import BASELINE_FILE, FLAKY_HISTORY_RUNS, KNOWN_FLAKY_RUNS, MAX_HISTORY_IDS
 from async_test_harness.baseline.command import main as compare_main
@@ -18,7 +19,6 @@ from async_test_harness.baseline.compare import Comparison, compare, console_lin
 from async_test_harness.baseline.markdown import section
 from async_test_harness.baseline.store import Baseline, HistoryRun, known_flaky, read, with_history, write
 from async_test_harness.github.report import _comparison_outputs
-from test_baseline_compare import baseline, head_results, t
 
 FLAKY = "svc/tests/test_a.py::test_sometimes"
 

@@ -167,7 +167,7 @@ def _history(value: Any) -> Tuple[Optional[Tuple[HistoryRun, ...]], Optional[str
         if not isinstance(entry, dict):
             return None, f"its flaky history's run {index} is not an object"
         commit, created_at, flaky = entry.get("commit"), entry.get("created_at", ""), entry.get("flaky")
-        if not (commit is None or isinstance(commit, str) and len(commit) <= 200) or not isinstance(created_at, str):
+        if not (commit is None or (isinstance(commit, str) and len(commit) <= 200)) or not isinstance(created_at, str):
             return None, f"its flaky history's run {index} has no usable commit or created_at"
         if not isinstance(flaky, list):
             return None, f"its flaky history's run {index} has no list of flaky tests"
