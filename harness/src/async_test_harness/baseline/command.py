@@ -10,7 +10,11 @@ with); 2 usage (HEAD is not a results folder, an option's value is wrong). With 
 (``--fail-on``, ``--max-coverage-drop``, ``--fail-on-query-regressions``, ``--fail-on-flaky``) the
 exit code is the job's verdict (gates.py): HEAD's own exit code, 1 turned into 0 when ``--fail-on
 new`` finds every failure failing on the base too, 4 for a coverage drop beyond the maximum, 7 for
-query regressions, 1 for a flaky test.
+query regressions, 1 for a flaky test (several: the first of those, and the verdict line names them
+all with their figures).
+
+``... command store RESULTS DIR [--previous BASE]``: the action's step storing a push's baseline;
+its flaky history continues BASE's (the baseline just restored), or DIR's own.
 """
 
 from __future__ import annotations
