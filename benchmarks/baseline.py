@@ -118,7 +118,9 @@ def main() -> None:
         store, compare = [], []
         for i in range(args.rounds):
             began = time.perf_counter()
-            store_after_run(results, work / f"baseline-{i}", lambda _: None)
+            # as on a push: reading the previous baseline (its flaky history) is part of storing
+            store_after_run(results, work / f"baseline-{i}", lambda _: None,
+                            previous=work / f"baseline-{i - 1}" / "baseline.json" if i else None)
             store.append(time.perf_counter() - began)
             began = time.perf_counter()
             run_compare(work / f"baseline-{i}", results, io.StringIO())

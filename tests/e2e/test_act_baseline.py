@@ -1,8 +1,9 @@
-"""The comparison with the base in the action, under act (issue 25): a push to main stores the baseline
-in the cache; a pull request with a coverage drop, an N+1 loop, a new failure, a failure also failing
-on main and a test that fails once then passes (flaky) shows each, labelled, in the job summary, the
-comment and the outputs, and with ``fail-on: new`` only the new failure fails the job; a pull request
-without a baseline still reports, in one line.
+"""The comparison with the base in the action, under act (issue 25): two pushes to main store their
+baselines in the cache (the second continuing the first's flaky history); a pull request with a
+coverage drop, an N+1 loop, a new failure, a failure also failing on main and a test that fails once
+then passes (flaky; flaky on both pushes too: known-flaky) shows each, labelled, in the job summary,
+the comment and the outputs, and with ``fail-on: new`` only the new failure fails the job; a pull
+request without a baseline still reports, in one line.
 
 Everything is real but GitHub's cache and API: the cache is the stand-in in tests/e2e/act/cache/ (a
 folder shared by the runs), the API the stand-in of test_github_comment.
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 import pytest
+from baseline_project import CHANGE, FLAKY_TEST, MAIN, baseline_project
 
-from helpers import REPO, copy_action, docker_shim, git, write_files
+from helpers import REPO, copy_action, docker_shim, git
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 from test_act import ACT, DOCKER, IMAGE
@@ -27,69 +29,6 @@ from test_act_shapes import offline_actions
 from test_github_comment import TOKEN, FakeGitHub
 
 pytestmark = pytest.mark.skipif(not IMAGE or not Path(ACT).exists(), reason="needs ASYNC_TEST_IMAGE and act")
-
-CALC = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n"
-UNIT_MAIN = '''
-from app.calc import add, sub
-
-
-def test_add():
-    assert add(1, 2) == 3
-
-
-def test_sub():
-    assert sub(3, 2) == 1
-
-
-def test_broken_on_main():
-    assert add(1, 1) == 3
-'''
-UNIT_PR = '''
-from app.calc import add
-
-
-def test_add():
-    assert add(1, 2) == 3
-
-
-def test_broken_on_main():
-    assert add(1, 1) == 3
-
-
-def test_broken_here():
-    assert add(2, 2) == 5
-'''
-FLAKY = '''
-import tempfile
-from pathlib import Path
-
-
-def test_fails_once_then_passes():
-    attempts = Path(tempfile.gettempdir()) / "async-test-flaky-attempts"
-    count = int(attempts.read_text()) + 1 if attempts.exists() else 1
-    attempts.write_text(str(count))
-    assert count > 1, "the first attempt fails"
-'''
-DB = '''
-from sqlalchemy import text
-
-
-async def test_list_orders(async_db_session):
-    for n in range({loop}):
-        await async_db_session.execute(text(f"SELECT {{n}}"))
-'''
-
-
-def project(repo: Path, unit: str, loop: int, flaky: bool = False) -> None:
-    write_files(repo / "project", {
-        "pytest.ini": "[pytest]\nasyncio_mode = auto\npythonpath = .\n",
-        "app/__init__.py": "", "app/calc.py": CALC,
-        "tests/unit/test_calc.py": unit, "tests/integration/test_db.py": DB.format(loop=loop),
-        **({"tests/unit/test_flaky.py": FLAKY} if flaky else {}),
-    })
-    if not flaky:
-        (repo / "project" / "tests" / "unit" / "test_flaky.py").unlink(missing_ok=True)
-
 
 def head(repo: Path) -> str:
     return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -125,29 +64,41 @@ def test_main_stores_the_baseline_and_a_pull_request_is_compared_with_it(tmp_pat
     repo = copy_action(tmp_path / "repo")
     (repo / ".github" / "workflows").mkdir(parents=True)
     (repo / ".github" / "workflows" / "baseline.yml").write_text((REPO / "tests/e2e/act/baseline.yml").read_text())
-    project(repo, UNIT_MAIN, loop=2)
+    project = repo / "project"
+    baseline_project(project, MAIN, loop=2, flaky=True)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "main")
     cache = tmp_path / "cache"
     cache.mkdir()
-    main_sha = head(repo)
+    first_sha = head(repo)
     push = {"ref": "refs/heads/main", "repository": {"default_branch": "main", "full_name": "org/repo"}}
     code, log, _ = run_act(repo, "push", push, cache)
     assert code != 0, "test_broken_on_main fails the push: fail-on new has no baseline to tell it is old"
     assert "no comparison: no baseline of branch main in the cache" in log, log[-6000:]
     saved = [p.name for p in cache.iterdir() if p.is_dir()]
-    assert saved == [f"async-test-baseline-project-main-{main_sha}"], log[-6000:]
+    assert saved == [f"async-test-baseline-project-main-{first_sha}"], log[-6000:]
     assert (cache / saved[0] / "baseline.json").is_file()
 
-    project(repo, UNIT_PR, loop=20, flaky=True)
+    # A second push: compared with the first's baseline, it stores its own, continuing the flaky history.
+    (project / "app" / "__init__.py").write_text('"""The app."""\n')
+    git(repo, "commit", "-qam", "main, again")
+    main_sha = head(repo)
+    code, log, _ = run_act(repo, "push", push, cache)
+    assert code == 0 and "PASSING DESPITE 1 FAILING TEST(S)" in log, log[-6000:]
+    history = json.loads((cache / f"async-test-baseline-project-main-{main_sha}" / "baseline.json").read_text())
+    assert [(r["commit"], r["flaky"]) for r in history["flaky_history"]] == [
+        (main_sha, [FLAKY_TEST]), (first_sha, [FLAKY_TEST])], log[-6000:]
+
+    baseline_project(project, CHANGE, loop=20, flaky=True)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "a change")
     pull = {"pull_request": {"number": 7, "base": {"sha": main_sha, "ref": "main"}, "head": {"sha": head(repo)}},
             "repository": {"default_branch": "main", "full_name": "org/repo"}}
     code, log, comments = run_act(repo, "pull_request", pull, cache)
     assert code != 0, "a new failure fails the job under fail-on: new"
-    assert "OUTPUT coverage-change=-" in log and "new-failures=1 query-regressions=1 flaky=1" in log, log[-6000:]
+    assert "OUTPUT coverage-change=-" in log, log[-6000:]
+    assert "new-failures=1 query-regressions=1 flaky=1 known-flaky=1" in log, log[-6000:]
     assert "(unit; new in this change)" in log and "(unit; also failing on the base)" in log
     assert "title=async-test%3A query regression::tests/integration/test_db.py::test_list_orders executed 20" in log
     step = summary_of(log)
@@ -155,15 +106,15 @@ def test_main_stores_the_baseline_and_a_pull_request_is_compared_with_it(tmp_pat
     assert "🆕 new: <code>tests/unit/test\\_calc.py::test\\_broken\\_here</code>" in step
     assert "♻️ also failing on the base: <code>tests/unit/test\\_calc.py::test\\_broken\\_on\\_main</code>" in step
     assert "removed: <code>tests/unit/test\\_calc.py::test\\_sub</code>" in step
-    assert "**Flaky (1)**" in step
+    assert "**Flaky (1)**" in step and "**Known flaky (1)**: flaky in 2 or more of the base's last 10 runs" in step
     assert "flaky: <code>tests/unit/test\\_flaky.py::test\\_fails\\_once\\_then\\_passes" in step
     body = next(iter(comments.values()))
     assert "### Compared with the base" in body and "🆕 new" in body and "| 2 → 20 |" in body
-    assert "**Flaky (1)**" in body
-    assert len(list(p for p in cache.iterdir() if p.is_dir())) == 1, "a pull request saves no baseline"
+    assert "**Flaky (1)**" in body and "**Known flaky (1)**" in body
+    assert len(list(p for p in cache.iterdir() if p.is_dir())) == 2, "a pull request saves no baseline"
 
     # The same pull request with the old failure only: fail-on new keeps the job green, loudly.
-    project(repo, UNIT_MAIN, loop=2)
+    baseline_project(project, MAIN, loop=2)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "back to main's tests")
     pull["pull_request"]["head"] = {"sha": head(repo)}  # type: ignore[index]
@@ -176,5 +127,5 @@ def test_main_stores_the_baseline_and_a_pull_request_is_compared_with_it(tmp_pat
     empty.mkdir()
     code, log, comments = run_act(repo, "pull_request", pull, empty)
     assert "no comparison: no baseline of branch main in the cache" in summary_of(log)
-    assert "OUTPUT coverage-change= new-failures= query-regressions= flaky=0" in log
+    assert "OUTPUT coverage-change= new-failures= query-regressions= flaky=0 known-flaky=" in log
     assert "| unit | failed |" in summary_of(log)

@@ -232,7 +232,7 @@ def test_baseline_round_trips_and_leaves_other_files_alone(tmp_path):
     stored = baseline({"x::y": t(statements=2, seconds=0.25)}, files={"a.py": FileRecord(3, 1, 2, 3)})
     (tmp_path / "testmap.json").write_text("{}")
     write(tmp_path, stored)
-    assert load(tmp_path) == stored
+    assert load(tmp_path) == dataclasses.replace(stored, flaky_history=stored.history())  # its own run's
     assert (tmp_path / "testmap.json").read_text() == "{}"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -349,30 +349,58 @@ def gate_comparison(new=(), old=(), combined=(80.0, 80.0), unit=(60.0, 60.0), qu
         query_regressions=tuple(Regression(f"q{i}", 1, 50) for i in range(queries)))
 
 
-@pytest.mark.parametrize("run_code, comparison, gates, code, said", [
+ALL = Gates("new", {"combined": 1.0, "unit": 1.0}, fail_on_query_regressions=True, fail_on_flaky=True)
+
+
+@pytest.mark.parametrize("run_code, comparison, gates, flaky, code, said", [
     # fail-on: new keeps a job green when only pre-existing failures remain, and says so loudly
-    (1, gate_comparison(old=["a"]), Gates("new"), 0, "PASSING DESPITE 1 FAILING TEST(S)"),
-    (1, gate_comparison(new=["b"], old=["a"]), Gates("new"), 1, "1 failure(s) new in this change"),
-    (1, None, Gates("new"), 1, "no baseline to tell new failures from old ones"),
-    (1, gate_comparison(old=["a"]), Gates("any"), 1, ""),
-    (3, gate_comparison(old=["a"]), Gates("new"), 3, ""),  # an infrastructure failure keeps its code
+    (1, gate_comparison(old=["a"]), Gates("new"), [], 0, "PASSING DESPITE 1 FAILING TEST(S)"),
+    (1, gate_comparison(new=["b"], old=["a"]), Gates("new"), [], 1, "failed: 1 new failure (fail-on: new)"),
+    (1, None, Gates("new"), [], 1, "no baseline to tell new failures from old ones"),
+    (1, gate_comparison(old=["a"]), Gates("any"), [], 1, ""),  # no gate: no verdict line
+    (3, gate_comparison(old=["a"]), Gates("new"), [], 3, "failed: the run's own exit 3 (infrastructure)"),
     # the coverage drop: per figure or every figure, beyond the points given
-    (0, gate_comparison(combined=(80.0, 79.0)), Gates(max_drop={"combined": 0.5}), 4, "combined coverage fell 1.00"),
-    (0, gate_comparison(combined=(80.0, 79.6)), Gates(max_drop={"combined": 0.5}), 0, ""),
-    (0, gate_comparison(unit=(60.0, 50.0)), Gates(max_drop={"combined": 0.5}), 0, ""),
+    (0, gate_comparison(combined=(80.0, 79.0)), Gates(max_drop={"combined": 0.5}), [], 4,
+     "failed: combined coverage dropped 1.00 points (limit 0.5)"),
+    (0, gate_comparison(combined=(80.0, 79.6)), Gates(max_drop={"combined": 0.5}), [], 0, ""),
+    (0, gate_comparison(unit=(60.0, 50.0)), Gates(max_drop={"combined": 0.5}), [], 0, ""),
     (0, gate_comparison(unit=(60.0, 50.0)), Gates(max_drop=dict.fromkeys(("combined", "unit", "integration"), 2)),
-     4, "unit coverage fell 10.00"),
-    (0, None, Gates(max_drop={"combined": 0}), 0, ""),  # nothing to compare with: nothing dropped
+     [], 4, "failed: unit coverage dropped 10.00 points (limit 2)"),
+    (0, None, Gates(max_drop={"combined": 0}), [], 0, ""),  # nothing to compare with: nothing dropped
     # query regressions
-    (0, gate_comparison(queries=2), Gates(fail_on_query_regressions=True), 7, "2 query regression(s)"),
-    (0, gate_comparison(queries=2), Gates(), 0, ""),
+    (0, gate_comparison(queries=2), Gates(fail_on_query_regressions=True), [], 7, "failed: 2 query regressions"),
+    (0, gate_comparison(queries=2), Gates(), [], 0, ""),
+    # flaky
+    (0, None, Gates(fail_on_flaky=True), ["f"], 1, "failed: 1 flaky test (flaky: fail)"),
+    (0, gate_comparison(), Gates(fail_on_flaky=True), ["f", "g"], 1, "failed: 2 flaky tests (flaky: fail)"),
     # fail-on new turned a failing run green: the other gates still apply
-    (1, gate_comparison(old=["a"], queries=1), Gates("new", fail_on_query_regressions=True), 7, "PASSING DESPITE"),
+    (1, gate_comparison(old=["a"], queries=1), Gates("new", fail_on_query_regressions=True), [], 7,
+     "PASSING DESPITE 1 FAILING TEST(S): every one also fails on the base, and fail-on is new. Fix them on the "
+     "base branch. failed: 1 query regression"),
+    # several gates: every one is named with its figures; the code is the run's, else coverage > queries > flaky
+    (1, gate_comparison(new=["b", "c"], combined=(80.0, 77.7), unit=(60.0, 58.5), queries=1), ALL, ["f"], 1,
+     "failed: 2 new failures (fail-on: new); combined coverage dropped 2.30 points (limit 1); unit coverage "
+     "dropped 1.50 points (limit 1); 1 query regression; 1 flaky test (flaky: fail)"),
+    (0, gate_comparison(combined=(80.0, 77.7), queries=3), ALL, ["f"], 4,
+     "failed: combined coverage dropped 2.30 points (limit 1); 3 query regressions; 1 flaky test (flaky: fail)"),
+    (0, gate_comparison(queries=3), ALL, ["f"], 7, "failed: 3 query regressions; 1 flaky test (flaky: fail)"),
+    (1, gate_comparison(new=["b"], old=["a"], combined=(80.0, 77.7)), Gates(max_drop={"combined": 1.0}), [], 1,
+     "failed: 2 failing tests (1 new, 1 also failing on the base); combined coverage dropped 2.30 points (limit 1)"),
+    (1, None, Gates(max_drop={"combined": 1.0}, fail_on_flaky=True), ["f"], 1,
+     "failed: tests failed; 1 flaky test (flaky: fail)"),
+    (4, gate_comparison(queries=1), Gates(fail_on_query_regressions=True), [], 4,
+     "failed: the run's own exit 4 (coverage threshold); 1 query regression"),
+    (1, gate_comparison(old=["a"], combined=(80.0, 77.7), queries=1), ALL, ["f"], 4,
+     "PASSING DESPITE 1 FAILING TEST(S): every one also fails on the base, and fail-on is new. Fix them on the "
+     "base branch. failed: combined coverage dropped 2.30 points (limit 1); 1 query regression; 1 flaky test"),
+    (0, gate_comparison(), ALL, [], 0, ""),
 ])
-def test_gates(run_code, comparison, gates, code, said):
-    got, lines = verdict(run_code, comparison, gates)
+def test_gates(run_code, comparison, gates, flaky, code, said):
+    got, lines = verdict(run_code, comparison, gates, flaky)
     assert got == code
     assert (said in " ".join(lines)) if said else lines == []
+    if code != 0 and gates.any_set:
+        assert lines[-1].startswith("failed: ") and len([n for n in lines if n.startswith("failed: ")]) == 1
 
 
 @pytest.mark.parametrize("text, drops", [

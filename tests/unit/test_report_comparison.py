@@ -36,7 +36,7 @@ COMPARISON = Comparison(
     new_failures=("tests/test_a.py::test_new_one",), old_failures=("tests/test_db.py::test_broken_on_main",),
     query_regressions=(Regression("tests/test_integration.py::test_list_users", 3, 41),),
     time_regressions=(Regression("tests/test_integration.py::test_slow", 0.3, 2.5),),
-    flaky=("tests/test_db.py::test_sometimes",),
+    flaky=("tests/test_db.py::test_sometimes",), known_flaky=("tests/test_db.py::test_broken_on_main",),
 )
 
 
@@ -69,7 +69,7 @@ def check_golden(name: str, actual: str) -> None:
 def test_golden_log_summary_and_outputs_with_a_comparison(tmp_path):
     log, step, outputs = run_report(tmp_path, COMPARISON.to_json())
     check_golden("compared.txt", f"=== log\n{log}=== job summary\n{step}=== outputs\n{outputs}")
-    assert "(unit; new in this change)" in log and "(integration; also failing on the base)" in log
+    assert "(unit; new in this change)" in log and "(integration; also failing on the base; known flaky)" in log
     assert ("::warning file=svc/tests/test_integration.py,title=async-test%3A query regression::"
             "tests/test_integration.py::test_list_users executed 41 SQL statements; 3 on the base") in log
     assert "coverage-change<<ghadelimiter_X\n-0.40\n" in outputs

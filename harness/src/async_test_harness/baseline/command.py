@@ -10,7 +10,11 @@ with); 2 usage (HEAD is not a results folder, an option's value is wrong). With 
 (``--fail-on``, ``--max-coverage-drop``, ``--fail-on-query-regressions``, ``--fail-on-flaky``) the
 exit code is the job's verdict (gates.py): HEAD's own exit code, 1 turned into 0 when ``--fail-on
 new`` finds every failure failing on the base too, 4 for a coverage drop beyond the maximum, 7 for
-query regressions, 1 for a flaky test.
+query regressions, 1 for a flaky test (several: the first of those, and the verdict line names them
+all with their figures).
+
+``... command store RESULTS DIR [--previous BASE]``: the action's step storing a push's baseline;
+its flaky history continues BASE's (the baseline just restored), or DIR's own.
 """
 
 from __future__ import annotations
@@ -24,11 +28,11 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional, TextIO, Tuple
 
-from . import COMPARISON_FILE
+from . import BASELINE_FILE, COMPARISON_FILE
 from .compare import Comparison, compare, console_lines, flaky_tests, none_document
-from .gates import FAIL_ON, GateError, Gates, parse_max_drop, verdict
+from .gates import FAIL_ON, FAILED, GateError, Gates, parse_max_drop, verdict
 from .markdown import flaky_lines, no_comparison, section, with_section
-from .store import Baseline, Unusable, from_results, load, write
+from .store import Baseline, Unusable, from_results, load, with_history, write
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -48,13 +52,35 @@ def mismatch(base: Baseline, head: Baseline) -> Optional[str]:
     return None
 
 
-def store_after_run(results: Path, folder: Path, say: Callable[[str], None]) -> None:
+def previous_history(previous: Path, new: Baseline, say: Callable[[str], None]) -> Optional[Baseline]:
+    """The baseline whose flaky history the new one continues (store.with_history): ``previous`` when
+    it is one of the same project; otherwise None, said in one line (the history starts again)."""
+    if not previous.exists():
+        return None
+    try:
+        base = load(previous)
+        why = mismatch(base, new)
+    except Unusable as exc:
+        why = str(exc)
+    if why is not None:
+        say(f"async-test: flaky history starts again: {why}")
+        return None
+    if base.history_note:
+        say(f"async-test: flaky history starts again: {previous} {base.history_note}")
+    return base
+
+
+def store_after_run(results: Path, folder: Path, say: Callable[[str], None],
+                    previous: Optional[Path] = None) -> None:
     """``async-test run --baseline DIR``: the baseline of the run just written, in ``folder``.
 
-    A baseline that cannot be stored is said in one line: the run's own result stands.
+    Its flaky history continues ``previous``'s (default: the baseline already in ``folder``, which it
+    replaces). A baseline that cannot be stored is said in one line: the run's own result stands.
     """
     try:
-        path = write(folder, from_results(results))
+        new = from_results(results)
+        before = previous_history(folder / BASELINE_FILE if previous is None else previous, new, say)
+        path = write(folder, with_history(new, before))
     except Unusable as exc:
         say(f"async-test: baseline not stored: {exc}")
     except OSError as exc:
@@ -110,7 +136,9 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Ga
             out.write(_console(f"  flaky (failed, then passed on its re-run): {name}"))
         if writable:
             _write_head(head_path, None, [line, *notes, *flaky_lines(flaky)], why, flaky)
-        return _said(out, code) if gates.any_set else EXIT_OK
+        return _said(out, code, notes) if gates.any_set else EXIT_OK
+    if base.history_note:
+        out.write(_console(f"the baseline's flaky history is ignored: {base.history_note}"))
     comparison = compare(base, head)
     code, notes = verdict(head.exit_code, comparison, gates, comparison.flaky)
     comparison = dataclasses.replace(comparison, notes=tuple(notes))
@@ -118,7 +146,7 @@ def run_compare(base_path: Path, head_path: Path, out: TextIO, gates: Gates = Ga
         out.write(_console(line))
     if writable:
         _write_head(head_path, comparison, section(comparison))
-    return _said(out, code) if gates.any_set else EXIT_OK
+    return _said(out, code, notes) if gates.any_set else EXIT_OK
 
 
 def _console(text: str) -> str:
@@ -128,8 +156,10 @@ def _console(text: str) -> str:
                                     for c in text) + "\n"
 
 
-def _said(out: TextIO, code: int) -> int:
-    out.write(_console(f"verdict: exit {code}"))
+def _said(out: TextIO, code: int, notes: List[str]) -> int:
+    """The verdict's exit line: the code, and when it fails the job every reason that tripped."""
+    failed = next((n for n in notes if n.startswith(FAILED)), "")
+    out.write(_console(f"verdict: exit {code}" + (f" ({failed})" if failed else "")))
     return code
 
 
@@ -196,9 +226,13 @@ def store_main(argv: List[str], out: TextIO) -> int:
     parser.add_argument("folder", metavar="DIR", help="the baseline folder to write baseline.json into")
     parser.add_argument("--github-output", metavar="PATH", default="",
                         help="append stored=true|false to this file (the step's outputs)")
+    parser.add_argument("--previous", metavar="BASE", default="",
+                        help="the baseline whose flaky history this one continues (default: the one in DIR); "
+                             "missing or unusable: the history starts again, said in one line")
     args = parser.parse_args(argv)
     lines: List[str] = []
-    store_after_run(Path(args.results), Path(args.folder), lines.append)
+    store_after_run(Path(args.results), Path(args.folder), lines.append,
+                    Path(args.previous) if args.previous else None)
     for line in lines:
         out.write(_console(line.replace("async-test: ", "", 1)))
     if args.github_output:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import COMPARISON_FILE, FAILING, FORMAT_VERSION
-from .store import Baseline, Unusable, read_bytes
+from . import COMPARISON_FILE, FAILING, FLAKY_HISTORY_RUNS, FORMAT_VERSION, KNOWN_FLAKY_RUNS
+from .store import Baseline, Unusable, known_flaky, read_bytes
 
 FIGURE_NAMES = ("combined", "unit", "integration")  # the order the report shows them in
 COMPARISON_VERSION = FORMAT_VERSION
@@ -86,6 +86,7 @@ class Comparison:
     thresholds: Thresholds = Thresholds()
     notes: Tuple[str, ...] = ()  # what the gates made of it (gates.verdict), shown first
     flaky: Tuple[str, ...] = ()  # the head's tests that failed, then passed on their re-run
+    known_flaky: Tuple[str, ...] = ()  # the head's tests flaky in KNOWN_FLAKY_RUNS of the base's history
 
     def figure(self, name: str) -> FigureChange:
         return next(c for c in self.coverage if c.name == name)
@@ -106,6 +107,7 @@ class Comparison:
             "thresholds": dataclasses.asdict(self.thresholds),
             "notes": list(self.notes),
             "flaky": list(self.flaky),
+            "known_flaky": list(self.known_flaky),
         }
 
     @classmethod
@@ -127,6 +129,7 @@ class Comparison:
                 time_regressions=_regressions(doc["time_regressions"]),
                 noise=_number(doc["noise"]), thresholds=_thresholds(doc.get("thresholds", {})),
                 notes=_names(doc.get("notes", [])), flaky=_names(doc.get("flaky", [])),
+                known_flaky=_names(doc.get("known_flaky", [])),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"missing or wrong field ({exc})") from None
@@ -232,6 +235,7 @@ def compare(base: Baseline, head: Baseline, thresholds: Thresholds = Thresholds(
             if head.tests[n].outcome == "passed" and base.tests[n].outcome == "passed"
             and is_time_regression(base.tests[n].seconds, head.tests[n].seconds, noise, thresholds)),
         noise=noise, thresholds=thresholds, flaky=flaky_tests(head),
+        known_flaky=tuple(n for n in known_flaky(base.history()) if n in head.tests),
     )
 
 
@@ -312,9 +316,16 @@ def console_lines(comparison: Comparison) -> List[str]:
              f"tests: {len(c.added)} added, {len(c.removed)} removed; failures: {len(c.new_failures)} new, "
              f"{len(c.old_failures)} also failing on the base"]
     lines += [f"  {n}" for n in c.notes]
-    lines += [f"  new failure: {n}" for n in c.new_failures]
-    lines += [f"  also failing on the base: {n}" for n in c.old_failures]
+    lines += [f"  new failure: {n}{known_flaky_label(c, n)}" for n in c.new_failures]
+    lines += [f"  also failing on the base: {n}{known_flaky_label(c, n)}" for n in c.old_failures]
     lines += [f"  query regression: {r.nodeid}: {r.before:g} -> {r.after:g} statements" for r in c.query_regressions]
     lines += [f"  time regression: {r.nodeid}: {r.before:.2f} s -> {r.after:.2f} s" for r in c.time_regressions]
     lines += [f"  flaky (failed, then passed on its re-run): {n}" for n in c.flaky]
+    lines += [f"  known flaky (flaky in {KNOWN_FLAKY_RUNS} or more of the base's last {FLAKY_HISTORY_RUNS} "
+              f"runs): {n}" for n in c.known_flaky]
     return lines
+
+
+def known_flaky_label(comparison: Comparison, nodeid: str) -> str:
+    """`` (known flaky)`` after a failure of a known-flaky test: likely not this change's doing."""
+    return " (known flaky)" if nodeid in comparison.known_flaky else ""

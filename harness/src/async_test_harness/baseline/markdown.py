@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Callable, List, Optional, Sequence
 
-from .compare import FIGURE_NAMES, Comparison, Regression, base_name, coverage_line, signed
+from . import FLAKY_HISTORY_RUNS, KNOWN_FLAKY_RUNS
+from .compare import FIGURE_NAMES, Comparison, Regression, base_name, coverage_line, known_flaky_label, signed
 
 TITLE = "Compared with the base"
 SECTION_START = "<!-- async-test:comparison -->"
@@ -32,8 +33,8 @@ def section(comparison: Comparison, cell: Callable[[str], str] = plain_cell, row
     if c.new_failures or c.old_failures:
         out += ["", f"**Failures:** {len(c.new_failures)} new in this change, "
                     f"{len(c.old_failures)} also failing on the base"]
-        out += _names("🆕 new", c.new_failures, cell, rows)
-        out += _names("♻️ also failing on the base", c.old_failures, cell, rows)
+        out += _names("🆕 new", c.new_failures, cell, rows, lambda n: known_flaky_label(c, n))
+        out += _names("♻️ also failing on the base", c.old_failures, cell, rows, lambda n: known_flaky_label(c, n))
     if c.query_regressions:
         out += ["", f"**Query regressions ({len(c.query_regressions)})**: SQL statements per test grew "
                     f"beyond x{c.thresholds.query_ratio:g} and +{c.thresholds.query_added:g}",
@@ -45,6 +46,7 @@ def section(comparison: Comparison, cell: Callable[[str], str] = plain_cell, row
                 "", "| test | seconds before → after |", "|---|---:|"]
         out += _regression_rows(c.time_regressions, cell, rows, lambda r: f"{r.before:.2f} → {r.after:.2f}")
     out += flaky_lines(c.flaky, cell, rows)
+    out += known_flaky_lines(c.known_flaky, cell, rows)
     out += ["", f"**Tests:** {len(c.added)} added, {len(c.removed)} removed"]
     out += _names("added", c.added, cell, rows)
     out += _names("removed", c.removed, cell, rows)
@@ -68,10 +70,19 @@ def flaky_lines(flaky: Sequence[str], cell: Callable[[str], str] = plain_cell, r
             *_names("flaky", flaky, cell, rows)]
 
 
-def _names(label: str, names: Sequence[str], cell: Callable[[str], str], rows: int) -> List[str]:
+def known_flaky_lines(known: Sequence[str], cell: Callable[[str], str] = plain_cell, rows: int = 20) -> List[str]:
+    """The known-flaky tests: flaky in several of the base's recent runs (store.known_flaky)."""
+    if not known:
+        return []
+    return ["", f"**Known flaky ({len(known)})**: flaky in {KNOWN_FLAKY_RUNS} or more of the base's last "
+                f"{FLAKY_HISTORY_RUNS} runs", *_names("known flaky", known, cell, rows)]
+
+
+def _names(label: str, names: Sequence[str], cell: Callable[[str], str], rows: int,
+           suffix: Callable[[str], str] = lambda n: "") -> List[str]:
     if not names:
         return []
-    out = [""] + [f"- {label}: <code>{cell(n)}</code>" for n in names[:rows]]
+    out = [""] + [f"- {label}: <code>{cell(n)}</code>{suffix(n)}" for n in names[:rows]]
     if len(names) > rows:
         out.append(f"- … and {len(names) - rows} more")
     return out

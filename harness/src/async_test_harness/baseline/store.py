@@ -24,7 +24,16 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..summary.model import FIGURES, SCHEMA_VERSION
 from ..untrusted_files import UnusableFile, read_regular
-from . import BASELINE_FILE, FORMAT_NAME, FORMAT_VERSION, OUTCOMES
+from . import (
+    BASELINE_FILE,
+    FLAKY_HISTORY_RUNS,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    KNOWN_FLAKY_RUNS,
+    MAX_HISTORY_ENTRIES,
+    MAX_HISTORY_IDS,
+    OUTCOMES,
+)
 
 MAX_BYTES = 64 * 1024 * 1024
 PASSES = ("unit", "integration")
@@ -71,6 +80,15 @@ class PassRecord:
 
 
 @dataclass(frozen=True)
+class HistoryRun:
+    """One run of a baseline's flaky history: its commit (None: not known) and its flaky tests."""
+
+    commit: Optional[str]
+    created_at: str
+    flaky: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Baseline:
     tool_version: str
     created_at: str
@@ -81,6 +99,17 @@ class Baseline:
     coverage: Dict[str, Optional[float]]  # unit, integration, combined percent (None: not measured)
     files: Dict[str, FileRecord] = field(default_factory=dict)
     tests: Dict[str, TestRecord] = field(default_factory=dict)
+    # The flaky tests of the last runs that stored a baseline, newest first (None: this run's alone,
+    # as for a baseline just made from a results folder or stored before the history existed).
+    flaky_history: Optional[Tuple[HistoryRun, ...]] = None
+    history_note: Optional[str] = None  # why a stored history was ignored (one line); not written
+
+    def history(self) -> Tuple[HistoryRun, ...]:
+        """The flaky history: the stored one, or this run's own entry."""
+        if self.flaky_history is not None:
+            return self.flaky_history
+        own = tuple(sorted(n for n, t in self.tests.items() if t.flaky))
+        return (HistoryRun(_commit(self.source.get("commit")), self.created_at, own),)
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -97,7 +126,61 @@ class Baseline:
                                    for path, f in sorted(self.files.items())}},
             "tests": {nodeid: [t.kind, t.outcome, round(t.seconds, 4), t.statements, *([1] if t.flaky else [])]
                       for nodeid, t in sorted(self.tests.items())},
+            "flaky_history": [{"commit": r.commit, "created_at": r.created_at, "flaky": list(r.flaky)}
+                              for r in self.history()],
         }
+
+
+# ------------------------------------------------------------------ the flaky history (known-flaky tests)
+
+
+def with_history(new: Baseline, previous: Optional[Baseline], runs: int = FLAKY_HISTORY_RUNS) -> Baseline:
+    """``new`` carrying the flaky history: its own run first, then ``previous``'s runs but the one of
+    the same commit (stored twice, it counts once: the newer entry), at most ``runs`` in all."""
+    own = new.history()[:1]
+    commit = own[0].commit if own else None
+    older = () if previous is None else tuple(
+        r for r in previous.history() if commit is None or r.commit != commit)
+    return dataclasses.replace(new, flaky_history=(own + older)[:runs])
+
+
+def known_flaky(history: Sequence[HistoryRun], at_least: int = KNOWN_FLAKY_RUNS) -> Tuple[str, ...]:
+    """The tests flaky in at least ``at_least`` of the history's runs, sorted."""
+    counts: Dict[str, int] = {}
+    for run in history:
+        for nodeid in set(run.flaky):
+            counts[nodeid] = counts.get(nodeid, 0) + 1
+    return tuple(sorted(n for n, count in counts.items() if count >= at_least))
+
+
+def _history(value: Any) -> Tuple[Optional[Tuple[HistoryRun, ...]], Optional[str]]:
+    """A stored ``flaky_history``, and why it was ignored: hostile input costs the history, never the
+    baseline (the comparison does not need it) and never a traceback."""
+    if value is None:
+        return None, None
+    if not isinstance(value, list):
+        return None, f"its flaky history is not a list ({type(value).__name__})"
+    if len(value) > MAX_HISTORY_ENTRIES:
+        return None, f"its flaky history holds {len(value)} runs (at most {MAX_HISTORY_ENTRIES} are read)"
+    runs = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            return None, f"its flaky history's run {index} is not an object"
+        commit, created_at, flaky = entry.get("commit"), entry.get("created_at", ""), entry.get("flaky")
+        if not (commit is None or (isinstance(commit, str) and len(commit) <= 200)) or not isinstance(created_at, str):
+            return None, f"its flaky history's run {index} has no usable commit or created_at"
+        if not isinstance(flaky, list):
+            return None, f"its flaky history's run {index} has no list of flaky tests"
+        if len(flaky) > MAX_HISTORY_IDS:
+            return None, f"its flaky history's run {index} lists {len(flaky)} tests (at most {MAX_HISTORY_IDS})"
+        if not all(isinstance(n, str) for n in flaky):
+            return None, f"its flaky history's run {index} lists a test id that is not text"
+        runs.append(HistoryRun(commit, created_at[:40], tuple(flaky)))
+    return tuple(runs[:FLAKY_HISTORY_RUNS]), None
+
+
+def _commit(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
 
 
 # ------------------------------------------------------------------ making one from a results folder
@@ -337,13 +420,14 @@ def _parse(doc: Dict[str, Any]) -> Baseline:
         p = doc["passes"][kind]
         passes[kind] = PassRecord(_text(p["status"]), _seconds(p["duration_seconds"]),
                                   {k: _count(p["counts"][k]) for k in COUNT_KEYS})
+    history, note = _history(doc.get("flaky_history"))
     return Baseline(
         tool_version=_text(doc["tool"]["version"]), created_at=_text(doc["created_at"]),
         source={k: (v if v is None or isinstance(v, (str, int, float)) else str(v)) for k, v in source.items()},
         exit_code=_count(doc["exit"]["code"]), exit_name=_text(doc["exit"]["name"]),
         passes=passes,
         coverage={k: _percent(coverage[k]) for k in FIGURES},
-        files=files, tests=tests,
+        files=files, tests=tests, flaky_history=history, history_note=note,
     )
 
 

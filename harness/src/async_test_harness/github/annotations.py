@@ -59,7 +59,8 @@ def _label(failure: Failure, comparison: Optional[Comparison]) -> str:
     """Whether the base failed too (issue 25): what a reviewer needs to know first about a failure."""
     if comparison is None:
         return ""
-    return "; also failing on the base" if failure.nodeid in comparison.old_failures else "; new in this change"
+    label = "; also failing on the base" if failure.nodeid in comparison.old_failures else "; new in this change"
+    return label + ("; known flaky" if failure.nodeid in comparison.known_flaky else "")
 
 
 def _query_warnings(summary: Summary, comparison: Optional[Comparison]) -> List[str]:

@@ -208,11 +208,12 @@ def _comparison_outputs(compared: Compared) -> Dict[str, str]:
     asked = comparison is not None or reason is not None
     if comparison is None:
         return {"coverage-change": "", "new-failures": "", "query-regressions": "",
-                "flaky": str(len(flaky)) if asked else ""}
+                "flaky": str(len(flaky)) if asked else "", "known-flaky": ""}
     delta = comparison.figure("combined").delta
     return {"coverage-change": "" if delta is None else f"{delta:+.2f}",
             "new-failures": str(len(comparison.new_failures)),
-            "query-regressions": str(len(comparison.query_regressions)), "flaky": str(len(flaky))}
+            "query-regressions": str(len(comparison.query_regressions)), "flaky": str(len(flaky)),
+            "known-flaky": str(len(comparison.known_flaky))}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
