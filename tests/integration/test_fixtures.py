@@ -56,6 +56,9 @@ def test_commits_never_leak_to_the_next_test(pytester, run_pytest, ini, scope_li
     result = run_pytest("-v")
     result.stdout.fnmatch_lines([f"*{scope_line}*"])
     assert "attached to a different loop" not in result.stdout.str()
+    if HAS_TEST_LOOP_SCOPE and not ini:
+        # set before pytest-asyncio reads it: no warning that the option the header shows set is unset
+        assert '"asyncio_default_fixture_loop_scope" is unset' not in result.stdout.str() + result.stderr.str()
     if mismatch:
         result.assert_outcomes(errors=4)
         result.stdout.fnmatch_lines(["*a database connection cannot cross loops*"])

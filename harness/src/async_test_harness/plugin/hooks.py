@@ -158,6 +158,8 @@ def _set_up(config: pytest.Config) -> None:
     state = PluginState(settings=settings, rootdir=Path(str(config.rootpath)), configured=is_configured(settings))
     config.stash[STATE_KEY] = state
     config.add_cleanup(lambda: _tear_down(config))  # also when a conftest fails to import
+    if not config.pluginmanager.has_plugin(_LoopScopeFirst.NAME):
+        config.pluginmanager.register(_LoopScopeFirst(), _LoopScopeFirst.NAME)
     if settings.kind == UNIT:
         state.blocked = blocked_address(settings)
         state.export_for(state.blocked)
@@ -181,6 +183,27 @@ def _set_up(config: pytest.Config) -> None:
             _start_failed(state, exc)
         if _is_xdist_controller(config) and state.provision is not None:
             os.environ[PROVISION_ENV_VAR] = state.provision.to_json()  # the workers it spawns inherit it
+
+
+def _apply_loop_scope(config: pytest.Config, state: PluginState) -> None:
+    state.loop_scope = (
+        event_loops.apply_default(config, state.settings.loop_scope) if state.configured
+        else "left to the project (async-test is not configured for this project)"
+    )
+
+
+class _LoopScopeFirst:
+    """The session-loop default set before pytest-asyncio's own ``pytest_configure``, which warns
+    that ``asyncio_default_fixture_loop_scope`` is unset when it reads it: every run printed that
+    warning about an option the harness then set (and the header showed set)."""
+
+    NAME = "async_test_loop_scope_first"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        state = config.stash.get(STATE_KEY, None)
+        if state is not None and not state.loop_scope:
+            _apply_loop_scope(config, state)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -231,10 +254,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _set_up(config)  # when the plugin was registered after the initial conftests (e.g. pytest_plugins)
     state = config.stash[STATE_KEY]
     settings = state.settings
-    state.loop_scope = (
-        event_loops.apply_default(config, settings.loop_scope) if state.configured
-        else "left to the project (async-test is not configured for this project)"
-    )
+    if not state.loop_scope:  # normally set already, before pytest-asyncio's configure (_LoopScopeFirst)
+        _apply_loop_scope(config, state)
     config.pluginmanager.register(event_loops, "async_test_event_loops")
     config.pluginmanager.register(current_test, "async_test_current_test")
     state.timeout = timeout.register(config, settings.timeout)
