@@ -319,6 +319,20 @@ def test_a_bad_option_value_is_one_line_and_exit_2_before_anything_runs(tmp_path
     assert not (project / ".async-test").exists(), "a refused run created its results folder"
 
 
+def test_a_relative_python_names_the_interpreter_from_where_the_command_was_typed(tmp_path, env):
+    """`--python venv/bin/python` passed the check (found from the current folder), then every pass failed
+    to start ("No such file or directory"): the passes start in the project's folder."""
+    project = write(tmp_path / "svc", PASSING)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    interpreter = Path(sys.executable)  # this test's environment, seen from another folder
+    (elsewhere / "venv").symlink_to(interpreter.parent.parent, target_is_directory=True)
+    done = run(project, env, "--only", "unit", "--no-coverage", "--python", f"venv/{interpreter.parent.name}/"
+               f"{interpreter.name}", cwd=elsewhere)
+    assert done.returncode == 0, output(done)
+    assert "result: all selected tests passed (exit 0)" in done.stdout
+
+
 # ---------------------------------------------------------------- 14. what the passes' exit codes say
 
 

@@ -70,11 +70,16 @@ class Setup(RunState):
         python = self.options.python
         if python == sys.executable:
             return
-        if not shutil.which(python):
+        found = shutil.which(python)
+        if not found:
             raise UsageError(
                 f"--python {python}: no such interpreter (not found, or not an executable file). Give the Python "
                 "that has your test dependencies and pytest installed, e.g. --python .venv/bin/python."
             )
+        # The passes start in the project's folder: a path relative to where the command was typed
+        # (--python venv/bin/python) named nothing there. Absolute, without resolving the symlink a
+        # virtual environment's python is (resolved, it would no longer be that environment's).
+        self.options.python = os.path.abspath(found)
 
     def _check_cov_sources(self, project: Project) -> None:
         """Each --cov-source must name something coverage.py can measure.
