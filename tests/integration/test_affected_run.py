@@ -116,8 +116,11 @@ def test_record_then_affected_runs_what_the_change_reaches(tmp_path: Path, env: 
     assert ran(head) == {"test_count"}
     assert "affected: ran 1 of 6 tests (affected by 1 changed file)" in done.stdout
     summary = json.loads((head / "summary.json").read_text())
+    coverage_line = summary["affected"].pop("coverage_line")
     assert summary["affected"] == {"line": "ran 1 of 6 tests (affected by 1 changed file)", "run_all": False,
-                                   "reason": None, "selected": 1, "collected": 6, "changed_files": 1}
+                                   "reason": None, "selected": 1, "collected": 6, "changed_files": 1,
+                                   "coverage_carried": True, "carried_forward_files": 1}
+    assert coverage_line.startswith("coverage: 1 file carried forward from the baseline (")  # app/other.py
     assert "**Affected tests**: ran 1 of 6 tests" in (head / "summary.md").read_text()
     assert_summary_round_trip(head / "summary.json")
 

@@ -4,7 +4,8 @@ The runner decides (affected.py, from the base's map and git's diff) and writes 
 ``nodeids`` to run, ``test_files`` (project-relative) to run whole, and ``known``, every test the map
 recorded: a collected test the map does not know is new and always runs. Narrowing happens here, as
 for shards (plugin/shard.py), because only pytest knows the collected node ids. What was kept of what
-was collected goes to ``PATH`` + ``.counts.json``, for the summary's "ran N of M".
+was collected goes to ``PATH`` + ``.counts.json``, for the summary's "ran N of M", with the node ids
+left out (their coverage is carried forward from the base's map: carryforward.py).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class AffectedSelection:
         counts = self.path.with_name(self.path.name + COUNTS_SUFFIX)
         tmp = counts.with_name(f"{counts.name}.{os.getpid()}")
         try:
-            tmp.write_text(json.dumps({"selected": len(keep), "collected": len(items)}), encoding="utf-8")
+            tmp.write_text(json.dumps({"selected": len(keep), "collected": len(items),  # left_out: for carryforward.py
+                                      "left_out": [item.nodeid for item in dropped]}), encoding="utf-8")
             os.replace(tmp, counts)  # xdist workers collect alike: the last one's is everyone's
         except OSError:
             pass

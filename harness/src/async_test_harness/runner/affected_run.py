@@ -15,10 +15,12 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, FrozenSet, Iterable, List, Optional, Union
 
 from .. import __version__
 from ..affected import ADDED, COUNTS_SUFFIX, Change, Selection, parse_diff, select
+from ..carryforward import Carried, carry
+from ..summary.model import Coverage
 from ..testmap import MAP_FILE, MapError, TestMap, build, git, read, write
 from .project import Project
 
@@ -30,6 +32,7 @@ OUTPUTS = (MAP_FILE, SELECTION_FILE, SELECTION_FILE + COUNTS_SUFFIX)  # what the
 class Prepared:
     selection: Selection
     path: Optional[Path]  # the plugin's selection file; None when every test runs
+    moved: FrozenSet[str] = frozenset()  # every path the diff names: never carried forward (carryforward.py)
 
 
 def _project_folder(project: Project) -> str:
@@ -107,7 +110,7 @@ def prepare(project: Project, loaded: Optional[Loaded], base_results: Path, resu
     path = results / SELECTION_FILE
     path.write_text(json.dumps({"nodeids": sorted(sel.nodeids), "test_files": sorted(sel.test_files),
                                 "known": testmap.tests}), encoding="utf-8")
-    return Prepared(sel, path)
+    return Prepared(sel, path, frozenset(c.path for c in changes or []))
 
 
 def counts(prepared: Optional[Prepared]) -> tuple[Optional[int], Optional[int]]:
@@ -119,6 +122,29 @@ def counts(prepared: Optional[Prepared]) -> tuple[Optional[int], Optional[int]]:
         return int(doc["selected"]), int(doc["collected"])
     except (OSError, ValueError, KeyError, TypeError):
         return None, None
+
+
+def left_out(prepared: Optional[Prepared]) -> Optional[List[str]]:
+    """The collected tests the plugin left out, as it listed them; None when it did not."""
+    if prepared is None or prepared.path is None:
+        return None
+    try:
+        doc = json.loads(prepared.path.with_name(prepared.path.name + COUNTS_SUFFIX).read_text(encoding="utf-8"))
+        return [str(n) for n in doc["left_out"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def carry_forward(prepared: Optional[Prepared], loaded: Optional[Loaded], coverage: Coverage,
+                  every_file: bool) -> Union[Carried, str]:
+    """The run's coverage with the left-out tests' lines carried forward from the base's map
+    (carryforward.py), or why not (one line)."""
+    if prepared is None or prepared.path is None or not isinstance(loaded, TestMap):
+        return "every test ran"
+    out = left_out(prepared)
+    if out is None:
+        return "the run did not say which tests it left out"
+    return carry(coverage, loaded, out, prepared.moved | set(prepared.selection.changed), every_file)
 
 
 def record(coverage_file: Path, results: Path, project: Project, ran: Iterable[str], failed: Iterable[str]) -> str:
