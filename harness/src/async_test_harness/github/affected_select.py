@@ -36,5 +36,5 @@ def arguments(env: Mapping[str, str]) -> List[str]:
                           f"only the repository), e.g. affected-base: {DEFAULT_BASE}")
     folder = "/workspace/" + "/".join(parts)
     if env.get("GITHUB_EVENT_NAME", "") in PULL_REQUEST_EVENTS:
-        return ["--affected", folder]
+        return ["--affected", folder, "--affected-missing-ok"]  # the first pull request: no baseline restored yet
     return ["--record-map", "--baseline", folder]

@@ -78,6 +78,35 @@ def changes_since(repo: Path, commit: str, excluded: Iterable[Path]) -> Optional
     return [c for c in changes if not any(c.path == s or c.path.startswith(s + "/") for s in skip)]
 
 
+def base_problem(base: Path, missing_ok: bool) -> Optional[str]:
+    """Why ``--affected BASE`` cannot be used (one paragraph: exit 2), or None.
+
+    BASE named on a command line that does not exist, or is not a results or baseline folder, is a
+    mistake (a typo would otherwise silently run everything). The action's first run has nothing
+    restored yet: with ``missing_ok`` a missing (or empty) folder runs every test with one line.
+    """
+    known = (MAP_FILE, "baseline.json", "summary.json")
+    try:
+        if base.is_dir():
+            if any((base / name).exists() for name in known):
+                return None
+            if missing_ok and not any(base.iterdir()):
+                return None
+            return (f"--affected {base}: the folder holds none of {', '.join(known)}, so it is not a results "
+                    "folder or a baseline. Give the results folder of a run with --record-map (or the baseline "
+                    "folder it was stored in with --baseline DIR).")
+        if not base.exists():
+            if missing_ok:
+                return None
+            return (f"--affected {base}: no such folder. Give the results folder of a run with --record-map (or "
+                    "the baseline folder it was stored in with --baseline DIR); on a CI's first run, when nothing "
+                    "has been stored yet, add --affected-missing-ok to run every test instead.")
+        return (f"--affected {base}: not a folder. Give the folder that holds {MAP_FILE} (a results folder of a "
+                "run with --record-map, or a baseline folder), not a file in it.")
+    except OSError as exc:
+        return f"--affected {base}: cannot be read ({exc.strerror or exc}). Give a results or baseline folder."
+
+
 Loaded = Union[TestMap, MapError]
 
 
