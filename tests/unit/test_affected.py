@@ -231,9 +231,9 @@ from async_test_harness.github.affected_select import SelectError, arguments  # 
     ({"INPUT_SELECT": "affected", "GITHUB_EVENT_NAME": "pull_request"},
      ["--affected", "/workspace/.async-test-baseline", "--affected-missing-ok"]),
     ({"INPUT_SELECT": "affected", "GITHUB_EVENT_NAME": "push"},  # a push always runs everything, and records
-     ["--record-map", "--baseline", "/workspace/.async-test-baseline"]),
+     ["--record-map"]),  # the action stores the map with the baseline (the container writes only its results)
     ({"INPUT_SELECT": "affected", "GITHUB_EVENT_NAME": "schedule", "INPUT_AFFECTED_BASE": "backend/base/"},
-     ["--record-map", "--baseline", "/workspace/backend/base"]),
+     ["--record-map"]),
 ])
 def test_select_input(env: Dict[str, str], expected: List[str]) -> None:
     assert arguments(env) == expected
@@ -297,3 +297,14 @@ def test_affected_base_must_exist_unless_missing_is_ok(tmp_path: Path) -> None:
         folder.mkdir()
         (folder / name).write_text("{}")
         assert base_problem(folder, False) is None
+
+
+def test_a_map_that_cannot_be_stored_is_one_line(tmp_path: Path) -> None:
+    from async_test_harness.runner.affected_run import store_with_baseline
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "testmap.json").write_text("{}")
+    (tmp_path / "a-file").write_text("x")
+    line = store_with_baseline(tmp_path / "results", tmp_path / "a-file" / "baseline")  # not writable there
+    assert line.startswith("async-test: test map not stored in ") and "\n" not in line
+    assert store_with_baseline(tmp_path / "results", tmp_path / "ok").endswith("ok/testmap.json")

@@ -193,8 +193,15 @@ def store_with_baseline(results: Path, folder: Path) -> str:
     source = results / MAP_FILE
     if not source.exists():
         return f"async-test: no test map to store in {folder} (it needs coverage and one session)"
-    folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / (MAP_FILE + ".tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, folder / MAP_FILE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, folder / MAP_FILE)
+    except OSError as exc:  # the run's own result stands, as for the baseline beside it
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return f"async-test: test map not stored in {folder}: {exc.strerror or exc}"
     return f"async-test: test map stored with the baseline: {folder / MAP_FILE}"
