@@ -145,9 +145,15 @@ def read(path: Path) -> TestMap:
 
 
 def git(repo: Path, *args: str) -> Optional[str]:
-    """git's output, or None when git or the repository is not there."""
+    """git's output, or None when git or the repository is not there.
+
+    ``safe.directory`` names this repository: in the action's container the tests run as an
+    unprivileged account in a workspace the runner's account owns, where git refuses a repository
+    it does not own (its "dubious ownership"); the run executes the project's code anyway.
+    """
     try:
-        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(["git", "-c", f"safe.directory={Path(repo).resolve()}", "-C", str(repo), *args],
+                              capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout if done.returncode == 0 else None
