@@ -199,3 +199,16 @@ def test_a_map_without_line_data_keeps_the_run_figures_and_says_why(tmp_path: Pa
     assert summary["coverage"]["thresholds"]["combined"] is None
     assert "coverage not carried forward: the base's map has no line data" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_one_pass_or_a_shard_is_not_carried_forward(tmp_path: Path, env: Dict[str, str],
+                                                    recorded: Dict[str, Path]) -> None:
+    repo, baseline = recorded["repo"], recorded["baseline"]
+    (repo / "app/other.py").write_text(OTHER.replace("return first(x) * 2 - 2", "return 2 * first(x) - 2"))
+    for args, why in ((["--only", "unit"], "--only unit runs one pass"),
+                      (["--shard", "1/2"], "a shard's figures are its part's")):
+        head = tmp_path / "head"
+        done = run(repo, env, head, "--affected", str(baseline), *args)
+        assert done.returncode in (0, 5), done.stdout[-3000:] + done.stderr[-2000:]
+        assert f"coverage not carried forward: {why}" in done.stdout, done.stdout[-3000:]
+        assert not carried(head)

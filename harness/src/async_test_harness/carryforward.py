@@ -108,7 +108,7 @@ def carry(coverage: Coverage, testmap: TestMap, left_out: Iterable[str], changed
     totals = figures(files, every_file)
     commit = (testmap.base_commit or "")[:7] or "unknown commit"
     line = f"{count} file{'' if count == 1 else 's'} carried forward from the baseline ({commit})"
-    return Carried(replace(coverage, unit=totals["unit"] if coverage.unit is not None or out else None,
-                           integration=totals["integration"] if coverage.integration is not None or out else None,
+    return Carried(replace(coverage, unit=totals["unit"] if coverage.unit is not None else None,
+                           integration=totals["integration"] if coverage.integration is not None else None,
                            combined=totals["combined"], files=tuple(files)), count, line)
 

@@ -190,8 +190,13 @@ class Run(PassProcesses, Setup, SummaryBuilder):
                        project: Project) -> Coverage:
         """--affected: the left-out tests' coverage from the base's map (carryforward.py); the figures then
         mean the whole suite, and the thresholds are checked on them. Else the run's own, unchecked."""
+        carried: Union[Carried, str]
         if coverage.error is not None:
-            carried: Union[Carried, str] = "the coverage reports failed"
+            carried = "the coverage reports failed"
+        elif self.options.shard is not None:  # async-test combine merges the shards' own data
+            carried = "a shard's figures are its part's (async-test combine does not carry coverage forward)"
+        elif self.options.only is not None:
+            carried = f"--only {self.options.only} runs one pass (the map's lines are the whole suite's)"
         else:
             carried = affected_run.carry_forward(self.affected, base_map, coverage, measures_source(project))
         if isinstance(carried, str):
