@@ -18,8 +18,8 @@ def file(path: str, unit: set, integration: set, statements: set) -> FileCoverag
                         tuple(sorted(statements - covered)))
 
 
-def run_coverage(*files: FileCoverage) -> Coverage:
-    totals = figures(files, every_file=True)
+def run_coverage(*files: FileCoverage, every_file: bool = True) -> Coverage:
+    totals = figures(files, every_file=every_file)
     return Coverage(unit=totals["unit"], integration=totals["integration"], combined=totals["combined"], files=files)
 
 
@@ -45,7 +45,7 @@ def test_left_out_lines_join_per_pass_and_changed_files_stay_measured() -> None:
 
 
 def test_tests_that_ran_are_not_taken_from_the_base() -> None:
-    cov = run_coverage(file("app/a.py", {1}, set(), set(range(1, 9))))
+    cov = run_coverage(file("app/a.py", {1}, set(), set(range(1, 9))), file("app/b.py", set(), set(), {1, 2}))
     done = carry(cov, TESTMAP, ["t_unit_b"], [], every_file=True)  # t_unit_a ran: its base lines are stale
     assert isinstance(done, Carried) and done.coverage.files[0].unit_only == (1, 5, 6)
 
@@ -58,3 +58,9 @@ def test_reasons_to_keep_the_run_figures() -> None:
     damaged = replace(TESTMAP, files={"app/a.py": {"lines": [[7, 8]]}})
     assert "damaged" in str(carry(cov, damaged, ["t_int"], [], True))
     assert "no coverage" in str(carry(Coverage(), TESTMAP, ["t_int"], [], True))
+
+
+def test_a_file_only_left_out_tests_ran_must_be_in_the_report() -> None:
+    cov = run_coverage(file("app/a.py", {1}, set(), set(range(1, 9))), every_file=False)  # no app/b.py
+    assert "app/b.py is run only by tests left out" in str(carry(cov, TESTMAP, ["t_int"], [], False))
+    assert isinstance(carry(cov, TESTMAP, ["t_int"], ["app/b.py"], False), Carried)  # deleted: nothing to report

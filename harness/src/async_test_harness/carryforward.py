@@ -84,6 +84,12 @@ def carry(coverage: Coverage, testmap: TestMap, left_out: Iterable[str], changed
     files: List[FileCoverage] = []
     count = 0
     try:
+        reported = {f.path for f in coverage.files}
+        unreported = sorted(p for p in testmap.files if p not in reported and p not in moved
+                            and any(testmap.lines_of(p, out).values()))
+        if unreported:  # the full suite would report it; without its statements no figure can be right
+            return (f"{unreported[0]} is run only by tests left out, and the run's report does not list it "
+                    "(configure a coverage source, e.g. --cov-source, so every file is reported)")
         for f in coverage.files:
             if f.path in moved or f.path not in testmap.files or not out:
                 files.append(f)
