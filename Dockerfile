@@ -18,11 +18,12 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
     HARNESS_HOME=/opt/async-test
 
-# PostgreSQL server only, then what a test server never uses: the package cache, docs, and the JIT
+# PostgreSQL server only (and git: --affected and --record-map ask it what changed since the test
+# map's commit, docs/affected.md), then what a test server never uses: the package cache, docs, and the JIT
 # (LLVM, 130 MB; the harness runs PostgreSQL with jit=off, so llvmjit.so is never loaded).
 RUN set -eu; \
     apt-get update; \
-    packages="ca-certificates"; \
+    packages="ca-certificates git"; \
     if apt-cache show "postgresql-${PG_MAJOR}" >/dev/null 2>&1; then \
       packages="$packages postgresql-${PG_MAJOR}"; echo debian > /tmp/pg-source; \
     elif [ "${PG_MAJOR}" = 18 ]; then \

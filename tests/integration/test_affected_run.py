@@ -116,8 +116,11 @@ def test_record_then_affected_runs_what_the_change_reaches(tmp_path: Path, env: 
     assert ran(head) == {"test_count"}
     assert "affected: ran 1 of 6 tests (affected by 1 changed file)" in done.stdout
     summary = json.loads((head / "summary.json").read_text())
+    coverage_line = summary["affected"].pop("coverage_line")
     assert summary["affected"] == {"line": "ran 1 of 6 tests (affected by 1 changed file)", "run_all": False,
-                                   "reason": None, "selected": 1, "collected": 6, "changed_files": 1}
+                                   "reason": None, "selected": 1, "collected": 6, "changed_files": 1,
+                                   "coverage_carried": True, "carried_forward_files": 1}
+    assert coverage_line.startswith("coverage: 1 file carried forward from the baseline (")  # app/other.py
     assert "**Affected tests**: ran 1 of 6 tests" in (head / "summary.md").read_text()
     assert_summary_round_trip(head / "summary.json")
 
@@ -151,7 +154,19 @@ def test_record_then_affected_runs_what_the_change_reaches(tmp_path: Path, env: 
 def test_no_map_runs_everything_with_one_line(tmp_path: Path, env: Dict[str, str]) -> None:
     repo = write_files(tmp_path / "repo", FILES)
     git(repo, "init", "-q")
-    done = run(repo, env, tmp_path / "head", "--affected", str(tmp_path / "nowhere"), "--only", "unit")
+    done = run(repo, env, tmp_path / "head", "--affected", str(tmp_path / "nowhere"), "--only", "unit",
+               "--affected-missing-ok")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "affected    every test runs: no testmap.json in" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_missing_base_named_on_the_command_line_is_a_usage_error(tmp_path: Path, env: Dict[str, str]) -> None:
+    repo = write_files(tmp_path / "repo", FILES)
+    git(repo, "init", "-q")
+    for base in (tmp_path / "nonexistent", repo / "app"):  # a typo; a folder that is not a results folder
+        done = run(repo, env, tmp_path / "head", "--affected", str(base))
+        assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-2000:]
+        out = done.stdout + done.stderr
+        assert f"--affected {base}:" in out and "Traceback" not in out
+        assert not (tmp_path / "head" / "summary.json").exists()  # nothing ran

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from pathlib import Path
 from typing import Dict, List, Set
 
 import pytest
@@ -228,11 +229,11 @@ from async_test_harness.github.affected_select import SelectError, arguments  # 
     ({}, []),
     ({"INPUT_SELECT": "all", "GITHUB_EVENT_NAME": "pull_request"}, []),
     ({"INPUT_SELECT": "affected", "GITHUB_EVENT_NAME": "pull_request"},
-     ["--affected", "/workspace/.async-test-baseline"]),
+     ["--affected", "/workspace/.async-test-baseline", "--affected-missing-ok"]),
     ({"INPUT_SELECT": "affected", "GITHUB_EVENT_NAME": "push"},  # a push always runs everything, and records
-     ["--record-map", "--baseline", "/workspace/.async-test-baseline"]),
+     ["--record-map"]),  # the action stores the map with the baseline (the container writes only its results)
     ({"INPUT_SELECT": "affected", "GITHUB_EVENT_NAME": "schedule", "INPUT_AFFECTED_BASE": "backend/base/"},
-     ["--record-map", "--baseline", "/workspace/backend/base"]),
+     ["--record-map"]),
 ])
 def test_select_input(env: Dict[str, str], expected: List[str]) -> None:
     assert arguments(env) == expected
@@ -269,3 +270,41 @@ def test_job_summary_says_what_an_affected_run_ran() -> None:
     doc["affected"] = {"line": "ran every test: uv.lock changed", "run_all": True, "reason": "uv.lock changed"}
     assert "**Affected tests**: ran every test: uv.lock changed\n" in render(Summary.from_json(doc))
     assert "Affected tests" not in render(Summary.from_json(CASES["passing"]))
+
+
+# ------------------------------------------------------------------ --affected BASE: a results or baseline folder
+
+from async_test_harness.runner.affected_run import base_problem  # noqa: E402
+
+
+def test_affected_base_must_exist_unless_missing_is_ok(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent"
+    problem = base_problem(missing, False)
+    assert problem is not None and "no such folder" in problem and "--affected-missing-ok" in problem
+    assert base_problem(missing, True) is None  # the action's first pull request: nothing restored yet
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "not a results folder or a baseline" in (base_problem(empty, False) or "")
+    assert base_problem(empty, True) is None
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    for ok in (False, True):  # a folder of something else is a mistake either way
+        assert "not a results folder or a baseline" in (base_problem(other, ok) or "")
+    assert "not a folder" in (base_problem(other / "notes.txt", True) or "")
+    for name in ("testmap.json", "baseline.json", "summary.json"):
+        folder = tmp_path / name.split(".")[0]
+        folder.mkdir()
+        (folder / name).write_text("{}")
+        assert base_problem(folder, False) is None
+
+
+def test_a_map_that_cannot_be_stored_is_one_line(tmp_path: Path) -> None:
+    from async_test_harness.runner.affected_run import store_with_baseline
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "testmap.json").write_text("{}")
+    (tmp_path / "a-file").write_text("x")
+    line = store_with_baseline(tmp_path / "results", tmp_path / "a-file" / "baseline")  # not writable there
+    assert line.startswith("async-test: test map not stored in ") and "\n" not in line
+    assert store_with_baseline(tmp_path / "results", tmp_path / "ok").endswith("ok/testmap.json")

@@ -171,6 +171,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.shard_split_modules and not args.shard:
         raise ArgumentsError("--shard-split-modules only changes how --shard K/N splits the tests; give --shard too.")
 
+    if args.affected_missing_ok and args.affected is None:
+        raise ArgumentsError("--affected-missing-ok only changes what --affected BASE_RESULTS does when BASE_RESULTS "
+                             "is missing; give --affected too.")
+    if args.affected is not None:
+        from .runner.affected_run import base_problem
+
+        problem = base_problem(Path(args.affected), args.affected_missing_ok)
+        if problem is not None:
+            raise ArgumentsError(problem)
+
     options = RunOptions(
         project_dir=args.project, results_dir=args.results_dir, only=args.only, parallel=args.parallel,
         separate_passes=args.separate_passes, html=args.html, html_include_tests=args.html_include_tests,
@@ -281,7 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--affected", metavar="BASE_RESULTS",
                    help="run only the tests the changes since BASE_RESULTS's map can affect (plus new, changed and "
                         "base-failing tests); every test, with the reason, when the selection cannot be trusted. "
-                        "Coverage thresholds are not checked when part of the suite runs")
+                        "The coverage of the tests left out is carried forward from the map, and the thresholds are "
+                        "checked on it (docs/affected.md). BASE_RESULTS must exist (exit 2), see --affected-missing-ok")
+    p.add_argument("--affected-missing-ok", action="store_true",
+                   help="with --affected: a BASE_RESULTS that does not exist (or is an empty folder: nothing restored "
+                        "yet, as on a CI's first run) runs every test with one line instead of being an error")
     # issue 25: the baseline (baseline/), for later runs to be compared with
     p.add_argument("--baseline", metavar="DIR",
                    help="after the run, store its baseline (coverage per pass and file, each test's outcome, time "

@@ -79,6 +79,11 @@ class TestMap:
     dirty: bool = False  # recorded on a tree with uncommitted changes: no commit describes it
     project: str = "."  # the project folder, repository-relative
     harness_version: str = ""
+    # Line data, for coverage carried forward (carryforward.py): kinds[i] is tests[i]'s pass ("" when it
+    # ran no measured line), and each file's "lines" is [[test indexes], [lines they all ran]] groups.
+    # Maps recorded before it have neither: ``has_lines`` is False and nothing is carried forward.
+    kinds: List[str] = field(default_factory=list)
+    has_lines: bool = False
 
     def tests_of(self, path: str, blocks: Iterable[int]) -> Set[str]:
         entry = self.files.get(path)
@@ -98,7 +103,17 @@ class TestMap:
     def to_json(self) -> Dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "harness_version": self.harness_version,
                 "project": self.project, "base_commit": self.base_commit, "dirty": self.dirty,
-                "tests": self.tests, "failed": sorted(set(self.failed)), "files": self.files}
+                "tests": self.tests, "failed": sorted(set(self.failed)), "files": self.files,
+                **({"kinds": self.kinds, "line_data": True} if self.has_lines else {})}
+
+    def lines_of(self, path: str, tests: Set[int]) -> Dict[str, Set[int]]:
+        """The lines of ``path`` the tests with these indexes ran, per pass (their kinds)."""
+        found: Dict[str, Set[int]] = {"unit": set(), "integration": set()}
+        for group, lines in (self.files.get(path) or {}).get("lines", []):
+            for index in group:
+                if index in tests and index < len(self.kinds) and self.kinds[index] in found:
+                    found[self.kinds[index]].update(lines)
+        return found
 
 
 def write(testmap: TestMap, path: Path) -> None:
@@ -123,15 +138,22 @@ def read(path: Path) -> TestMap:
         return TestMap(tests=[str(t) for t in data["tests"]], files=dict(data["files"]),
                        failed=[str(t) for t in data.get("failed", [])], base_commit=data.get("base_commit"),
                        dirty=bool(data.get("dirty")), project=str(data.get("project", ".")),
-                       harness_version=str(data.get("harness_version", "")))
+                       harness_version=str(data.get("harness_version", "")),
+                       kinds=[str(k) for k in data.get("kinds", [])], has_lines=data.get("line_data") is True)
     except (KeyError, TypeError, ValueError) as exc:
         raise MapError(f"{path} is missing a field ({exc})") from None
 
 
 def git(repo: Path, *args: str) -> Optional[str]:
-    """git's output, or None when git or the repository is not there."""
+    """git's output, or None when git or the repository is not there.
+
+    ``safe.directory`` names this repository: in the action's container the tests run as an
+    unprivileged account in a workspace the runner's account owns, where git refuses a repository
+    it does not own (its "dubious ownership"); the run executes the project's code anyway.
+    """
     try:
-        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(["git", "-c", f"safe.directory={Path(repo).resolve()}", "-C", str(repo), *args],
+                              capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout if done.returncode == 0 else None
@@ -154,6 +176,7 @@ def build(coverage_file: Path, repo_root: Path, project_root: Path, ran: Iterabl
         index[nodeid] = len(tests)
         tests.append(nodeid)
     files: Dict[str, Dict[str, Any]] = {}
+    kinds: Dict[str, str] = {}
     root = repo_root.resolve()
     for measured in sorted(data.measured_files()):
         try:
@@ -166,20 +189,27 @@ def build(coverage_file: Path, repo_root: Path, project_root: Path, ran: Iterabl
             continue  # not Python source (a template a plugin measures): affect.py treats it as unmeasured
         blocks: Dict[int, Set[int]] = {}
         import_time: Set[int] = set()
+        by_line: Dict[int, Set[int]] = {}
         for line, contexts in (data.contexts_by_lineno(measured) or {}).items():
             block = block_of(ranges, line)
             for context in contexts:
                 if not context or CONTEXT_SEPARATOR not in context:
                     import_time.add(block)
                     continue
-                nodeid = context.split(CONTEXT_SEPARATOR, 1)[1]
+                kind, nodeid = context.split(CONTEXT_SEPARATOR, 1)
                 if nodeid not in index:
                     index[nodeid] = len(tests)
                     tests.append(nodeid)
+                kinds[nodeid] = kind
                 blocks.setdefault(block, set()).add(index[nodeid])
+                by_line.setdefault(line, set()).add(index[nodeid])
+        groups: Dict[Tuple[int, ...], List[int]] = {}
+        for line, ran_it in sorted(by_line.items()):
+            groups.setdefault(tuple(sorted(ran_it)), []).append(line)
         files[rel] = {"functions": [list(r) for r in ranges],
                       "blocks": {str(b): sorted(t) for b, t in sorted(blocks.items())},
-                      "import_time": sorted(import_time)}
+                      "import_time": sorted(import_time),
+                      "lines": [[list(g), lines] for g, lines in sorted(groups.items())]}
     head = git(repo_root, "rev-parse", "HEAD")
     status = git(repo_root, "status", "--porcelain", "--untracked-files=no")
     try:
@@ -188,4 +218,5 @@ def build(coverage_file: Path, repo_root: Path, project_root: Path, ran: Iterabl
         project = "."
     return TestMap(tests=tests, files=files, failed=sorted(set(failed)),
                    base_commit=head.strip() if head else None, dirty=bool(status and status.strip()),
-                   project=project, harness_version=harness_version)
+                   project=project, harness_version=harness_version,
+                   kinds=[kinds.get(t, "") for t in tests], has_lines=True)

@@ -4,7 +4,8 @@ With ``affected``, a pull request's run passes ``--affected`` with the folder of
 (``affected-base``, repository-relative: where the baseline of the default branch is restored, see
 docs/affected.md), so only the tests its change can affect run; any other event (a push to the
 default branch, a schedule, a manual run) runs **everything** and records the map with
-``--record-map --baseline FOLDER``, for the pull requests after it. A pull request never stores
+``--record-map``; the action stores it with the baseline in the cache (action.yml), and on a pull
+request copies the restored one into FOLDER before the tests run. A pull request never stores
 one: its map would describe a commit the next pull request is not based on.
 """
 
@@ -36,5 +37,7 @@ def arguments(env: Mapping[str, str]) -> List[str]:
                           f"only the repository), e.g. affected-base: {DEFAULT_BASE}")
     folder = "/workspace/" + "/".join(parts)
     if env.get("GITHUB_EVENT_NAME", "") in PULL_REQUEST_EVENTS:
-        return ["--affected", folder]
-    return ["--record-map", "--baseline", folder]
+        return ["--affected", folder, "--affected-missing-ok"]  # the first pull request: no baseline restored yet
+    # The map stays in the results folder: the action's baseline step (on the runner) stores it with the
+    # baseline in the cache; the container may not write the workspace outside its results folder.
+    return ["--record-map"]

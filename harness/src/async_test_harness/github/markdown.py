@@ -79,7 +79,9 @@ def render(summary: Summary, diff: Optional[DiffCoverage] = None, level: int = 0
     out += results_table(summary, cell=_cell, emphasis="**")
     if summary.affected is not None:  # issue 26: what an --affected run skipped, or why it ran everything
         partial = "" if summary.affected.run_all else "; coverage covers only the tests that ran"
-        out += ["", f"**Affected tests**: {_cell(summary.affected.line)}{partial}"]
+        if summary.affected.coverage_line:  # carried forward from the base's map, or why not
+            partial = "; " + summary.affected.coverage_line
+        out += ["", f"**Affected tests**: {_cell(summary.affected.line)}{_cell(partial)}"]
     if diff is not None and diff.files:
         out += ["", f"**Changed lines covered: {diff.percent:.1f}%** of {diff.statements} changed statements"]
     out += _comparison(compared, level)

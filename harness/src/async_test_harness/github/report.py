@@ -198,7 +198,17 @@ def _outputs(summary: Summary, summary_path: Path, diff: Optional[DiffCoverage],
         "summary-path": str(summary_path),
         "exit-code": str(summary.exit.code),
         **_comparison_outputs(compared),
+        **_affected_outputs(summary),
     }
+
+
+def _affected_outputs(summary: Summary) -> Dict[str, str]:
+    """select: affected (issue 26): "ran N of M", as two numbers; empty when every test ran (the
+    ``tests`` output says how many) or the plugin could not count."""
+    info = summary.affected
+    if info is None or info.run_all or info.selected is None or info.collected is None:
+        return {"affected-selected": "", "affected-collected": ""}
+    return {"affected-selected": str(info.selected), "affected-collected": str(info.collected)}
 
 
 def _comparison_outputs(compared: Compared) -> Dict[str, str]:

@@ -3,8 +3,10 @@
 The runner decides (affected.py, from the base's map and git's diff) and writes PATH, a JSON object:
 ``nodeids`` to run, ``test_files`` (project-relative) to run whole, and ``known``, every test the map
 recorded: a collected test the map does not know is new and always runs. Narrowing happens here, as
-for shards (plugin/shard.py), because only pytest knows the collected node ids. What was kept of what
-was collected goes to ``PATH`` + ``.counts.json``, for the summary's "ran N of M".
+for shards (plugin/shard.py), because only pytest knows the collected node ids; the narrowing itself
+is plugin/narrowing.py's, shared with the runner's "only these tests" (plugin/selection.py). What was kept of what
+was collected goes to ``PATH`` + ``.counts.json``, for the summary's "ran N of M", with the node ids
+left out (their coverage is carried forward from the base's map: carryforward.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import List, Set
 import pytest
 
 from ..affected import COUNTS_SUFFIX
+from .narrowing import narrow
 
 PLUGIN_NAME = "async_test_affected"
 
@@ -50,19 +53,17 @@ class AffectedSelection:
 
     @pytest.hookimpl(tryfirst=True)  # before the kind's counts: they then count what will run
     def pytest_collection_modifyitems(self, config: pytest.Config, items: List[pytest.Item]) -> None:
-        keep = [item for item in items if self.keeps(item.nodeid)]
-        dropped = [item for item in items if not self.keeps(item.nodeid)]
-        self.summary = f"async-test: affected: {len(keep)} of {len(items)} tests selected"
+        collected = len(items)
+        keep, dropped = narrow(config, items, self.keeps)
+        self.summary = f"async-test: affected: {len(keep)} of {collected} tests selected"
         counts = self.path.with_name(self.path.name + COUNTS_SUFFIX)
         tmp = counts.with_name(f"{counts.name}.{os.getpid()}")
         try:
-            tmp.write_text(json.dumps({"selected": len(keep), "collected": len(items)}), encoding="utf-8")
+            tmp.write_text(json.dumps({"selected": len(keep), "collected": collected,  # left_out: for carryforward.py
+                                      "left_out": [item.nodeid for item in dropped]}), encoding="utf-8")
             os.replace(tmp, counts)  # xdist workers collect alike: the last one's is everyone's
         except OSError:
             pass
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = keep
 
     def pytest_report_collectionfinish(self) -> List[str]:
         return [self.summary] if self.summary else []

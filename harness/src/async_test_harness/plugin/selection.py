@@ -14,7 +14,8 @@ runner reads the order to tell which test was running when a session ended (pass
 a process of their own (plugin/early_connections.py).
 
 ``ONLY_ENV`` names a file of node ids: the session keeps only those (the integration tests a session
-that ended early did not run, given a process of their own).
+that ended early did not run, given a process of their own), narrowed as ``--async-test-select``
+narrows (plugin/narrowing.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pytest
 from ..masking import mask_data, mask_text
 from . import early_connections, events
 from .classify import CLASSIFICATION_KEY
+from .narrowing import narrow
 
 SELECTED_ENV = "ASYNC_TEST_SELECTED"
 ONLY_ENV = "ASYNC_TEST_ONLY_TESTS"
@@ -57,10 +59,7 @@ class Selection:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: List[pytest.Item]) -> None:
         if self.only is None:
             return
-        keep = [item for item in items if item.nodeid in self.only]
-        if len(keep) < len(items):
-            config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in self.only])
-            items[:] = keep
+        narrow(config, items, self.only.__contains__)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not self.path or session.config.pluginmanager.has_plugin("dsession"):

@@ -15,10 +15,12 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, FrozenSet, Iterable, List, Optional, Union
 
 from .. import __version__
 from ..affected import ADDED, COUNTS_SUFFIX, Change, Selection, parse_diff, select
+from ..carryforward import Carried, carry
+from ..summary.model import Coverage
 from ..testmap import MAP_FILE, MapError, TestMap, build, git, read, write
 from .project import Project
 
@@ -30,6 +32,7 @@ OUTPUTS = (MAP_FILE, SELECTION_FILE, SELECTION_FILE + COUNTS_SUFFIX)  # what the
 class Prepared:
     selection: Selection
     path: Optional[Path]  # the plugin's selection file; None when every test runs
+    moved: FrozenSet[str] = frozenset()  # every path the diff names: never carried forward (carryforward.py)
 
 
 def _project_folder(project: Project) -> str:
@@ -75,6 +78,35 @@ def changes_since(repo: Path, commit: str, excluded: Iterable[Path]) -> Optional
     return [c for c in changes if not any(c.path == s or c.path.startswith(s + "/") for s in skip)]
 
 
+def base_problem(base: Path, missing_ok: bool) -> Optional[str]:
+    """Why ``--affected BASE`` cannot be used (one paragraph: exit 2), or None.
+
+    BASE named on a command line that does not exist, or is not a results or baseline folder, is a
+    mistake (a typo would otherwise silently run everything). The action's first run has nothing
+    restored yet: with ``missing_ok`` a missing (or empty) folder runs every test with one line.
+    """
+    known = (MAP_FILE, "baseline.json", "summary.json")
+    try:
+        if base.is_dir():
+            if any((base / name).exists() for name in known):
+                return None
+            if missing_ok and not any(base.iterdir()):
+                return None
+            return (f"--affected {base}: the folder holds none of {', '.join(known)}, so it is not a results "
+                    "folder or a baseline. Give the results folder of a run with --record-map (or the baseline "
+                    "folder it was stored in with --baseline DIR).")
+        if not base.exists():
+            if missing_ok:
+                return None
+            return (f"--affected {base}: no such folder. Give the results folder of a run with --record-map (or "
+                    "the baseline folder it was stored in with --baseline DIR); on a CI's first run, when nothing "
+                    "has been stored yet, add --affected-missing-ok to run every test instead.")
+        return (f"--affected {base}: not a folder. Give the folder that holds {MAP_FILE} (a results folder of a "
+                "run with --record-map, or a baseline folder), not a file in it.")
+    except OSError as exc:
+        return f"--affected {base}: cannot be read ({exc.strerror or exc}). Give a results or baseline folder."
+
+
 Loaded = Union[TestMap, MapError]
 
 
@@ -107,7 +139,7 @@ def prepare(project: Project, loaded: Optional[Loaded], base_results: Path, resu
     path = results / SELECTION_FILE
     path.write_text(json.dumps({"nodeids": sorted(sel.nodeids), "test_files": sorted(sel.test_files),
                                 "known": testmap.tests}), encoding="utf-8")
-    return Prepared(sel, path)
+    return Prepared(sel, path, frozenset(c.path for c in changes or []))
 
 
 def counts(prepared: Optional[Prepared]) -> tuple[Optional[int], Optional[int]]:
@@ -119,6 +151,29 @@ def counts(prepared: Optional[Prepared]) -> tuple[Optional[int], Optional[int]]:
         return int(doc["selected"]), int(doc["collected"])
     except (OSError, ValueError, KeyError, TypeError):
         return None, None
+
+
+def left_out(prepared: Optional[Prepared]) -> Optional[List[str]]:
+    """The collected tests the plugin left out, as it listed them; None when it did not."""
+    if prepared is None or prepared.path is None:
+        return None
+    try:
+        doc = json.loads(prepared.path.with_name(prepared.path.name + COUNTS_SUFFIX).read_text(encoding="utf-8"))
+        return [str(n) for n in doc["left_out"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def carry_forward(prepared: Optional[Prepared], loaded: Optional[Loaded], coverage: Coverage,
+                  every_file: bool) -> Union[Carried, str]:
+    """The run's coverage with the left-out tests' lines carried forward from the base's map
+    (carryforward.py), or why not (one line)."""
+    if prepared is None or prepared.path is None or not isinstance(loaded, TestMap):
+        return "every test ran"
+    out = left_out(prepared)
+    if out is None:
+        return "the run did not say which tests it left out"
+    return carry(coverage, loaded, out, prepared.moved | set(prepared.selection.changed), every_file)
 
 
 def record(coverage_file: Path, results: Path, project: Project, ran: Iterable[str], failed: Iterable[str]) -> str:
@@ -138,8 +193,15 @@ def store_with_baseline(results: Path, folder: Path) -> str:
     source = results / MAP_FILE
     if not source.exists():
         return f"async-test: no test map to store in {folder} (it needs coverage and one session)"
-    folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / (MAP_FILE + ".tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, folder / MAP_FILE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, folder / MAP_FILE)
+    except OSError as exc:  # the run's own result stands, as for the baseline beside it
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return f"async-test: test map not stored in {folder}: {exc.strerror or exc}"
     return f"async-test: test map stored with the baseline: {folder / MAP_FILE}"

@@ -16,9 +16,10 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 from .. import phases
+from ..carryforward import Carried
 from ..settings import Settings
 from ..summary.model import Coverage, Exit
 from . import affected_run, session
@@ -31,6 +32,7 @@ from .results import PassResult, write_summary
 from .run_setup import Setup
 from .run_state import OUR_OUTPUTS, PASSES, SERVER_FILE, THRESHOLD_FLAGS, RunOptions, UsageError
 from .run_summary import SummaryBuilder
+from .session import measures_source
 from .verdict import (
     EXIT_COVERAGE,
     EXIT_INFRASTRUCTURE,
@@ -89,7 +91,10 @@ class Run(PassProcesses, Setup, SummaryBuilder):
         if opts.affected is not None:
             self.affected = affected_run.prepare(project, base_map, Path(opts.affected), results)
             if not self.affected.selection.run_all:
-                self.thresholds = {k: None for k in self.thresholds}  # part of the suite: its figures cover only it
+                # Part of the suite: its figures cover only it, unless the left-out tests' coverage is
+                # carried forward from the base's map after the run (_carry_forward).
+                self.suite_thresholds = self.thresholds
+                self.thresholds = {k: None for k in self.thresholds}
         self._header(project, settings, results, selected)
         self._affected_header()
         log = opts.parallel and len(selected) == 2  # one pass alone runs in the foreground, output shown
@@ -151,6 +156,8 @@ class Run(PassProcesses, Setup, SummaryBuilder):
                 self.console.line(f"async-test: coverage HTML report: {shown(results / 'html' / 'index.html')}")
             self.console.elapsed("coverage reports written" if coverage.error is None else "coverage failed",
                                  self.phases["coverage"])
+        if opts.coverage and self.affected is not None and self.affected.path is not None:
+            coverage = self._carry_forward(coverage, base_map, project)
         self._write_durations(results)
         self._suite_threshold_for_one_pass()
         code, below = self._exit_code(coverage)
@@ -178,4 +185,29 @@ class Run(PassProcesses, Setup, SummaryBuilder):
         if written and opts.baseline_dir and opts.record_map:  # issue 26: the map travels with the baseline
             self.console.line(affected_run.store_with_baseline(results, Path(opts.baseline_dir).resolve()))
         return code
+
+    def _carry_forward(self, coverage: Coverage, base_map: Optional[affected_run.Loaded],
+                       project: Project) -> Coverage:
+        """--affected: the left-out tests' coverage from the base's map (carryforward.py); the figures then
+        mean the whole suite, and the thresholds are checked on them. Else the run's own, unchecked."""
+        carried: Union[Carried, str]
+        if coverage.error is not None:
+            carried = "the coverage reports failed"
+        elif self.options.shard is not None:  # async-test combine merges the shards' own data
+            carried = "a shard's figures are its part's (async-test combine does not carry coverage forward)"
+        elif self.options.only is not None:
+            carried = f"--only {self.options.only} runs one pass (the map's lines are the whole suite's)"
+        else:
+            carried = affected_run.carry_forward(self.affected, base_map, coverage, measures_source(project))
+        if isinstance(carried, str):
+            self.coverage_carried = (False, f"coverage not carried forward: {carried}; it covers only the tests "
+                                            "that ran, and no threshold is checked", None)
+            self.console.line(f"async-test: {self.coverage_carried[1]}", "yellow")
+            return coverage
+        self.thresholds = dict(self.suite_thresholds)
+        checked = [k for k, t in self.thresholds.items() if t is not None]
+        note = f"; thresholds checked on the carried-forward totals ({', '.join(checked)})" if checked else ""
+        self.coverage_carried = (True, f"coverage: {carried.line}{note}", carried.files)
+        self.console.line(f"async-test: {self.coverage_carried[1]}")
+        return carried.coverage
 

@@ -312,6 +312,8 @@ def render_markdown(summary: Summary) -> str:
     lines += results_table(summary)
     if summary.affected is not None:  # --affected: "ran 37 of 1,204 tests (affected by 2 changed files)"
         lines += ["", f"**Affected tests**: {printable(summary.affected.line)}"]
+        if summary.affected.coverage_line:
+            lines += ["", f"**Affected tests**: {printable(summary.affected.coverage_line)}"]
     lines += _shard_lines(summary)
     lines += [] if summary.shard is not None else _threshold_lines(summary.coverage)
     reasons = [f"**{kind} pass {p.status}**: {printable(p.status_reason)}"

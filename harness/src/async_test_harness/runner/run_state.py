@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ..sharding import RESULTS_DURATIONS, Shard
 from ..summary.model import InfrastructureError
@@ -112,6 +112,10 @@ class RunState:
         self.durations_path: Optional[Path] = None  # the durations file the shards are balanced by
         self.empty_shard = False  # this shard had nothing to run (more shards than modules): not a failure
         self.affected: Optional[affected_run.Prepared] = None  # --affected: what was selected, or why not
+        # --affected: the thresholds, set aside until the coverage is carried forward (passes._carry_forward),
+        # and (carried?, the reports' line, how many files) once it was or was not.
+        self.suite_thresholds: Dict[str, Optional[Threshold]] = {}
+        self.coverage_carried: Optional[Tuple[bool, str, Optional[int]]] = None
         self.verdict: Optional[Verdict] = None  # decided once the passes and coverage are done (verdict.py)
 
     @staticmethod

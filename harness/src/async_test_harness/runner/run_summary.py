@@ -176,8 +176,8 @@ class SummaryBuilder(RunState):
             if sel.run_all:
                 c.line(f"  affected    every test runs: {sel.reason}", "yellow")
             else:
-                c.line(f"  affected    {len(sel.changed)} changed file(s) since the map's commit; "
-                       "coverage thresholds not checked (the figures cover only the tests that run)")
+                c.line(f"  affected    {len(sel.changed)} changed file(s) since the map's commit; the coverage "
+                       "of the tests left out is carried forward from the map, where it can be (thresholds then apply)")
                 for note in sel.notes[:20]:
                     c.line(f"              {note}")
 
@@ -187,8 +187,10 @@ class SummaryBuilder(RunState):
             return None
         sel = self.affected.selection
         selected, collected = affected_run.counts(self.affected)
+        carried = self.coverage_carried
         return AffectedInfo(sel.describe(selected, collected), sel.run_all, sel.reason or None, selected, collected,
-                            len(sel.changed))
+                            len(sel.changed), carried[1] if carried else None, carried[0] if carried else None,
+                            carried[2] if carried else None)
 
     def _header(self, project: Project, settings: Settings, results: Path, selected: List[str]) -> None:
         c = self.console
@@ -247,6 +249,9 @@ class SummaryBuilder(RunState):
                    f"{pct(cov.combined):>9}")
         if summary.affected is not None:
             c.line(f"affected: {summary.affected.line}", "yellow" if summary.affected.run_all else "")
+            if summary.affected.coverage_line:
+                c.line(f"affected: {summary.affected.coverage_line}",
+                       "" if summary.affected.coverage_carried else "yellow")
         if self.empty_shard:
             c.line(f"shard {self.options.shard} had nothing to run: there are more shards than test modules, and "
                    "the other shards run every test (not a failure)", "yellow")

@@ -179,6 +179,8 @@ class FileCoverage(_Part):
     integration_only: Tuple[int, ...]
     both: Tuple[int, ...]
     neither: Tuple[int, ...]
+    # An --affected run: true when the figure holds lines carried forward from the base's map (carryforward.py).
+    carried_forward: Optional[bool] = field(default=None, metadata=ABSENT_WHEN_NONE)
 
 
 @dataclass(frozen=True)
@@ -241,8 +243,10 @@ class AffectedInfo(_Part):
     """What an ``async-test run --affected BASE_RESULTS`` ran (affected.py): ``selected`` of
     ``collected`` tests (null when the plugin did not count), chosen by ``changed_files`` changed files;
     ``run_all`` with its ``reason`` when the selection could not be trusted and every test ran.
-    ``line`` is the sentence the reports show. Coverage figures of a run that did not run everything
-    cover only the tests it ran, and its thresholds are not checked."""
+    ``line`` is the sentence the reports show. A run that did not run everything carries the coverage of
+    the tests it left out forward from the base's map (carryforward.py): ``coverage_line`` says how many
+    files (``carried_forward_files``) or why not; when not, its figures cover only the tests it ran and
+    its thresholds are not checked (``coverage_carried`` false)."""
 
     line: str
     run_all: bool
@@ -250,6 +254,9 @@ class AffectedInfo(_Part):
     selected: Optional[int] = None
     collected: Optional[int] = None
     changed_files: int = 0
+    coverage_line: Optional[str] = field(default=None, metadata=ABSENT_WHEN_NONE)
+    coverage_carried: Optional[bool] = field(default=None, metadata=ABSENT_WHEN_NONE)
+    carried_forward_files: Optional[int] = field(default=None, metadata=ABSENT_WHEN_NONE)
 
 
 @dataclass(frozen=True)
@@ -387,7 +394,7 @@ def _file(doc: Json) -> FileCoverage:
         return tuple(_int(n) for n in doc[key])
 
     return FileCoverage(doc["path"], _int(doc["statements"]), doc["percent"], lines("unit_only"),
-                        lines("integration_only"), lines("both"), lines("neither"))
+                        lines("integration_only"), lines("both"), lines("neither"), doc.get("carried_forward"))
 
 
 def _per_figure(doc: Json) -> PerFigure[Any]:
@@ -405,7 +412,9 @@ def _affected(doc: Optional[Json]) -> Optional[AffectedInfo]:
     if doc is None:
         return None
     return AffectedInfo(str(doc["line"]), bool(doc["run_all"]), doc.get("reason"), _optional_int(doc.get("selected")),
-                        _optional_int(doc.get("collected")), _int(doc.get("changed_files", 0)))
+                        _optional_int(doc.get("collected")), _int(doc.get("changed_files", 0)),
+                        doc.get("coverage_line"), doc.get("coverage_carried"),
+                        _optional_int(doc.get("carried_forward_files")))
 
 
 def _shard_run(doc: Json) -> ShardRun:

@@ -1,0 +1,120 @@
+"""Coverage carried forward from the base's map for the tests an ``--affected`` run left out (Codecov's carryforward).
+
+An affected run measures only the tests it ran, so its figures are lower than the suite's and no
+threshold can be checked on them. The map of the base (testmap.py) records which lines each test ran,
+per pass. A test the run left out is, by the selection's premise, one the change cannot reach: on the
+head it runs the same lines as on the base. So, per file and per pass, the whole suite's lines are
+exactly
+
+    the lines the run measured  UNION  the lines the left-out tests of that pass ran on the base
+
+as long as the file's line numbers are those of the base: **a file the diff changed is never carried
+forward** (its lines moved); it keeps the run's figure, which misses the lines only left-out tests ran
+there, so a changed file's figure (and the totals) can be lower than the full suite's, never higher.
+A file no test of the run touched gets the base's figures whole; a file both touched gets the union.
+
+Every figure is recomputed from the files' line sets, the way the run's own figures are computed
+(coverage_reports.py): the combined one over every file, a pass's over every file with a ``source``,
+else over the files the pass ran (or nothing ran). Before using them, the run's own figures are
+recomputed the same way: if they differ (branch coverage counts branches too) nothing is carried,
+and the caller says why, as it does for a map without line data (recorded by an older harness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Dict, Iterable, List, Set, Tuple, Union
+
+from .summary.model import Coverage, CoverageFigure, FileCoverage
+from .testmap import TestMap
+
+PASSES = ("unit", "integration")
+
+
+@dataclass(frozen=True)
+class Carried:
+    coverage: Coverage
+    files: int  # files whose figure holds lines carried from the base
+    line: str  # "12 files carried forward from the baseline (abc1234)"
+
+
+def _percent(covered: int, statements: int) -> float:
+    return round(100.0 * covered / statements, 2) if statements else 100.0
+
+
+def _sets(f: FileCoverage) -> Tuple[Set[int], Set[int], Set[int]]:
+    """(statements, unit lines, integration lines) of one file."""
+    unit, integration = set(f.unit_only) | set(f.both), set(f.integration_only) | set(f.both)
+    return unit | integration | set(f.neither), unit, integration
+
+
+def figures(files: Iterable[FileCoverage], every_file: bool) -> Dict[str, CoverageFigure]:
+    """The unit, integration and combined figures of these files, as the run computes its own."""
+    totals = {k: [0, 0] for k in (*PASSES, "combined")}
+    for f in files:
+        statements, unit, integration = _sets(f)
+        ran = {"unit": unit, "integration": integration}
+        for kind in PASSES:
+            if every_file or ran[kind] or not (unit or integration):
+                totals[kind][0] += len(ran[kind])
+                totals[kind][1] += len(statements)
+        totals["combined"][0] += len(unit | integration)
+        totals["combined"][1] += len(statements)
+    return {k: CoverageFigure(_percent(c, s), c, s) for k, (c, s) in totals.items()}
+
+
+def carry(coverage: Coverage, testmap: TestMap, left_out: Iterable[str], changed: Iterable[str],
+          every_file: bool) -> Union[Carried, str]:
+    """The run's coverage with the left-out tests' lines added from the map; or why it cannot be (one line)."""
+    if not testmap.has_lines:
+        return ("the base's map has no line data (recorded by an older async-test: the next run on the base "
+                "branch records it)")
+    if coverage.combined is None or not coverage.files:
+        return "the run measured no coverage to add to"
+    own = figures(coverage.files, every_file)
+    for kind in (*PASSES, "combined"):
+        measured = coverage.figure(kind)
+        if measured is not None and (measured.covered_lines, measured.statements, measured.percent) != (
+                own[kind].covered_lines, own[kind].statements, own[kind].percent):
+            return (f"the run's {kind} figure is not the line count of its files (branch coverage counts branches, "
+                    "which the map does not record)")
+    index = {nodeid: i for i, nodeid in enumerate(testmap.tests)}
+    out = {index[n] for n in left_out if n in index}
+    moved = set(changed)
+    files: List[FileCoverage] = []
+    count = 0
+    try:
+        reported = {f.path for f in coverage.files}
+        unreported = sorted(p for p in testmap.files if p not in reported and p not in moved
+                            and any(testmap.lines_of(p, out).values()))
+        if unreported:  # the full suite would report it; without its statements no figure can be right
+            return (f"{unreported[0]} is run only by tests left out, and the run's report does not list it "
+                    "(configure a coverage source, e.g. --cov-source, so every file is reported)")
+        for f in coverage.files:
+            if f.path in moved or f.path not in testmap.files or not out:
+                files.append(f)
+                continue
+            statements, unit, integration = _sets(f)
+            extra = testmap.lines_of(f.path, out)
+            add_unit = (extra["unit"] & statements) - unit
+            add_integration = (extra["integration"] & statements) - integration
+            if not (add_unit or add_integration):
+                files.append(f)
+                continue
+            unit, integration = unit | add_unit, integration | add_integration
+            files.append(FileCoverage(
+                path=f.path, statements=len(statements),
+                percent=_percent(len(unit | integration), len(statements)),
+                unit_only=tuple(sorted(unit - integration)), integration_only=tuple(sorted(integration - unit)),
+                both=tuple(sorted(unit & integration)), neither=tuple(sorted(statements - unit - integration)),
+                carried_forward=True))
+            count += 1
+    except (TypeError, ValueError, AttributeError) as exc:  # a damaged map from a cache: nothing carried
+        return f"the base's map has damaged line data ({type(exc).__name__})"
+    totals = figures(files, every_file)
+    commit = (testmap.base_commit or "")[:7] or "unknown commit"
+    line = f"{count} file{'' if count == 1 else 's'} carried forward from the baseline ({commit})"
+    return Carried(replace(coverage, unit=totals["unit"] if coverage.unit is not None else None,
+                           integration=totals["integration"] if coverage.integration is not None else None,
+                           combined=totals["combined"], files=tuple(files)), count, line)
+
