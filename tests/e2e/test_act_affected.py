@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, Set, Tuple
 
 import pytest
 
-from helpers import REPO, copy_action, docker_shim, git, write_files
+from helpers import REPO, copy_action, git, write_files
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from test_act import ACT, DOCKER, IMAGE
+from test_act import ACT, IMAGE
 from test_act_baseline import head, summary_of
-from test_act_shapes import offline_actions
-from test_github_comment import TOKEN, FakeGitHub
+from test_act_baseline import run_act as run_baseline_act
 
 pytestmark = pytest.mark.skipif(not IMAGE or not Path(ACT).exists(), reason="needs ASYNC_TEST_IMAGE and act")
 
@@ -50,22 +47,7 @@ ALL = {"tests.unit.test_calc::test_add", "tests.unit.test_calc::test_sub", "test
 
 
 def run_act(repo: Path, event_name: str, event: Dict[str, object], cache: Path) -> Tuple[int, str, Dict[int, str]]:
-    path = repo.parent / f"{event_name}.json"
-    path.write_text(json.dumps(event))
-    github = FakeGitHub()
-    try:
-        cmd = [ACT, event_name, "-P", "ubuntu-latest=-self-hosted", "-W", ".github/workflows/affected.yml",
-               "-e", str(path), "--env", f"SRC={repo}", "--env", f"IMAGE={IMAGE}",
-               "--env", f"GITHUB_API_URL={github.url}", "--env", f"ASYNC_TEST_CACHE={cache}",
-               "-s", f"GITHUB_TOKEN={TOKEN}", *offline_actions(Path(tempfile.mkdtemp(dir=repo.parent)))]
-        done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900,
-                              env=docker_shim(repo.parent / "bin", DOCKER))
-        log = done.stdout + done.stderr
-        with open(repo.parent / "act.log", "a") as kept:  # for a failure's reader: every run's whole log
-            kept.write(log)
-        return done.returncode, log, github.ours()
-    finally:
-        github.close()
+    return run_baseline_act(repo, event_name, event, cache, "affected.yml")
 
 
 def ran(log: str) -> Set[str]:

@@ -35,12 +35,15 @@ def head(repo: Path) -> str:
                           check=True).stdout.strip()
 
 
-def run_act(repo: Path, event_name: str, event: Dict[str, object], cache: Path) -> Tuple[int, str, Dict[int, str]]:
+def run_act(repo: Path, event_name: str, event: Dict[str, object], cache: Path,
+            workflow: str = "baseline.yml") -> Tuple[int, str, Dict[int, str]]:
+    """One act run of ``workflow`` (in the repo's .github/workflows) with the cache stand-in at ``cache``
+    and the GitHub API stand-in; returns act's exit code, its log and our comments."""
     path = repo.parent / f"{event_name}.json"
     path.write_text(json.dumps(event))
     github = FakeGitHub()
     try:
-        cmd = [ACT, event_name, "-P", "ubuntu-latest=-self-hosted", "-W", ".github/workflows/baseline.yml",
+        cmd = [ACT, event_name, "-P", "ubuntu-latest=-self-hosted", "-W", f".github/workflows/{workflow}",
                "-e", str(path), "--env", f"SRC={repo}", "--env", f"IMAGE={IMAGE}",
                "--env", f"GITHUB_API_URL={github.url}", "--env", f"ASYNC_TEST_CACHE={cache}",
                "-s", f"GITHUB_TOKEN={TOKEN}", *offline_actions(Path(tempfile.mkdtemp(dir=repo.parent)))]

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
+from test_affected_run import DB_TEST, run
 
 from helpers import assert_summary_round_trip, commit_all, write_files
 
@@ -67,18 +66,7 @@ FILES = {
                                   "def test_double():\n    assert double(2) == 4\n"),
     "tests/unit/test_second.py": ("from app.shared import second\n\n\n"
                                   "def test_second():\n    assert second(3) == 2\n"),
-    "tests/integration/test_db.py": '''\
-import pytest
-from sqlalchemy import text
-
-from app.core import count
-
-
-@pytest.mark.asyncio
-async def test_count(async_db_session):
-    rows = (await async_db_session.execute(text("SELECT 1 UNION SELECT 2"))).all()
-    assert count(rows) == 2
-''',
+    "tests/integration/test_db.py": DB_TEST,
 }
 
 
@@ -87,12 +75,6 @@ def env(pg_cluster: str) -> Dict[str, str]:
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("ASYNC_TEST_", "PG", "POSTGRES_", "COVERAGE_", "PYTEST_")) and k != "DATABASE_URL"}
     return dict(clean, ASYNC_TEST_PG_CLUSTER=pg_cluster)
-
-
-def run(project: Path, env: Dict[str, str], results: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "async_test_harness.cli", "run", str(project), "--results-dir",
-                           str(results), "--cov-source", "app", *args, "--", "-p", "no:randomly"],
-                          env=env, capture_output=True, text=True, timeout=300)
 
 
 def coverage_of(results: Path) -> Dict[str, Any]:

@@ -35,17 +35,7 @@ def double(x):
     return x * 2
 '''
 
-FILES = {
-    "pytest.ini": "[pytest]\nasyncio_mode = strict\n",
-    "app/__init__.py": "",
-    "app/core.py": CORE,
-    "app/other.py": OTHER,
-    "tests/unit/test_sign.py": ("from app.core import sign\n\n\n"
-                                "def test_negative():\n    assert sign(-1) == 'negative'\n"),
-    "tests/unit/test_double.py": ("from app.other import double\n\n\n"
-                                  + "".join(f"def test_double_{n}():\n    assert double({n}) == {2 * n}\n\n\n"
-                                            for n in range(4))),
-    "tests/integration/test_db.py": '''\
+DB_TEST = '''\
 import pytest
 from sqlalchemy import text
 
@@ -56,7 +46,19 @@ from app.core import count
 async def test_count(async_db_session):
     rows = (await async_db_session.execute(text("SELECT 1 UNION SELECT 2"))).all()
     assert count(rows) == 2
-''',
+'''
+
+FILES = {
+    "pytest.ini": "[pytest]\nasyncio_mode = strict\n",
+    "app/__init__.py": "",
+    "app/core.py": CORE,
+    "app/other.py": OTHER,
+    "tests/unit/test_sign.py": ("from app.core import sign\n\n\n"
+                                "def test_negative():\n    assert sign(-1) == 'negative'\n"),
+    "tests/unit/test_double.py": ("from app.other import double\n\n\n"
+                                  + "".join(f"def test_double_{n}():\n    assert double({n}) == {2 * n}\n\n\n"
+                                            for n in range(4))),
+    "tests/integration/test_db.py": DB_TEST,
 }
 
 

@@ -13,7 +13,7 @@ the blocked database, the unit tests are handed back to the runner: the session 
 tests only, and the runner gives the unit tests a process of their own (runner/pass_processes.py),
 exactly as ``--separate-passes`` runs them. Every driver, C or not, is caught, and a project that
 opens nothing at import (nearly all: an engine made at import connects only when used) pays one
-look at its open files (about 0.1 ms).
+look at its open files (about 0.2 ms with 46 open descriptors).
 
 Only under the runner (``SESSION_ENV``, set with the selection file it reads): plain ``pytest``
 has no second process to hand the unit tests to, and keeps them (docs/unit-and-integration.md).
