@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Tuple
+from typing import Callable, Tuple
 
 from .results import PassResult
 from .session import recount
@@ -64,49 +64,54 @@ def merge(results: Path, reported: PassResult, again: PassResult) -> PassResult:
     return again
 
 
-def _merge_junit(aside: Path, target: Path) -> None:
-    """The session's test cases of the kind into the new process's JUnit file (one suite each)."""
+def _merge_file(aside: Path, target: Path, combine: Callable[[Path, Path], None]) -> None:
+    """``aside`` (the session's) into ``target`` (the new process's): moved when the new process wrote
+    none, else ``combine``d; removed either way. A file that cannot be read leaves ``target`` as it is:
+    the summary still counts every test."""
     if not aside.exists():
         return
     try:
         if not target.exists():
             os.replace(aside, target)
             return
-        tree = ET.parse(target)
-        root = tree.getroot()
-        old = ET.parse(aside).getroot()
-        suites = [old] if old.tag == "testsuite" else list(old.iter("testsuite"))
-        if root.tag == "testsuite":
-            wrapper = ET.Element("testsuites")
-            wrapper.append(root)
-            root = wrapper
-        for suite in suites:
-            if any(c.tag == "testcase" for c in suite):
-                recount(suite)
-                root.append(suite)
-        ET.ElementTree(root).write(target, encoding="utf-8", xml_declaration=True)
-    except (ET.ParseError, OSError):
-        pass  # the new process's file stays as it is; the summary still counts every test
+        combine(aside, target)
+    except Exception:
+        pass  # a broken JUnit file, coverage.py's own error: the new process's file stays
     finally:
         aside.unlink(missing_ok=True)
+
+
+def _merge_junit(aside: Path, target: Path) -> None:
+    """The session's test cases of the kind into the new process's JUnit file (one suite each)."""
+    _merge_file(aside, target, _add_suites)
+
+
+def _add_suites(aside: Path, target: Path) -> None:
+    tree = ET.parse(target)
+    root = tree.getroot()
+    old = ET.parse(aside).getroot()
+    suites = [old] if old.tag == "testsuite" else list(old.iter("testsuite"))
+    if root.tag == "testsuite":
+        wrapper = ET.Element("testsuites")
+        wrapper.append(root)
+        root = wrapper
+    for suite in suites:
+        if any(c.tag == "testcase" for c in suite):
+            recount(suite)
+            root.append(suite)
+    ET.ElementTree(root).write(target, encoding="utf-8", xml_declaration=True)
 
 
 def _merge_coverage(aside: Path, target: Path) -> None:
-    if not aside.exists():
-        return
-    try:
-        from coverage import CoverageData
+    _merge_file(aside, target, _add_coverage)
 
-        if not target.exists():
-            os.replace(aside, target)
-            return
-        merged = CoverageData(basename=str(target))
-        merged.read()
-        old = CoverageData(basename=str(aside))
-        old.read()
-        merged.update(old)
-        merged.write()
-    except Exception:
-        pass  # coverage's own error; the new process's data stays
-    finally:
-        aside.unlink(missing_ok=True)
+
+def _add_coverage(aside: Path, target: Path) -> None:
+    from coverage import CoverageData
+
+    merged = CoverageData(basename=str(target))
+    merged.read()
+    old = CoverageData(basename=str(aside))
+    old.read()
+    merged.update(old)
+    merged.write()
