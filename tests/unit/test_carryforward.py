@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from async_test_harness.carryforward import Carried, carry, figures
+import pytest
+
+from async_test_harness.carryforward import Carried, carry, figures, remap
 from async_test_harness.summary.model import Coverage, FileCoverage
 from async_test_harness.testmap import TestMap
 
@@ -64,3 +66,14 @@ def test_a_file_only_left_out_tests_ran_must_be_in_the_report() -> None:
     cov = run_coverage(file("app/a.py", {1}, set(), set(range(1, 9))), every_file=False)  # no app/b.py
     assert "app/b.py is run only by tests left out" in str(carry(cov, TESTMAP, ["t_int"], [], False))
     assert isinstance(carry(cov, TESTMAP, ["t_int"], ["app/b.py"], False), Carried)  # deleted: nothing to report
+
+
+@pytest.mark.parametrize("hunks, expected", [
+    ([], {1, 5, 9}),
+    ([(5, 1, 5, 1)], {1, 9}),  # line 5 replaced: the selection ran its tests, it is not carried
+    ([(2, 0, 3, 2)], {1, 7, 11}),  # two lines inserted after line 2
+    ([(2, 2, 2, 0)], {1, 3, 7}),  # lines 2-3 removed
+    ([(2, 0, 3, 1), (6, 1, 7, 3)], {1, 6, 12}),  # one inserted, then line 6 replaced by three
+])
+def test_remap_moves_the_base_lines_to_the_head(hunks, expected):
+    assert remap({1, 5, 9}, hunks) == expected

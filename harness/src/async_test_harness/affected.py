@@ -32,7 +32,7 @@ import fnmatch
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from .testmap import MODULE, TestMap, block_of
 
@@ -62,6 +62,8 @@ class Change:
     path: str
     status: str = MODIFIED
     lines: Set[int] = field(default_factory=set)
+    # git's hunks, (base start, base count, head start, head count): how the base's line numbers move
+    hunks: List[Tuple[int, int, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -277,7 +279,7 @@ def _all(sel: Selection, reason: str) -> Selection:
 
 # ------------------------------------------------------------------ git's diff
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@")
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
 def parse_diff(text: str) -> List[Change]:
@@ -305,6 +307,8 @@ def parse_diff(text: str) -> List[Change]:
             match = _HUNK.match(line)
             if match:
                 start, count = int(match.group(1)), int(match.group(2) if match.group(2) is not None else 1)
+                current.hunks.append((start, count, int(match.group(3)),
+                                      int(match.group(4) if match.group(4) is not None else 1)))
                 if count == 0:  # an insertion after line `start`: the lines either side
                     current.lines.update(n for n in (start, start + 1) if n > 0)
                 else:

@@ -8,10 +8,14 @@ exactly
 
     the lines the run measured  UNION  the lines the left-out tests of that pass ran on the base
 
-as long as the file's line numbers are those of the base: **a file the diff changed is never carried
-forward** (its lines moved); it keeps the run's figure, which misses the lines only left-out tests ran
-there, so a changed file's figure (and the totals) can be lower than the full suite's, never higher.
-A file no test of the run touched gets the base's figures whole; a file both touched gets the union.
+with the base's line numbers moved to the head's. A file the diff modified has its left-out tests'
+lines moved through git's hunks (``remap``): a line inside a hunk is dropped (the selection ran every
+test that ran it: it is the run's to measure), a line after a hunk moves by what the hunk added or
+removed. So a one-line change in a module the other tests also reach keeps the suite's figure: carried
+whole, it was measured too low, and a threshold the full suite meets failed. A file added, deleted or
+whose hunks are unknown is never carried (it keeps the run's figure, lower than the full suite's
+at worst, never higher). A file no test of the run touched gets the base's figures whole; a file both
+touched gets the union.
 
 Every figure is recomputed from the files' line sets, the way the run's own figures are computed
 (coverage_reports.py): the combined one over every file, a pass's over every file with a ``source``,
@@ -23,7 +27,7 @@ and the caller says why, as it does for a map without line data (recorded by an 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Dict, Iterable, List, Set, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .summary.model import Coverage, CoverageFigure, FileCoverage
 from .testmap import TestMap
@@ -48,6 +52,27 @@ def _sets(f: FileCoverage) -> Tuple[Set[int], Set[int], Set[int]]:
     return unit | integration | set(f.neither), unit, integration
 
 
+Hunk = Tuple[int, int, int, int]  # git's (base start, base count, head start, head count)
+
+
+def remap(lines: Iterable[int], hunks: Sequence[Hunk]) -> Set[int]:
+    """The base's line numbers as the head's, through a ``-U0`` diff's hunks; lines a hunk replaced or
+    removed are dropped. ``-a,0 +c,d`` inserts after base line ``a``; ``-a,b +c,0`` removes ``a..a+b-1``."""
+    ordered = sorted(hunks)
+    out: Set[int] = set()
+    for n in lines:
+        shift = 0
+        for start, count, _, added in ordered:
+            last = start + count - 1 if count else start  # the last base line at or before the hunk's end
+            if count and start <= n <= last:
+                break  # replaced or removed
+            if n > last:
+                shift += added - count
+        else:
+            out.add(n + shift)
+    return out
+
+
 def figures(files: Iterable[FileCoverage], every_file: bool) -> Dict[str, CoverageFigure]:
     """The unit, integration and combined figures of these files, as the run computes its own."""
     totals = {k: [0, 0] for k in (*PASSES, "combined")}
@@ -64,8 +89,11 @@ def figures(files: Iterable[FileCoverage], every_file: bool) -> Dict[str, Covera
 
 
 def carry(coverage: Coverage, testmap: TestMap, left_out: Iterable[str], changed: Iterable[str],
-          every_file: bool) -> Union[Carried, str]:
-    """The run's coverage with the left-out tests' lines added from the map; or why it cannot be (one line)."""
+          every_file: bool, remaps: Optional[Mapping[str, Sequence[Hunk]]] = None) -> Union[Carried, str]:
+    """The run's coverage with the left-out tests' lines added from the map; or why it cannot be (one line).
+
+    ``changed``: files never carried; ``remaps``: modified files whose base lines move through these hunks."""
+    remaps = remaps or {}
     if not testmap.has_lines:
         return ("the base's map has no line data (recorded by an older async-test: the next run on the base "
                 "branch records it)")
@@ -96,6 +124,8 @@ def carry(coverage: Coverage, testmap: TestMap, left_out: Iterable[str], changed
                 continue
             statements, unit, integration = _sets(f)
             extra = testmap.lines_of(f.path, out)
+            if f.path in remaps:
+                extra = {kind: remap(lines, remaps[f.path]) for kind, lines in extra.items()}
             add_unit = (extra["unit"] & statements) - unit
             add_integration = (extra["integration"] & statements) - integration
             if not (add_unit or add_integration):
@@ -113,7 +143,9 @@ def carry(coverage: Coverage, testmap: TestMap, left_out: Iterable[str], changed
         return f"the base's map has damaged line data ({type(exc).__name__})"
     totals = figures(files, every_file)
     commit = (testmap.base_commit or "")[:7] or "unknown commit"
-    line = f"{count} file{'' if count == 1 else 's'} carried forward from the baseline ({commit})"
+    line = (f"{count} file{'' if count == 1 else 's'} carried forward from the baseline ({commit})" if count else
+            f"nothing to carry forward from the baseline ({commit}): the tests left out ran no line the run missed, "
+            "so its figures are the whole suite's")
     return Carried(replace(coverage, unit=totals["unit"] if coverage.unit is not None else None,
                            integration=totals["integration"] if coverage.integration is not None else None,
                            combined=totals["combined"], files=tuple(files)), count, line)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, List, Optional, Union
+from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .. import __version__
-from ..affected import ADDED, COUNTS_SUFFIX, Change, Selection, parse_diff, select
-from ..carryforward import Carried, carry
+from ..affected import ADDED, COUNTS_SUFFIX, MODIFIED, Change, Selection, parse_diff, select
+from ..carryforward import Carried, Hunk, carry
 from ..summary.model import Coverage
 from ..testmap import MAP_FILE, MapError, TestMap, build, git, read, write
 from .project import Project
@@ -32,7 +32,9 @@ OUTPUTS = (MAP_FILE, SELECTION_FILE, SELECTION_FILE + COUNTS_SUFFIX)  # what the
 class Prepared:
     selection: Selection
     path: Optional[Path]  # the plugin's selection file; None when every test runs
-    moved: FrozenSet[str] = frozenset()  # every path the diff names: never carried forward (carryforward.py)
+    moved: FrozenSet[str] = frozenset()  # every path the diff names (carryforward.py)
+    # the modified files among them, with git's hunks: their base lines are moved, then carried
+    remaps: Mapping[str, Tuple[Hunk, ...]] = field(default_factory=dict)
 
 
 def _project_folder(project: Project) -> str:
@@ -139,7 +141,8 @@ def prepare(project: Project, loaded: Optional[Loaded], base_results: Path, resu
     path = results / SELECTION_FILE
     path.write_text(json.dumps({"nodeids": sorted(sel.nodeids), "test_files": sorted(sel.test_files),
                                 "known": testmap.tests}), encoding="utf-8")
-    return Prepared(sel, path, frozenset(c.path for c in changes or []))
+    return Prepared(sel, path, frozenset(c.path for c in changes or []),
+                    {c.path: tuple(c.hunks) for c in changes or [] if c.status == MODIFIED and c.hunks})
 
 
 def counts(prepared: Optional[Prepared]) -> tuple[Optional[int], Optional[int]]:
@@ -173,7 +176,8 @@ def carry_forward(prepared: Optional[Prepared], loaded: Optional[Loaded], covera
     out = left_out(prepared)
     if out is None:
         return "the run did not say which tests it left out"
-    return carry(coverage, loaded, out, prepared.moved | set(prepared.selection.changed), every_file)
+    never = (prepared.moved | set(prepared.selection.changed)) - set(prepared.remaps)
+    return carry(coverage, loaded, out, never, every_file, prepared.remaps)
 
 
 def record(coverage_file: Path, results: Path, project: Project, ran: Iterable[str], failed: Iterable[str]) -> str:
