@@ -19,6 +19,7 @@ from compare import (
     ignored,
     report,
     results_facts,
+    without_deliberate_lines,
 )
 
 from reports import summary
@@ -235,3 +236,11 @@ def test_coverage_lines_are_every_contexts_lines(tmp_path):
     folder = write_folder(tmp_path / "one")
     assert coverage_lines(folder / ".coverage", PROJECT) == {"app/core.py": [1, 2], "app/unused.py": []}
     shutil.rmtree(folder)
+
+
+def test_only_the_deliberate_warning_is_left_out_of_summary_md():
+    lines = ["| combined |", "", "## Warnings", "", "- a connection to the test database (x) was open when "
+             "collection ended (...)", "", "## Failures", "", "- `t.py` failed"]
+    assert without_deliberate_lines(lines) == ["| combined |", "", "## Failures", "", "- `t.py` failed"]
+    other = ["## Warnings", "", "- something else", "", "## Failures"]
+    assert without_deliberate_lines(other) == other

@@ -121,8 +121,9 @@ def test_record_then_affected_runs_what_the_change_reaches(tmp_path: Path, env: 
     coverage_line = summary["affected"].pop("coverage_line")
     assert summary["affected"] == {"line": "ran 1 of 6 tests (affected by 1 changed file)", "run_all": False,
                                    "reason": None, "selected": 1, "collected": 6, "changed_files": 1,
-                                   "coverage_carried": True, "carried_forward_files": 1}
-    assert coverage_line.startswith("coverage: 1 file carried forward from the baseline (")  # app/other.py
+                                   "coverage_carried": True, "carried_forward_files": 2}
+    # app/other.py whole; app/core.py changed: sign()'s lines (test_negative, left out) moved with the diff
+    assert coverage_line.startswith("coverage: 2 files carried forward from the baseline (")
     assert "**Affected tests**: ran 1 of 6 tests" in (head / "summary.md").read_text()
     assert_summary_round_trip(head / "summary.json")
 
@@ -172,3 +173,24 @@ def test_a_missing_base_named_on_the_command_line_is_a_usage_error(tmp_path: Pat
         out = done.stdout + done.stderr
         assert f"--affected {base}:" in out and "Traceback" not in out
         assert not (tmp_path / "head" / "summary.json").exists()  # nothing ran
+
+
+def test_an_affected_run_compared_with_its_base_lists_no_left_out_test_as_removed(
+        tmp_path: Path, env: Dict[str, str]) -> None:
+    """A new user's trial: every test the selection left out was listed as *removed* (console, job summary,
+    comment), though it still exists; it is counted as left out instead."""
+    repo = write_files(tmp_path / "repo", FILES)
+    commit_all(repo)
+    baseline = tmp_path / "baseline"
+    done = run(repo, env, tmp_path / "base", "--record-map", "--baseline", str(baseline))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    (repo / "app/other.py").write_text(OTHER.replace("return x * 2", "return 2 * x"))
+    head = tmp_path / "head"
+    done = run(repo, env, head, "--affected", str(baseline), "--compare-with", str(baseline))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    summary = json.loads((head / "summary.json").read_text())
+    assert summary["affected"]["selected"] == 4 and summary["affected"]["collected"] == 6  # the premise
+    comparison = json.loads((head / "comparison.json").read_text())
+    assert comparison["tests"]["removed"] == [] and comparison["tests"]["left_out"] == 2, comparison["tests"]
+    assert "0 removed (2 left out by --affected)" in done.stdout, done.stdout[-1500:]
+    assert "0 removed (2 left out by the affected selection)" in (head / "summary.md").read_text()

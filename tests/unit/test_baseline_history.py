@@ -170,3 +170,12 @@ def test_a_known_flaky_failure_is_labelled_in_every_report():
     assert Comparison.from_json(json.loads(json.dumps(c.to_json()))) == c
     assert _comparison_outputs((c, None, ()))["known-flaky"] == "1"
     assert _comparison_outputs((None, "no baseline", ()))["known-flaky"] == ""
+
+
+def test_the_affected_counts_file_name_is_the_runners():
+    """baseline/ may not import the runner: the name it reads is kept equal to the one the run writes."""
+    from async_test_harness.affected import COUNTS_SUFFIX
+    from async_test_harness.baseline.store import AFFECTED_COUNTS_FILE
+    from async_test_harness.runner.affected_run import SELECTION_FILE
+
+    assert AFFECTED_COUNTS_FILE == SELECTION_FILE + COUNTS_SUFFIX

@@ -78,6 +78,7 @@ class Comparison:
     files: Tuple[FileChange, ...] = ()
     added: Tuple[str, ...] = ()
     removed: Tuple[str, ...] = ()
+    left_out: int = 0  # tests of the base an --affected run left out: they exist, they did not run
     new_failures: Tuple[str, ...] = ()
     old_failures: Tuple[str, ...] = ()  # failing here and on the base
     query_regressions: Tuple[Regression, ...] = ()
@@ -97,7 +98,7 @@ class Comparison:
             "base": dict(self.base),
             "coverage": {c.name: {"before": c.before, "after": c.after, "change": c.delta} for c in self.coverage},
             "files": [{"path": f.path, "before": f.before, "after": f.after} for f in self.files],
-            "tests": {"added": list(self.added), "removed": list(self.removed)},
+            "tests": {"added": list(self.added), "removed": list(self.removed), "left_out": self.left_out},
             "failures": {"new": list(self.new_failures), "also_on_base": list(self.old_failures)},
             "query_regressions": [{"nodeid": r.nodeid, "before": r.before, "after": r.after}
                                   for r in self.query_regressions],
@@ -124,6 +125,7 @@ class Comparison:
                 base={str(k): v for k, v in doc["base"].items() if v is None or isinstance(v, str)},
                 coverage=coverage, files=files,
                 added=_names(doc["tests"]["added"]), removed=_names(doc["tests"]["removed"]),
+                left_out=int(_number(doc["tests"].get("left_out", 0))),
                 new_failures=_names(doc["failures"]["new"]), old_failures=_names(doc["failures"]["also_on_base"]),
                 query_regressions=_regressions(doc["query_regressions"]),
                 time_regressions=_regressions(doc["time_regressions"]),
@@ -224,7 +226,8 @@ def compare(base: Baseline, head: Baseline, thresholds: Thresholds = Thresholds(
         coverage=coverage,
         files=_moved_files(base, head),
         added=tuple(sorted(set(head.tests) - set(base.tests))),
-        removed=tuple(sorted(set(base.tests) - set(head.tests))),
+        removed=tuple(sorted(set(base.tests) - set(head.tests) - set(head.left_out))),
+        left_out=len((set(base.tests) - set(head.tests)) & set(head.left_out)),
         new_failures=tuple(n for n in failing if n not in base.tests or base.tests[n].outcome not in FAILING),
         old_failures=tuple(n for n in failing if n in base.tests and base.tests[n].outcome in FAILING),
         query_regressions=tuple(
@@ -313,7 +316,8 @@ def console_lines(comparison: Comparison) -> List[str]:
     """The comparison in a few lines for the console summary."""
     c = comparison
     lines = [f"compared with {base_name(c)}: coverage {coverage_line(c)}",
-             f"tests: {len(c.added)} added, {len(c.removed)} removed; failures: {len(c.new_failures)} new, "
+             f"tests: {len(c.added)} added, {len(c.removed)} removed"
+             f"{f' ({c.left_out} left out by --affected)' if c.left_out else ''}; failures: {len(c.new_failures)} new, "
              f"{len(c.old_failures)} also failing on the base"]
     lines += [f"  {n}" for n in c.notes]
     lines += [f"  new failure: {n}{known_flaky_label(c, n)}" for n in c.new_failures]

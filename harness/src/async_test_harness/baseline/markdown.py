@@ -47,7 +47,8 @@ def section(comparison: Comparison, cell: Callable[[str], str] = plain_cell, row
         out += _regression_rows(c.time_regressions, cell, rows, lambda r: f"{r.before:.2f} → {r.after:.2f}")
     out += flaky_lines(c.flaky, cell, rows)
     out += known_flaky_lines(c.known_flaky, cell, rows)
-    out += ["", f"**Tests:** {len(c.added)} added, {len(c.removed)} removed"]
+    left_out = f" ({c.left_out} left out by the affected selection)" if c.left_out else ""
+    out += ["", f"**Tests:** {len(c.added)} added, {len(c.removed)} removed{left_out}"]
     out += _names("added", c.added, cell, rows)
     out += _names("removed", c.removed, cell, rows)
     if c.files:

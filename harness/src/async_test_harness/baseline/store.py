@@ -40,6 +40,10 @@ PASSES = ("unit", "integration")
 # Read in this order: a later file's record of a test wins (an integration pass re-run on its own
 # after the one session crashed writes events-integration.jsonl after events-all.jsonl).
 EVENTS_FILES = ("events-all.jsonl", "events-unit.jsonl", "events-integration.jsonl")
+# What an --affected run's plugin wrote about the tests it kept and left out (runner/affected_run.py's
+# SELECTION_FILE + affected.COUNTS_SUFFIX; tests/unit keeps the names equal).
+AFFECTED_COUNTS_FILE = "affected-selection.json.counts.json"
+LEFT_OUT_LIMIT = 200_000
 COUNT_KEYS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed", "total")
 
 
@@ -103,6 +107,9 @@ class Baseline:
     # as for a baseline just made from a results folder or stored before the history existed).
     flaky_history: Optional[Tuple[HistoryRun, ...]] = None
     history_note: Optional[str] = None  # why a stored history was ignored (one line); not written
+    # The tests an --affected run left out (they exist; the change could not reach them): not "removed"
+    # in a comparison. Read from the results folder, never written (a baseline is a full run's).
+    left_out: Tuple[str, ...] = ()
 
     def history(self) -> Tuple[HistoryRun, ...]:
         """The flaky history: the stored one, or this run's own entry."""
@@ -240,7 +247,22 @@ def from_results(results: Path, env: Optional[Mapping[str, str]] = None) -> Base
             tests.update(_fold_events(_lines(path), name))
     for nodeid, kind in collect_errors:  # a module that did not collect: its "test" is the module
         tests.setdefault(nodeid, TestRecord(kind, "error", 0.0, 0))
-    return dataclasses.replace(baseline, tests=tests)
+    return dataclasses.replace(baseline, tests=tests, left_out=_left_out(results / AFFECTED_COUNTS_FILE))
+
+
+def _left_out(path: Path) -> Tuple[str, ...]:
+    """The node ids an --affected run left out (untrusted, like every file the tests could write); ()
+    when the run selected nothing out or the file cannot be read."""
+    if not path.exists():
+        return ()
+    try:
+        doc = json.loads(read_bytes(path).decode("utf-8"), parse_constant=_no_constant)
+        ids = doc["left_out"]
+        if not isinstance(ids, list) or len(ids) > LEFT_OUT_LIMIT:
+            return ()
+        return tuple(i for i in ids if isinstance(i, str))
+    except (Unusable, KeyError, TypeError, ValueError, UnicodeDecodeError, RecursionError):
+        return ()
 
 
 def _summary(doc: Dict[str, Any], env: Optional[Mapping[str, str]]) -> Tuple[Baseline, List[Tuple[str, str]]]:

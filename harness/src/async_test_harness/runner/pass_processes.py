@@ -423,6 +423,9 @@ class PassProcesses(ServerHandOver, Stopping):
             self.console.line(f"async-test: {whole.unit_deferred}", "yellow")
             rerun_pass.discard(results, "unit")
             split["unit"] = self._run_pass("unit", project, results, False)
+            # in summary.md, the job summary and the comment too: a unit module's collection error
+            # ("connection refused") is explained only by it
+            split["unit"].warnings.append(whole.unit_deferred)
         self.passes = split
         return True
 
