@@ -51,7 +51,7 @@ def test_a_change_compared_with_the_stored_baseline(tmp_path, pg_cluster):
     assert c["query_regressions"] == [
         {"nodeid": "tests/integration/test_db.py::test_list_orders", "before": 2, "after": 20}]
     assert c["tests"] == {"added": ["tests/unit/test_calc.py::test_broken_here"],
-                          "removed": ["tests/unit/test_calc.py::test_sub"]}
+                          "removed": ["tests/unit/test_calc.py::test_sub"], "left_out": 0}
     coverage = c["coverage"]
     assert isinstance(coverage, dict) and coverage["unit"]["change"] < 0 and coverage["combined"]["change"] < 0
     assert [f["path"] for f in c["files"]] == ["app/calc.py"]  # type: ignore[attr-defined]
@@ -79,7 +79,7 @@ def test_two_runs_of_the_same_code_report_no_regression(tmp_path, pg_cluster):
     c = comparison(tmp_path / "r2")
     assert c["query_regressions"] == [] and c["time_regressions"] == [] and c["files"] == []
     assert c["failures"] == {"new": [], "also_on_base": ["tests/unit/test_calc.py::test_broken_on_main"]}
-    assert c["tests"] == {"added": [], "removed": []}
+    assert c["tests"] == {"added": [], "removed": [], "left_out": 0}
     assert all(figure["change"] == 0 for figure in c["coverage"].values())  # type: ignore[attr-defined]
 
 

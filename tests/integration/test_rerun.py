@@ -110,3 +110,31 @@ def test_x_stops_at_a_failure_that_fails_again_not_at_a_flaky_one(pytester, run_
     pytester.makepyfile(test_flaky=FLAKY)
     result = run_pytest("-x", "-k", "fails_once or always or passes")
     result.assert_outcomes(passed=2, failed=1)  # test_passes, after test_always_fails, does not run
+
+
+def test_async_test_run_says_which_tests_were_flaky_without_a_baseline(tmp_path, pg_cluster):
+    """A new user's trial: a flaky test was green with no word of it unless a comparison ran; every
+    report (console, summary.md, summary.json, so the job summary and the comment) now says so."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import write_files
+
+    project = write_files(tmp_path / "svc", {
+        "pytest.ini": "[pytest]\nasyncio_mode = auto\n",
+        "tests/unit/test_flaky.py": ("ATTEMPTS = []\n\n\ndef test_fails_once():\n    ATTEMPTS.append(1)\n"
+                                     "    assert len(ATTEMPTS) > 1, 'first attempt fails'\n"),
+    })
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASYNC_TEST_", "PYTEST_"))}
+    env["ASYNC_TEST_PG_CLUSTER"] = pg_cluster
+    results = tmp_path / "results"
+    done = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "run", str(project), "--results-dir",
+                           str(results), "--no-coverage"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    line = ("flaky: tests/unit/test_flaky.py::test_fails_once failed, then passed on its re-run "
+            "(AssertionError: first attempt fails")
+    assert line in done.stdout
+    assert line in (results / "summary.md").read_text()
+    warnings = json.loads((results / "summary.json").read_text())["passes"]["unit"]["warnings"]
+    assert any(w.startswith(line) for w in warnings), warnings

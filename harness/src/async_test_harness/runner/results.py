@@ -159,6 +159,12 @@ def read_events(path: Path, kind: str, project: Project, only_kind: bool = False
                 outcome[nodeid] = "xfailed" if event.get("wasxfail") else "skipped"
             elif status == "passed" and when == "call":
                 outcome[nodeid] = "xpassed" if event.get("wasxfail") else "passed"
+            if event.get("flaky") and when == "call":
+                # passed on its re-run (plugin/rerun.py): green, and said in every report, base or not
+                message = (f"flaky: {nodeid} failed, then passed on its re-run "
+                           f"({' '.join(str(event['flaky']).split())[:200]})")
+                if message not in result.warnings:
+                    result.warnings.append(message)
         elif etype == "statements":  # a test that failed before its teardown counted them
             if event.get("nodeid") and not (only_kind and event.get("kind") != kind):
                 _count_statements(statements, event["nodeid"], event.get("statements"))
