@@ -64,7 +64,7 @@ def test_a_change_compared_with_the_stored_baseline(tmp_path, pg_cluster):
                 "--max-coverage-drop", "combined=0.1", "--fail-on-query-regressions", cluster=pg_cluster)
     assert gated.returncode == 1, gated.stdout + gated.stderr
     drop = -c["coverage"]["combined"]["change"]  # type: ignore[index]
-    verdict = (f"async-test: verdict: exit 1 (failed: 1 new failure (fail-on: new); combined coverage dropped "
+    verdict = (f"async-test: verdict: exit 1 (failed: 1 new failure (--fail-on new); combined coverage dropped "
                f"{drop:.2f} points (limit 0.1); 1 query regression)")
     assert verdict in gated.stdout.splitlines(), gated.stdout
     assert verdict.split("(", 1)[1][:-1] in (tmp_path / "r-head" / "summary.md").read_text()

@@ -355,7 +355,7 @@ ALL = Gates("new", {"combined": 1.0, "unit": 1.0}, fail_on_query_regressions=Tru
 @pytest.mark.parametrize("run_code, comparison, gates, flaky, code, said", [
     # fail-on: new keeps a job green when only pre-existing failures remain, and says so loudly
     (1, gate_comparison(old=["a"]), Gates("new"), [], 0, "PASSING DESPITE 1 FAILING TEST(S)"),
-    (1, gate_comparison(new=["b"], old=["a"]), Gates("new"), [], 1, "failed: 1 new failure (fail-on: new)"),
+    (1, gate_comparison(new=["b"], old=["a"]), Gates("new"), [], 1, "failed: 1 new failure (--fail-on new)"),
     (1, None, Gates("new"), [], 1, "no baseline to tell new failures from old ones"),
     (1, gate_comparison(old=["a"]), Gates("any"), [], 1, ""),  # no gate: no verdict line
     (3, gate_comparison(old=["a"]), Gates("new"), [], 3, "failed: the run's own exit 3 (infrastructure)"),
@@ -371,23 +371,23 @@ ALL = Gates("new", {"combined": 1.0, "unit": 1.0}, fail_on_query_regressions=Tru
     (0, gate_comparison(queries=2), Gates(fail_on_query_regressions=True), [], 7, "failed: 2 query regressions"),
     (0, gate_comparison(queries=2), Gates(), [], 0, ""),
     # flaky
-    (0, None, Gates(fail_on_flaky=True), ["f"], 1, "failed: 1 flaky test (flaky: fail)"),
-    (0, gate_comparison(), Gates(fail_on_flaky=True), ["f", "g"], 1, "failed: 2 flaky tests (flaky: fail)"),
+    (0, None, Gates(fail_on_flaky=True), ["f"], 1, "failed: 1 flaky test (--fail-on-flaky)"),
+    (0, gate_comparison(), Gates(fail_on_flaky=True), ["f", "g"], 1, "failed: 2 flaky tests (--fail-on-flaky)"),
     # fail-on new turned a failing run green: the other gates still apply
     (1, gate_comparison(old=["a"], queries=1), Gates("new", fail_on_query_regressions=True), [], 7,
      "PASSING DESPITE 1 FAILING TEST(S): every one also fails on the base, and fail-on is new. Fix them on the "
      "base branch. failed: 1 query regression"),
     # several gates: every one is named with its figures; the code is the run's, else coverage > queries > flaky
     (1, gate_comparison(new=["b", "c"], combined=(80.0, 77.7), unit=(60.0, 58.5), queries=1), ALL, ["f"], 1,
-     "failed: 2 new failures (fail-on: new); combined coverage dropped 2.30 points (limit 1); unit coverage "
-     "dropped 1.50 points (limit 1); 1 query regression; 1 flaky test (flaky: fail)"),
+     "failed: 2 new failures (--fail-on new); combined coverage dropped 2.30 points (limit 1); unit coverage "
+     "dropped 1.50 points (limit 1); 1 query regression; 1 flaky test (--fail-on-flaky)"),
     (0, gate_comparison(combined=(80.0, 77.7), queries=3), ALL, ["f"], 4,
-     "failed: combined coverage dropped 2.30 points (limit 1); 3 query regressions; 1 flaky test (flaky: fail)"),
-    (0, gate_comparison(queries=3), ALL, ["f"], 7, "failed: 3 query regressions; 1 flaky test (flaky: fail)"),
+     "failed: combined coverage dropped 2.30 points (limit 1); 3 query regressions; 1 flaky test (--fail-on-flaky)"),
+    (0, gate_comparison(queries=3), ALL, ["f"], 7, "failed: 3 query regressions; 1 flaky test (--fail-on-flaky)"),
     (1, gate_comparison(new=["b"], old=["a"], combined=(80.0, 77.7)), Gates(max_drop={"combined": 1.0}), [], 1,
      "failed: 2 failing tests (1 new, 1 also failing on the base); combined coverage dropped 2.30 points (limit 1)"),
     (1, None, Gates(max_drop={"combined": 1.0}, fail_on_flaky=True), ["f"], 1,
-     "failed: tests failed; 1 flaky test (flaky: fail)"),
+     "failed: tests failed; 1 flaky test (--fail-on-flaky)"),
     (4, gate_comparison(queries=1), Gates(fail_on_query_regressions=True), [], 4,
      "failed: the run's own exit 4 (coverage threshold); 1 query regression"),
     (1, gate_comparison(old=["a"], combined=(80.0, 77.7), queries=1), ALL, ["f"], 4,

@@ -103,7 +103,7 @@ def verdict(run_code: int, comparison: Optional[Comparison], gates: Gates,
             lines.append(f"PASSING DESPITE {len(comparison.old_failures)} FAILING TEST(S): every one also fails "
                          "on the base, and fail-on is new. Fix them on the base branch.")
         elif gates.fail_on == "new" and comparison.new_failures:
-            reasons.append(f"{_many(len(comparison.new_failures), 'new failure')} (fail-on: new)")
+            reasons.append(f"{_many(len(comparison.new_failures), 'new failure')} (--fail-on new)")
         elif comparison.new_failures or comparison.old_failures:
             reasons.append(f"{_many(len(comparison.new_failures) + len(comparison.old_failures), 'failing test')} "
                            f"({len(comparison.new_failures)} new, {len(comparison.old_failures)} also failing on "
@@ -123,7 +123,7 @@ def verdict(run_code: int, comparison: Optional[Comparison], gates: Gates,
             reasons.append(_many(len(comparison.query_regressions), "query regression"))
             gate_codes.append(EXIT_QUERY_REGRESSIONS)
     if gates.fail_on_flaky and flaky:
-        reasons.append(f"{_many(len(flaky), 'flaky test')} (flaky: fail)")
+        reasons.append(f"{_many(len(flaky), 'flaky test')} (--fail-on-flaky)")
         gate_codes.append(EXIT_TESTS_FAILED)
     if code == EXIT_OK and gate_codes:
         code = min(gate_codes, key=GATE_ORDER.index)

@@ -354,8 +354,9 @@ def _yield_fixture_names_to_other_plugins(session: pytest.Session) -> None:
 
 LEAK_WARNING = (
     "{n} connection(s) to the test database were still open inside a transaction when the tests ended: "
-    "a test or fixture did not close a session or connection. Such a transaction holds its locks and can make "
-    "later tests hang; close sessions in teardown (async with / await session.close())."
+    "a test or fixture did not close a session or connection, or a module opened one at import. Such a "
+    "transaction holds its locks and can make later tests hang; close sessions in teardown (async with / "
+    "await session.close()), and open connections in fixtures rather than at import."
 )
 
 

@@ -96,7 +96,8 @@ def base_problem(base: Path, missing_ok: bool) -> Optional[str]:
                 return None
             return (f"--affected {base}: the folder holds none of {', '.join(known)}, so it is not a results "
                     "folder or a baseline. Give the results folder of a run with --record-map (or the baseline "
-                    "folder it was stored in with --baseline DIR).")
+                    "folder it was stored in with --baseline DIR); on a CI's first run, when nothing has been "
+                    "stored yet, add --affected-missing-ok to run every test instead.")
         if not base.exists():
             if missing_ok:
                 return None

@@ -221,7 +221,7 @@ class SummaryBuilder(RunState):
             c.line("  database    ephemeral PostgreSQL, starting in the background")
         if len(selected) == 2 and self.two_processes_because is None:
             # the project's own order, each test under its kind (no longer every unit test first)
-            passes = "unit and integration (one pytest session), in the project's order"
+            passes = "unit and integration (one pytest session), in pytest's order (plugins' too), not unit first"
         elif len(selected) == 2:
             joined = ' then '.join(selected) if not self.options.parallel else ' and '.join(selected)
             passes = f"{joined} (two processes: {self.two_processes_because})"
