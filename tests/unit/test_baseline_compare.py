@@ -522,3 +522,12 @@ def test_a_baseline_stored_on_a_laptop_names_the_commit_git_is_on(tmp_path: Path
     subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     assert source_from_git(tmp_path) == {"commit": head, "branch": "trunk"}
+
+
+def test_a_warm_up_that_moved_to_another_test_is_no_time_regression():
+    """pytest-randomly moves the first request's warm-up from one test to another: no test is slower."""
+    base = baseline({"api_get": t(seconds=1.09), "api_post": t(seconds=0.02), "other": t(seconds=0.1)})
+    moved = baseline({"api_get": t(seconds=0.03), "api_post": t(seconds=0.70), "other": t(seconds=0.1)})
+    assert compare(base, moved).time_regressions == ()
+    slower = baseline({"api_get": t(seconds=1.09), "api_post": t(seconds=0.70), "other": t(seconds=0.1)})
+    assert [r.nodeid for r in compare(base, slower).time_regressions] == ["api_post"]
