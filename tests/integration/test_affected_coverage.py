@@ -14,23 +14,9 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-from test_affected_run import DB_TEST, run
+from test_affected_run import CORE, DB_TEST, run
 
 from helpers import assert_summary_round_trip, commit_all, write_files
-
-CORE = '''\
-LIMIT = 3
-
-
-def sign(x):
-    if x < 0:
-        return "negative"
-    return "positive"
-
-
-def count(rows):
-    return min(len(rows), LIMIT)
-'''
 
 SHARED = '''\
 def first(x):
