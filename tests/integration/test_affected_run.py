@@ -194,3 +194,28 @@ def test_an_affected_run_compared_with_its_base_lists_no_left_out_test_as_remove
     assert comparison["tests"]["removed"] == [] and comparison["tests"]["left_out"] == 2, comparison["tests"]
     assert "0 removed (2 left out by --affected)" in done.stdout, done.stdout[-1500:]
     assert "0 removed (2 left out by the affected selection)" in (head / "summary.md").read_text()
+
+
+def test_the_shards_of_an_affected_run_combine_to_what_it_ran_and_check_no_threshold(
+        tmp_path: Path, env: Dict[str, str]) -> None:
+    """combine merged the shards' coverage of the selected tests only, said nothing of the selection, and
+    checked --fail-under on those figures (a false red): it now says what ran and why nothing is checked."""
+    repo = write_files(tmp_path / "repo", FILES)
+    commit_all(repo)
+    baseline = tmp_path / "baseline"
+    assert run(repo, env, tmp_path / "base", "--record-map", "--baseline", str(baseline)).returncode == 0
+    (repo / "app/other.py").write_text(OTHER.replace("return x * 2", "return 2 * x"))
+    for k in (1, 2):
+        done = run(repo, env, tmp_path / f"s{k}", "--affected", str(baseline), "--shard", f"{k}/2")
+        assert done.returncode in (0, 5), done.stdout[-3000:] + done.stderr[-2000:]
+    done = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "combine", str(tmp_path / "combined"),
+                           str(tmp_path / "s1"), str(tmp_path / "s2"), "--fail-under", "99"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    summary = json.loads((tmp_path / "combined" / "summary.json").read_text())
+    assert summary["affected"]["line"] == "ran 4 of 6 tests (affected by 1 changed file)"
+    assert summary["affected"]["coverage_carried"] is False
+    assert set(summary["coverage"]["thresholds"].values()) == {None}
+    assert "affected: ran 4 of 6 tests" in done.stdout and "no threshold is checked" in done.stdout
+    assert "ran 4 of 6 tests" in (tmp_path / "combined" / "summary.md").read_text()
+    assert_summary_round_trip(tmp_path / "combined" / "summary.json")

@@ -40,6 +40,7 @@ from ..sharding import RESULTS_DURATIONS, ShardError, durations_text, merge_dura
 from ..summary.format import pct
 from ..summary.model import (
     TOOL_NAME,
+    AffectedInfo,
     Counts,
     Coverage,
     Exit,
@@ -224,6 +225,9 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
     if durations:
         write_atomically({building / RESULTS_DURATIONS: durations_text(durations)})
     thresholds, sources = _thresholds(options, summaries)
+    affected = _affected(summaries)
+    if affected is not None and not affected.run_all:  # the figures cover only the tests that ran
+        thresholds, sources = PerFigure(), PerFigure()
     below = _below(coverage, thresholds, sources)
     passes = Passes(*(merge_pass(kind, summaries) for kind in PASSES))
     missing = shortfalls(inputs)
@@ -250,6 +254,7 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
         passes=passes,
         coverage=replace(coverage, thresholds=thresholds, threshold_sources=sources, below_threshold=tuple(below)),
         infrastructure_error=infra,
+        affected=affected,
         files={
             "junit_unit": "junit-unit.xml", "junit_integration": "junit-integration.xml",
             "coverage_unit": "coverage-unit.xml", "coverage_integration": "coverage-integration.xml",
@@ -265,6 +270,24 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
     )
     write_summary(building, summary)  # OSError: nothing is moved into OUTPUT (cli: exit 3, one paragraph)
     return code, summary
+
+
+NOT_CARRIED = ("coverage not carried forward: async-test combine does not carry the base's coverage forward "
+               "(docs/affected.md); it covers only the tests that ran, and no threshold is checked")
+
+
+def _affected(summaries: Sequence[Summary]) -> Optional[AffectedInfo]:
+    """What the shards of an ``--affected`` run ran, together. The plugin selects the affected tests
+    before the shard splits them, so every shard counted the same selection; the shards' coverage is
+    merged here, without the base's (each shard's note said so): no threshold is checked on it."""
+    infos = [s.affected for s in summaries]
+    if not infos or any(i is None for i in infos):
+        return None
+    first = infos[0]
+    assert first is not None
+    if first.run_all:
+        return replace(first, coverage_line=None, coverage_carried=None, carried_forward_files=None)
+    return replace(first, coverage_line=NOT_CARRIED, coverage_carried=False, carried_forward_files=None)
 
 
 def _remove_coverage(folder: Path) -> None:
@@ -560,6 +583,10 @@ def _print(console: Any, summary: Summary) -> None:
                      f"{n.skipped:>7} {pct(cov.figure(kind)):>9}")
     if cov.combined:
         console.line(f"{'combined':<12} {'':<12} {'':>5} {'':>6} {'':>6} {'':>6} {'':>7} {pct(cov.combined):>9}")
+    if summary.affected is not None:
+        console.line(f"affected: {summary.affected.line}")
+        if summary.affected.coverage_line:
+            console.line(f"affected: {summary.affected.coverage_line}", "yellow")
     limits = [f"{k} {v:g}%" for k, v in cov.thresholds.items() if v is not None]
     if limits:
         console.line(f"coverage thresholds checked on the combined figures: {', '.join(limits)}"
