@@ -196,26 +196,52 @@ def test_an_affected_run_compared_with_its_base_lists_no_left_out_test_as_remove
     assert "0 removed (2 left out by the affected selection)" in (head / "summary.md").read_text()
 
 
-def test_the_shards_of_an_affected_run_combine_to_what_it_ran_and_check_no_threshold(
-        tmp_path: Path, env: Dict[str, str]) -> None:
+def _combine(env: Dict[str, str], out: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "async_test_harness.cli", "combine", str(out), *args],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def _figures(results: Path) -> Dict[str, object]:
+    cov = json.loads((results / "summary.json").read_text())["coverage"]
+    files = {f["path"]: {k: v for k, v in f.items() if k != "carried_forward"} for f in cov["files"]}
+    return {"figures": {k: cov[k] for k in ("unit", "integration", "combined")}, "files": files}
+
+
+def test_the_shards_of_an_affected_run_combine_to_the_full_suites_coverage(tmp_path: Path,
+                                                                            env: Dict[str, str]) -> None:
     """combine merged the shards' coverage of the selected tests only, said nothing of the selection, and
-    checked --fail-under on those figures (a false red): it now says what ran and why nothing is checked."""
+    checked --fail-under on those figures (a false red). Each shard now writes the left-out tests' lines
+    from the base's map, and combine carries them forward: the full suite's figures, thresholds checked."""
     repo = write_files(tmp_path / "repo", FILES)
     commit_all(repo)
     baseline = tmp_path / "baseline"
     assert run(repo, env, tmp_path / "base", "--record-map", "--baseline", str(baseline)).returncode == 0
     (repo / "app/other.py").write_text(OTHER.replace("return x * 2", "return 2 * x"))
+    assert run(repo, env, tmp_path / "full").returncode == 0
+    shards = [str(tmp_path / f"s{k}") for k in (1, 2)]
     for k in (1, 2):
         done = run(repo, env, tmp_path / f"s{k}", "--affected", str(baseline), "--shard", f"{k}/2")
         assert done.returncode in (0, 5), done.stdout[-3000:] + done.stderr[-2000:]
-    done = subprocess.run([sys.executable, "-m", "async_test_harness.cli", "combine", str(tmp_path / "combined"),
-                           str(tmp_path / "s1"), str(tmp_path / "s2"), "--fail-under", "99"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = _combine(env, tmp_path / "combined", *shards)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    summary = json.loads((tmp_path / "combined" / "summary.json").read_text())
+    combined = tmp_path / "combined"
+    summary = json.loads((combined / "summary.json").read_text())
     assert summary["affected"]["line"] == "ran 4 of 6 tests (affected by 1 changed file)"
+    assert summary["affected"]["coverage_carried"] is True, summary["affected"]
+    assert _figures(combined) == _figures(tmp_path / "full")  # every figure and file: the full suite's
+    assert "affected: ran 4 of 6 tests" in done.stdout and "carried forward from the baseline" in done.stdout
+    assert "ran 4 of 6 tests" in (combined / "summary.md").read_text()
+    assert_summary_round_trip(combined / "summary.json")
+    # the thresholds are checked on the carried totals: the full suite's figure passes, one above fails
+    full = json.loads((tmp_path / "full" / "summary.json").read_text())["coverage"]["combined"]["percent"]
+    assert _combine(env, tmp_path / "c2", *shards, "--fail-under", f"{full - 1:.0f}").returncode == 0
+    assert _combine(env, tmp_path / "c3", *shards, "--fail-under", f"{min(100, full + 1):.0f}").returncode == 4
+
+    # a shard without the lines (an older harness): not carried, said why, and no threshold checked
+    (tmp_path / "s2" / "affected-carry.json").unlink()
+    done = _combine(env, tmp_path / "c4", *shards, "--fail-under", "99")
+    assert done.returncode == 0, done.stdout[-3000:]
+    summary = json.loads((tmp_path / "c4" / "summary.json").read_text())
     assert summary["affected"]["coverage_carried"] is False
+    assert "coverage not carried forward: s2 holds no affected-carry.json" in done.stdout
     assert set(summary["coverage"]["thresholds"].values()) == {None}
-    assert "affected: ran 4 of 6 tests" in done.stdout and "no threshold is checked" in done.stdout
-    assert "ran 4 of 6 tests" in (tmp_path / "combined" / "summary.md").read_text()
-    assert_summary_round_trip(tmp_path / "combined" / "summary.json")

@@ -77,3 +77,24 @@ def test_a_file_only_left_out_tests_ran_must_be_in_the_report() -> None:
 ])
 def test_remap_moves_the_base_lines_to_the_head(hunks, expected):
     assert remap({1, 5, 9}, hunks) == expected
+
+
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"base_commit": 5, "files": {}}',
+                                  '{"base_commit": "abc", "files": {"a.py": {"unit": ["x"], "integration": []}}}',
+                                  '{"base_commit": "abc", "files": {"a.py": {"unit": []}}}'])
+def test_a_shards_lines_to_carry_that_cannot_be_read_are_one_line(tmp_path, text):
+    from async_test_harness.runner.affected_run import CARRY_FILE, read_carry
+
+    (tmp_path / CARRY_FILE).write_text(text)
+    found = read_carry(tmp_path)
+    assert isinstance(found, str) and CARRY_FILE in found
+
+
+def test_a_shards_lines_to_carry_are_read_back(tmp_path):
+    from async_test_harness.runner.affected_run import CARRY_FILE, read_carry
+
+    (tmp_path / CARRY_FILE).write_text(
+        '{"base_commit": "abc", "files": {"a.py": {"unit": [1, 2], "integration": [3]}}}')
+    assert read_carry(tmp_path) == ("abc", {"a.py": {"unit": {1, 2}, "integration": {3}}})
+    (tmp_path / CARRY_FILE).unlink()
+    assert "holds no" in read_carry(tmp_path)

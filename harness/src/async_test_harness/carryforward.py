@@ -88,15 +88,52 @@ def figures(files: Iterable[FileCoverage], every_file: bool) -> Dict[str, Covera
     return {k: CoverageFigure(_percent(c, s), c, s) for k, (c, s) in totals.items()}
 
 
+Extra = Dict[str, Dict[str, Set[int]]]  # file -> pass -> the left-out tests' lines, in the head's numbers
+
+
 def carry(coverage: Coverage, testmap: TestMap, left_out: Iterable[str], changed: Iterable[str],
           every_file: bool, remaps: Optional[Mapping[str, Sequence[Hunk]]] = None) -> Union[Carried, str]:
     """The run's coverage with the left-out tests' lines added from the map; or why it cannot be (one line).
 
     ``changed``: files never carried; ``remaps``: modified files whose base lines move through these hunks."""
+    extra = extra_lines(testmap, left_out, changed, remaps)
+    if isinstance(extra, str):
+        return extra
+    return apply(coverage, extra, testmap.base_commit, every_file)
+
+
+def extra_lines(testmap: TestMap, left_out: Iterable[str], changed: Iterable[str],
+                remaps: Optional[Mapping[str, Sequence[Hunk]]] = None) -> Union[Extra, str]:
+    """What the left-out tests ran on the base, per file and pass, at the head's line numbers; or why not.
+
+    A shard computes it (it has the map and the diff) and ``async-test combine`` applies it to the merged
+    shards' coverage (``apply``): the map and the repository are not needed where the shards meet."""
     remaps = remaps or {}
     if not testmap.has_lines:
         return ("the base's map has no line data (recorded by an older async-test: the next run on the base "
                 "branch records it)")
+    index = {nodeid: i for i, nodeid in enumerate(testmap.tests)}
+    out = {index[n] for n in left_out if n in index}
+    moved = set(changed)
+    extra: Extra = {}
+    if not out:
+        return extra
+    try:
+        for path in testmap.files:
+            if path in moved:
+                continue
+            lines = testmap.lines_of(path, out)
+            if path in remaps:
+                lines = {kind: remap(found, remaps[path]) for kind, found in lines.items()}
+            if any(lines.values()):
+                extra[path] = {kind: set(lines.get(kind, ())) for kind in PASSES}
+    except (TypeError, ValueError, AttributeError) as exc:  # a damaged map from a cache: nothing carried
+        return f"the base's map has damaged line data ({type(exc).__name__})"
+    return extra
+
+
+def apply(coverage: Coverage, extra: Extra, base_commit: Optional[str], every_file: bool) -> Union[Carried, str]:
+    """The coverage with ``extra`` added to each file's lines; or why it cannot be (one line)."""
     if coverage.combined is None or not coverage.files:
         return "the run measured no coverage to add to"
     own = figures(coverage.files, every_file)
@@ -106,47 +143,36 @@ def carry(coverage: Coverage, testmap: TestMap, left_out: Iterable[str], changed
                 own[kind].covered_lines, own[kind].statements, own[kind].percent):
             return (f"the run's {kind} figure is not the line count of its files (branch coverage counts branches, "
                     "which the map does not record)")
-    index = {nodeid: i for i, nodeid in enumerate(testmap.tests)}
-    out = {index[n] for n in left_out if n in index}
-    moved = set(changed)
+    reported = {f.path for f in coverage.files}
+    unreported = sorted(p for p in extra if p not in reported)
+    if unreported:  # the full suite would report it; without its statements no figure can be right
+        return (f"{unreported[0]} is run only by tests left out, and the run's report does not list it "
+                "(configure a coverage source, e.g. --cov-source, so every file is reported)")
     files: List[FileCoverage] = []
     count = 0
-    try:
-        reported = {f.path for f in coverage.files}
-        unreported = sorted(p for p in testmap.files if p not in reported and p not in moved
-                            and any(testmap.lines_of(p, out).values()))
-        if unreported:  # the full suite would report it; without its statements no figure can be right
-            return (f"{unreported[0]} is run only by tests left out, and the run's report does not list it "
-                    "(configure a coverage source, e.g. --cov-source, so every file is reported)")
-        for f in coverage.files:
-            if f.path in moved or f.path not in testmap.files or not out:
-                files.append(f)
-                continue
-            statements, unit, integration = _sets(f)
-            extra = testmap.lines_of(f.path, out)
-            if f.path in remaps:
-                extra = {kind: remap(lines, remaps[f.path]) for kind, lines in extra.items()}
-            add_unit = (extra["unit"] & statements) - unit
-            add_integration = (extra["integration"] & statements) - integration
-            if not (add_unit or add_integration):
-                files.append(f)
-                continue
-            unit, integration = unit | add_unit, integration | add_integration
-            files.append(FileCoverage(
-                path=f.path, statements=len(statements),
-                percent=_percent(len(unit | integration), len(statements)),
-                unit_only=tuple(sorted(unit - integration)), integration_only=tuple(sorted(integration - unit)),
-                both=tuple(sorted(unit & integration)), neither=tuple(sorted(statements - unit - integration)),
-                carried_forward=True))
-            count += 1
-    except (TypeError, ValueError, AttributeError) as exc:  # a damaged map from a cache: nothing carried
-        return f"the base's map has damaged line data ({type(exc).__name__})"
+    for f in coverage.files:
+        if f.path not in extra:
+            files.append(f)
+            continue
+        statements, unit, integration = _sets(f)
+        add_unit = (extra[f.path].get("unit", set()) & statements) - unit
+        add_integration = (extra[f.path].get("integration", set()) & statements) - integration
+        if not (add_unit or add_integration):
+            files.append(f)
+            continue
+        unit, integration = unit | add_unit, integration | add_integration
+        files.append(FileCoverage(
+            path=f.path, statements=len(statements),
+            percent=_percent(len(unit | integration), len(statements)),
+            unit_only=tuple(sorted(unit - integration)), integration_only=tuple(sorted(integration - unit)),
+            both=tuple(sorted(unit & integration)), neither=tuple(sorted(statements - unit - integration)),
+            carried_forward=True))
+        count += 1
     totals = figures(files, every_file)
-    commit = (testmap.base_commit or "")[:7] or "unknown commit"
+    commit = (base_commit or "")[:7] or "unknown commit"
     line = (f"{count} file{'' if count == 1 else 's'} carried forward from the baseline ({commit})" if count else
             f"nothing to carry forward from the baseline ({commit}): the tests left out ran no line the run missed, "
             "so its figures are the whole suite's")
     return Carried(replace(coverage, unit=totals["unit"] if coverage.unit is not None else None,
                            integration=totals["integration"] if coverage.integration is not None else None,
                            combined=totals["combined"], files=tuple(files)), count, line)
-

@@ -19,13 +19,16 @@ from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Un
 
 from .. import __version__
 from ..affected import ADDED, COUNTS_SUFFIX, MODIFIED, Change, Selection, parse_diff, select
-from ..carryforward import Carried, Hunk, carry
+from ..carryforward import Carried, Extra, Hunk, carry, extra_lines
 from ..summary.model import Coverage
 from ..testmap import MAP_FILE, MapError, TestMap, build, git, read, write
 from .project import Project
 
 SELECTION_FILE = "affected-selection.json"
-OUTPUTS = (MAP_FILE, SELECTION_FILE, SELECTION_FILE + COUNTS_SUFFIX)  # what the results folder may hold
+# A shard's left-out tests' lines from the base's map, for async-test combine to carry forward
+CARRY_FILE = "affected-carry.json"
+OUTPUTS = (MAP_FILE, SELECTION_FILE, SELECTION_FILE + COUNTS_SUFFIX, CARRY_FILE)  # what the results folder may hold
+CARRY_LIMIT = 64 * 1024 * 1024  # bytes of CARRY_FILE combine reads (a 20-table service's is a few KiB)
 
 
 @dataclass
@@ -179,6 +182,44 @@ def carry_forward(prepared: Optional[Prepared], loaded: Optional[Loaded], covera
         return "the run did not say which tests it left out"
     never = (prepared.moved | set(prepared.selection.changed)) - set(prepared.remaps)
     return carry(coverage, loaded, out, never, every_file, prepared.remaps)
+
+
+def write_carry(prepared: Optional[Prepared], loaded: Optional[Loaded], results: Path) -> str:
+    """A shard of an --affected run: the left-out tests' lines (carryforward.extra_lines) beside its results,
+    which async-test combine adds to the merged shards' coverage; the line the console prints."""
+    if prepared is None or prepared.path is None or not isinstance(loaded, TestMap):
+        return "every test ran"
+    out = left_out(prepared)
+    if out is None:
+        return "the run did not say which tests it left out"
+    never = (prepared.moved | set(prepared.selection.changed)) - set(prepared.remaps)
+    extra = extra_lines(loaded, out, never, prepared.remaps)
+    if isinstance(extra, str):
+        return extra
+    document = {"base_commit": loaded.base_commit,
+                "files": {path: {kind: sorted(lines) for kind, lines in by_kind.items()}
+                          for path, by_kind in sorted(extra.items())}}
+    (results / CARRY_FILE).write_text(json.dumps(document), encoding="utf-8")
+    return ""
+
+
+def read_carry(folder: Path) -> Union[Tuple[Optional[str], Extra], str]:
+    """A shard's CARRY_FILE (untrusted, as every file of a results folder): (base commit, lines), or why not."""
+    from ..untrusted_files import UnusableFile, read_regular
+
+    try:
+        doc = json.loads(read_regular(folder / CARRY_FILE, CARRY_LIMIT).decode("utf-8"))
+        commit = doc["base_commit"]
+        files: Extra = {}
+        for path, by_kind in doc["files"].items():
+            files[str(path)] = {kind: {int(n) for n in by_kind[kind]} for kind in ("unit", "integration")}
+        if commit is not None and not isinstance(commit, str):
+            raise TypeError("base_commit")
+        return commit, files
+    except FileNotFoundError:
+        return f"{folder.name} holds no {CARRY_FILE} (a shard of an older async-test, or one that carried nothing)"
+    except (UnusableFile, OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        return f"{folder / CARRY_FILE} is not readable ({type(exc).__name__})"
 
 
 def record(coverage_file: Path, results: Path, project: Project, ran: Iterable[str], failed: Iterable[str]) -> str:

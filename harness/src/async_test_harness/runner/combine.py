@@ -33,9 +33,10 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .. import __version__
+from ..carryforward import Carried, apply
 from ..sharding import RESULTS_DURATIONS, ShardError, durations_text, merge_durations, read_durations
 from ..summary.format import pct
 from ..summary.model import (
@@ -56,6 +57,7 @@ from ..summary.model import (
     Tool,
 )
 from ..untrusted_files import MIB, UnusableFile, check_inside, open_regular, read_regular
+from .affected_run import read_carry
 from .combine_inputs import (
     PASSES,
     CombineError,
@@ -72,7 +74,7 @@ from .coverage_reports import build_reports
 from .project import Project, ProjectError, find_project
 from .results import SLOWEST, write_summary
 from .results_folder import TEMP_SUFFIX, ResultsDirError, check_claimable, claim, write_atomically
-from .session import recount
+from .session import measures_source, recount
 
 MAX_EVENTS_BYTES = 512 * MIB  # a test's event line is a few hundred bytes: millions of tests
 MAX_COVERAGE_BYTES = 1 << 40  # coverage data is a SQLite file; only its kind and place are checked
@@ -226,8 +228,10 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
         write_atomically({building / RESULTS_DURATIONS: durations_text(durations)})
     thresholds, sources = _thresholds(options, summaries)
     affected = _affected(summaries)
-    if affected is not None and not affected.run_all:  # the figures cover only the tests that ran
-        thresholds, sources = PerFigure(), PerFigure()
+    if affected is not None and not affected.run_all:
+        coverage, affected = _carry_forward(inputs, coverage, affected, project)
+        if not affected.coverage_carried:  # the figures cover only the tests that ran
+            thresholds, sources = PerFigure(), PerFigure()
     below = _below(coverage, thresholds, sources)
     passes = Passes(*(merge_pass(kind, summaries) for kind in PASSES))
     missing = shortfalls(inputs)
@@ -272,8 +276,7 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
     return code, summary
 
 
-NOT_CARRIED = ("coverage not carried forward: async-test combine does not carry the base's coverage forward "
-               "(docs/affected.md); it covers only the tests that ran, and no threshold is checked")
+NOT_CARRIED = "coverage not carried forward: {why}; it covers only the tests that ran, and no threshold is checked"
 
 
 def _affected(summaries: Sequence[Summary]) -> Optional[AffectedInfo]:
@@ -287,7 +290,31 @@ def _affected(summaries: Sequence[Summary]) -> Optional[AffectedInfo]:
     assert first is not None
     if first.run_all:
         return replace(first, coverage_line=None, coverage_carried=None, carried_forward_files=None)
-    return replace(first, coverage_line=NOT_CARRIED, coverage_carried=False, carried_forward_files=None)
+    return replace(first, coverage_line=None, coverage_carried=False, carried_forward_files=None)
+
+
+def _carry_forward(inputs: Sequence[Input], coverage: Coverage, affected: AffectedInfo,
+                   project: Project) -> Tuple[Coverage, AffectedInfo]:
+    """The base's coverage of the tests the selection left out, added to the merged shards' (each shard
+    wrote the same lines: affected_run.write_carry), as a run without --shard adds it to its own."""
+    read = [read_carry(i.path) for i in inputs]
+    problems = [f for f in read if isinstance(f, str)]
+    found = [f for f in read if not isinstance(f, str)]
+    carried: Union[Carried, str]
+    if coverage.error is not None:
+        carried = "the coverage reports failed"
+    elif problems:
+        carried = problems[0]
+    elif any(f != found[0] for f in found[1:]):
+        carried = "the shards wrote different lines to carry forward (maps or changes of different commits)"
+    else:
+        commit, extra = found[0]
+        carried = apply(coverage, extra, commit, measures_source(project))
+    if isinstance(carried, str):
+        return coverage, replace(affected, coverage_line=NOT_CARRIED.format(why=carried), coverage_carried=False)
+    line = f"coverage: {carried.line}; thresholds checked on the carried-forward totals"
+    return carried.coverage, replace(affected, coverage_line=line, coverage_carried=True,
+                                     carried_forward_files=carried.files)
 
 
 def _remove_coverage(folder: Path) -> None:

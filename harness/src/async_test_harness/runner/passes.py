@@ -157,7 +157,7 @@ class Run(PassProcesses, Setup, SummaryBuilder):
             self.console.elapsed("coverage reports written" if coverage.error is None else "coverage failed",
                                  self.phases["coverage"])
         if opts.coverage and self.affected is not None and self.affected.path is not None:
-            coverage = self._carry_forward(coverage, base_map, project)
+            coverage = self._carry_forward(coverage, base_map, project, results)
         self._write_durations(results)
         self._suite_threshold_for_one_pass()
         code, below = self._exit_code(coverage)
@@ -187,14 +187,16 @@ class Run(PassProcesses, Setup, SummaryBuilder):
         return code
 
     def _carry_forward(self, coverage: Coverage, base_map: Optional[affected_run.Loaded],
-                       project: Project) -> Coverage:
+                       project: Project, results: Path) -> Coverage:
         """--affected: the left-out tests' coverage from the base's map (carryforward.py); the figures then
         mean the whole suite, and the thresholds are checked on them. Else the run's own, unchecked."""
         carried: Union[Carried, str]
         if coverage.error is not None:
             carried = "the coverage reports failed"
-        elif self.options.shard is not None:  # async-test combine merges the shards' own data
-            carried = "a shard's figures are its part's (async-test combine does not carry coverage forward)"
+        elif self.options.shard is not None:  # async-test combine carries it forward, on the merged shards
+            why = affected_run.write_carry(self.affected, base_map, results)
+            carried = ("a shard's figures are its part's: async-test combine carries the base's coverage forward "
+                       f"onto the merged shards{f' (not this one: {why})' if why else ''}")
         elif self.options.only is not None:
             carried = f"--only {self.options.only} runs one pass (the map's lines are the whole suite's)"
         else:
