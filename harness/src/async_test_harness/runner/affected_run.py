@@ -19,7 +19,7 @@ from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Un
 
 from .. import __version__
 from ..affected import ADDED, COUNTS_SUFFIX, MODIFIED, Change, Selection, parse_diff, select
-from ..carryforward import Carried, Extra, Hunk, carry, extra_lines
+from ..carryforward import Carried, Extra, Hunk, apply, extra_lines
 from ..summary.model import Coverage
 from ..testmap import MAP_FILE, MapError, TestMap, build, git, read, write
 from .project import Project
@@ -171,22 +171,8 @@ def left_out(prepared: Optional[Prepared]) -> Optional[List[str]]:
         return None
 
 
-def carry_forward(prepared: Optional[Prepared], loaded: Optional[Loaded], coverage: Coverage,
-                  every_file: bool) -> Union[Carried, str]:
-    """The run's coverage with the left-out tests' lines carried forward from the base's map
-    (carryforward.py), or why not (one line)."""
-    if prepared is None or prepared.path is None or not isinstance(loaded, TestMap):
-        return "every test ran"
-    out = left_out(prepared)
-    if out is None:
-        return "the run did not say which tests it left out"
-    never = (prepared.moved | set(prepared.selection.changed)) - set(prepared.remaps)
-    return carry(coverage, loaded, out, never, every_file, prepared.remaps)
-
-
-def write_carry(prepared: Optional[Prepared], loaded: Optional[Loaded], results: Path) -> str:
-    """A shard of an --affected run: the left-out tests' lines (carryforward.extra_lines) beside its results,
-    which async-test combine adds to the merged shards' coverage; the line the console prints."""
+def _extra(prepared: Optional[Prepared], loaded: Optional[Loaded]) -> Union[Tuple[TestMap, Extra], str]:
+    """The map and the left-out tests' lines it holds, at the head's line numbers (carryforward.py), or why not."""
     if prepared is None or prepared.path is None or not isinstance(loaded, TestMap):
         return "every test ran"
     out = left_out(prepared)
@@ -194,9 +180,28 @@ def write_carry(prepared: Optional[Prepared], loaded: Optional[Loaded], results:
         return "the run did not say which tests it left out"
     never = (prepared.moved | set(prepared.selection.changed)) - set(prepared.remaps)
     extra = extra_lines(loaded, out, never, prepared.remaps)
-    if isinstance(extra, str):
-        return extra
-    document = {"base_commit": loaded.base_commit,
+    return extra if isinstance(extra, str) else (loaded, extra)
+
+
+def carry_forward(prepared: Optional[Prepared], loaded: Optional[Loaded], coverage: Coverage,
+                  every_file: bool) -> Union[Carried, str]:
+    """The run's coverage with the left-out tests' lines carried forward from the base's map
+    (carryforward.py), or why not (one line)."""
+    found = _extra(prepared, loaded)
+    if isinstance(found, str):
+        return found
+    testmap, extra = found
+    return apply(coverage, extra, testmap.base_commit, every_file)
+
+
+def write_carry(prepared: Optional[Prepared], loaded: Optional[Loaded], results: Path) -> str:
+    """A shard of an --affected run: the left-out tests' lines (carryforward.extra_lines) beside its results,
+    which async-test combine adds to the merged shards' coverage; the line the console prints."""
+    found = _extra(prepared, loaded)
+    if isinstance(found, str):
+        return found
+    testmap, extra = found
+    document = {"base_commit": testmap.base_commit,
                 "files": {path: {kind: sorted(lines) for kind, lines in by_kind.items()}
                           for path, by_kind in sorted(extra.items())}}
     (results / CARRY_FILE).write_text(json.dumps(document), encoding="utf-8")
