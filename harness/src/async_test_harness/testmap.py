@@ -25,7 +25,7 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 MAP_FILE = "testmap.json"
 FORMAT = "async-test-testmap"
@@ -125,10 +125,20 @@ def write(testmap: TestMap, path: Path) -> None:
 def read(path: Path) -> TestMap:
     """The map in ``path``; MapError (one line) for a missing, broken or foreign file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise MapError(f"no {MAP_FILE} in {path.parent} (record one with async-test run --record-map)") from None
+        raise MapError(f"no {MAP_FILE} in {path.parent} (record one with async-test run --record-map, or in "
+                       "the action with select: affected on a push to the default branch)") from None
     except (OSError, ValueError) as exc:
+        raise MapError(f"{path} cannot be read ({exc})") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path) -> TestMap:
+    """A map's JSON text (``path`` names it in the error); MapError (one line) when it is not one."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise MapError(f"{path} cannot be read ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise MapError(f"{path} is not an async-test map")
@@ -142,6 +152,51 @@ def read(path: Path) -> TestMap:
                        kinds=[str(k) for k in data.get("kinds", [])], has_lines=data.get("line_data") is True)
     except (KeyError, TypeError, ValueError) as exc:
         raise MapError(f"{path} is missing a field ({exc})") from None
+
+
+def merge(maps: Sequence[TestMap]) -> Union[TestMap, str]:
+    """One map of the tests of several (the shards of a run, each recording its own tests); or why not.
+
+    Test indexes are renumbered; each file's blocks, import-time blocks and line groups are joined. The
+    shards ran the same tree: maps of different commits, projects or harness versions are not merged."""
+    first = maps[0]
+    if any((m.base_commit, m.dirty, m.project) != (first.base_commit, first.dirty, first.project) for m in maps):
+        return "the shards recorded their maps on different commits or projects"
+    tests: List[str] = []
+    index: Dict[str, int] = {}
+    kinds: Dict[str, str] = {}
+    files: Dict[str, Dict[str, Any]] = {}
+    lines_by_file: Dict[str, Dict[int, Set[int]]] = {}
+    try:
+        for m in maps:
+            renumber = []
+            for n, nodeid in enumerate(m.tests):
+                if nodeid not in index:
+                    index[nodeid] = len(tests)
+                    tests.append(nodeid)
+                renumber.append(index[nodeid])
+                if n < len(m.kinds) and m.kinds[n]:
+                    kinds[nodeid] = m.kinds[n]
+            for path, entry in m.files.items():
+                into = files.setdefault(path, {"functions": entry["functions"], "blocks": {}, "import_time": []})
+                for block, ran in entry["blocks"].items():
+                    into["blocks"][block] = sorted(set(into["blocks"].get(block, [])) | {renumber[i] for i in ran})
+                into["import_time"] = sorted(set(into["import_time"]) | set(entry["import_time"]))
+                by_line = lines_by_file.setdefault(path, {})
+                for group, lines in entry.get("lines", []):
+                    for line in lines:
+                        by_line.setdefault(int(line), set()).update(renumber[i] for i in group)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        return f"a shard's map is damaged ({type(exc).__name__})"
+    for path, by_line in lines_by_file.items():
+        groups: Dict[Tuple[int, ...], List[int]] = {}
+        for line, ran_it in sorted(by_line.items()):
+            groups.setdefault(tuple(sorted(ran_it)), []).append(line)
+        files[path]["lines"] = [[list(g), found] for g, found in sorted(groups.items())]
+    return TestMap(tests=tests, files=files, failed=sorted({f for m in maps for f in m.failed}),
+                   base_commit=first.base_commit, dirty=first.dirty, project=first.project,
+                   harness_version=first.harness_version, kinds=[kinds.get(t, "") for t in tests],
+                   has_lines=all(m.has_lines for m in maps))
 
 
 def git(repo: Path, *args: str) -> Optional[str]:

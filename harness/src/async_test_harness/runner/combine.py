@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .. import __version__
+from ..affected import COUNTS_SUFFIX
 from ..carryforward import Carried, apply
 from ..sharding import RESULTS_DURATIONS, ShardError, durations_text, merge_durations, read_durations
 from ..summary.format import pct
@@ -56,8 +57,12 @@ from ..summary.model import (
     Summary,
     Tool,
 )
+from ..testmap import MAP_FILE, MapError
+from ..testmap import merge as merge_maps
+from ..testmap import parse as parse_map
+from ..testmap import write as write_map
 from ..untrusted_files import MIB, UnusableFile, check_inside, open_regular, read_regular
-from .affected_run import read_carry
+from .affected_run import CARRY_LIMIT, SELECTION_FILE, read_carry
 from .combine_inputs import (
     PASSES,
     CombineError,
@@ -127,7 +132,7 @@ def combine(options: CombineOptions, out: Any = None) -> int:
                            "in a writable place.") from None
     try:
         try:
-            code, summary = _combine(options, inputs, project, target, building, problems, began)
+            code, summary, notes = _combine(options, inputs, project, target, building, problems, began)
         except OSError as exc:  # a full disk: nothing was moved into OUTPUT
             console.line(f"async-test: could not write the combined results beside {target} "
                          f"({exc.strerror or exc}); {target} is unchanged. Free space there and combine again", "red")
@@ -146,7 +151,7 @@ def combine(options: CombineOptions, out: Any = None) -> int:
             folder.release()
     finally:
         shutil.rmtree(building, ignore_errors=True)
-    _print(console, summary)
+    _print(console, summary, notes)
     return code
 
 
@@ -192,8 +197,9 @@ def _project(options: CombineOptions, inputs: Sequence[Input]) -> Project:
 
 
 def _combine(options: CombineOptions, inputs: List[Input], project: Project, target: Path, building: Path,
-             problems: List[str], began: float) -> Tuple[int, Summary]:
-    """Write the combined results into ``building`` (to become ``target``); its exit code and summary.
+             problems: List[str], began: float) -> Tuple[int, Summary, List[str]]:
+    """Write the combined results into ``building`` (to become ``target``); its exit code and summary, and
+    lines for the console.
 
     ``problems`` are data that could not be read (exit 3, recorded as the infrastructure error);
     more are added here: coverage data that cannot be used, a durations file that is not a file.
@@ -227,8 +233,10 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
     if durations:
         write_atomically({building / RESULTS_DURATIONS: durations_text(durations)})
     thresholds, sources = _thresholds(options, summaries)
+    map_line = _merge_maps(inputs, building)
     affected = _affected(summaries)
     if affected is not None and not affected.run_all:
+        _keep_left_out(inputs, building)
         coverage, affected = _carry_forward(inputs, coverage, affected, project)
         if not affected.coverage_carried:  # the figures cover only the tests that ran
             thresholds, sources = PerFigure(), PerFigure()
@@ -273,7 +281,29 @@ def _combine(options: CombineOptions, inputs: List[Input], project: Project, tar
                      for i, s in zip(inputs, summaries)),
     )
     write_summary(building, summary)  # OSError: nothing is moved into OUTPUT (cli: exit 3, one paragraph)
-    return code, summary
+    return code, summary, [f"async-test: {map_line}"] if map_line else []
+
+
+def _merge_maps(inputs: Sequence[Input], building: Path) -> Optional[str]:
+    """The shards of a --record-map run each recorded the map of their own tests: one map of all of them
+    (testmap.merge), which the baseline stores (the action's push through a sharded matrix); or why not.
+    None when no shard recorded one."""
+    present = [i for i in inputs if os.path.lexists(i.path / MAP_FILE)]
+    if not present:
+        return None
+    if len(present) != len(inputs):
+        return f"test map not combined: {len(inputs) - len(present)} of the {len(inputs)} shards recorded none"
+    maps = []
+    for i in present:
+        try:
+            maps.append(parse_map(read_regular(i.path / MAP_FILE, CARRY_LIMIT).decode("utf-8"), i.path / MAP_FILE))
+        except (MapError, UnusableFile, OSError, UnicodeDecodeError) as exc:
+            return f"test map not combined: {exc}"
+    merged = merge_maps(maps)
+    if isinstance(merged, str):
+        return f"test map not combined: {merged}"
+    write_map(merged, building / MAP_FILE)
+    return f"test map combined: {len(merged.tests)} tests, {len(merged.files)} files ({MAP_FILE})"
 
 
 NOT_CARRIED = "coverage not carried forward: {why}; it covers only the tests that ran, and no threshold is checked"
@@ -291,6 +321,16 @@ def _affected(summaries: Sequence[Summary]) -> Optional[AffectedInfo]:
     if first.run_all:
         return replace(first, coverage_line=None, coverage_carried=None, carried_forward_files=None)
     return replace(first, coverage_line=None, coverage_carried=False, carried_forward_files=None)
+
+
+def _keep_left_out(inputs: Sequence[Input], building: Path) -> None:
+    """The tests the selection left out (the same in every shard: it selects before the shard splits),
+    so that a comparison of the combined results with the base does not call them removed."""
+    name = SELECTION_FILE + COUNTS_SUFFIX
+    try:
+        write_atomically({building / name: read_regular(inputs[0].path / name, CARRY_LIMIT).decode("utf-8")})
+    except (UnusableFile, OSError, UnicodeDecodeError):
+        pass  # a comparison then lists them as removed, as before: nothing else depends on it
 
 
 def _carry_forward(inputs: Sequence[Input], coverage: Coverage, affected: AffectedInfo,
@@ -595,7 +635,7 @@ def _reason(code: int, summaries: Sequence[Summary], passes: Passes, below: List
     return "all selected tests passed"
 
 
-def _print(console: Any, summary: Summary) -> None:
+def _print(console: Any, summary: Summary, notes: Sequence[str] = ()) -> None:
     console.rule("async-test combine")
     for run in summary.shards or ():
         name = f"shard {run.index}/{run.total}" if run.index is not None else "run"
@@ -610,6 +650,8 @@ def _print(console: Any, summary: Summary) -> None:
                      f"{n.skipped:>7} {pct(cov.figure(kind)):>9}")
     if cov.combined:
         console.line(f"{'combined':<12} {'':<12} {'':>5} {'':>6} {'':>6} {'':>6} {'':>7} {pct(cov.combined):>9}")
+    for note in notes:
+        console.line(note)
     if summary.affected is not None:
         console.line(f"affected: {summary.affected.line}")
         if summary.affected.coverage_line:

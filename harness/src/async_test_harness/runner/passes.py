@@ -195,8 +195,8 @@ class Run(PassProcesses, Setup, SummaryBuilder):
             carried = "the coverage reports failed"
         elif self.options.shard is not None:  # async-test combine carries it forward, on the merged shards
             why = affected_run.write_carry(self.affected, base_map, results)
-            carried = ("a shard's figures are its part's: async-test combine carries the base's coverage forward "
-                       f"onto the merged shards{f' (not this one: {why})' if why else ''}")
+            carried = ("a shard's figures are its part's (async-test combine carries the base's coverage forward "
+                       f"onto the merged shards{f', except this one: {why}' if why else ''})")
         elif self.options.only is not None:
             carried = f"--only {self.options.only} runs one pass (the map's lines are the whole suite's)"
         else:

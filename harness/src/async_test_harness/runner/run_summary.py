@@ -176,8 +176,10 @@ class SummaryBuilder(RunState):
             if sel.run_all:
                 c.line(f"  affected    every test runs: {sel.reason}", "yellow")
             else:
+                where = ("by async-test combine, onto the merged shards" if opts.shard is not None else
+                         "where it can be (thresholds then apply)")
                 c.line(f"  affected    {len(sel.changed)} changed file(s) since the map's commit; the coverage "
-                       "of the tests left out is carried forward from the map, where it can be (thresholds then apply)")
+                       f"of the tests left out is carried forward from the map, {where}")
                 for note in sel.notes[:20]:
                     c.line(f"              {note}")
 
@@ -252,7 +254,10 @@ class SummaryBuilder(RunState):
             if summary.affected.coverage_line:
                 c.line(f"affected: {summary.affected.coverage_line}",
                        "" if summary.affected.coverage_carried else "yellow")
-        if self.empty_shard:
+        if self.empty_shard and summary.affected is not None and not summary.affected.run_all:
+            c.line(f"shard {self.options.shard} had nothing to run: the tests the change affects are in the "
+                   "other shards (not a failure)", "yellow")
+        elif self.empty_shard:
             c.line(f"shard {self.options.shard} had nothing to run: there are more shards than test modules, and "
                    "the other shards run every test (not a failure)", "yellow")
         for p in summary.passes:

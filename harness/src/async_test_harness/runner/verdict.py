@@ -75,7 +75,9 @@ def decide(facts: Facts) -> Verdict:
     code, infra, empty_shard = _code(facts)
     below = () if facts.shard is not None else facts.below
     name, reason = EXIT_REASONS[code]
-    if empty_shard:
+    if empty_shard and facts.affected_collected is not None:
+        reason = f"shard {facts.shard} had nothing to run: the tests the change affects are in the other shards"
+    elif empty_shard:
         reason = f"shard {facts.shard} had nothing to run: the other shards run every test"
     elif code == EXIT_OK and facts.affected_collected and all(p.status == "empty" for p in facts.passes if p.selected):
         reason = f"the change affects none of the {facts.affected_collected} collected tests (--affected): none ran"
