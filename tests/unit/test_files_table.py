@@ -96,6 +96,16 @@ def test_without_a_pull_request_worst_first_and_no_links():
     assert "svc/app/db.py" in table_rows(text)[0]
 
 
+def test_a_file_with_carried_forward_lines_is_marked_so():
+    carried = [dict(f, carried_forward=True) if f["path"] == "svc/app/db.py" else f for f in FILES]
+    text = render(files=carried, changed=None, links=None)
+    row = next(r for r in table_rows(text) if "svc/app/db.py" in r)
+    assert "</code> *carried forward* |" in row
+    assert "*carried forward*: the figure holds lines that tests this run left out ran on the base" in text
+    assert not any("carried forward" in r for r in table_rows(text) if "svc/app/db.py" not in r)
+    assert "carried forward" not in render(changed=None, links=None)
+
+
 def test_bars():
     assert bar(0) == "▱▱▱▱▱▱▱▱▱▱ 0.0%"
     assert bar(9.99) == "▱▱▱▱▱▱▱▱▱▱ 9.9%" and bar(10) == "▰▱▱▱▱▱▱▱▱▱ 10.0%"

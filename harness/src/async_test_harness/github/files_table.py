@@ -135,6 +135,9 @@ def files_section(summary: Summary, diff: Optional[DiffCoverage], cell: Callable
              if changed else "Lowest combined coverage first.")
     if tests:
         intro += f" Test files ({tests}) are not listed."
+    if any(f.carried_forward for f in files):  # select: affected (carryforward.py)
+        intro += (" *carried forward*: the figure holds lines that tests this run left out ran on the base "
+                  "(affected selection).")
     out = ["", "### Coverage by file", "", f"{intro} A bar's cell is 10 %.", "", *HEADER]
     used = sum(_size(line) for line in out)
     reserve = 200  # the "N more files" line
@@ -169,6 +172,8 @@ def _row(entry: FileCoverage, changed: bool, diff: Optional[FileDiff], cell: Cal
     url = links.url(entry.path) if links else None
     if url and len(url) <= URL_LIMIT:
         name = f"[{name}]({url})"
+    if entry.carried_forward:
+        name += " *carried forward*"
     changed_mocked = {n for a, b in (diff.unit_only if diff else []) for n in range(a, b + 1)}
     mocks = compress(entry.unit_only, statements, changed_mocked) or "-"
     not_run = ""
