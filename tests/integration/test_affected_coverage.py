@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict
+from typing import Dict
 
 import pytest
-from test_affected_run import CORE, DB_TEST, run
+from test_affected_run import CORE, DB_TEST, coverage_of, run
 
 from helpers import assert_summary_round_trip, commit_all, write_files
 
@@ -61,13 +61,6 @@ def env(pg_cluster: str) -> Dict[str, str]:
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("ASYNC_TEST_", "PG", "POSTGRES_", "COVERAGE_", "PYTEST_")) and k != "DATABASE_URL"}
     return dict(clean, ASYNC_TEST_PG_CLUSTER=pg_cluster)
-
-
-def coverage_of(results: Path) -> Dict[str, Any]:
-    """The figures and per-file line sets, without the carried-forward marks (what a full run reports)."""
-    cov = json.loads((results / "summary.json").read_text())["coverage"]
-    return {"unit": cov["unit"], "integration": cov["integration"], "combined": cov["combined"],
-            "files": {f["path"]: {k: v for k, v in f.items() if k != "carried_forward"} for f in cov["files"]}}
 
 
 def carried(results: Path) -> set:

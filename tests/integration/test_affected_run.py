@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict
 
 import pytest
 
@@ -201,10 +201,11 @@ def _combine(env: Dict[str, str], out: Path, *args: str) -> subprocess.Completed
                           env=env, capture_output=True, text=True, timeout=300)
 
 
-def _figures(results: Path) -> Dict[str, object]:
+def coverage_of(results: Path) -> Dict[str, Any]:
+    """The figures and per-file line sets, without the carried-forward marks (what a full run reports)."""
     cov = json.loads((results / "summary.json").read_text())["coverage"]
-    files = {f["path"]: {k: v for k, v in f.items() if k != "carried_forward"} for f in cov["files"]}
-    return {"figures": {k: cov[k] for k in ("unit", "integration", "combined")}, "files": files}
+    return {"unit": cov["unit"], "integration": cov["integration"], "combined": cov["combined"],
+            "files": {f["path"]: {k: v for k, v in f.items() if k != "carried_forward"} for f in cov["files"]}}
 
 
 def test_the_shards_of_an_affected_run_combine_to_the_full_suites_coverage(tmp_path: Path,
@@ -228,7 +229,7 @@ def test_the_shards_of_an_affected_run_combine_to_the_full_suites_coverage(tmp_p
     summary = json.loads((combined / "summary.json").read_text())
     assert summary["affected"]["line"] == "ran 4 of 6 tests (affected by 1 changed file)"
     assert summary["affected"]["coverage_carried"] is True, summary["affected"]
-    assert _figures(combined) == _figures(tmp_path / "full")  # every figure and file: the full suite's
+    assert coverage_of(combined) == coverage_of(tmp_path / "full")  # every figure and file: the full suite's
     assert "affected: ran 4 of 6 tests" in done.stdout and "carried forward from the baseline" in done.stdout
     assert "ran 4 of 6 tests" in (combined / "summary.md").read_text()
     assert_summary_round_trip(combined / "summary.json")
