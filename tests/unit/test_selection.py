@@ -64,11 +64,11 @@ def test_the_list_is_in_run_order_and_says_so_outside_xdist(pytester, monkeypatc
     document = json.loads((pytester.path / "selected.json").read_text())
     assert document["in_order"] is True
     path = pytester.path / "selected.json"
-    assert results.selection_in_order(path)
+    assert results.read_selection(path).in_order
     path.write_text(json.dumps({"tests": document["tests"], "in_order": False}))  # what an xdist worker writes
-    assert not results.selection_in_order(path)
+    assert not results.read_selection(path).in_order
     path.write_text(json.dumps({"tests": document["tests"]}))  # an older plugin: the order is not known
-    assert not results.selection_in_order(path)
+    assert not results.read_selection(path).in_order
 
 
 def _whole(order, reported, in_order=True):

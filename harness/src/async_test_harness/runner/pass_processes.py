@@ -25,9 +25,7 @@ from .results import (
     SelectedTest,
     mark_unreported,
     read_events,
-    read_selected,
-    selection_in_order,
-    unit_deferred,
+    read_selection,
 )
 from .results_folder import write_atomically
 from .run_state import ONLY_ENV, ONLY_FILE, PASSES, SELECTED_ENV, SERVER_FILE
@@ -167,9 +165,10 @@ class PassProcesses(ServerHandOver, Stopping):
                 out.close()
         events = results / f"events-{kind}.jsonl"
         result = read_events(events, kind, project)
-        result.selected_tests = read_selected(selected_file)
-        result.selected_in_order = result.selected_tests is not None and selection_in_order(selected_file)
-        result.unit_deferred = unit_deferred(selected_file) if kind == session.KIND else None
+        selection = read_selection(selected_file)
+        result.selected_tests = selection.tests
+        result.selected_in_order = selection.in_order
+        result.unit_deferred = selection.unit_deferred if kind == session.KIND else None
         selected_file.unlink(missing_ok=True)
         (results / ONLY_FILE).unlink(missing_ok=True)
         result.exit_code = rc

@@ -34,31 +34,33 @@ SELECTED_FILE = "selected-{kind}.json"  # written by plugin/selection.py, read a
 UNREPORTED_WHEN = "unreported"  # a Failure's ``when`` for a selected test that never reported
 
 
-def read_selected(path: Path) -> Optional[List[SelectedTest]]:
-    """The tests a pytest process selected (plugin/selection.py); None when it wrote no (whole) list."""
+@dataclass(frozen=True)
+class SelectionFile:
+    """What a pytest process wrote of its selection (plugin/selection.py), read once: the tests (None when
+    it wrote no whole list), whether they are in run order (not under xdist), and why the session handed
+    its unit tests back to the runner (plugin/early_connections.py)."""
+
+    tests: Optional[List[SelectedTest]] = None
+    in_order: bool = False
+    unit_deferred: Optional[str] = None
+
+
+def read_selection(path: Path) -> SelectionFile:
     try:
         document = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-        return [SelectedTest(str(t[0]), t[1] if t[1] in ("unit", "integration") else None, str(t[2] or ""),
-                             max(1, int(t[3] or 1))) for t in document["tests"]]
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
-        return None
-
-
-def selection_in_order(path: Path) -> bool:
-    """Whether the selection file lists the tests in the order the session ran them (not under xdist)."""
+    except (OSError, ValueError):
+        return SelectionFile()
+    if not isinstance(document, dict):
+        return SelectionFile()
+    tests: Optional[List[SelectedTest]]
     try:
-        return json.loads(path.read_text(encoding="utf-8", errors="replace")).get("in_order") is True
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def unit_deferred(path: Path) -> Optional[str]:
-    """Why the session handed its unit tests back to the runner (plugin/early_connections.py), or None."""
-    try:
-        why = json.loads(path.read_text(encoding="utf-8", errors="replace")).get("unit_deferred")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return why[:500] if isinstance(why, str) and why else None
+        tests = [SelectedTest(str(t[0]), t[1] if t[1] in ("unit", "integration") else None, str(t[2] or ""),
+                              max(1, int(t[3] or 1))) for t in document["tests"]]
+    except (ValueError, KeyError, TypeError, IndexError):
+        tests = None
+    why = document.get("unit_deferred")
+    return SelectionFile(tests, tests is not None and document.get("in_order") is True,
+                         why[:500] if isinstance(why, str) and why else None)
 
 
 def mark_unreported(result: PassResult, tests: List[SelectedTest], project: Project, why: str) -> None:
